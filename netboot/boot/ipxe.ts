@@ -1,0 +1,37 @@
+/**
+ * The per-node iPXE script (served at /boot/ipxe/<mac>): fetch kernel and
+ * initrd over HTTP (or TFTP in tftp boot mode) and boot the netboot
+ * environment, retrying a failed fetch instead of falling back to disk.
+ */
+import { buildKernelCmdline, type NodeBootParams } from './cmdline.ts';
+
+/** Where the loader fetches kernel and initrd from. */
+export interface BootFiles {
+  /** URL of the kernel, http:// or tftp:// */
+  kernelUrl: string;
+  /** URL of the initrd */
+  initrdUrl: string;
+}
+
+export const INITRD_NAME = 'initrd.img';
+
+/** Build an iPXE script; the MAC is left to iPXE's ${mac} so one script fits any NIC it booted from. */
+export function buildIpxeScript(files: BootFiles, params: Omit<NodeBootParams, 'initrdName' | 'mac'>): string {
+  const cmdline = buildKernelCmdline({ ...params, mac: '${mac}', initrdName: INITRD_NAME });
+  return [
+    '#!ipxe',
+    '# imgsrv netboot environment',
+    'set attempt:int32 0',
+    ':fetch',
+    'inc attempt',
+    `kernel ${files.kernelUrl} ${cmdline} || goto retry`,
+    `initrd --name ${INITRD_NAME} ${files.initrdUrl} || goto retry`,
+    'boot || goto retry',
+    ':retry',
+    // Back off instead of hammering a busy server; a blank node has nothing better to do.
+    'echo imgsrv: fetch failed (attempt ${attempt}), retrying in 5 s',
+    'sleep 5',
+    'goto fetch',
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,33 @@
+/**
+ * The per-node pxelinux config (served over TFTP as pxelinux.cfg/01-<mac>):
+ * the TFTP-only path, kernel and initrd fetched by pxelinux itself.
+ */
+import { buildKernelCmdline, type NodeBootParams } from './cmdline.ts';
+
+/** Paths relative to the TFTP root. */
+export interface PxelinuxFiles {
+  kernel: string;
+  initrd: string;
+}
+
+/** Build a pxelinux config that boots the netboot environment at once. */
+export function buildPxelinuxConfig(files: PxelinuxFiles, params: Omit<NodeBootParams, 'initrdName' | 'mac'>): string {
+  return [
+    'DEFAULT imgsrv',
+    'PROMPT 0',
+    'TIMEOUT 0',
+    'LABEL imgsrv',
+    `  KERNEL ${files.kernel}`,
+    `  INITRD ${files.initrd}`,
+    `  APPEND ${buildKernelCmdline(params)}`,
+    // IPAPPEND 2 adds BOOTIF=01-<mac> so the client brings up the NIC it booted from.
+    '  IPAPPEND 2',
+    '',
+  ].join('\n');
+}
+
+/** The MAC a pxelinux config request asks for (`pxelinux.cfg/01-aa-bb-…`), or undefined. */
+export function macFromPxelinuxPath(name: string): string | undefined {
+  const m = /^\/?pxelinux\.cfg\/01-([0-9a-f]{2}(?:-[0-9a-f]{2}){5})$/i.exec(name);
+  return m ? m[1]!.toLowerCase().replace(/-/g, ':') : undefined;
+}

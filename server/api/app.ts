@@ -1,0 +1,57 @@
+/**
+ * The HTTP side of imgsrv (fastify): health, metrics, the API under /api/v1,
+ * and the boot routes iPXE and the netboot environment use. One plugin per
+ * concern; shared services come in through `AppDeps`.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../log.ts';
+import type { Store } from '../store/db.ts';
+import { ImgsrvError } from '../errors.ts';
+import { nodeRoutes } from './routes/nodes.ts';
+import { bootRoutes, type BootRouteOptions } from './routes/boot.ts';
+import { statusRoutes, type StatusInfo } from './routes/status.ts';
+
+/** What the HTTP app needs from the rest of the server. */
+export interface AppDeps {
+  store: Store;
+  logger: Logger;
+  registry: Registry;
+  boot: BootRouteOptions;
+  /** Live service state for /api/v1/status. */
+  status: () => StatusInfo;
+}
+
+/** Build (not start) the fastify app; `listen` is the caller's. */
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ subsystem: 'http' }),
+    disableRequestLogging: false,
+    bodyLimit: 1 << 20,
+    // Never trust X-Forwarded-For: node identity comes from the token and body.
+    trustProxy: false,
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    if (err instanceof ImgsrvError) {
+      const status = err.code === 'NOT_FOUND' ? 404 : err.code === 'CONFLICT' ? 409 : err.code === 'UNAUTHORIZED' ? 401 : 400;
+      return reply.code(status).send({ error: err.code, message: err.oneLine() });
+    }
+    const e = err as { statusCode?: number; validation?: unknown; message: string };
+    if (e.validation) return reply.code(400).send({ error: 'BAD_REQUEST', message: e.message });
+    const status = e.statusCode && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : 500;
+    if (status === 500) req.log.error({ err }, 'request failed');
+    return reply.code(status).send({ error: status === 500 ? 'INTERNAL' : 'BAD_REQUEST', message: e.message });
+  });
+
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/metrics', async (_req, reply) => {
+    reply.type(deps.registry.contentType);
+    return deps.registry.metrics();
+  });
+
+  await app.register(statusRoutes, { prefix: '/api/v1', store: deps.store, status: deps.status });
+  await app.register(nodeRoutes, { prefix: '/api/v1', store: deps.store });
+  await app.register(bootRoutes, { prefix: '/boot', ...deps.boot, store: deps.store });
+  return app;
+}

@@ -1,0 +1,108 @@
+/** Node inventory routes: list, show, pre-assign hostname, remove, and the node's own report. */
+import type { FastifyPluginAsync } from 'fastify';
+import { ImgsrvError } from '../../errors.ts';
+import type { Store } from '../../store/db.ts';
+import { NODE_PHASES, normalizeMac, type NodePhase } from '../../store/nodes.ts';
+import { requireToken } from '../auth.ts';
+
+const MAC_PATTERN = '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$';
+const HOSTNAME_PATTERN = '^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$';
+const IPV4_PATTERN = '^((25[0-5]|2[0-4]\\d|1?\\d?\\d)\\.){3}(25[0-5]|2[0-4]\\d|1?\\d?\\d)$';
+
+interface MacParams {
+  mac: string;
+}
+
+/** What a booting node sends (netboot environment /init, later the restore client). */
+interface NodeReport {
+  mac: string;
+  ip?: string;
+  arch?: string;
+  firmware?: 'bios' | 'uefi';
+  kernel?: string;
+  phase?: NodePhase;
+  message?: string;
+}
+
+function macParam(raw: string): string {
+  const mac = normalizeMac(raw);
+  if (!mac) throw new ImgsrvError('BAD_USAGE', `"${raw}" is not a MAC address`, { hint: 'use the form aa:bb:cc:dd:ee:ff' });
+  return mac;
+}
+
+export const nodeRoutes: FastifyPluginAsync<{ store: Store }> = async (app, { store }) => {
+  const admin = requireToken(store.tokens, ['admin']);
+  const nodeOrAdmin = requireToken(store.tokens, ['node', 'admin']);
+  const macParams = { type: 'object', required: ['mac'], properties: { mac: { type: 'string', pattern: MAC_PATTERN } } };
+
+  app.get('/nodes', { preHandler: admin }, async () => store.nodes.list());
+
+  app.get<{ Params: MacParams }>('/nodes/:mac', { preHandler: admin, schema: { params: macParams } }, async (req) => {
+    const node = store.nodes.get(macParam(req.params.mac));
+    if (!node) throw new ImgsrvError('NOT_FOUND', `no node with MAC ${req.params.mac}`, { hint: 'see `imgsrv nodes ls`' });
+    return node;
+  });
+
+  app.put<{ Params: MacParams; Body: { hostname: string | null } }>(
+    '/nodes/:mac',
+    {
+      preHandler: admin,
+      schema: {
+        params: macParams,
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['hostname'],
+          properties: { hostname: { anyOf: [{ type: 'string', pattern: HOSTNAME_PATTERN }, { type: 'null' }] } },
+        },
+      },
+    },
+    async (req) => {
+      const mac = macParam(req.params.mac);
+      const node = store.nodes.assignHostname(mac, req.body.hostname);
+      store.events.add('node.assigned', req.body.hostname ? `hostname ${req.body.hostname} assigned` : 'hostname assignment cleared', { mac });
+      return node;
+    },
+  );
+
+  app.delete<{ Params: MacParams }>('/nodes/:mac', { preHandler: admin, schema: { params: macParams } }, async (req, reply) => {
+    const mac = macParam(req.params.mac);
+    if (!store.nodes.remove(mac)) throw new ImgsrvError('NOT_FOUND', `no node with MAC ${mac}`, { hint: 'see `imgsrv nodes ls`' });
+    store.events.add('node.removed', 'removed from the inventory', { mac });
+    return reply.code(204).send();
+  });
+
+  app.post<{ Body: NodeReport }>(
+    '/nodes/report',
+    {
+      preHandler: nodeOrAdmin,
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['mac'],
+          properties: {
+            mac: { type: 'string', pattern: MAC_PATTERN },
+            ip: { type: 'string', pattern: IPV4_PATTERN },
+            arch: { type: 'string', maxLength: 32 },
+            firmware: { type: 'string', enum: ['bios', 'uefi'] },
+            kernel: { type: 'string', maxLength: 128 },
+            phase: { type: 'string', enum: [...NODE_PHASES] },
+            message: { type: 'string', maxLength: 4096 },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const r = req.body;
+      const mac = macParam(r.mac);
+      const before = store.nodes.get(mac);
+      const node = store.nodes.record({ mac, ip: r.ip, firmware: r.firmware, kernel: r.kernel, phase: r.phase });
+      if (before?.phase !== node.phase || r.message) {
+        store.events.add(`node.${node.phase}`, r.message ?? `node ${node.phase}`, { mac, data: { ip: r.ip, firmware: r.firmware, kernel: r.kernel } });
+      }
+      req.log.info({ mac, ip: r.ip, firmware: r.firmware, phase: node.phase }, 'node report');
+      return { ok: true, hostname: node.hostname };
+    },
+  );
+};

@@ -1,0 +1,38 @@
+/**
+ * What each node gets at PXE time, from the config: the one boot decision
+ * (netboot/boot/select.ts) with imgsrv's boot mode applied on top.
+ * In TFTP-only mode nothing travels over HTTP: BIOS nodes get pxelinux, and
+ * UEFI iPXE gets a script whose URLs are tftp://.
+ */
+import type { Config } from './config/schema.ts';
+import { selectBoot, type BootClient, type BootDecision } from '../netboot/boot/select.ts';
+
+/** The TFTP name of the iPXE script used in tftp boot mode. */
+export const TFTP_IPXE_SCRIPT = 'imgsrv.ipxe';
+
+export function createBootDecider(opts: {
+  config: Config;
+  httpBase: string;
+  serverAddress: string;
+  loaders: readonly string[];
+}): (client: BootClient) => BootDecision | null {
+  const { config } = opts;
+  const tftpOnly = config.boot.mode === 'tftp';
+  const policy = {
+    httpBase: opts.httpBase,
+    tftpServer: opts.serverAddress,
+    biosLoader: tftpOnly ? ('pxelinux' as const) : config.boot.biosLoader,
+    uefiLoader: config.boot.uefiLoader,
+  };
+  return (client) => {
+    const decision = selectBoot(client, policy);
+    if (!decision) return null;
+    // pxelinux runs on any PXE stack, iPXE's included, and then loads everything over TFTP itself
+    // (using the DHCP answer the ROM cached, so no second DHCP round and no chain loop).
+    if (decision.firmware === 'bios' && policy.biosLoader === 'pxelinux') {
+      return { filename: 'pxelinux.0', via: 'tftp', tftpServer: opts.serverAddress, firmware: 'bios' };
+    }
+    if (tftpOnly && /^https?:/.test(decision.filename)) return { ...decision, filename: TFTP_IPXE_SCRIPT };
+    return decision;
+  };
+}

@@ -1,0 +1,67 @@
+/** `imgsrv nodes ls|show|assign|rm`: the node inventory. */
+import type { Command } from 'commander';
+import { ImgsrvError } from '../../errors.ts';
+import { normalizeMac, type NodeRecord } from '../../store/nodes.ts';
+import { ApiClient } from '../client.ts';
+import { ago, printList, printObject } from '../output.ts';
+import type { GlobalOptions } from '../main.ts';
+
+function api(cmd: Command): ApiClient {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  return new ApiClient({ server: g.server, data: g.data });
+}
+
+function mac(raw: string): string {
+  const m = normalizeMac(raw);
+  if (!m) throw new ImgsrvError('BAD_USAGE', `"${raw}" is not a MAC address`, { hint: 'use the form aa:bb:cc:dd:ee:ff' });
+  return m;
+}
+
+export function registerNodes(program: Command): void {
+  const nodes = program.command('nodes').description('the node inventory: every machine that network-booted');
+
+  nodes
+    .command('ls')
+    .description('list nodes')
+    .option('--json', 'print a JSON array (fields: mac, ip, firmware, hostname, phase, …)')
+    .action(async (flags: { json?: boolean }, cmd: Command) => {
+      const list = await api(cmd).request<NodeRecord[]>('GET', '/api/v1/nodes');
+      printList(
+        list,
+        [
+          ['mac', (n) => n.mac],
+          ['ip', (n) => n.ip],
+          ['firmware', (n) => n.firmware],
+          ['hostname', (n) => n.hostname],
+          ['phase', (n) => n.phase],
+          ['last seen', (n) => ago(n.lastSeen)],
+        ],
+        Boolean(flags.json),
+      );
+    });
+
+  nodes
+    .command('show <mac>')
+    .description('show one node')
+    .option('--json', 'print JSON')
+    .action(async (m: string, flags: { json?: boolean }, cmd: Command) => {
+      const node = await api(cmd).request<NodeRecord>('GET', `/api/v1/nodes/${mac(m)}`);
+      printObject(node as unknown as Record<string, unknown>, Boolean(flags.json));
+    });
+
+  nodes
+    .command('assign <mac> <hostname>')
+    .description('pre-assign a hostname (the node then skips the hostname prompt); "-" clears it')
+    .action(async (m: string, hostname: string, _flags: unknown, cmd: Command) => {
+      const node = await api(cmd).request<NodeRecord>('PUT', `/api/v1/nodes/${mac(m)}`, { hostname: hostname === '-' ? null : hostname });
+      process.stdout.write(`${node.mac} ${node.hostname ?? '(no hostname)'}\n`);
+    });
+
+  nodes
+    .command('rm <mac>')
+    .description('remove a node from the inventory')
+    .action(async (m: string, _flags: unknown, cmd: Command) => {
+      await api(cmd).request('DELETE', `/api/v1/nodes/${mac(m)}`);
+      process.stdout.write(`removed ${mac(m)}\n`);
+    });
+}

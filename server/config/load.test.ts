@@ -1,0 +1,69 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ImgsrvError } from '../errors.ts';
+import { loadConfig, validateConfig } from './load.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'imgsrv-config-'));
+const file = (name: string, text: string) => {
+  const p = join(tmp, name);
+  writeFileSync(p, text);
+  return p;
+};
+
+function errorOf(fn: () => unknown): ImgsrvError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof ImgsrvError) return err;
+    throw err;
+  }
+  throw new Error('expected an ImgsrvError');
+}
+
+describe('config', () => {
+  it('fills defaults for an empty config', () => {
+    const c = validateConfig({});
+    expect(c.dhcp.mode).toBe('proxy');
+    expect(c.tftp.maxBlockSize).toBe(1468);
+    expect(c.boot.mode).toBe('http');
+    expect(c.http.port).toBe(80);
+  });
+
+  it('reads YAML, lets flags override the file, and parses the range', () => {
+    const p = file('a.yaml', 'data: /srv/imgsrv\ndhcp:\n  mode: full\n  range: 198.18.0.100-198.18.0.150\n  leaseSeconds: 600\n');
+    const c = loadConfig({ file: p, overrides: { dhcp: { mode: 'proxy' }, data: './var' } });
+    expect(c.data).toBe('./var');
+    expect(c.dhcp.mode).toBe('proxy');
+    expect(c.dhcp.leaseSeconds).toBe(600);
+    expect(c.dhcp.range).toEqual({ first: '198.18.0.100', last: '198.18.0.150' });
+  });
+
+  it('names the path of an unknown key', () => {
+    const p = file('b.yaml', 'dhcp:\n  mode: full\n  rnage: 1.2.3.4-1.2.3.5\n');
+    const err = errorOf(() => loadConfig({ file: p }));
+    expect(err.code).toBe('BAD_CONFIG');
+    expect(err.message).toContain('unknown key dhcp.rnage');
+    expect(err.exitCode).toBe(2);
+  });
+
+  it('names the path of a bad value', () => {
+    expect(errorOf(() => validateConfig({ dhcp: { reservations: [{ mac: 'zz', ip: '198.18.0.5' }] } })).message).toMatch(
+      /dhcp\.reservations\.0\.mac: must be a MAC/,
+    );
+    expect(errorOf(() => validateConfig({ dhcp: { range: '198.18.0.9-198.18.0.1' } })).message).toMatch(/dhcp\.range: must be FIRST-LAST/);
+    expect(errorOf(() => validateConfig({ tftp: { port: 'sixty-nine' } })).message).toMatch(/tftp\.port/);
+    expect(errorOf(() => validateConfig({ boot: { kernelArgs: ['a b'] } })).message).toMatch(/boot\.kernelArgs\.0/);
+  });
+
+  it('reports a syntax error with the file name', () => {
+    const p = file('c.yaml', 'dhcp: [unclosed\n');
+    expect(errorOf(() => loadConfig({ file: p })).message).toMatch(/c\.yaml is not valid YAML/);
+  });
+
+  it('normalises MACs', () => {
+    const c = validateConfig({ nodes: { assignments: [{ mac: 'AA-BB-CC-DD-EE-01', hostname: 'web1' }] } });
+    expect(c.nodes.assignments[0]!.mac).toBe('aa:bb:cc:dd:ee:01');
+  });
+});

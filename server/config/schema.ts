@@ -1,0 +1,92 @@
+/**
+ * The one config file's schema. Every key is optional with a default, unknown
+ * keys are errors (a typo must not be silently ignored), and every error
+ * names the key's path (`dhcp.range`).
+ */
+import { isIPv4 } from 'node:net';
+import { z } from 'zod';
+import { normalizeMac } from '../store/nodes.ts';
+
+const ipv4 = z.string().refine((s) => isIPv4(s), { message: 'must be an IPv4 address' });
+const mac = z.string().transform((s, ctx) => {
+  const m = normalizeMac(s);
+  if (!m) ctx.addIssue({ code: 'custom', message: 'must be a MAC address like aa:bb:cc:dd:ee:ff' });
+  return m ?? s;
+});
+const hostname = z
+  .string()
+  .regex(/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i, 'must be a valid hostname (RFC 1123)');
+/** "first-last" address range, e.g. 198.18.0.100-198.18.0.200. */
+export const rangeSchema = z.string().transform((s, ctx) => {
+  const [first, last, extra] = s.split('-');
+  if (!first || !last || extra !== undefined || !isIPv4(first) || !isIPv4(last) || ipToInt(first) > ipToInt(last)) {
+    ctx.addIssue({ code: 'custom', message: 'must be FIRST-LAST with two IPv4 addresses, first <= last' });
+    return { first: '0.0.0.0', last: '0.0.0.0' };
+  }
+  return { first, last };
+});
+
+/** IPv4 dotted quad to unsigned 32-bit integer. */
+export function ipToInt(ip: string): number {
+  return ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+}
+
+export const configSchema = z
+  .object({
+    data: z.string().min(1).default('/var/lib/imgsrv'),
+    interface: z.string().min(1).optional(),
+    /** The one stable address we answer from, when the interface has several. */
+    address: ipv4.optional(),
+    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+    http: z
+      .strictObject({
+        port: z.number().int().min(1).max(65535).default(80),
+        /** Address the API listens on; default: the netboot interface's address. '0.0.0.0' for all. */
+        bind: ipv4.optional(),
+      })
+      .prefault({}),
+    dhcp: z
+      .strictObject({
+        mode: z.enum(['full', 'proxy', 'off']).default('proxy'),
+        range: rangeSchema.optional(),
+        leaseSeconds: z.number().int().min(60).max(30 * 86400).default(3600),
+        router: ipv4.optional(),
+        dns: z.array(ipv4).default([]),
+        domain: z.string().optional(),
+        reservations: z.array(z.strictObject({ mac, ip: ipv4, hostname: hostname.optional() })).default([]),
+        /** Ports, for tests that must not take 67/68/4011. */
+        ports: z
+          .strictObject({ server: z.number().int().default(67), client: z.number().int().default(68), proxy: z.number().int().default(4011) })
+          .prefault({}),
+      })
+      .prefault({}),
+    tftp: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        port: z.number().int().min(1).max(65535).default(69),
+        maxBlockSize: z.number().int().min(512).max(65464).default(1468),
+        maxWindowSize: z.number().int().min(1).max(64).default(16),
+      })
+      .prefault({}),
+    boot: z
+      .strictObject({
+        /** How kernel and initrd travel: iPXE over HTTP, or TFTP only (pxelinux for BIOS). */
+        mode: z.enum(['http', 'tftp']).default('http'),
+        biosLoader: z.enum(['ipxe', 'pxelinux']).default('ipxe'),
+        uefiLoader: z.enum(['ipxe.efi', 'snponly.efi']).default('ipxe.efi'),
+        /** Extra kernel command-line arguments for the netboot environment. */
+        kernelArgs: z.array(z.string().regex(/^[^\s"]+$/, 'must be one argument without spaces or quotes')).default(['console=tty0', 'console=ttyS0,115200']),
+      })
+      .prefault({}),
+    nodes: z
+      .strictObject({
+        /** Hostname suggestion for unassigned nodes; {n} is the node's sequence number, {mac} its MAC without colons. */
+        hostnamePattern: z.string().regex(/^[a-z0-9{}-]+$/i, 'may contain letters, digits, - and {n} / {mac}').default('node-{n}'),
+        assignments: z.array(z.strictObject({ mac, hostname })).default([]),
+      })
+      .prefault({}),
+  })
+  .strict();
+
+/** The validated configuration every service receives. */
+export type Config = z.infer<typeof configSchema>;

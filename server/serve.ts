@@ -1,0 +1,147 @@
+/**
+ * `imgsrv serve`: start HTTP, DHCP and TFTP together and stop them together
+ * on SIGTERM. A service that fails to start stops the others and the
+ * process exits with a one-line reason; a bad packet never does.
+ */
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from './config/schema.ts';
+import { ImgsrvError } from './errors.ts';
+import type { Logger } from './log.ts';
+import { initDataDir } from './data-dir.ts';
+import { resolveInterface, type InterfaceAddress } from './interfaces.ts';
+import { buildApp } from './api/app.ts';
+import { createRegistry } from './api/metrics.ts';
+import type { StatusInfo } from './api/routes/status.ts';
+import { createBootDecider } from './boot-policy.ts';
+import { createNodeTftpFiles } from './tftp-files.ts';
+import { VERSION } from './version.ts';
+import { installLoaders } from '../netboot/boot/loaders.ts';
+import { startDhcpServer } from '../netboot/dhcp/server.ts';
+import { startTftpServer } from '../netboot/tftp/server.ts';
+
+
+/** A running server: its address and a stop function that undoes everything start did. */
+export interface RunningServer {
+  httpBase: string;
+  iface: InterfaceAddress;
+  stop(): Promise<void>;
+}
+
+/** Start every service the config asks for. */
+export async function serve(config: Config, log: Logger): Promise<RunningServer> {
+  if (!config.interface) {
+    throw new ImgsrvError('BAD_USAGE', 'no netboot interface given', { hint: 'pass --interface IFACE (the NIC on the nodes\' network)' });
+  }
+  const iface = resolveInterface(config.interface, config.address);
+  const { store, paths, nodeToken } = initDataDir(config.data);
+  const registry = createRegistry(store);
+  const startedAt = Date.now();
+  const services: StatusInfo['services'] = {};
+  const stops: Array<() => Promise<void>> = [];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch((err: unknown) => log.error({ err }, 'stop failed'));
+  };
+
+  try {
+    store.leases.setReservations(config.dhcp.reservations);
+    for (const a of config.nodes.assignments) store.nodes.assignHostname(a.mac, a.hostname);
+
+    const httpHost = config.http.bind ?? iface.address;
+    const httpBase = `http://${iface.address}${config.http.port === 80 ? '' : `:${config.http.port}`}`;
+    const loaders = installLoaders(paths.tftpRoot, log.child({ subsystem: 'netboot' }));
+    if (!existsSync(join(paths.netbootDir, 'vmlinuz')) || !existsSync(join(paths.netbootDir, 'initrd.img'))) {
+      log.warn({ dir: paths.netbootDir }, 'no netboot environment yet: nodes will fail to boot until you run `imgsrv netboot build`');
+    }
+
+    const app = await buildApp({
+      store,
+      logger: log,
+      registry,
+      boot: {
+        filesDir: paths.netbootDir,
+        httpBase,
+        mode: config.boot.mode,
+        tftpServer: iface.address,
+        nodeToken,
+        kernelArgs: config.boot.kernelArgs,
+      },
+      status: () => ({ version: VERSION, startedAt, interface: iface.name, address: iface.address, services }),
+    });
+    try {
+      await app.listen({ host: httpHost, port: config.http.port });
+    } catch (err) {
+      throw new ImgsrvError('SOCKET', `HTTP cannot listen on ${httpHost}:${config.http.port}: ${(err as Error).message}`, {
+        hint: 'stop whatever holds that port or set http.port',
+        cause: err,
+      });
+    }
+    stops.push(() => app.close());
+    services.http = { state: 'running', detail: httpBase };
+
+    if (config.tftp.enabled) {
+      const tftp = await startTftpServer({
+        root: paths.tftpRoot,
+        address: iface.address,
+        port: config.tftp.port,
+        maxBlockSize: config.tftp.maxBlockSize,
+        maxWindowSize: config.tftp.maxWindowSize,
+        resolveVirtual: createNodeTftpFiles({ store, httpBase, nodeToken, kernelArgs: config.boot.kernelArgs }),
+        onTransfer: (ev) => {
+          if (!ev.ok) store.events.add('tftp.failed', `TFTP ${ev.file} to ${ev.remote} failed: ${ev.error ?? 'unknown'}`, { data: ev });
+        },
+        logger: log.child({ subsystem: 'tftp' }),
+        registry,
+      }).catch((err: unknown) => {
+        throw new ImgsrvError('SOCKET', `TFTP cannot listen on ${iface.address}:${config.tftp.port}: ${(err as Error).message}`, {
+          hint: 'stop the other TFTP server (e.g. tftpd-hpa) or set tftp.enabled: false',
+          cause: err,
+        });
+      });
+      stops.push(() => tftp.close());
+      services.tftp = { state: 'running', detail: `${iface.address}:${config.tftp.port}` };
+    } else services.tftp = { state: 'off' };
+
+    if (config.dhcp.mode !== 'off') {
+      if (config.dhcp.mode === 'full' && !config.dhcp.range) {
+        throw new ImgsrvError('BAD_CONFIG', 'dhcp.mode is full but no dhcp.range is set', { hint: 'pass --range FIRST-LAST or use --dhcp proxy' });
+      }
+      const dhcpLog = log.child({ subsystem: 'dhcp' });
+      const dhcp = await startDhcpServer({
+        mode: config.dhcp.mode,
+        serverAddress: iface.address,
+        interfaceName: iface.name,
+        subnet: { address: iface.address, prefix: iface.prefix, router: config.dhcp.router, dns: config.dhcp.dns, domain: config.dhcp.domain },
+        range: config.dhcp.range,
+        leaseSeconds: config.dhcp.leaseSeconds,
+        leases: store.leases,
+        boot: createBootDecider({ config, httpBase, serverAddress: iface.address, loaders }),
+        onClient: (ev) => {
+          const before = store.nodes.get(ev.mac);
+          store.nodes.record({ mac: ev.mac, arch: ev.arch, firmware: ev.firmware, ip: ev.ip });
+          if (!before) store.events.add('node.discovered', `first seen (${ev.message}, ${ev.firmware ?? 'unknown firmware'})`, { mac: ev.mac, data: ev });
+        },
+        logger: dhcpLog,
+        registry,
+        ports: config.dhcp.ports,
+      }).catch((err: unknown) => {
+        throw new ImgsrvError('SOCKET', `DHCP cannot start: ${(err as Error).message}`, {
+          hint: 'another DHCP server on this host holds port 67: stop it or use --dhcp off',
+          cause: err,
+        });
+      });
+      stops.push(() => dhcp.close());
+      services.dhcp = { state: 'running', detail: config.dhcp.mode };
+    } else services.dhcp = { state: 'off' };
+
+    stops.push(async () => store.close());
+    writeFileSync(paths.serverInfo, JSON.stringify({ url: `http://${httpHost === '0.0.0.0' ? '127.0.0.1' : httpHost}:${config.http.port}`, pid: process.pid }) + '\n');
+    store.events.add('server.started', `imgsrv ${VERSION} serving on ${iface.name} (${iface.address})`, { data: { services } });
+    log.info({ interface: iface.name, address: iface.address, httpBase, services }, 'imgsrv ready');
+    return { httpBase, iface, stop: stopAll };
+  } catch (err) {
+    await stopAll();
+    if (!stops.length) store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The state store: one SQLite file (`node:sqlite`) in the data directory.
+ * It is the one place state lives, so a restart loses nothing.
+ */
+import { DatabaseSync } from 'node:sqlite';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { ImgsrvError } from '../errors.ts';
+import { MIGRATIONS } from './migrations.ts';
+import { NodeRepo } from './nodes.ts';
+import { SqliteLeaseStore } from './leases.ts';
+import { EventLog } from './events.ts';
+import { TokenRepo } from './tokens.ts';
+
+/** The opened store with one repository per table group. */
+export interface Store {
+  readonly db: DatabaseSync;
+  readonly schemaVersion: number;
+  readonly nodes: NodeRepo;
+  readonly leases: SqliteLeaseStore;
+  readonly events: EventLog;
+  readonly tokens: TokenRepo;
+  close(): void;
+}
+
+/** Open (creating if needed) the store at `file` and bring its schema up to date. */
+export function openStore(file: string): Store {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(file, { timeout: 5000 });
+  } catch (err) {
+    throw new ImgsrvError('IO', `cannot open state store ${file}`, { hint: 'check that --data points to a writable directory', cause: err });
+  }
+  db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
+  const schemaVersion = migrate(db);
+  return {
+    db,
+    schemaVersion,
+    nodes: new NodeRepo(db),
+    leases: new SqliteLeaseStore(db),
+    events: new EventLog(db),
+    tokens: new TokenRepo(db),
+    close: () => db.close(),
+  };
+}
+
+/** Apply every migration newer than the file's `user_version`; returns the resulting version. */
+export function migrate(db: DatabaseSync, migrations: readonly string[] = MIGRATIONS): number {
+  const row = db.prepare('PRAGMA user_version').get() as { user_version: number };
+  const current = row.user_version;
+  if (current > migrations.length) {
+    throw new ImgsrvError('IO', `state store schema version ${current} is newer than this imgsrv (${migrations.length})`, {
+      hint: 'upgrade imgsrv, or point --data at another directory',
+    });
+  }
+  for (let v = current; v < migrations.length; v++) {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      db.exec(migrations[v]!);
+      db.exec(`PRAGMA user_version = ${v + 1}`);
+      db.exec('COMMIT');
+    } catch (err) {
+      db.exec('ROLLBACK');
+      throw new ImgsrvError('IO', `state store migration ${v + 1} failed`, { cause: err });
+    }
+  }
+  return migrations.length;
+}

@@ -1,0 +1,83 @@
+/**
+ * The DHCP lease store in SQLite: the synchronous `LeaseStore` the DHCP
+ * allocator (netboot/dhcp/leases.ts) works on. Writes are single statements,
+ * so each is atomic and durable (WAL) before the server answers the client.
+ */
+import type { DatabaseSync } from 'node:sqlite';
+import type { Lease, LeaseStore, Reservation } from '../../netboot/dhcp/leases.ts';
+
+interface Row {
+  ip: string;
+  mac: string;
+  state: Lease['state'];
+  expires_at: number;
+  hostname: string | null;
+}
+
+const toLease = (r: Row): Lease => ({
+  ip: r.ip,
+  mac: r.mac,
+  state: r.state,
+  expiresAt: r.expires_at,
+  ...(r.hostname === null ? {} : { hostname: r.hostname }),
+});
+
+/** LeaseStore over the `leases` and `reservations` tables. */
+export class SqliteLeaseStore implements LeaseStore {
+  private readonly db: DatabaseSync;
+  constructor(db: DatabaseSync) {
+    this.db = db;
+  }
+
+  byMac(mac: string): Lease | undefined {
+    // A MAC normally holds one address; if history left several, the newest wins.
+    const row = this.db.prepare('SELECT * FROM leases WHERE mac = ? ORDER BY expires_at DESC LIMIT 1').get(mac) as Row | undefined;
+    return row && toLease(row);
+  }
+
+  byIp(ip: string): Lease | undefined {
+    const row = this.db.prepare('SELECT * FROM leases WHERE ip = ?').get(ip) as Row | undefined;
+    return row && toLease(row);
+  }
+
+  all(): Lease[] {
+    return (this.db.prepare('SELECT * FROM leases ORDER BY ip').all() as unknown as Row[]).map(toLease);
+  }
+
+  upsert(lease: Lease): void {
+    this.db
+      .prepare(
+        `INSERT INTO leases (ip, mac, state, expires_at, hostname) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (ip) DO UPDATE SET mac = excluded.mac, state = excluded.state,
+           expires_at = excluded.expires_at, hostname = excluded.hostname`,
+      )
+      .run(lease.ip, lease.mac, lease.state, lease.expiresAt, lease.hostname ?? null);
+  }
+
+  remove(ip: string): void {
+    this.db.prepare('DELETE FROM leases WHERE ip = ?').run(ip);
+  }
+
+  reservations(): Reservation[] {
+    const rows = this.db.prepare('SELECT mac, ip, hostname FROM reservations ORDER BY mac').all() as unknown as Array<{
+      mac: string;
+      ip: string;
+      hostname: string | null;
+    }>;
+    return rows.map((r) => ({ mac: r.mac, ip: r.ip, ...(r.hostname === null ? {} : { hostname: r.hostname }) }));
+  }
+
+  /** Replace the reservation table with the configured set (config is the source of truth). */
+  setReservations(list: Reservation[]): void {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      this.db.exec('DELETE FROM reservations');
+      const ins = this.db.prepare('INSERT INTO reservations (mac, ip, hostname) VALUES (?, ?, ?)');
+      for (const r of list) ins.run(r.mac, r.ip, r.hostname ?? null);
+      this.db.exec('COMMIT');
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Versioned schema migrations. Each entry moves the database from version
+ * i to i+1 (tracked in `PRAGMA user_version`); they run in one transaction at
+ * open, so a crash mid-migration leaves the previous version intact.
+ * Never edit a released migration: append a new one.
+ */
+export const MIGRATIONS: readonly string[] = [
+  // 1: nodes, leases, events, tokens.
+  `
+  CREATE TABLE nodes (
+    mac        TEXT PRIMARY KEY,          -- lowercase aa:bb:cc:dd:ee:ff
+    arch       INTEGER,                   -- DHCP option 93 client architecture
+    firmware   TEXT CHECK (firmware IN ('bios', 'uefi')),
+    ip         TEXT,
+    hostname   TEXT,                      -- assigned (pre-assignment skips the prompt)
+    phase      TEXT NOT NULL DEFAULT 'discovered',
+    kernel     TEXT,
+    first_seen INTEGER NOT NULL,          -- ms since epoch
+    last_seen  INTEGER NOT NULL
+  );
+  CREATE TABLE leases (
+    ip         TEXT PRIMARY KEY,
+    mac        TEXT NOT NULL,
+    state      TEXT NOT NULL CHECK (state IN ('offered', 'bound', 'declined', 'released')),
+    expires_at INTEGER NOT NULL,
+    hostname   TEXT
+  );
+  CREATE INDEX leases_mac ON leases (mac);
+  CREATE TABLE reservations (
+    mac      TEXT PRIMARY KEY,
+    ip       TEXT NOT NULL UNIQUE,
+    hostname TEXT
+  );
+  CREATE TABLE events (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    at      INTEGER NOT NULL,
+    kind    TEXT NOT NULL,               -- e.g. node.booted, dhcp.lease, tftp.transfer
+    mac     TEXT,
+    message TEXT NOT NULL,
+    data    TEXT                         -- JSON
+  );
+  CREATE INDEX events_mac ON events (mac, id);
+  CREATE TABLE tokens (
+    name       TEXT PRIMARY KEY,         -- 'admin' or 'node'
+    sha256     TEXT NOT NULL,            -- hex; the plaintext is never stored here
+    created_at INTEGER NOT NULL
+  );
+  `,
+];
