@@ -22,6 +22,15 @@ export interface AppDeps {
   status: () => StatusInfo;
 }
 
+/** A registered route, as the auth tests enumerate them. */
+export interface RouteEntry {
+  method: string;
+  url: string;
+}
+
+/** Routes of an app built by `buildApp`, in registration order. */
+export const appRoutes = new WeakMap<FastifyInstance, RouteEntry[]>();
+
 /** Build (not start) the fastify app; `listen` is the caller's. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -30,6 +39,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: 1 << 20,
     // Never trust X-Forwarded-For: node identity comes from the token and body.
     trustProxy: false,
+    // Unknown body fields are an error, not silently dropped (fastify's default strips them).
+    ajv: { customOptions: { removeAdditional: false, allErrors: false } },
+  });
+
+  const routes: RouteEntry[] = [];
+  appRoutes.set(app, routes);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url });
   });
 
   app.setErrorHandler((err, req, reply) => {

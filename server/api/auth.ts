@@ -2,7 +2,7 @@
  * Bearer-token authentication. Every mutating route needs the admin token;
  * a booting node's report accepts the node token, which can do nothing else.
  */
-import type { FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
+import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { TokenRepo, TokenScope } from '../store/tokens.ts';
 
 /** Extract the token from `Authorization: Bearer …`. */
@@ -13,8 +13,8 @@ export function bearerToken(req: FastifyRequest): string | undefined {
   return m?.[1];
 }
 
-/** A preHandler that admits a request carrying a token of one of `scopes`. */
-export function requireToken(tokens: TokenRepo, scopes: readonly TokenScope[]): preHandlerHookHandler {
+/** An onRequest hook (before body parsing and validation) that admits a request carrying a token of one of `scopes`. */
+export function requireToken(tokens: TokenRepo, scopes: readonly TokenScope[]): onRequestHookHandler {
   return (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
     const token = bearerToken(req);
     if (token !== undefined && scopes.some((s) => tokens.verify(s, token))) return done();

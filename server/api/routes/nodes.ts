@@ -35,9 +35,9 @@ export const nodeRoutes: FastifyPluginAsync<{ store: Store }> = async (app, { st
   const nodeOrAdmin = requireToken(store.tokens, ['node', 'admin']);
   const macParams = { type: 'object', required: ['mac'], properties: { mac: { type: 'string', pattern: MAC_PATTERN } } };
 
-  app.get('/nodes', { preHandler: admin }, async () => store.nodes.list());
+  app.get('/nodes', { onRequest: admin }, async () => store.nodes.list());
 
-  app.get<{ Params: MacParams }>('/nodes/:mac', { preHandler: admin, schema: { params: macParams } }, async (req) => {
+  app.get<{ Params: MacParams }>('/nodes/:mac', { onRequest: admin, schema: { params: macParams } }, async (req) => {
     const node = store.nodes.get(macParam(req.params.mac));
     if (!node) throw new ImgsrvError('NOT_FOUND', `no node with MAC ${req.params.mac}`, { hint: 'see `imgsrv nodes ls`' });
     return node;
@@ -46,7 +46,7 @@ export const nodeRoutes: FastifyPluginAsync<{ store: Store }> = async (app, { st
   app.put<{ Params: MacParams; Body: { hostname: string | null } }>(
     '/nodes/:mac',
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         params: macParams,
         body: {
@@ -65,7 +65,7 @@ export const nodeRoutes: FastifyPluginAsync<{ store: Store }> = async (app, { st
     },
   );
 
-  app.delete<{ Params: MacParams }>('/nodes/:mac', { preHandler: admin, schema: { params: macParams } }, async (req, reply) => {
+  app.delete<{ Params: MacParams }>('/nodes/:mac', { onRequest: admin, schema: { params: macParams } }, async (req, reply) => {
     const mac = macParam(req.params.mac);
     if (!store.nodes.remove(mac)) throw new ImgsrvError('NOT_FOUND', `no node with MAC ${mac}`, { hint: 'see `imgsrv nodes ls`' });
     store.events.add('node.removed', 'removed from the inventory', { mac });
@@ -75,7 +75,7 @@ export const nodeRoutes: FastifyPluginAsync<{ store: Store }> = async (app, { st
   app.post<{ Body: NodeReport }>(
     '/nodes/report',
     {
-      preHandler: nodeOrAdmin,
+      onRequest: nodeOrAdmin,
       schema: {
         body: {
           type: 'object',

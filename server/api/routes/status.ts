@@ -15,7 +15,7 @@ export interface StatusInfo {
 export const statusRoutes: FastifyPluginAsync<{ store: Store; status: () => StatusInfo }> = async (app, opts) => {
   const admin = requireToken(opts.store.tokens, ['admin']);
 
-  app.get('/status', { preHandler: admin }, async () => {
+  app.get('/status', { onRequest: admin }, async () => {
     const nodes = opts.store.nodes.list();
     const byPhase: Record<string, number> = {};
     for (const n of nodes) byPhase[n.phase] = (byPhase[n.phase] ?? 0) + 1;
@@ -25,7 +25,7 @@ export const statusRoutes: FastifyPluginAsync<{ store: Store; status: () => Stat
   app.get<{ Querystring: { after?: number; mac?: string; limit?: number } }>(
     '/events',
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         querystring: {
           type: 'object',
@@ -41,5 +41,5 @@ export const statusRoutes: FastifyPluginAsync<{ store: Store; status: () => Stat
     async (req) => opts.store.events.list({ afterId: req.query.after, mac: req.query.mac, limit: req.query.limit }),
   );
 
-  app.get('/leases', { preHandler: admin }, async () => opts.store.leases.all());
+  app.get('/leases', { onRequest: admin }, async () => opts.store.leases.all());
 };

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install everything imgsrv needs on Debian 12, as root: the system tools it
+# drives (Debian packages), then the pinned npm packages, Node 24 included.
+# Idempotent: run it again after pulling.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: run as root (it installs Debian packages): sudo ./setup.sh" >&2
+  exit 1
+fi
+
+packages=(
+  # capture and the torrent-file daemon
+  rsync openssh-client
+  # boot loaders handed out over TFTP
+  ipxe pxelinux syslinux-common
+  # the netboot environment: kernel + modules, busybox, tools the restore uses
+  linux-image-amd64 busybox-static kmod cpio zstd e2fsprogs dosfstools fdisk gdisk grub-pc-bin grub-efi-amd64-bin
+  # the lab: namespaces, QEMU with SeaBIOS+iPXE ROMs and OVMF, and real clients to test against
+  iproute2 iputils-ping qemu-system-x86 ipxe-qemu ovmf dnsmasq-base udhcpc isc-dhcp-client tftp-hpa curl aria2 udpcast
+  ca-certificates
+)
+# Only the `nodejs`/`npm` of Debian if there is no npm at all: `npm ci` then brings the pinned Node 24.
+command -v npm >/dev/null 2>&1 || packages+=(nodejs npm)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+npm ci --no-audit --no-fund
+echo "setup.sh: ready ($(node_modules/.bin/node --version), $(rsync --version | head -1))"
