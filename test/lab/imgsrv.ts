@@ -1,0 +1,86 @@
+/**
+ * Run the real `imgsrv` CLI inside a lab namespace: the server with a temp
+ * data dir, and client commands against it, exactly as an operator would.
+ */
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { sh, stopChild, type LabHost } from './netns.ts';
+
+export const REPO = resolve(import.meta.dirname, '..', '..');
+export const IMGSRV = join(REPO, 'bin', 'imgsrv');
+
+/** A running `imgsrv serve` in a lab host. */
+export interface LabServer {
+  data: string;
+  child: ChildProcess;
+  /** Everything the server logged (pino JSON lines). */
+  log: () => string;
+  /** Run an imgsrv CLI command in the server's namespace against it. */
+  cli(args: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Start `imgsrv serve --data <tmp> …args` in `host`; resolves once it logs "imgsrv ready". */
+export async function startLabServer(host: LabHost, args: string[], opts: { data?: string } = {}): Promise<LabServer> {
+  const data = opts.data ?? mkdtempSync(join(tmpdir(), 'imgsrv-lab-data-'));
+  const child = host.spawn(IMGSRV, ['--data', data, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise<void>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`imgsrv serve did not become ready in 30 s:\n${out}`)), 30_000);
+    const check = () => {
+      if (out.includes('"imgsrv ready"')) {
+        clearTimeout(timer);
+        ok();
+      }
+    };
+    child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`imgsrv serve exited with ${code}:\n${out}`));
+    });
+  });
+  return {
+    data,
+    child,
+    log: () => out,
+    cli: (cliArgs) => host.exec(IMGSRV, ['--data', data, ...cliArgs]),
+    stop: () => stopChild(child),
+  };
+}
+
+/** Fingerprint of everything that goes into the netboot build, to reuse a cached build. */
+function netbootInputsHash(): string {
+  const h = createHash('sha256');
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const p = join(dir, name);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (!name.endsWith('.test.ts')) h.update(p).update(String(statSync(p).mtimeMs)).update(String(statSync(p).size));
+    }
+  };
+  walk(join(REPO, 'initramfs-client'));
+  for (const f of readdirSync('/boot').filter((n) => n.startsWith('vmlinuz-')).sort()) h.update(f);
+  return h.digest('hex').slice(0, 16);
+}
+
+/**
+ * Put a netboot build into `data` with the real `imgsrv netboot build`,
+ * built once per input fingerprint into .cache/ (lab tests share it).
+ */
+export async function provideNetboot(data: string): Promise<void> {
+  const cacheData = join(REPO, '.cache', `netboot-${netbootInputsHash()}`);
+  const built = join(cacheData, 'tftp', 'imgsrv');
+  if (!existsSync(join(built, 'initrd.img'))) {
+    rmSync(cacheData, { recursive: true, force: true });
+    mkdirSync(cacheData, { recursive: true });
+    await sh(IMGSRV, ['--data', cacheData, 'netboot', 'build'], { timeoutMs: 300_000 });
+  }
+  mkdirSync(join(data, 'tftp'), { recursive: true });
+  cpSync(built, join(data, 'tftp', 'imgsrv'), { recursive: true });
+}
