@@ -1,0 +1,106 @@
+/**
+ * End to end: blank QEMU VMs with real firmware (SeaBIOS + iPXE ROM, OVMF)
+ * network-boot from `imgsrv serve`, load kernel and initrd, and register;
+ * the CLI then lists them. Three set-ups: full DHCP over HTTP, proxyDHCP
+ * beside dnsmasq as "the existing DHCP server", and TFTP-only with pxelinux.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Lab, sweepStaleLabs, type LabHost } from './netns.ts';
+import { provideNetboot, startLabServer, type LabServer } from './imgsrv.ts';
+import { startVm, type Vm } from './qemu.ts';
+
+interface NodeJson {
+  mac: string;
+  ip: string | null;
+  firmware: string | null;
+  hostname: string | null;
+  phase: string;
+}
+
+const BIOS_MAC = '52:54:00:00:b1:05';
+const UEFI_MAC = '52:54:00:00:ef:01';
+const BOOT_TIMEOUT = 240_000;
+
+/** Poll `imgsrv nodes ls --json` until every MAC has reached phase booted. */
+async function waitForNodes(server: LabServer, macs: string[], vms: Vm[], timeoutMs = BOOT_TIMEOUT): Promise<NodeJson[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const nodes = JSON.parse(await server.cli(['nodes', 'ls', '--json'])) as NodeJson[];
+    const booted = nodes.filter((n) => macs.includes(n.mac) && n.phase === 'booted');
+    if (booted.length === macs.length) return booted;
+    if (Date.now() > deadline) {
+      const consoles = vms.map((v) => `--- serial tail:\n${v.serial.split('\n').slice(-30).join('\n')}`).join('\n');
+      throw new Error(`nodes not booted in time: ${JSON.stringify(nodes)}\n${consoles}\n--- server log tail:\n${server.log().split('\n').slice(-30).join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}
+
+describe('network boot with real firmware', () => {
+  let lab: Lab;
+  let srv: LabHost;
+  let server: LabServer | undefined;
+  let data: string;
+  const vms: Vm[] = [];
+
+  beforeEach(async () => {
+    await sweepStaleLabs();
+    lab = await Lab.create();
+    srv = await lab.addHost('srv', '198.18.0.1/24');
+    data = mkdtempSync(join(tmpdir(), 'imgsrv-netboot-'));
+    await provideNetboot(data);
+  });
+  afterEach(async () => {
+    await Promise.all(vms.splice(0).map((v) => v.stop()));
+    await server?.stop();
+    server = undefined;
+    await lab.destroy();
+  });
+
+  it('full DHCP, iPXE over HTTP: a SeaBIOS+iPXE VM and an OVMF VM boot and register', async () => {
+    server = await startLabServer(srv, ['--interface', 'eth0', '--dhcp', 'full', '--range', '198.18.0.100-198.18.0.150', '--http-port', '8080'], { data });
+    vms.push(await startVm(lab, { name: 'bios', firmware: 'bios', mac: BIOS_MAC, netboot: true }));
+    vms.push(await startVm(lab, { name: 'uefi', firmware: 'uefi', mac: UEFI_MAC, netboot: true }));
+    const nodes = await waitForNodes(server, [BIOS_MAC, UEFI_MAC], vms);
+    const byMac = Object.fromEntries(nodes.map((n) => [n.mac, n]));
+    expect(byMac[BIOS_MAC]).toMatchObject({ firmware: 'bios', phase: 'booted' });
+    expect(byMac[UEFI_MAC]).toMatchObject({ firmware: 'uefi', phase: 'booted' });
+    for (const n of nodes) expect(n.ip).toMatch(/^198\.18\.0\.(1[0-4]\d|150)$/);
+    // Leases are in the store, one address each.
+    const leases = JSON.parse(await server.cli(['status', '--json'])) as { leases: number };
+    expect(leases.leases).toBeGreaterThanOrEqual(2);
+  });
+
+  it('proxyDHCP beside dnsmasq: dnsmasq gives the addresses, imgsrv the boot files (OVMF and SeaBIOS+iPXE)', async () => {
+    // "The existing DHCP server": addresses only, no PXE options, in its own namespace.
+    const dhcp = await lab.addHost('dhcp', '198.18.0.2/24');
+    const dnsmasqDir = mkdtempSync(join(tmpdir(), 'imgsrv-dnsmasq-'));
+    writeFileSync(join(dnsmasqDir, 'leases'), '');
+    dhcp.spawn('dnsmasq', [
+      '--no-daemon', '--conf-file=/dev/null', '--port=0', '--interface=eth0', '--bind-interfaces',
+      '--dhcp-range=198.18.0.160,198.18.0.199,255.255.255.0,1h', `--dhcp-leasefile=${join(dnsmasqDir, 'leases')}`,
+      '--dhcp-authoritative', '--log-dhcp',
+    ]);
+    server = await startLabServer(srv, ['--interface', 'eth0', '--dhcp', 'proxy', '--http-port', '8080'], { data });
+    vms.push(await startVm(lab, { name: 'uefi', firmware: 'uefi', mac: UEFI_MAC, netboot: true }));
+    vms.push(await startVm(lab, { name: 'bios', firmware: 'bios', mac: BIOS_MAC, netboot: true }));
+    const nodes = await waitForNodes(server, [BIOS_MAC, UEFI_MAC], vms);
+    for (const n of nodes) expect(n.ip, 'address from dnsmasq').toMatch(/^198\.18\.0\.1[6-9]\d$/);
+    expect(nodes.find((n) => n.mac === UEFI_MAC)?.firmware).toBe('uefi');
+  });
+
+  it('TFTP only: pxelinux loads kernel and initrd over TFTP', async () => {
+    server = await startLabServer(srv, ['--interface', 'eth0', '--dhcp', 'full', '--range', '198.18.0.100-198.18.0.150', '--http-port', '8080', '--boot', 'tftp'], { data });
+    const vm = await startVm(lab, { name: 'pxel', firmware: 'bios', mac: BIOS_MAC, netboot: true });
+    vms.push(vm);
+    await vm.waitFor(/PXELINUX/, BOOT_TIMEOUT);
+    const [node] = await waitForNodes(server, [BIOS_MAC], vms);
+    expect(node).toMatchObject({ firmware: 'bios', phase: 'booted' });
+    const events = JSON.parse(await server.cli(['nodes', 'show', BIOS_MAC, '--json'])) as NodeJson;
+    expect(events.mac).toBe(BIOS_MAC);
+    expect(server.log()).not.toMatch(/"GET \/boot\/files\//);
+  });
+});
