@@ -13,6 +13,7 @@ import { registerNodes } from './commands/nodes.ts';
 import { registerNetboot } from './commands/netboot.ts';
 import { registerService } from './commands/service.ts';
 import { registerInit } from './commands/init.ts';
+import { registerLab } from './commands/lab.ts';
 
 /** Options every subcommand inherits. */
 export interface GlobalOptions {
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerNodes(program);
   registerNetboot(program);
   registerService(program);
+  registerLab(program);
   // Every subcommand (and theirs) throws instead of exiting, so main() picks the exit code.
   const override = (c: Command) => {
     c.exitOverride();
