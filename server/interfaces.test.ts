@@ -1,0 +1,20 @@
+import type { NetworkInterfaceInfo } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { resolveInterface } from './interfaces.ts';
+
+const v4 = (address: string, cidr: string): NetworkInterfaceInfo => ({
+  address, netmask: '255.255.255.0', family: 'IPv4', mac: '02:00:00:00:00:01', internal: false, cidr,
+});
+
+describe('netboot interface', () => {
+  const ifaces = { eth1: [v4('198.18.0.1', '198.18.0.1/24'), v4('198.18.1.1', '198.18.1.1/23')] };
+  it('answers from the first address, or the configured one', () => {
+    expect(resolveInterface('eth1', undefined, ifaces)).toMatchObject({ address: '198.18.0.1', prefix: 24 });
+    expect(resolveInterface('eth1', '198.18.1.1', ifaces)).toMatchObject({ address: '198.18.1.1', prefix: 23 });
+  });
+  it('names what is wrong', () => {
+    expect(() => resolveInterface('eth9', undefined, ifaces)).toThrow(/no network interface named eth9.*eth1/s);
+    expect(() => resolveInterface('eth1', '198.18.9.9', ifaces)).toThrow(/has no address 198\.18\.9\.9/);
+    expect(() => resolveInterface('eth2', undefined, { eth2: [] })).toThrow(/has no IPv4 address/);
+  });
+});
