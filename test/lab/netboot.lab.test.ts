@@ -74,7 +74,7 @@ describe('network boot with real firmware', () => {
     expect(leases.leases).toBeGreaterThanOrEqual(2);
   });
 
-  it('proxyDHCP beside dnsmasq: dnsmasq gives the addresses, imgsrv the boot files (OVMF and SeaBIOS+iPXE)', async () => {
+  it('proxyDHCP beside dnsmasq: dnsmasq gives the addresses, imgsrv the boot files (OVMF\'s own PXE and SeaBIOS+iPXE)', async () => {
     // "The existing DHCP server": addresses only, no PXE options, in its own namespace.
     const dhcp = await lab.addHost('dhcp', '198.18.0.2/24');
     const dnsmasqDir = mkdtempSync(join(tmpdir(), 'imgsrv-dnsmasq-'));
@@ -85,10 +85,15 @@ describe('network boot with real firmware', () => {
       '--dhcp-authoritative', '--log-dhcp',
     ]);
     server = await startLabServer(srv, ['--interface', 'eth0', '--dhcp', 'proxy', '--http-port', '8080'], { data });
-    vms.push(await startVm(lab, { name: 'uefi', firmware: 'uefi', mac: UEFI_MAC, netboot: true }));
+    // No iPXE option ROM on the UEFI VM: EDK2's own PXE client (the picky one) must accept our proxy offer.
+    const uefi = await startVm(lab, { name: 'uefi', firmware: 'uefi', mac: UEFI_MAC, netboot: true, nicRom: '' });
+    vms.push(uefi);
     vms.push(await startVm(lab, { name: 'bios', firmware: 'bios', mac: BIOS_MAC, netboot: true }));
     const nodes = await waitForNodes(server, [BIOS_MAC, UEFI_MAC], vms);
     for (const n of nodes) expect(n.ip, 'address from dnsmasq').toMatch(/^198\.18\.0\.1[6-9]\d$/);
+    // EDK2 loaded ipxe.efi from us over TFTP: it was firmware PXE, not an iPXE ROM.
+    expect(uefi.serial).toMatch(/iPXE/);
+    expect(server.log()).toMatch(/ipxe\.efi/);
     expect(nodes.find((n) => n.mac === UEFI_MAC)?.firmware).toBe('uefi');
   });
 

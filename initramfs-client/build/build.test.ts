@@ -1,0 +1,109 @@
+// buildNetboot against a small fake system root (a kernel, its config and a
+// few modules), so the whole build runs in well under a second. The lab test
+// (test/lab/qemu-initramfs.lab.test.ts) builds from the real Debian kernel and boots it.
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { zstdDecompressSync } from 'node:zlib';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ImgsrvError } from '../../server/errors.ts';
+import { silentLogger } from '../../server/log.ts';
+import { buildNetboot, compareKernelVersions } from './build.ts';
+import { decodeCpio } from './cpio.ts';
+
+const tmp = mkdtempSync(join(tmpdir(), 'imgsrv-build-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function fakeRoot(name: string, opts: { config?: string } = {}): string {
+  const root = join(tmp, name);
+  const put = (p: string, data: string | Buffer): void => {
+    mkdirSync(join(root, p, '..'), { recursive: true });
+    writeFileSync(join(root, p), data);
+  };
+  for (const v of ['6.1.0-9-amd64', '6.1.0-10-amd64']) {
+    put(`boot/vmlinuz-${v}`, `kernel ${v}`);
+    put(`boot/config-${v}`, opts.config ?? 'CONFIG_RD_GZIP=y\nCONFIG_RD_ZSTD=y\n');
+    const m = `lib/modules/${v}`;
+    put(`${m}/modules.dep`, [
+      'kernel/drivers/net/virtio_net.ko: kernel/drivers/virtio/virtio.ko',
+      'kernel/drivers/virtio/virtio.ko:',
+      'kernel/drivers/virtio/virtio_pci.ko: kernel/drivers/virtio/virtio.ko',
+      'kernel/drivers/net/ethernet/intel/e1000/e1000.ko:',
+      'kernel/fs/ext4/ext4.ko:',
+      '',
+    ].join('\n'));
+    put(`${m}/modules.alias`, 'alias pci:v00001AF4d*sv*sd*bc*sc*i* virtio_pci\nalias fs-ext4 ext4\n');
+    for (const ko of ['net/virtio_net', 'virtio/virtio', 'virtio/virtio_pci', 'net/ethernet/intel/e1000/e1000']) put(`${m}/kernel/drivers/${ko}.ko`, `module ${ko}`);
+    put(`${m}/kernel/fs/ext4/ext4.ko`, 'ext4');
+  }
+  put('bin/busybox', 'fake busybox');
+  return root;
+}
+
+describe('buildNetboot', () => {
+  const root = fakeRoot('sys');
+
+  it('picks the newest kernel and packs busybox, /init, drivers and their dependencies', async () => {
+    const out = join(tmp, 'out1');
+    const r = await buildNetboot({ outDir: out, logger: silentLogger, sysroot: root, sourceDateEpoch: 1_700_000_000 });
+    expect(r.kernelVersion).toBe('6.1.0-10-amd64');
+    expect(readFileSync(r.kernel, 'utf8')).toBe('kernel 6.1.0-10-amd64');
+    expect(r.kernelBytes).toBe('kernel 6.1.0-10-amd64'.length);
+    const initrd = readFileSync(r.initrd);
+    expect(r.initrdBytes).toBe(initrd.length);
+    expect(initrd.readUInt32LE(0)).toBe(0xfd2fb528); // zstd frame magic (RFC 8878 §3.1.1)
+    const files = new Map(decodeCpio(zstdDecompressSync(initrd)).map((e) => [e.path, e]));
+    expect(files.get('init')).toMatchObject({ type: 'file', mode: 0o755, mtime: 1_700_000_000, uid: 0 });
+    expect(Buffer.from(files.get('init')?.data ?? []).toString()).toMatch(/imgsrv\.server=/);
+    expect(files.get('bin/udhcpc')).toMatchObject({ type: 'symlink', target: 'busybox' });
+    expect(files.get('dev/console')).toMatchObject({ type: 'char-device', major: 5, minor: 1 });
+    const order = Buffer.from(files.get('etc/imgsrv/modules')?.data ?? []).toString().trim().split('\n');
+    expect(order).toEqual([
+      'kernel/drivers/virtio/virtio.ko',
+      'kernel/drivers/virtio/virtio_pci.ko',
+      'kernel/drivers/net/virtio_net.ko',
+      'kernel/drivers/net/ethernet/intel/e1000/e1000.ko',
+    ]);
+    for (const p of order) expect(files.has(`lib/modules/6.1.0-10-amd64/${p}`)).toBe(true);
+    expect(files.has('lib/modules/6.1.0-10-amd64/kernel/fs/ext4/ext4.ko')).toBe(false);
+    expect(Buffer.from(files.get('lib/modules/6.1.0-10-amd64/modules.alias')?.data ?? []).toString()).toBe(
+      'alias pci:v00001AF4d*sv*sd*bc*sc*i* virtio_pci\n',
+    );
+  });
+
+  it('is reproducible: two builds give the same bytes', async () => {
+    const a = await buildNetboot({ outDir: join(tmp, 'a'), logger: silentLogger, sysroot: root, sourceDateEpoch: 42 });
+    const b = await buildNetboot({ outDir: join(tmp, 'b'), logger: silentLogger, sysroot: root, sourceDateEpoch: 42 });
+    expect(b.sha256).toEqual(a.sha256);
+    const c = await buildNetboot({ outDir: join(tmp, 'c'), logger: silentLogger, sysroot: root, sourceDateEpoch: 43 });
+    expect(c.sha256.initrd).not.toBe(a.sha256.initrd);
+  });
+
+  it('falls back to gzip when the kernel cannot unpack zstd', async () => {
+    const r = await buildNetboot({ outDir: join(tmp, 'gz'), logger: silentLogger, sysroot: fakeRoot('gz', { config: 'CONFIG_RD_GZIP=y\n' }) });
+    expect(readFileSync(r.initrd).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+  });
+
+  it('fails with a hint when the kernel or a requested module is missing', async () => {
+    const err = await buildNetboot({ outDir: join(tmp, 'x'), logger: silentLogger, sysroot: join(tmp, 'nothing') }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ImgsrvError);
+    expect((err as ImgsrvError).code).toBe('NETBOOT_BUILD');
+    expect((err as ImgsrvError).hint).toBe('apt-get install linux-image-amd64');
+    await expect(
+      buildNetboot({ outDir: join(tmp, 'y'), logger: silentLogger, sysroot: root, modules: ['virtio_net', 'nope'] }),
+    ).rejects.toThrow(/no module nope/);
+    await expect(buildNetboot({ outDir: join(tmp, 'z'), logger: silentLogger, sysroot: root, kernelVersion: '5.10.0-1-amd64' })).rejects.toThrow(
+      /kernel 5.10.0-1-amd64 not found/,
+    );
+  });
+});
+
+describe('compareKernelVersions', () => {
+  it('orders ABI numbers numerically', () => {
+    expect(['6.1.0-10-amd64', '6.1.0-9-amd64', '5.10.0-30-amd64'].sort(compareKernelVersions)).toEqual([
+      '5.10.0-30-amd64',
+      '6.1.0-9-amd64',
+      '6.1.0-10-amd64',
+    ]);
+  });
+});

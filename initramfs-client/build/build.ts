@@ -1,0 +1,175 @@
+/**
+ * Build the netboot environment: Debian's kernel (linux-image-amd64) plus a
+ * small initramfs holding static busybox, the NIC drivers with their
+ * dependencies, and our /init. Same inputs give the same bytes: entries are
+ * sorted, owned by root, stamped with one mtime, and compressed in one thread.
+ */
+import { createHash } from 'node:crypto';
+import { readdir, readFile, mkdir, writeFile, rename, copyFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as zlib from 'node:zlib';
+import type { Logger } from '../../server/log.ts';
+import { ImgsrvError } from '../../server/errors.ts';
+import { addParentDirs, encodeCpio, type CpioEntry } from './cpio.ts';
+import { DEFAULT_NIC_MODULES, parseModulesDep, resolveModules, subsetModulesAlias, subsetModulesDep } from './modules.ts';
+
+/** Options for `buildNetboot`. */
+export interface BuildNetbootOptions {
+  /** Where `vmlinuz` and `initrd.img` are written (created if missing). */
+  outDir: string;
+  /** Kernel release, e.g. "6.1.0-56-amd64"; default the newest /boot/vmlinuz-*. */
+  kernelVersion?: string;
+  /** Module names to ship (with dependencies); default DEFAULT_NIC_MODULES, skipping absent ones. */
+  modules?: string[];
+  logger: Logger;
+  /** mtime of every initramfs entry (SOURCE_DATE_EPOCH); default 0. */
+  sourceDateEpoch?: number;
+  /** Root of the system to take kernel, modules and busybox from; default "/" (tests may point elsewhere). */
+  sysroot?: string;
+}
+
+/** What `buildNetboot` produced. */
+export interface NetbootBuild {
+  kernel: string;
+  initrd: string;
+  kernelVersion: string;
+  kernelBytes: number;
+  initrdBytes: number;
+  sha256: { kernel: string; initrd: string };
+}
+
+/** Busybox applets linked in /bin: what /init, the udhcpc script and a debug shell use. */
+const APPLETS = [
+  '[', 'awk', 'basename', 'cat', 'chmod', 'cp', 'cttyhack', 'cut', 'date', 'dirname', 'dmesg', 'echo', 'env', 'expr', 'false',
+  'grep', 'head', 'hostname', 'ifconfig', 'insmod', 'ip', 'kill', 'less', 'ln', 'ls', 'lsmod', 'mkdir', 'mknod',
+  'modprobe', 'mount', 'mv', 'nslookup', 'ping', 'poweroff', 'printf', 'ps', 'reboot', 'rm', 'route', 'sed', 'seq',
+  'setsid', 'sh', 'sha256sum', 'sleep', 'sort', 'sync', 'tail', 'test', 'tftp', 'timeout', 'tr', 'true', 'udhcpc',
+  'umount', 'uname', 'vi', 'wc', 'wget',
+];
+
+const INIT_DIR = new URL('../init/', import.meta.url);
+const KERNEL_HINT = 'apt-get install linux-image-amd64';
+
+/** Build kernel + initramfs into `outDir` and return their paths, sizes and hashes. */
+export async function buildNetboot(opts: BuildNetbootOptions): Promise<NetbootBuild> {
+  const root = opts.sysroot ?? '/';
+  const log = opts.logger.child({ subsystem: 'netboot-build' });
+  const ver = opts.kernelVersion ?? (await newestKernel(root));
+  const kernelSrc = join(root, 'boot', `vmlinuz-${ver}`);
+  const modDir = join(root, 'lib', 'modules', ver);
+  await mustExist(kernelSrc, `kernel ${ver} not found at ${kernelSrc}`, KERNEL_HINT);
+  await mustExist(join(modDir, 'modules.dep'), `modules of kernel ${ver} not found in ${modDir}`, KERNEL_HINT);
+  const busybox = await readFile(join(root, 'bin', 'busybox')).catch((err: unknown) => {
+    throw new ImgsrvError('NETBOOT_BUILD', 'busybox not found at /bin/busybox', { hint: 'apt-get install busybox-static', cause: err });
+  });
+  const compress = await pickCompression(join(root, 'boot', `config-${ver}`));
+
+  const dep = parseModulesDep(await readFile(join(modDir, 'modules.dep'), 'utf8'));
+  const { loadOrder, missing } = resolveModules(dep, opts.modules ?? DEFAULT_NIC_MODULES);
+  if (missing.length > 0 && opts.modules) {
+    throw new ImgsrvError('NETBOOT_BUILD', `kernel ${ver} has no module ${missing.join(', ')}`, { hint: 'check the names with `modinfo <name>`' });
+  }
+  if (missing.length > 0) log.info({ missing }, 'modules not in this kernel, skipped');
+
+  const entries: CpioEntry[] = [
+    { path: 'bin/busybox', type: 'file', mode: 0o755, data: busybox },
+    ...APPLETS.map((a): CpioEntry => ({ path: `bin/${a}`, type: 'symlink', mode: 0o777, target: 'busybox' })),
+    { path: 'sbin', type: 'symlink', mode: 0o777, target: 'bin' },
+    { path: 'init', type: 'file', mode: 0o755, data: await readFile(new URL('init.sh', INIT_DIR)) },
+    { path: 'etc/imgsrv/udhcpc.script', type: 'file', mode: 0o755, data: await readFile(new URL('udhcpc.script', INIT_DIR)) },
+    // /init loads these in order when it can't match devices to drivers by modalias.
+    { path: 'etc/imgsrv/modules', type: 'file', mode: 0o644, data: Buffer.from(loadOrder.map((p) => `${p}\n`).join('')) },
+    // The kernel opens /dev/console for /init before anything can mount devtmpfs.
+    { path: 'dev/console', type: 'char-device', mode: 0o600, major: 5, minor: 1 },
+    { path: 'dev/null', type: 'char-device', mode: 0o666, major: 1, minor: 3 },
+    ...['proc', 'sys', 'run', 'var', 'root'].map((d): CpioEntry => ({ path: d, type: 'dir', mode: 0o755 })),
+    { path: 'tmp', type: 'dir', mode: 0o1777 },
+    { path: `lib/modules/${ver}/modules.dep`, type: 'file', mode: 0o644, data: Buffer.from(subsetModulesDep(dep, loadOrder)) },
+    {
+      path: `lib/modules/${ver}/modules.alias`,
+      type: 'file',
+      mode: 0o644,
+      data: Buffer.from(subsetModulesAlias(await readFile(join(modDir, 'modules.alias'), 'utf8').catch(() => ''), loadOrder)),
+    },
+  ];
+  // Modules stay as shipped: this kernel loads .ko (and .ko.xz with CONFIG_MODULE_DECOMPRESS) as they are.
+  for (const p of loadOrder) entries.push({ path: `lib/modules/${ver}/${p}`, type: 'file', mode: 0o644, data: await readFile(join(modDir, p)) });
+
+  const cpio = encodeCpio(addParentDirs(entries), { mtime: opts.sourceDateEpoch ?? 0 });
+  const initrdData = compress.fn(cpio);
+  log.info({ kernelVersion: ver, modules: loadOrder.length, cpioBytes: cpio.length, initrdBytes: initrdData.length, compression: compress.name }, 'initramfs built');
+
+  await mkdir(opts.outDir, { recursive: true });
+  const kernel = join(opts.outDir, 'vmlinuz');
+  const initrd = join(opts.outDir, 'initrd.img');
+  await copyFile(kernelSrc, `${kernel}.tmp`);
+  await rename(`${kernel}.tmp`, kernel);
+  await writeFile(`${initrd}.tmp`, initrdData);
+  await rename(`${initrd}.tmp`, initrd);
+  const kernelData = await readFile(kernel);
+  return {
+    kernel,
+    initrd,
+    kernelVersion: ver,
+    kernelBytes: kernelData.length,
+    initrdBytes: initrdData.length,
+    sha256: { kernel: sha256(kernelData), initrd: sha256(initrdData) },
+  };
+}
+
+function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+async function mustExist(path: string, message: string, hint: string): Promise<void> {
+  try {
+    await stat(path);
+  } catch (err) {
+    throw new ImgsrvError('NETBOOT_BUILD', message, { hint, cause: err });
+  }
+}
+
+/** Compare kernel releases numerically part by part ("6.1.0-10" < "6.1.0-9" is wrong as strings). */
+export function compareKernelVersions(a: string, b: string): number {
+  const pa = a.split(/[.-]/);
+  const pb = b.split(/[.-]/);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const x = pa[i] ?? '';
+    const y = pb[i] ?? '';
+    const nx = Number(x);
+    const ny = Number(y);
+    const c = x !== '' && y !== '' && !isNaN(nx) && !isNaN(ny) ? nx - ny : x.localeCompare(y);
+    if (c !== 0) return c;
+  }
+  return 0;
+}
+
+async function newestKernel(root: string): Promise<string> {
+  const files = await readdir(join(root, 'boot')).catch(() => [] as string[]);
+  const versions = files.filter((f) => f.startsWith('vmlinuz-')).map((f) => f.slice('vmlinuz-'.length));
+  const newest = versions.sort(compareKernelVersions).at(-1);
+  if (!newest) throw new ImgsrvError('NETBOOT_BUILD', `no kernel found in ${join(root, 'boot')}`, { hint: KERNEL_HINT });
+  return newest;
+}
+
+/**
+ * Pick the initramfs compression this kernel can unpack (CONFIG_RD_*). zstd
+ * level 19 keeps an 8 MiB window, well under the kernel's 128 MiB limit
+ * (lib/decompress_unzstd.c); one thread keeps the output deterministic.
+ */
+async function pickCompression(configPath: string): Promise<{ name: string; fn: (b: Buffer) => Buffer }> {
+  const config = await readFile(configPath, 'utf8').catch(() => '');
+  const zc = zlib.constants;
+  const zstd = { name: 'zstd', fn: (b: Buffer) => zlib.zstdCompressSync(b, { params: { [zc.ZSTD_c_compressionLevel]: 19, [zc.ZSTD_c_checksumFlag]: 1 } }) };
+  // Node's gzip writes a zero header mtime and a fixed OS byte: reproducible too.
+  const gzip = { name: 'gzip', fn: (b: Buffer) => zlib.gzipSync(b, { level: 9 }) };
+  if (/^CONFIG_RD_ZSTD=y$/m.test(config)) {
+    // zstd joined zlib in Node 22.15/23.8; an older runtime (e.g. a system Node 20 running vitest) lacks it.
+    if (typeof zlib.zstdCompressSync !== 'function') {
+      throw new ImgsrvError('NETBOOT_BUILD', `Node ${process.version} has no zstd in node:zlib`, { hint: "run with the project's Node 24 (node_modules/.bin/node)" });
+    }
+    return zstd;
+  }
+  if (/^CONFIG_RD_GZIP=y$/m.test(config) || config === '') return gzip;
+  throw new ImgsrvError('NETBOOT_BUILD', `kernel config ${configPath} has neither CONFIG_RD_ZSTD nor CONFIG_RD_GZIP`, { hint: KERNEL_HINT });
+}

@@ -1,0 +1,189 @@
+/**
+ * QEMU virtual machines for the lab: one NIC on a tap of the lab bridge, the
+ * serial console on the process's stdio (readable and writable by tests),
+ * real firmware (SeaBIOS + iPXE option ROM, or OVMF), software emulation only.
+ *
+ * Firmware output: with `-nographic` QEMU tells SeaBIOS to print on the serial
+ * port (fw_cfg etc/sercon-port), so SeaBIOS and iPXE messages reach `serial`;
+ * with `-vga none` alone SeaBIOS stays silent. OVMF prints to the serial port.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stopChild, type Lab } from './netns.ts';
+
+/** Where Debian's ovmf package puts the UEFI firmware (4 MiB flash layout). */
+export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
+export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+
+/** How to start one VM. */
+export interface VmOptions {
+  /** Short name (tap is `t<name>`, at most 15 characters). */
+  name: string;
+  firmware: 'bios' | 'uefi';
+  /** MAC of the NIC, e.g. 52:54:00:12:34:56. */
+  mac: string;
+  memoryMiB?: number;
+  /** Direct kernel boot (no PXE): kernel, initrd and command line. */
+  kernel?: string;
+  initrd?: string;
+  /** Kernel command line; `console=ttyS0` is added when missing. */
+  append?: string;
+  /** Boot from the network first (the NIC's iPXE ROM under SeaBIOS, OVMF's PXE/HTTP under UEFI). */
+  netboot?: boolean;
+  /** A disk image (raw, or qcow2 by extension) attached as virtio-blk. */
+  disk?: string;
+  /** Also append the serial console to this file. */
+  serialLog?: string;
+  /** NIC model; default virtio-net-pci (option ROM efi-virtio.rom from ipxe-qemu). */
+  nicModel?: string;
+  /**
+   * The NIC's option ROM; default QEMU's (iPXE from ipxe-qemu) when netbooting,
+   * none otherwise. '' under UEFI leaves PXE to OVMF's own network stack.
+   */
+  nicRom?: string;
+}
+
+/** A running VM. */
+export interface Vm {
+  readonly pid: number;
+  readonly tap: string;
+  /** Everything the serial console printed so far. */
+  readonly serial: string;
+  /** Resolve when the serial output (from `from`, default 0) matches; reject on timeout or VM exit. */
+  waitFor(re: RegExp, timeoutMs: number, from?: number): Promise<RegExpMatchArray>;
+  /** Type on the serial console. */
+  write(text: string): void;
+  /** Resolve with QEMU's exit code when it exits by itself (e.g. guest power-off with -no-reboot). */
+  waitExit(timeoutMs: number): Promise<number | null>;
+  /** Stop QEMU (SIGTERM, then SIGKILL) and remove its temporary files. */
+  stop(): Promise<void>;
+}
+
+/** Build the qemu-system-x86_64 argument list (exported for tests and for reading). */
+export function qemuArgs(opts: VmOptions, tap: string, varsCopy: string | undefined): string[] {
+  if (opts.netboot && opts.kernel) throw new Error('startVm: netboot and kernel are exclusive');
+  const args = [
+    '-name', opts.name,
+    '-machine', 'pc',
+    '-accel', 'tcg',
+    '-m', String(opts.memoryMiB ?? 512),
+    '-smp', '1',
+    '-nographic', '-monitor', 'none', '-serial', 'stdio',
+    '-no-reboot',
+    '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`,
+  ];
+  // Without netboot the NIC's iPXE ROM is dead weight: romfile= skips it (faster firmware).
+  const nic = [`${opts.nicModel ?? 'virtio-net-pci'}`, 'netdev=n0', `mac=${opts.mac}`];
+  if (opts.netboot) nic.push('bootindex=1');
+  const rom = opts.nicRom ?? (opts.netboot ? undefined : '');
+  if (rom !== undefined) nic.push(`romfile=${rom}`);
+  args.push('-device', nic.join(','));
+  if (opts.firmware === 'uefi') {
+    if (!varsCopy) throw new Error('startVm: UEFI needs a copy of the OVMF variable store');
+    args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`);
+    args.push('-drive', `if=pflash,format=raw,unit=1,file=${varsCopy}`);
+  }
+  if (opts.kernel) {
+    args.push('-kernel', opts.kernel);
+    if (opts.initrd) args.push('-initrd', opts.initrd);
+    const append = opts.append ?? '';
+    args.push('-append', /(^|\s)console=/.test(append) ? append : `console=ttyS0 ${append}`.trim());
+  }
+  if (opts.disk) {
+    const format = opts.disk.endsWith('.qcow2') ? 'qcow2' : 'raw';
+    args.push('-drive', `file=${opts.disk},format=${format},if=virtio${opts.netboot ? '' : ',bootindex=1'}`);
+  }
+  return args;
+}
+
+/** Start a VM inside the lab's switch namespace on a new tap of the bridge. */
+export async function startVm(lab: Lab, opts: VmOptions): Promise<Vm> {
+  const tmp = await mkdtemp(join(tmpdir(), `imgsrv-vm-${opts.name}-`));
+  let varsCopy: string | undefined;
+  if (opts.firmware === 'uefi') {
+    // The variable store is written by the firmware: each VM gets its own copy.
+    varsCopy = join(tmp, 'OVMF_VARS.fd');
+    await copyFile(OVMF_VARS, varsCopy);
+  }
+  let tap: string;
+  let args: string[];
+  try {
+    args = qemuArgs(opts, `t${opts.name}`.slice(0, 15), varsCopy);
+    tap = await lab.addTap(`t${opts.name}`.slice(0, 15));
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+  const child = lab.switch.spawn('qemu-system-x86_64', args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  if (child.pid === undefined) throw new Error('qemu-system-x86_64 did not start');
+  let serial = '';
+  let stderr = '';
+  const log: WriteStream | undefined = opts.serialLog ? createWriteStream(opts.serialLog, { flags: 'a' }) : undefined;
+  const waiters = new Set<() => void>();
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (s: string) => {
+    serial += s;
+    log?.write(s);
+    for (const w of [...waiters]) w();
+  });
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (s: string) => (stderr += s));
+  child.stdin?.on('error', () => undefined); // writes after exit
+  const exit = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      log?.end();
+      void rm(tmp, { recursive: true, force: true });
+      for (const w of [...waiters]) w();
+      resolve(code);
+    }),
+  );
+  const exited = (): boolean => child.exitCode !== null || child.signalCode !== null;
+
+  return {
+    pid: child.pid,
+    tap,
+    get serial() {
+      return serial;
+    },
+    waitFor(re, timeoutMs, from = 0) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          const m = serial.slice(from).match(re);
+          if (m) return done(() => resolve(m));
+          if (exited()) done(() => reject(new Error(`VM ${opts.name} exited (${child.exitCode ?? child.signalCode}) before ${re}: ${stderr.trim()}\n${tail(serial)}`)));
+        };
+        const timer = setTimeout(() => done(() => reject(new Error(`VM ${opts.name}: no ${re} within ${timeoutMs} ms\n${tail(serial)}`))), timeoutMs);
+        const done = (f: () => void): void => {
+          clearTimeout(timer);
+          waiters.delete(check);
+          f();
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+    write(text) {
+      child.stdin?.write(text);
+    },
+    waitExit(timeoutMs) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`VM ${opts.name} still running after ${timeoutMs} ms\n${tail(serial)}`)), timeoutMs);
+      });
+      return Promise.race([exit, timeout]).finally(() => clearTimeout(timer));
+    },
+    async stop() {
+      await stopChild(child);
+      await exit;
+      await rm(tmp, { recursive: true, force: true });
+      // Free the tap name for another VM in this lab (lab.destroy removes it otherwise).
+      await lab.switch.exec('ip', ['link', 'del', tap]).catch(() => undefined);
+    },
+  };
+}
+
+function tail(s: string, lines = 25): string {
+  return s.split('\n').slice(-lines).join('\n');
+}
