@@ -3,7 +3,7 @@
  * and the boot routes iPXE and the netboot environment use. One plugin per
  * concern; shared services come in through `AppDeps`.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/db.ts';
@@ -34,7 +34,8 @@ export const appRoutes = new WeakMap<FastifyInstance, RouteEntry[]>();
 /** Build (not start) the fastify app; `listen` is the caller's. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
-    loggerInstance: deps.logger.child({ subsystem: 'http' }),
+    // pino's Logger is a FastifyBaseLogger; the cast keeps FastifyInstance's default type parameters.
+    loggerInstance: deps.logger.child({ subsystem: 'http' }) as FastifyBaseLogger,
     disableRequestLogging: false,
     bodyLimit: 1 << 20,
     // Never trust X-Forwarded-For: node identity comes from the token and body.
