@@ -1,0 +1,74 @@
+/**
+ * The one narrow boot decision: given what a PXE client told us in DHCP (MAC,
+ * RFC 4578 architecture, whether it already runs iPXE), which file does it
+ * load next, and from where. Pure; the DHCP handler and the HTTP/TFTP servers
+ * only ask this function.
+ */
+
+/** What DHCP tells us about a booting client. */
+export interface BootClient {
+  mac: string;
+  /** Option 93 client system architecture (RFC 4578 §2.1), first entry. */
+  arch: number | undefined;
+  /** Option 77 user class 'iPXE' or option 175 present: iPXE is already running. */
+  isIpxe: boolean;
+  vendorClass?: string;
+}
+
+/** Operator policy for boot files. */
+export interface BootPolicy {
+  /** Base URL of our HTTP server, e.g. http://198.18.0.1:8080 (no trailing slash). */
+  httpBase: string;
+  /** Address of the TFTP server (next-server / option 66). */
+  tftpServer: string;
+  biosLoader: 'ipxe' | 'pxelinux';
+  uefiLoader: 'ipxe.efi' | 'snponly.efi';
+}
+
+/** The answer: a TFTP file name (firmware stage) or an HTTP URL (iPXE stage). */
+export interface BootDecision {
+  /** Boot file name (DHCP `file` / option 67): a TFTP path, or a full URL for iPXE. */
+  filename: string;
+  /** 'tftp' when `filename` is a name on `tftpServer`, 'http' when it is a full URL. */
+  via: 'tftp' | 'http';
+  /** TFTP server (siaddr / option 66) for `via: 'tftp'`. */
+  tftpServer?: string;
+  firmware: 'bios' | 'uefi' | undefined;
+}
+
+/**
+ * RFC 4578 §2.1 + IANA "Processor Architecture Types": 0 x86 BIOS; 6 x86 UEFI
+ * (32-bit, no loader shipped here); 7 x64 UEFI (EDK2/OVMF sends 7); 9 "EFI
+ * BC", which many x64 firmwares send for the same thing.
+ */
+const UEFI_X64 = new Set([7, 9]);
+
+/** Firmware family of an option-93 architecture, undefined when we have no loader for it. */
+export function firmwareOf(arch: number | undefined): 'bios' | 'uefi' | undefined {
+  if (arch === 0) return 'bios';
+  if (arch !== undefined && UEFI_X64.has(arch)) return 'uefi';
+  return undefined;
+}
+
+/** Lowercase colon form of a MAC (accepts '-' or ':' separators, any case). */
+export function normalizeMac(mac: string): string {
+  return mac.toLowerCase().replace(/-/g, ':');
+}
+
+/** Decide the next boot stage for a client; null when its architecture is unknown (caller logs). */
+export function selectBoot(client: BootClient, policy: BootPolicy): BootDecision | null {
+  // A client without option 93 is a plain BIOS PXE ROM or old iPXE: RFC 4578 says
+  // clients SHOULD send it, and pre-RFC Intel PXE 2.1 ROMs (BIOS only) do not.
+  const arch = client.arch ?? 0;
+  const firmware = firmwareOf(arch);
+  if (firmware === undefined) return null;
+  if (client.isIpxe) {
+    // Already in iPXE (chainloaded or ROM): hand it the per-node script over HTTP.
+    return { filename: `${policy.httpBase}/boot/ipxe/${normalizeMac(client.mac)}`, via: 'http', firmware };
+  }
+  if (firmware === 'bios') {
+    const file = policy.biosLoader === 'pxelinux' ? 'pxelinux.0' : 'undionly.kpxe';
+    return { filename: file, via: 'tftp', tftpServer: policy.tftpServer, firmware };
+  }
+  return { filename: policy.uefiLoader, via: 'tftp', tftpServer: policy.tftpServer, firmware };
+}

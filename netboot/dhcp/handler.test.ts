@@ -1,0 +1,161 @@
+import { describe, expect, it } from 'vitest';
+import { selectBoot } from '../boot/select.ts';
+import { BOOTREPLY, BOOTREQUEST, FLAG_BROADCAST, decode, emptyMessage, encode, type DhcpMessage } from './codec.ts';
+import { handleDhcp, type HandlerConfig } from './handler.ts';
+import { LeasePool, MemoryLeaseStore } from './leases.ts';
+import { MessageType, decodeSubOptions } from './options.ts';
+
+const SERVER = '198.18.0.2';
+const ports = { server: 67, client: 68, proxy: 4011 };
+const policy = { httpBase: 'http://198.18.0.2:8080', tftpServer: SERVER, biosLoader: 'ipxe', uefiLoader: 'ipxe.efi' } as const;
+const subnet = { address: '198.18.0.0', prefix: 24, router: '198.18.0.254', dns: ['198.18.0.2'] };
+
+function config(mode: 'full' | 'proxy', store = new MemoryLeaseStore()): HandlerConfig {
+  return {
+    mode,
+    serverAddress: SERVER,
+    subnet,
+    leaseSeconds: 600,
+    ports,
+    boot: (c) => selectBoot(c, policy),
+    ...(mode === 'full' ? { pool: new LeasePool(store, { first: '198.18.0.100', last: '198.18.0.101' }, subnet, { leaseMs: 600_000 }, [SERVER]) } : {}),
+  };
+}
+
+function req(type: number, mac: string, extra: Partial<DhcpMessage> & { opts?: DhcpMessage['options'] } = {}): DhcpMessage {
+  const m = emptyMessage(BOOTREQUEST, 0x1234, mac);
+  const { opts, ...rest } = extra;
+  Object.assign(m, rest);
+  m.options = { messageType: type, ...opts };
+  // Everything the handler sees went through the codec first.
+  return decode(encode(m));
+}
+
+const from = { address: '0.0.0.0', port: 68 };
+const PXE_BIOS = { vendorClass: 'PXEClient:Arch:00000:UNDI:002001', clientArch: [0] };
+const PXE_UEFI = { vendorClass: 'PXEClient:Arch:00007:UNDI:003016', clientArch: [7], clientUuid: Buffer.alloc(17, 1) };
+
+describe('full mode', () => {
+  it('DISCOVER → broadcast OFFER with network config; REQUEST → ACK', () => {
+    const cfg = config('full');
+    const offer = handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:01'), localPort: 67, from }, 0);
+    expect(offer.replies).toHaveLength(1);
+    const o = offer.replies[0]!;
+    expect(o).toMatchObject({ address: '255.255.255.255', port: 68 });
+    expect(o.msg).toMatchObject({ op: BOOTREPLY, xid: 0x1234, yiaddr: '198.18.0.100', file: '' });
+    expect(o.msg.options).toMatchObject({ messageType: MessageType.OFFER, serverId: SERVER, subnetMask: '255.255.255.0', router: ['198.18.0.254'], dns: [SERVER], leaseTime: 600 });
+    expect(o.msg.options.bootfile).toBeUndefined(); // not a PXE client
+    const ack = handleDhcp(cfg, { msg: req(MessageType.REQUEST, '52:54:00:00:00:01', { opts: { serverId: SERVER, requestedIp: '198.18.0.100' } }), localPort: 67, from }, 1);
+    expect(ack.replies[0]?.msg.options.messageType).toBe(MessageType.ACK);
+    expect(ack.client).toMatchObject({ mac: '52:54:00:00:00:01', ip: '198.18.0.100', message: 'bound' });
+  });
+
+  it('adds PXE boot info per architecture and the script URL for iPXE', () => {
+    const cfg = config('full');
+    const bios = handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:01', { opts: PXE_BIOS }), localPort: 67, from }, 0).replies[0]!.msg;
+    expect(bios).toMatchObject({ siaddr: SERVER, file: 'undionly.kpxe' });
+    expect(bios.options).toMatchObject({ bootfile: 'undionly.kpxe', tftpServer: SERVER });
+    const uefi = handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:02', { opts: PXE_UEFI }), localPort: 67, from }, 0).replies[0]!.msg;
+    expect(uefi.file).toBe('ipxe.efi');
+    const ipxe = handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:02', { opts: { ...PXE_UEFI, userClass: 'iPXE' } }), localPort: 67, from }, 0);
+    expect(ipxe.replies[0]!.msg.file).toBe('http://198.18.0.2:8080/boot/ipxe/52:54:00:00:00:02');
+    expect(ipxe.replies[0]!.msg.options.tftpServer).toBeUndefined();
+    expect(ipxe.client).toMatchObject({ firmware: 'uefi', arch: 7, isIpxe: true });
+  });
+
+  it('answers relayed requests to giaddr:67 and echoes option 82', () => {
+    const agentInfo = [{ code: 1, data: Buffer.from('sw1/p7') }];
+    const r = handleDhcp(config('full'), { msg: req(MessageType.DISCOVER, '52:54:00:00:00:01', { giaddr: '198.18.1.1', hops: 1, opts: { agentInfo } }), localPort: 67, from: { address: '198.18.1.1', port: 67 } }, 0);
+    expect(r.replies[0]).toMatchObject({ address: '198.18.1.1', port: 67 });
+    expect(r.replies[0]!.msg.giaddr).toBe('198.18.1.1');
+    expect(r.replies[0]!.msg.options.agentInfo).toEqual(agentInfo);
+  });
+
+  it('unicasts renewals to ciaddr and broadcasts NAKs', () => {
+    const cfg = config('full');
+    handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:01'), localPort: 67, from }, 0);
+    handleDhcp(cfg, { msg: req(MessageType.REQUEST, '52:54:00:00:00:01', { opts: { serverId: SERVER, requestedIp: '198.18.0.100' } }), localPort: 67, from }, 0);
+    const renew = handleDhcp(cfg, { msg: req(MessageType.REQUEST, '52:54:00:00:00:01', { ciaddr: '198.18.0.100' }), localPort: 67, from: { address: '198.18.0.100', port: 68 } }, 1000);
+    expect(renew.replies[0]).toMatchObject({ address: '198.18.0.100', port: 68 });
+    expect(renew.replies[0]!.msg.options.messageType).toBe(MessageType.ACK);
+    const steal = handleDhcp(cfg, { msg: req(MessageType.REQUEST, '52:54:00:00:00:02', { ciaddr: '198.18.0.100' }), localPort: 67, from }, 1000);
+    expect(steal.replies[0]).toMatchObject({ address: '255.255.255.255', port: 68 });
+    expect(steal.replies[0]!.msg.options.messageType).toBe(MessageType.NAK);
+    expect(steal.replies[0]!.msg.yiaddr).toBe('0.0.0.0');
+    const relayedNak = handleDhcp(cfg, { msg: req(MessageType.REQUEST, '52:54:00:00:00:03', { giaddr: '198.18.1.1', opts: { requestedIp: '10.1.1.1' } }), localPort: 67, from }, 1000);
+    expect(relayedNak.replies[0]).toMatchObject({ address: '198.18.1.1', port: 67 });
+    expect(relayedNak.replies[0]!.msg.flags & FLAG_BROADCAST).toBe(FLAG_BROADCAST);
+  });
+
+  it('handles INFORM without an address, DECLINE and RELEASE without a reply', () => {
+    const store = new MemoryLeaseStore();
+    const cfg = config('full', store);
+    const inform = handleDhcp(cfg, { msg: req(MessageType.INFORM, '52:54:00:00:00:09', { ciaddr: '198.18.0.50' }), localPort: 67, from }, 0);
+    expect(inform.replies[0]).toMatchObject({ address: '198.18.0.50', port: 68 });
+    expect(inform.replies[0]!.msg.yiaddr).toBe('0.0.0.0');
+    expect(inform.replies[0]!.msg.options.leaseTime).toBeUndefined();
+    handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:01'), localPort: 67, from }, 0);
+    handleDhcp(cfg, { msg: req(MessageType.REQUEST, '52:54:00:00:00:01', { opts: { serverId: SERVER, requestedIp: '198.18.0.100' } }), localPort: 67, from }, 0);
+    const decline = handleDhcp(cfg, { msg: req(MessageType.DECLINE, '52:54:00:00:00:01', { opts: { serverId: SERVER, requestedIp: '198.18.0.100' } }), localPort: 67, from }, 1);
+    expect(decline.replies).toEqual([]);
+    expect(store.byIp('198.18.0.100')?.state).toBe('declined');
+    const again = handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:01'), localPort: 67, from }, 2);
+    expect(again.replies[0]!.msg.yiaddr).toBe('198.18.0.101');
+    handleDhcp(cfg, { msg: req(MessageType.REQUEST, '52:54:00:00:00:01', { opts: { serverId: SERVER, requestedIp: '198.18.0.101' } }), localPort: 67, from }, 2);
+    const rel = handleDhcp(cfg, { msg: req(MessageType.RELEASE, '52:54:00:00:00:01', { ciaddr: '198.18.0.101', opts: { serverId: SERVER } }), localPort: 67, from }, 3);
+    expect(rel.replies).toEqual([]);
+    expect(store.byIp('198.18.0.101')?.state).toBe('released');
+  });
+
+  it('reports an exhausted pool and sends nothing', () => {
+    const cfg = config('full');
+    for (const n of [1, 2]) handleDhcp(cfg, { msg: req(MessageType.DISCOVER, `52:54:00:00:00:0${n}`), localPort: 67, from }, 0);
+    const r = handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:03'), localPort: 67, from }, 0);
+    expect(r).toMatchObject({ replies: [], exhausted: true });
+  });
+
+  it('drops replies, empty chaddr, and ignores BOOTP', () => {
+    const cfg = config('full');
+    const reply = req(MessageType.OFFER, '52:54:00:00:00:01');
+    reply.op = BOOTREPLY;
+    expect(handleDhcp(cfg, { msg: reply, localPort: 67, from }, 0).dropped).toBe('wrong-op');
+    expect(handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '00:00:00:00:00:00'), localPort: 67, from }, 0).dropped).toBe('no-chaddr');
+    const bootp = req(MessageType.DISCOVER, '52:54:00:00:00:01');
+    delete bootp.options.messageType;
+    expect(handleDhcp(cfg, { msg: bootp, localPort: 67, from }, 0).ignored).toBeDefined();
+  });
+});
+
+describe('proxy mode', () => {
+  it('ignores clients that are not PXE', () => {
+    expect(handleDhcp(config('proxy'), { msg: req(MessageType.DISCOVER, '52:54:00:00:00:01'), localPort: 67, from }, 0)).toMatchObject({ replies: [], ignored: 'not-pxe' });
+  });
+
+  it('offers boot info without an address, with option 60 and PXE option 43', () => {
+    const r = handleDhcp(config('proxy'), { msg: req(MessageType.DISCOVER, '52:54:00:00:00:01', { opts: PXE_UEFI }), localPort: 67, from }, 0);
+    const m = r.replies[0]!.msg;
+    expect(r.replies[0]).toMatchObject({ address: '255.255.255.255', port: 68 });
+    expect(m).toMatchObject({ yiaddr: '0.0.0.0', siaddr: SERVER, file: 'ipxe.efi' });
+    expect(m.options).toMatchObject({ messageType: MessageType.OFFER, serverId: SERVER, vendorClass: 'PXEClient', clientUuid: PXE_UEFI.clientUuid });
+    expect(m.options.leaseTime).toBeUndefined();
+    expect(m.options.subnetMask).toBeUndefined();
+    const pxe = decodeSubOptions(m.options.vendorSpecific!)!;
+    expect(pxe.find((s) => s.code === 6)?.data).toEqual(Buffer.from([8]));
+    expect(pxe.map((s) => s.code)).toEqual([6]);
+  });
+
+  it('ACKs a REQUEST on port 4011 back to its sender; ignores REQUESTs on 67', () => {
+    const cfg = config('proxy');
+    const sender = { address: '198.18.0.77', port: 68 };
+    const r = handleDhcp(cfg, { msg: req(MessageType.REQUEST, '52:54:00:00:00:01', { ciaddr: '198.18.0.77', opts: PXE_BIOS }), localPort: 4011, from: sender }, 0);
+    expect(r.replies[0]).toMatchObject(sender);
+    expect(r.replies[0]!.msg.options.messageType).toBe(MessageType.ACK);
+    expect(r.replies[0]!.msg.file).toBe('undionly.kpxe');
+    expect(handleDhcp(cfg, { msg: req(MessageType.REQUEST, '52:54:00:00:00:01', { opts: PXE_BIOS }), localPort: 67, from }, 0).replies).toEqual([]);
+  });
+
+  it('skips architectures without a loader', () => {
+    const r = handleDhcp(config('proxy'), { msg: req(MessageType.DISCOVER, '52:54:00:00:00:01', { opts: { vendorClass: 'PXEClient:Arch:00011', clientArch: [11] } }), localPort: 67, from }, 0);
+    expect(r).toMatchObject({ replies: [], ignored: 'unknown-arch' });
+  });
+});

@@ -1,0 +1,209 @@
+/**
+ * The DHCP socket loop: receive, decode, ask the handler, send. Bad packets are
+ * dropped, logged and counted; only socket errors at start (EADDRINUSE,
+ * EACCES) reject. Node has no SO_BINDTODEVICE, so we receive broadcasts on
+ * 0.0.0.0:67 and send from a socket bound to the stable server address: Linux
+ * routes 255.255.255.255 out of the interface that owns a bound source.
+ */
+import dgram from 'node:dgram';
+import { Counter, type Registry } from 'prom-client';
+import type { Logger } from '../../server/log.ts';
+import { ImgsrvError } from '../../server/errors.ts';
+import type { BootClient, BootDecision } from '../boot/select.ts';
+import { DhcpDecodeError, decode, encode, type DhcpMessage } from './codec.ts';
+import { handleDhcp, type ClientEvent, type HandlerConfig } from './handler.ts';
+import { LeasePool, type LeaseStore } from './leases.ts';
+import { messageTypeName } from './options.ts';
+
+/** Options of the DHCP service (full server or proxyDHCP). */
+export interface DhcpServerOptions {
+  mode: 'full' | 'proxy';
+  serverAddress: string; // the one stable IPv4 address we answer from (server identifier, siaddr); the interface may have several
+  interfaceName: string; // for logs/metrics
+  subnet: { address: string; prefix: number; router?: string | undefined; dns?: string[] | undefined; domain?: string | undefined };
+  range?: { first: string; last: string } | undefined; // required in full mode
+  leaseSeconds: number;
+  leases: LeaseStore;
+  boot: (client: BootClient) => BootDecision | null; // the server wires selectBoot with its policy
+  onClient?: (ev: ClientEvent) => void; // node inventory hook
+  logger: Logger;
+  registry?: Registry | undefined;
+  ports?: { server: number; client: number; proxy: number } | undefined; // defaults 67/68/4011; tests may override
+  bindAddress?: string | undefined; // default '0.0.0.0'
+  /** Clock for lease times (tests); default Date.now. */
+  now?: () => number;
+}
+
+/** A running DHCP service. */
+export interface DhcpServer {
+  close(): Promise<void>;
+  readonly stats: Record<string, number>;
+}
+
+const DEFAULT_PORTS = { server: 67, client: 68, proxy: 4011 };
+
+/** Start the DHCP service; rejects on socket errors (port in use, no permission). */
+export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
+  const ports = opts.ports ?? DEFAULT_PORTS;
+  const log = opts.logger;
+  const now = opts.now ?? Date.now;
+  let pool: LeasePool | undefined;
+  if (opts.mode === 'full') {
+    if (!opts.range) throw new ImgsrvError('BAD_CONFIG', 'full DHCP mode needs an address range', { hint: 'set dhcp.range or use proxy mode' });
+    pool = new LeasePool(opts.leases, opts.range, opts.subnet, { leaseMs: opts.leaseSeconds * 1000 }, [
+      opts.serverAddress,
+      ...(opts.subnet.router ? [opts.subnet.router] : []),
+    ]);
+  }
+  const cfg: HandlerConfig = {
+    mode: opts.mode,
+    serverAddress: opts.serverAddress,
+    subnet: {
+      address: opts.subnet.address,
+      prefix: opts.subnet.prefix,
+      ...(opts.subnet.router ? { router: opts.subnet.router } : {}),
+      ...(opts.subnet.dns ? { dns: opts.subnet.dns } : {}),
+      ...(opts.subnet.domain ? { domain: opts.subnet.domain } : {}),
+    },
+    leaseSeconds: opts.leaseSeconds,
+    ...(pool ? { pool } : {}),
+    boot: opts.boot,
+    ports,
+  };
+  const stats: Record<string, number> = {};
+  const metrics = createMetrics(opts.registry);
+  const iface = opts.interfaceName;
+  const bump = (key: string): void => {
+    stats[key] = (stats[key] ?? 0) + 1;
+  };
+
+  const bindAddress = opts.bindAddress ?? '0.0.0.0';
+  const sockets: dgram.Socket[] = [];
+  try {
+    // Broadcasts arrive only on a wildcard-bound socket; unicasts to serverAddress
+    // (relays, renewals) prefer the more specific socket below.
+    const recv = await bindSocket(bindAddress, ports.server);
+    sockets.push(recv);
+    // A rack powering on at once is a burst of broadcasts: ask for a deep receive queue
+    // (the kernel caps it at net.core.rmem_max) so the burst waits instead of being dropped.
+    recv.setRecvBufferSize(4 << 20);
+    const send = bindAddress === opts.serverAddress ? recv : await bindSocket(opts.serverAddress, ports.server);
+    if (send !== recv) sockets.push(send);
+    send.setBroadcast(true);
+    const proxySock = opts.mode === 'proxy' ? await bindSocket(opts.serverAddress, ports.proxy) : undefined;
+    if (proxySock) sockets.push(proxySock);
+
+    const onPacket = (buf: Buffer, rinfo: dgram.RemoteInfo, localPort: number, out: dgram.Socket): void => {
+      let msg: DhcpMessage;
+      try {
+        msg = decode(buf);
+      } catch (err) {
+        const reason = err instanceof DhcpDecodeError ? err.reason : 'internal';
+        bump(`dropped.${reason}`);
+        metrics.dropped.inc({ reason, interface: iface });
+        log.debug({ from: rinfo.address, bytes: buf.length, reason, err: (err as Error).message }, 'dropped malformed DHCP packet');
+        return;
+      }
+      const type = messageTypeName(msg.options.messageType);
+      bump(`received.${type}`);
+      metrics.received.inc({ type, interface: iface });
+      let result;
+      try {
+        result = handleDhcp(cfg, { msg, localPort, from: { address: rinfo.address, port: rinfo.port } }, now());
+      } catch (err) {
+        // The handler is written not to throw; if it does, one packet is lost, not the service.
+        bump('dropped.internal');
+        metrics.dropped.inc({ reason: 'internal', interface: iface });
+        log.error({ err, mac: msg.chaddr, type }, 'DHCP handler failed');
+        return;
+      }
+      const ctx = { mac: msg.chaddr, xid: msg.xid, type, port: localPort };
+      if (result.dropped) {
+        bump(`dropped.${result.dropped}`);
+        metrics.dropped.inc({ reason: result.dropped, interface: iface });
+        log.debug({ ...ctx, reason: result.dropped }, 'dropped DHCP request');
+      }
+      if (result.ignored) {
+        bump('ignored');
+        log.debug({ ...ctx, reason: result.ignored }, 'not answering');
+      }
+      if (result.exhausted) {
+        bump('exhausted');
+        metrics.exhausted.inc({ interface: iface });
+        log.warn(ctx, 'address pool exhausted: no offer');
+      }
+      if (result.client) {
+        try {
+          opts.onClient?.(result.client);
+        } catch (err) {
+          log.error({ err, mac: msg.chaddr }, 'onClient hook failed');
+        }
+      }
+      for (const r of result.replies) {
+        const rtype = messageTypeName(r.msg.options.messageType);
+        out.send(encode(r.msg), r.port, r.address, (err) => {
+          if (err) {
+            bump('sendErrors');
+            log.warn({ ...ctx, err: err.message, to: r.address }, 'DHCP send failed');
+            return;
+          }
+          bump(`sent.${rtype}`);
+          metrics.sent.inc({ type: rtype, interface: iface });
+        });
+        log.info({ ...ctx, reply: rtype, to: `${r.address}:${r.port}`, yiaddr: r.msg.yiaddr, file: r.msg.options.bootfile }, rtype);
+      }
+    };
+    recv.on('message', (b, ri) => onPacket(b, ri, ports.server, send));
+    if (send !== recv) send.on('message', (b, ri) => onPacket(b, ri, ports.server, send));
+    proxySock?.on('message', (b, ri) => onPacket(b, ri, ports.proxy, proxySock));
+    for (const s of sockets) s.on('error', (err) => log.error({ err }, 'DHCP socket error'));
+  } catch (err) {
+    await Promise.all(sockets.map(closeSocket));
+    throw err;
+  }
+  log.info({ mode: opts.mode, serverAddress: opts.serverAddress, interface: iface, ports }, 'DHCP server listening');
+  return {
+    stats,
+    close: async () => {
+      await Promise.all(sockets.splice(0).map(closeSocket));
+    },
+  };
+}
+
+function bindSocket(address: string, port: number): Promise<dgram.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    s.once('error', (err) => {
+      s.close();
+      reject(new ImgsrvError('SOCKET', `cannot bind UDP ${address}:${port}: ${err.message}`, { cause: err }));
+    });
+    s.bind(port, address, () => {
+      s.removeAllListeners('error');
+      resolve(s);
+    });
+  });
+}
+
+function closeSocket(s: dgram.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      s.close(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
+}
+
+function createMetrics(registry: Registry | undefined): { received: Counter; sent: Counter; dropped: Counter; exhausted: Counter } {
+  const make = (name: string, help: string, labelNames: string[]): Counter => {
+    const existing = registry?.getSingleMetric(name);
+    if (existing) return existing as Counter;
+    return new Counter({ name, help, labelNames, registers: registry ? [registry] : [] });
+  };
+  return {
+    received: make('imgsrv_dhcp_received_total', 'DHCP messages received, by message type', ['type', 'interface']),
+    sent: make('imgsrv_dhcp_sent_total', 'DHCP messages sent, by message type', ['type', 'interface']),
+    dropped: make('imgsrv_dhcp_dropped_total', 'DHCP packets dropped as malformed or invalid, by reason', ['reason', 'interface']),
+    exhausted: make('imgsrv_dhcp_pool_exhausted_total', 'DISCOVERs left unanswered because the pool was full', ['interface']),
+  };
+}
