@@ -10,11 +10,18 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 const LAB_NAME = /^isv(\d+)-/;
 
+/** Options for running a command. */
+export interface ShOptions {
+  timeoutMs?: number;
+  /** Return stderr after stdout (for tools that report on stderr, like udhcpc). */
+  withStderr?: boolean;
+}
+
 /** Run a command with an argument array (never a shell); reject with its stderr on failure. */
-export async function sh(cmd: string, args: string[], opts: { timeoutMs?: number } = {}): Promise<string> {
+export async function sh(cmd: string, args: string[], opts: ShOptions = {}): Promise<string> {
   try {
-    const { stdout } = await run(cmd, args, { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 << 20 });
-    return stdout;
+    const { stdout, stderr } = await run(cmd, args, { timeout: opts.timeoutMs ?? 60_000, maxBuffer: 64 << 20 });
+    return opts.withStderr ? stdout + stderr : stdout;
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new Error(`${cmd} ${args.join(' ')}: ${(e.stderr ?? '').trim() || e.message}`);
@@ -27,7 +34,7 @@ export interface LabHost {
   readonly ifname: string;
   readonly address: string | undefined;
   /** Run a command inside the namespace and return its stdout. */
-  exec(cmd: string, args: string[], opts?: { timeoutMs?: number }): Promise<string>;
+  exec(cmd: string, args: string[], opts?: ShOptions): Promise<string>;
   /** Start a long-running process inside the namespace; the lab ends it on destroy. */
   spawn(cmd: string, args: string[], opts?: SpawnOptions): ChildProcess;
 }
