@@ -18,7 +18,7 @@ packages=(
   # the netboot environment: kernel + modules, busybox, tools the restore uses
   linux-image-amd64 busybox-static kmod cpio zstd e2fsprogs dosfstools fdisk gdisk grub-pc-bin grub-efi-amd64-bin
   # the lab: namespaces, QEMU with SeaBIOS+iPXE ROMs and OVMF, and real clients to test against
-  iproute2 iputils-ping qemu-system-x86 ipxe-qemu ovmf dnsmasq-base udhcpc isc-dhcp-client tftp-hpa curl aria2 udpcast
+  iproute2 iputils-ping nftables qemu-system-x86 ipxe-qemu ovmf dnsmasq-base udhcpc isc-dhcp-client tftp-hpa curl aria2 udpcast
   ca-certificates
 )
 # Only the `nodejs`/`npm` of Debian if there is no npm at all: `npm ci` then brings the pinned Node 24.
