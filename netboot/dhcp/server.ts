@@ -8,6 +8,7 @@
 import dgram from 'node:dgram';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from '../../server/log.ts';
+import { bindToDevice } from '../bind-device.ts';
 import { ImgsrvError } from '../../server/errors.ts';
 import type { BootClient, BootDecision } from '../boot/select.ts';
 import { DhcpDecodeError, decode, encode, type DhcpMessage } from './codec.ts';
@@ -30,6 +31,8 @@ export interface DhcpServerOptions {
   registry?: Registry | undefined;
   ports?: { server: number; client: number; proxy: number } | undefined; // defaults 67/68/4011; tests may override
   bindAddress?: string | undefined; // default '0.0.0.0'
+  /** Restrict every socket to `interfaceName` (SO_BINDTODEVICE); default true. Off only for loopback unit tests. */
+  bindToDevice?: boolean | undefined;
   /** Clock for lease times (tests); default Date.now. */
   now?: () => number;
 }
@@ -92,6 +95,9 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     send.setBroadcast(true);
     const proxySock = opts.mode === 'proxy' ? await bindSocket(opts.serverAddress, ports.proxy) : undefined;
     if (proxySock) sockets.push(proxySock);
+    // The wildcard socket hears broadcasts from every network this host is on: pin all
+    // of them to the one netboot interface so we never answer on another network.
+    if (opts.bindToDevice !== false) for (const s of sockets) bindToDevice(s, iface);
 
     const onPacket = (buf: Buffer, rinfo: dgram.RemoteInfo, localPort: number, out: dgram.Socket): void => {
       let msg: DhcpMessage;

@@ -48,6 +48,8 @@ export class Lab {
   readonly switchNs: string;
   private readonly namespaces: string[] = [];
   private readonly children = new Set<ChildProcess>();
+  /** veth peers of `attach`: deleting the switch namespace removes them with their other end. */
+  private readonly attached: string[] = [];
 
   private constructor(id: string) {
     this.id = id;
@@ -93,6 +95,16 @@ export class Lab {
     if (cidr) await this.ipns(ns, ['addr', 'add', cidr, 'dev', 'eth0']);
     await this.ipns(ns, ['link', 'set', 'eth0', 'up']);
     return this.host(ns, 'eth0', cidr?.split('/')[0]);
+  }
+
+  /** Give an existing host (of any lab) one more interface, on this lab's bridge: a second network. */
+  async attach(host: LabHost, ifname: string, cidr?: string): Promise<void> {
+    const peer = `a${this.namespaces.length}${ifname}`.slice(0, 15);
+    await sh('ip', ['link', 'add', ifname, 'netns', host.ns, 'type', 'veth', 'peer', 'name', peer, 'netns', this.switchNs]);
+    this.attached.push(peer);
+    await this.ipns(this.switchNs, ['link', 'set', peer, 'master', 'br0', 'up']);
+    if (cidr) await this.ipns(host.ns, ['addr', 'add', cidr, 'dev', ifname]);
+    await this.ipns(host.ns, ['link', 'set', ifname, 'up']);
   }
 
   /** Add a tap on the bridge (inside the switch namespace) for a QEMU NIC; run QEMU with `lab.switch.spawn`. */

@@ -77,6 +77,25 @@ describe('imgsrv serve under bad input and restarts', () => {
     expect(server.child.exitCode).toBeNull();
   });
 
+  it('answers DHCP only on its own interface, even when the host is on another network too', async () => {
+    // A second network (its own bridge) that the server's host is also on, with a client asking there.
+    const other = await Lab.create();
+    try {
+      await other.attach(srv, 'eth1', '198.19.0.1/24');
+      const stranger = await other.addHost('x', undefined, { mac: '52:54:00:00:00:ee' });
+      const out = await stranger.exec('udhcpc', ['-i', 'eth0', '-f', '-q', '-n', '-t', '3', '-T', '1', '-s', '/bin/true'], { withStderr: true }).catch((e: Error) => e.message);
+      expect(out).not.toMatch(/lease of/);
+      expect(out).toMatch(/no lease/);
+      // Nothing about the stranger reached the server: no offer made, no address held for it.
+      const leases = JSON.parse(await srv.exec('curl', ['-sf', '-H', `Authorization: Bearer ${await adminToken(server)}`, 'http://198.18.0.1:8080/api/v1/leases'])) as Array<{ mac: string }>;
+      expect(leases.map((l) => l.mac)).not.toContain('52:54:00:00:00:ee');
+      const local = await lab.addHost('c2', undefined, { mac: '52:54:00:00:00:c2' });
+      expect(await lease(local)).toMatch(/^198\.18\.0\./);
+    } finally {
+      await other.destroy();
+    }
+  });
+
   it('keeps leases across a restart: a new client never gets a bound address', async () => {
     const a = await lab.addHost('ca', undefined, { mac: '52:54:00:00:00:ca' });
     const first = await lease(a);
