@@ -5,6 +5,8 @@
  * only ask this function.
  */
 
+import { normalizeMac } from '../mac.ts';
+
 /** What DHCP tells us about a booting client. */
 export interface BootClient {
   mac: string;
@@ -50,11 +52,6 @@ export function firmwareOf(arch: number | undefined): 'bios' | 'uefi' | undefine
   return undefined;
 }
 
-/** Lowercase colon form of a MAC (accepts '-' or ':' separators, any case). */
-export function normalizeMac(mac: string): string {
-  return mac.toLowerCase().replace(/-/g, ':');
-}
-
 /** Decide the next boot stage for a client; null when its architecture is unknown (caller logs). */
 export function selectBoot(client: BootClient, policy: BootPolicy): BootDecision | null {
   // A client without option 93 is a plain BIOS PXE ROM or old iPXE: RFC 4578 says
@@ -64,7 +61,7 @@ export function selectBoot(client: BootClient, policy: BootPolicy): BootDecision
   if (firmware === undefined) return null;
   if (client.isIpxe) {
     // Already in iPXE (chainloaded or ROM): hand it the per-node script over HTTP.
-    return { filename: `${policy.httpBase}/boot/ipxe/${normalizeMac(client.mac)}`, via: 'http', firmware };
+    return { filename: `${policy.httpBase}/boot/ipxe/${normalizeMac(client.mac) ?? client.mac.toLowerCase()}`, via: 'http', firmware };
   }
   if (firmware === 'bios') {
     const file = policy.biosLoader === 'pxelinux' ? 'pxelinux.0' : 'undionly.kpxe';

@@ -6,7 +6,8 @@
  * routes 255.255.255.255 out of the interface that owns a bound source.
  */
 import dgram from 'node:dgram';
-import { Counter, type Registry } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
+import { counter } from '../metrics.ts';
 import type { Logger } from '../../server/log.ts';
 import { bindToDevice } from '../bind-device.ts';
 import { ImgsrvError } from '../../server/errors.ts';
@@ -201,15 +202,10 @@ function closeSocket(s: dgram.Socket): Promise<void> {
 }
 
 function createMetrics(registry: Registry | undefined): { received: Counter; sent: Counter; dropped: Counter; exhausted: Counter } {
-  const make = (name: string, help: string, labelNames: string[]): Counter => {
-    const existing = registry?.getSingleMetric(name);
-    if (existing) return existing as Counter;
-    return new Counter({ name, help, labelNames, registers: registry ? [registry] : [] });
-  };
   return {
-    received: make('imgsrv_dhcp_received_total', 'DHCP messages received, by message type', ['type', 'interface']),
-    sent: make('imgsrv_dhcp_sent_total', 'DHCP messages sent, by message type', ['type', 'interface']),
-    dropped: make('imgsrv_dhcp_dropped_total', 'DHCP packets dropped as malformed or invalid, by reason', ['reason', 'interface']),
-    exhausted: make('imgsrv_dhcp_pool_exhausted_total', 'DISCOVERs left unanswered because the pool was full', ['interface']),
+    received: counter(registry, 'imgsrv_dhcp_received_total', 'DHCP messages received, by message type', ['type', 'interface']),
+    sent: counter(registry, 'imgsrv_dhcp_sent_total', 'DHCP messages sent, by message type', ['type', 'interface']),
+    dropped: counter(registry, 'imgsrv_dhcp_dropped_total', 'DHCP packets dropped as malformed or invalid, by reason', ['reason', 'interface']),
+    exhausted: counter(registry, 'imgsrv_dhcp_pool_exhausted_total', 'DISCOVERs left unanswered because the pool was full', ['interface']),
   };
 }

@@ -5,7 +5,8 @@
  */
 import { createSocket, type RemoteInfo, type Socket, type SocketOptions } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import { Counter, Registry } from 'prom-client';
+import { Registry } from 'prom-client';
+import { counter } from '../metrics.ts';
 import type { Logger } from '../../server/log.ts';
 import { ImgsrvError } from '../../server/errors.ts';
 import { ERROR_CODES, TftpDecodeError, decode, encode, type TftpRequest } from './codec.ts';
@@ -44,12 +45,6 @@ export interface TftpServer {
   readonly active: number;
 }
 
-function counter(registry: Registry, name: string, help: string, labelNames: string[] = []): Counter<string> {
-  const existing = registry.getSingleMetric(name);
-  if (existing) return existing as Counter<string>;
-  return new Counter({ name, help, labelNames, registers: [registry] });
-}
-
 function bind(socket: Socket, address: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     socket.once('error', reject);
@@ -72,7 +67,7 @@ function literalLookup(family: 4 | 6): NonNullable<SocketOptions['lookup']> {
 
 /** Start the server; rejects with an ImgsrvError (code SOCKET) if the address cannot be bound. */
 export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServer> {
-  const log = opts.logger.child({ subsystem: 'tftp' });
+  const log = opts.logger;
   const registry = opts.registry ?? new Registry();
   const dropped = counter(registry, 'imgsrv_tftp_dropped_total', 'TFTP datagrams dropped, by reason', ['reason']);
   const transfers = counter(registry, 'imgsrv_tftp_transfers_total', 'TFTP read requests by result', ['result']);

@@ -52,12 +52,7 @@ const toRecord = (r: Row): NodeRecord => ({
   lastSeen: r.last_seen,
 });
 
-/** Normalise a MAC to lowercase colon form, or return undefined when it isn't one. */
-export function normalizeMac(mac: string): string | undefined {
-  const hex = mac.toLowerCase().replace(/[-:.]/g, '');
-  if (!/^[0-9a-f]{12}$/.test(hex)) return undefined;
-  return hex.match(/../g)!.join(':');
-}
+export { normalizeMac } from '../../netboot/mac.ts';
 
 /** Repository over the `nodes` table. */
 export class NodeRepo {
