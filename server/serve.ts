@@ -43,6 +43,8 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
     for (const stop of stops.splice(0).reverse()) await stop().catch((err: unknown) => log.error({ err }, 'stop failed'));
   };
 
+  // Stops run in reverse: the store closes last, after every service that writes to it.
+  stops.push(async () => store.close());
   try {
     store.leases.setReservations(config.dhcp.reservations);
     for (const a of config.nodes.assignments) store.nodes.assignHostname(a.mac, a.hostname);
@@ -134,14 +136,12 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
       services.dhcp = { state: 'running', detail: config.dhcp.mode };
     } else services.dhcp = { state: 'off' };
 
-    stops.push(async () => store.close());
     writeFileSync(paths.serverInfo, JSON.stringify({ url: `http://${httpHost === '0.0.0.0' ? '127.0.0.1' : httpHost}:${config.http.port}`, pid: process.pid }) + '\n');
     store.events.add('server.started', `imgsrv ${VERSION} serving on ${iface.name} (${iface.address})`, { data: { services } });
     log.info({ interface: iface.name, address: iface.address, httpBase, services }, 'imgsrv ready');
     return { httpBase, iface, stop: stopAll };
   } catch (err) {
     await stopAll();
-    if (!stops.length) store.close();
     throw err;
   }
 }
