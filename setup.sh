@@ -13,6 +13,8 @@ fi
 packages=(
   # capture and the torrent-file daemon
   rsync openssh-client
+  # the capture lab: a sample host (debootstrap tree running sshd), ACL/xattr tools for fixtures
+  debootstrap openssh-server acl attr libcap2-bin
   # boot loaders handed out over TFTP
   ipxe pxelinux syslinux-common
   # the netboot environment: kernel + modules, busybox, tools the restore uses

@@ -16,6 +16,18 @@ export const ERROR_CODES = {
   SOCKET: { exit: 1 },
   NETBOOT_BUILD: { exit: 1 },
   INTERNAL: { exit: 1 },
+  // capture (server/capture): each says what the operator should do next
+  HOST_UNREACHABLE: { exit: 1 },
+  SSH_AUTH: { exit: 1 },
+  HOST_KEY: { exit: 1 },
+  NO_RSYNC: { exit: 1 },
+  NOT_ROOT: { exit: 1 },
+  DISK_FULL: { exit: 1 },
+  CONNECTION_LOST: { exit: 1 },
+  CAPTURE_FAILED: { exit: 1 },
+  CANCELLED: { exit: 130 },
+  // image store (server/images)
+  IMAGE_INVALID: { exit: 1 },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -16,6 +16,9 @@ import type { StatusInfo } from './api/routes/status.ts';
 import { createBootDecider } from './boot-policy.ts';
 import { createNodeTftpFiles } from './tftp-files.ts';
 import { VERSION } from './version.ts';
+import { ImageStore } from './images/store.ts';
+import { ImageLocks } from './images/locks.ts';
+import { CaptureManager } from './capture/manager.ts';
 import { installLoaders } from '../netboot/boot/loaders.ts';
 import { startDhcpServer } from '../netboot/dhcp/server.ts';
 import { startTftpServer } from '../netboot/tftp/server.ts';
@@ -56,7 +59,28 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
       log.warn({ dir: paths.netbootDir }, 'no netboot environment yet: nodes will fail to boot until you run `imgsrv netboot build`');
     }
 
+    // Images and captures: sweep what a crash left half-built before anything new starts.
+    const images = new ImageStore({ root: join(paths.root, 'images'), locks: new ImageLocks(store.db), logger: log.child({ subsystem: 'images' }) });
+    images.sweepPartials();
+    const captures = new CaptureManager({
+      store,
+      images,
+      dataDir: paths.root,
+      settings: {
+        excludes: config.capture.exclude,
+        zstdLevel: config.capture.zstdLevel,
+        threads: config.capture.threads,
+        connectTimeoutSeconds: config.capture.ssh.connectTimeout,
+        user: config.capture.ssh.user,
+        port: config.capture.ssh.port,
+        identity: config.capture.ssh.identity,
+      },
+      logger: log,
+    });
+
     const app = await buildApp({
+      images,
+      captures,
       store,
       logger: log,
       registry,
@@ -79,6 +103,8 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
       });
     }
     stops.push(() => app.close());
+    // Runs before app.close (stops run in reverse): a SIGTERM cancels captures and waits for their cleanup.
+    stops.push(() => captures.shutdown());
     services.http = { state: 'running', detail: httpBase };
 
     if (config.tftp.enabled) {

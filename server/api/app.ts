@@ -11,6 +11,10 @@ import { ImgsrvError } from '../errors.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { bootRoutes, type BootRouteOptions } from './routes/boot.ts';
 import { statusRoutes, type StatusInfo } from './routes/status.ts';
+import { imageRoutes } from './routes/images.ts';
+import { captureRoutes } from './routes/captures.ts';
+import type { ImageStore } from '../images/store.ts';
+import type { CaptureManager } from '../capture/manager.ts';
 
 /** What the HTTP app needs from the rest of the server. */
 export interface AppDeps {
@@ -20,6 +24,9 @@ export interface AppDeps {
   boot: BootRouteOptions;
   /** Live service state for /api/v1/status. */
   status: () => StatusInfo;
+  /** The image store and the capture manager (routes /images and /captures); absent in tests that don't need them. */
+  images?: ImageStore;
+  captures?: CaptureManager;
 }
 
 /** A registered route, as the auth tests enumerate them. */
@@ -70,6 +77,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await app.register(statusRoutes, { prefix: '/api/v1', store: deps.store, status: deps.status });
   await app.register(nodeRoutes, { prefix: '/api/v1', store: deps.store });
+  if (deps.images) await app.register(imageRoutes, { prefix: '/api/v1', store: deps.store, images: deps.images });
+  if (deps.captures) await app.register(captureRoutes, { prefix: '/api/v1', store: deps.store, captures: deps.captures });
   await app.register(bootRoutes, { prefix: '/boot', ...deps.boot, store: deps.store });
   return app;
 }

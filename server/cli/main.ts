@@ -14,6 +14,8 @@ import { registerNetboot } from './commands/netboot.ts';
 import { registerService } from './commands/service.ts';
 import { registerInit } from './commands/init.ts';
 import { registerLab } from './commands/lab.ts';
+import { registerCapture } from './commands/capture.ts';
+import { registerImages } from './commands/images.ts';
 
 /** Options every subcommand inherits. */
 export interface GlobalOptions {
@@ -38,6 +40,8 @@ export function buildProgram(): Command {
   registerNetboot(program);
   registerService(program);
   registerLab(program);
+  registerCapture(program);
+  registerImages(program);
   // Every subcommand (and theirs) throws instead of exiting, so main() picks the exit code.
   const override = (c: Command) => {
     c.exitOverride();

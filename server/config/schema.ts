@@ -4,6 +4,7 @@
  * names the key's path (`dhcp.range`).
  */
 import { isIPv4 } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { normalizeMac } from '../store/nodes.ts';
 
@@ -30,6 +31,24 @@ export const rangeSchema = z.string().transform((s, ctx) => {
 export function ipToInt(ip: string): number {
   return ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
 }
+
+/** What a capture leaves out by default: kernel and runtime file systems' contents, caches, temp files. */
+export const DEFAULT_CAPTURE_EXCLUDES = [
+  '/proc/*',
+  '/sys/*',
+  '/dev/*',
+  '/run/*',
+  '/tmp/*',
+  '/var/tmp/*',
+  '/var/cache/apt/archives/*.deb',
+  '/var/cache/apt/*.bin',
+  '/swapfile',
+  '/swap.img',
+  'lost+found',
+] as const;
+
+/** The validated configuration every service receives. */
+export type Config = z.infer<typeof configSchema>;
 
 export const configSchema = z
   .object({
@@ -85,8 +104,27 @@ export const configSchema = z
         assignments: z.array(z.strictObject({ mac, hostname })).default([]),
       })
       .prefault({}),
+    capture: z
+      .strictObject({
+        /** rsync exclude patterns: absolute ones are anchored at the host's root ('/proc/*' keeps /proc itself). */
+        exclude: z.array(z.string().min(1).regex(/^[^\n\r]+$/, 'one pattern per entry')).default([...DEFAULT_CAPTURE_EXCLUDES]),
+        /** zstd level of the image artifact (see bench/capture for the trade-off). */
+        zstdLevel: z.number().int().min(1).max(19).default(3),
+        /**
+         * zstd threads: N runs Debian's zstd with -TN (Node 24.11's built-in zstd cuts its output short
+         * when multi-threaded); 0 compresses in-process on one thread. Default: every CPU.
+         */
+        threads: z.number().int().min(0).max(64).default(() => availableParallelism()),
+        ssh: z
+          .strictObject({
+            user: z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a login name').default('root'),
+            port: z.number().int().min(1).max(65535).default(22),
+            /** Private key on the server; default: ssh's own (~/.ssh/id_*). */
+            identity: z.string().regex(/^\/[A-Za-z0-9_./+@,=:-]*$/, 'must be an absolute path without spaces or quotes').optional(),
+            connectTimeout: z.number().int().min(1).max(300).default(10),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
   })
   .strict();
-
-/** The validated configuration every service receives. */
-export type Config = z.infer<typeof configSchema>;

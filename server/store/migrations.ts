@@ -46,4 +46,29 @@ export const MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL
   );
   `,
+  // 2: captures (server/capture) and image locks (server/images).
+  `
+  CREATE TABLE captures (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,              -- image name
+    source      TEXT NOT NULL,              -- root@host, rsync://host/module
+    state       TEXT NOT NULL CHECK (state IN ('running', 'done', 'failed', 'cancelled')),
+    phase       TEXT NOT NULL,              -- probe, rsync, pack, publish, done
+    version     INTEGER,                    -- published version, when done
+    error_code  TEXT,
+    error       TEXT,                       -- one line: what went wrong and what to do
+    stats       TEXT,                       -- JSON: rsync and pack figures
+    started_at  INTEGER NOT NULL,
+    finished_at INTEGER
+  );
+  CREATE INDEX captures_name ON captures (name, started_at);
+  CREATE TABLE image_locks (
+    name       TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    holder     TEXT NOT NULL,               -- e.g. deployment:<id>
+    reason     TEXT,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (name, version, holder)
+  );
+  `,
 ];

@@ -1,0 +1,107 @@
+/**
+ * meta.json of an image version: what was captured, from where, what the
+ * restore must recreate around the files (partitions, file systems, boot),
+ * and the artifact's size and checksum. Written by the server's capture,
+ * read by the node's restore; strict so a typo or a newer format is an error
+ * rather than a silently ignored field.
+ */
+import { z } from 'zod';
+import { ImgsrvError } from '../server/errors.ts';
+
+const nonNegInt = z.number().int().nonnegative();
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');
+
+/** A file system on a partition, as the restore must recreate it. */
+export const partitionFsSchema = z.strictObject({
+  type: z.string().min(1),
+  label: z.string().optional(),
+  uuid: z.string().optional(),
+  mountOptions: z.string().optional(),
+  usedBytes: nonNegInt.optional(),
+});
+
+/** One partition: number, place, type (GPT type GUID or MBR id such as "83"), optional name, mount point and file system. */
+export const partitionSchema = z.strictObject({
+  number: z.number().int().positive(),
+  startBytes: nonNegInt,
+  sizeBytes: nonNegInt,
+  type: z.string().min(1),
+  name: z.string().optional(),
+  mountpoint: z.string().optional(),
+  fs: partitionFsSchema.optional(),
+});
+
+/** One disk of the sample host. */
+export const diskSchema = z.strictObject({
+  name: z.string().min(1),
+  sizeBytes: nonNegInt,
+  partitions: z.array(partitionSchema),
+});
+
+/** A mounted file system of the sample host (from /proc/mounts + fstab + df). */
+export const filesystemSchema = z.strictObject({
+  mountpoint: z.string().min(1),
+  type: z.string().min(1),
+  source: z.string(),
+  label: z.string().optional(),
+  uuid: z.string().optional(),
+  options: z.string(),
+  usedBytes: nonNegInt,
+  sizeBytes: nonNegInt,
+});
+
+/** A swap area: a partition (by device, UUID, label) or a swap file. */
+export const swapSchema = z.strictObject({
+  kind: z.enum(['partition', 'file']),
+  source: z.string().min(1),
+  sizeBytes: nonNegInt,
+  uuid: z.string().optional(),
+  label: z.string().optional(),
+});
+
+/** Facts about the sample host that the restore needs besides the files. */
+export const hostFactsSchema = z.strictObject({
+  partitionTable: z.enum(['gpt', 'mbr', 'none', 'unknown']),
+  disks: z.array(diskSchema),
+  filesystems: z.array(filesystemSchema),
+  swap: z.array(swapSchema),
+  bootMode: z.enum(['bios', 'uefi', 'unknown']),
+  bootloader: z.enum(['grub', 'systemd-boot', 'extlinux', 'none', 'unknown']),
+  kernels: z.array(z.string().min(1)),
+  interfaces: z.array(z.strictObject({ name: z.string().min(1), mac: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, 'must be a lowercase MAC address') })),
+  os: z.strictObject({ id: z.string(), versionId: z.string(), prettyName: z.string() }).optional(),
+});
+
+/** The whole of meta.json. */
+export const imageMetaSchema = z.strictObject({
+  format: z.literal(1),
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/i, 'must be 1-63 letters, digits, ".", "_" or "-"'),
+  version: z.number().int().positive(),
+  createdAt: z.iso.datetime({ offset: true }),
+  sourceHost: z.string().min(1),
+  host: hostFactsSchema,
+  artifact: z.strictObject({
+    file: z.literal('image.tar.zst'),
+    rawBytes: nonNegInt,
+    compressedBytes: nonNegInt,
+    sha256,
+    zstdLevel: z.number().int().min(1).max(22),
+    files: nonNegInt,
+  }),
+  manifest: z.strictObject({ file: z.string().regex(/^[^/]+$/, 'must be a file name in the image directory'), sha256 }),
+});
+
+/** Parsed meta.json. */
+export type ImageMeta = z.infer<typeof imageMetaSchema>;
+/** Facts about the sample host (partitions, file systems, boot). */
+export type HostFacts = z.infer<typeof hostFactsSchema>;
+
+/** Validate meta.json content; the first problem becomes an IO error naming its key path ("host.disks.0.sizeBytes"). */
+export function parseImageMeta(json: unknown, source = 'meta.json'): ImageMeta {
+  const res = imageMetaSchema.safeParse(json);
+  if (res.success) return res.data;
+  const issue = res.error.issues[0]!;
+  const at = issue.path.map(String).join('.') || '(top level)';
+  const detail = issue.code === 'unrecognized_keys' ? `unknown key ${issue.keys.map((k) => (at === '(top level)' ? k : `${at}.${k}`)).join(', ')}` : `${at}: ${issue.message}`;
+  throw new ImgsrvError('IO', `bad ${source}: ${detail}`, { hint: 'the image metadata is damaged or from a newer imgsrv: capture the image again' });
+}

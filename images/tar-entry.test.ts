@@ -1,0 +1,81 @@
+// Pure codec tests: entry → tar header → (real tar-stream bytes) → entry.
+import { describe, expect, it } from 'vitest';
+import tar from 'tar-stream';
+import { Readable } from 'node:stream';
+import type { ManifestEntry } from './manifest-codec.ts';
+import { formatPaxTime, fromTarHeader, parsePaxTime, safeEntryPath, toTarHeader, type TarHeader } from './tar-entry.ts';
+import { craftTar } from './testdata/helpers.ts';
+
+async function roundTrip(e: ManifestEntry, body?: Buffer): Promise<{ header: TarHeader; back: ManifestEntry }> {
+  const { header } = toTarHeader(e);
+  const bytes = await craftTar([{ header, body: body ?? (header.type === 'file' ? Buffer.alloc(header.size ?? 0) : undefined) }]);
+  const ex = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]);
+  Readable.from([bytes]).pipe(ex as unknown as NodeJS.WritableStream);
+  for await (const s of ex) {
+    const h = s.header as TarHeader;
+    s.resume();
+    return { header: h, back: fromTarHeader(h).entry };
+  }
+  throw new Error('no entry');
+}
+
+const base = { mode: 0o644, uid: 0, gid: 0, mtimeNs: 1_700_000_000_123_456_789n };
+
+describe('tar entries', () => {
+  it.each<[string, ManifestEntry]>([
+    ['plain file', { ...base, path: Buffer.from('etc/hosts'), type: 'file', size: 3 }],
+    ['mode 0 and setuid', { ...base, path: Buffer.from('a'), type: 'file', size: 0, mode: 0 }],
+    ['setuid', { ...base, path: Buffer.from('a'), type: 'file', size: 0, mode: 0o4755 }],
+    ['big ids', { ...base, path: Buffer.from('a'), type: 'dir', uid: 3_000_000, gid: 262_144 }],
+    ['pre-1970 time', { ...base, path: Buffer.from('a'), type: 'dir', mtimeNs: -1_500_000_001n }],
+    ['non-UTF-8 name', { ...base, path: Buffer.from([0x61, 0xff, 0x0a, 0x62]), type: 'dir' }],
+    ['long name', { ...base, path: Buffer.from(`${'d'.repeat(150)}/${'n'.repeat(200)}`), type: 'dir' }],
+    ['symlink, non-UTF-8 target', { ...base, path: Buffer.from('l'), type: 'symlink', mode: 0o777, target: Buffer.from([0xfe, 0x2f, 0x78]) }],
+    ['hard link', { ...base, path: Buffer.from('b'), type: 'hardlink', target: Buffer.from('dir/a') }],
+    ['char device, big minor', { ...base, path: Buffer.from('dev/x'), type: 'char', rdev: { major: 4095, minor: 1_048_575 } }],
+    ['fifo', { ...base, path: Buffer.from('p'), type: 'fifo' }],
+    ['xattrs of every kind', {
+      ...base, path: Buffer.from('x'), type: 'dir',
+      xattrs: new Map([['user.text', Buffer.from('héllo\n')], ['user.bin', Buffer.from([0, 0xff])], ['user.a=b', Buffer.from('eq')], ['security.capability', Buffer.from([1, 0, 0, 2, 0x80])], ['user.empty', Buffer.alloc(0)]]),
+    }],
+  ])('round-trips a %s', async (_name, e) => {
+    const { back } = await roundTrip(e);
+    expect(back).toEqual(e);
+  });
+
+  it('stores text xattrs GNU-tar style and binary ones base64', () => {
+    const { header } = toTarHeader({ ...base, path: Buffer.from('x'), type: 'dir', xattrs: new Map([['user.t', Buffer.from('v')], ['user.b', Buffer.from([0xff])]]) });
+    expect(header.pax?.['SCHILY.xattr.user.t']).toBe('v');
+    expect(header.pax?.[`IMGSRV.xattr.${Buffer.from('user.b').toString('base64url')}`]).toBe('/w==');
+  });
+
+  it('describes sparse files in GNU sparse 1.0 with a trailing empty segment', () => {
+    const { header, sparseMap } = toTarHeader({ ...base, path: Buffer.from('s'), type: 'file', size: 1000, sparse: [[0, 10], [500, 20]] });
+    expect(header.pax).toMatchObject({ 'GNU.sparse.major': '1', 'GNU.sparse.minor': '0', 'GNU.sparse.realsize': '1000', 'GNU.sparse.name': 's' });
+    expect(sparseMap?.toString('latin1').replace(/\0+$/, '')).toBe('3\n0\n10\n500\n20\n1000\n0\n');
+    expect(header.size).toBe(512 + 30);
+  });
+
+  it('formats and parses pax times with nanoseconds', () => {
+    expect(formatPaxTime(1_700_000_000_000_000_001n)).toBe('1700000000.000000001');
+    expect(formatPaxTime(-1_500_000_000n)).toBe('-1.500000000');
+    expect(parsePaxTime('1700000000.5')).toBe(1_700_000_000_500_000_000n);
+    expect(parsePaxTime('12')).toBe(12_000_000_000n);
+    expect(parsePaxTime('-1.5')).toBe(-1_500_000_000n);
+    expect(() => parsePaxTime('1e9')).toThrow(/bad pax time/);
+  });
+
+  it('normalises safe paths and refuses escaping ones', () => {
+    expect(safeEntryPath(Buffer.from('./a//b/./c/')).toString()).toBe('a/b/c');
+    expect(safeEntryPath(Buffer.from('./')).toString()).toBe('.');
+    expect(safeEntryPath(Buffer.from('a/..b/c..')).toString()).toBe('a/..b/c..');
+    expect(() => safeEntryPath(Buffer.from('a/../../b'))).toThrow(/"\.\." in path/);
+    expect(() => safeEntryPath(Buffer.from('/etc/passwd'))).toThrow(/absolute path/);
+    expect(() => safeEntryPath(Buffer.from('a\0b'))).toThrow(/NUL byte/);
+  });
+
+  it('refuses unsupported entry types and sparse formats', () => {
+    expect(() => fromTarHeader({ name: 'x', type: null as unknown as undefined })).toThrow(/unsupported tar entry type/);
+    expect(() => fromTarHeader({ name: 'x', type: 'file', pax: { 'GNU.sparse.major': '0', 'GNU.sparse.minor': '1' } })).toThrow(/GNU sparse format 1\.0/);
+  });
+});

@@ -1,0 +1,109 @@
+/**
+ * Verify an image version directory without unpacking it: in one read of
+ * image.tar.zst, check its size and sha256 against meta.json and decode it,
+ * comparing every entry's metadata and content hash with the manifest.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import tar from 'tar-stream';
+import { readManifestFile } from './manifest.ts';
+import { diffEntry, displayPath, pathKey, type ManifestEntry } from './manifest-codec.ts';
+import { parseImageMeta, type ImageMeta } from './meta.ts';
+import { sparsePieces } from './sparse.ts';
+import { fromTarHeader, type TarHeader } from './tar-entry.ts';
+import { decompressedStream } from './unpack.ts';
+import { HoleFillingHash } from './walk.ts';
+
+const MAX_PROBLEMS = 100;
+
+/** Check an image directory (meta.json, manifest, image.tar.zst); ok is true when no problem was found. */
+export async function verifyImage(dir: string): Promise<{ ok: boolean; problems: string[] }> {
+  const problems: string[] = [];
+  const add = (p: string): void => {
+    if (problems.length < MAX_PROBLEMS) problems.push(p);
+    else if (problems.length === MAX_PROBLEMS) problems.push('… more problems not listed');
+  };
+  let meta: ImageMeta;
+  try {
+    meta = parseImageMeta(JSON.parse(await fs.promises.readFile(path.join(dir, 'meta.json'), 'utf8')));
+  } catch (err) {
+    return { ok: false, problems: [`meta.json: ${(err as Error).message}`] };
+  }
+  const manifestPath = path.join(dir, meta.manifest.file);
+  const expected = new Map<string, ManifestEntry>();
+  try {
+    const h = createHash('sha256');
+    for await (const chunk of fs.createReadStream(manifestPath)) h.update(chunk as Buffer);
+    if (h.digest('hex') !== meta.manifest.sha256) add(`${meta.manifest.file}: sha256 differs from meta.json`);
+    for await (const e of readManifestFile(manifestPath)) expected.set(pathKey(e.path), e);
+  } catch (err) {
+    add(`${meta.manifest.file}: ${(err as Error).message}`);
+  }
+
+  const artifactHash = createHash('sha256');
+  let compressed = 0;
+  let raw = 0;
+  let entries = 0;
+  const ac = new AbortController();
+  try {
+    const input = fs.createReadStream(path.join(dir, meta.artifact.file));
+    const tapped = (async function* () {
+      for await (const chunk of input as AsyncIterable<Buffer>) {
+        artifactHash.update(chunk);
+        compressed += chunk.length;
+        yield chunk;
+      }
+    })();
+    const extract = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]);
+    const fed = pipeline(decompressedStream(tapped, ac.signal, (n) => (raw += n)), extract, { signal: ac.signal });
+    fed.catch(() => undefined);
+    for await (const stream of extract) {
+      entries++;
+      const { entry, sparseRealSize } = fromTarHeader(stream.header as TarHeader);
+      await hashBody(entry, stream as unknown as AsyncIterable<Buffer>, sparseRealSize);
+      const want = expected.get(pathKey(entry.path));
+      if (!want) add(`${displayPath(entry.path)}: in the archive but not in the manifest`);
+      else {
+        expected.delete(pathKey(entry.path));
+        for (const d of diffEntry(want, entry)) add(`${displayPath(entry.path)}: manifest ${d} archive`);
+      }
+    }
+    await fed;
+  } catch (err) {
+    ac.abort();
+    add(`${meta.artifact.file}: ${(err as Error).message}`);
+  }
+  const sha = artifactHash.digest('hex');
+  if (sha !== meta.artifact.sha256) add(`${meta.artifact.file}: sha256 ${sha} differs from meta.json's ${meta.artifact.sha256}`);
+  if (compressed !== meta.artifact.compressedBytes) add(`${meta.artifact.file}: ${compressed} bytes, meta.json says ${meta.artifact.compressedBytes}`);
+  if (problems.length === 0 && raw !== meta.artifact.rawBytes) add(`${meta.artifact.file}: ${raw} bytes uncompressed, meta.json says ${meta.artifact.rawBytes}`);
+  if (problems.length === 0 && entries !== meta.artifact.files) add(`${meta.artifact.file}: ${entries} entries, meta.json says ${meta.artifact.files}`);
+  for (const e of expected.values()) add(`${displayPath(e.path)}: in the manifest but not in the archive`);
+  return { ok: problems.length === 0, problems };
+}
+
+/** Hash a file entry's logical content (holes as zeros) into entry.sha256 and its sparse map into entry.sparse. */
+async function hashBody(entry: ManifestEntry, body: AsyncIterable<Buffer>, sparseRealSize: number | undefined): Promise<void> {
+  if (entry.type !== 'file') {
+    for await (const _ of body) void _;
+    return;
+  }
+  const hash = createHash('sha256');
+  const filler = new HoleFillingHash((b) => hash.update(b));
+  if (sparseRealSize === undefined) {
+    for await (const chunk of body) hash.update(chunk);
+  } else {
+    const segs: Array<[number, number]> = [];
+    for await (const { offset, data } of sparsePieces(body, sparseRealSize, displayPath(entry.path))) {
+      filler.add(offset, data);
+      const last = segs[segs.length - 1];
+      if (last && last[0] + last[1] === offset) last[1] += data.length;
+      else segs.push([offset, data.length]);
+    }
+    filler.end(sparseRealSize);
+    entry.sparse = segs;
+  }
+  entry.sha256 = hash.digest('hex');
+}
