@@ -73,6 +73,9 @@ export interface RsyncArgOptions {
  * deletes what their own run put there (rsync never deletes excluded files
  * on the receiver without --delete-excluded).
  */
+/** Prefix of rsync's per-change line (see --out-format in rsyncArgs). */
+export const CHANGE_MARK = '@@chg ';
+
 export function rsyncArgs(o: RsyncArgOptions): string[] {
   const mount = o.plan.mount === '/' ? '/' : o.plan.mount.replace(/\/+$/, '');
   const args = [
@@ -85,6 +88,9 @@ export function rsyncArgs(o: RsyncArgOptions): string[] {
     // Full file list up front: progress2 then knows the total (ETA), at a memory cost we accept.
     '--no-inc-recursive',
     '--info=progress2,stats2',
+    // One marked line per changed item (content, attributes, deletion): none at all means the
+    // staging tree is exactly as the last capture packed it.
+    `--out-format=${CHANGE_MARK}%i`,
     '--no-human-readable',
     // Mount points and other names from the host pass to the remote rsync without shell parsing.
     '--protect-args',

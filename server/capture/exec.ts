@@ -4,6 +4,7 @@
  * rsync's progress2 stream parsed as it arrives.
  */
 import { spawn } from 'node:child_process';
+import { CHANGE_MARK } from './commands.ts';
 import type { Logger } from '../log.ts';
 import { parseProgressLine, parseStats, splitOutput, type RsyncProgress, type RsyncStats } from './rsync-output.ts';
 
@@ -59,12 +60,15 @@ export function execArgv(
 /** What one rsync run reports. */
 export interface RsyncRun extends ExecResult {
   stats: RsyncStats | undefined;
+  /** Items rsync created, changed or deleted in the destination (its --out-format lines). */
+  changes: number;
 }
 
 /** Run rsync with --info=progress2,stats2, calling `onProgress` for every progress sample. */
 export async function runRsync(argv: readonly string[], opts: { signal?: AbortSignal | undefined; onProgress: (p: RsyncProgress) => void; logger?: Logger }): Promise<RsyncRun> {
   let rest = '';
   let text = '';
+  let changes = 0;
   const res = await execArgv(argv, {
     signal: opts.signal,
     logger: opts.logger,
@@ -74,11 +78,13 @@ export async function runRsync(argv: readonly string[], opts: { signal?: AbortSi
       for (const line of lines) {
         const p = parseProgressLine(line);
         if (p) opts.onProgress(p);
-        // Keep everything but progress lines: the stats block is at the end.
+        else if (line.startsWith(CHANGE_MARK)) changes++;
+        // Keep everything else: the stats block is at the end.
         else text = (text + line + '\n').slice(-TAIL);
       }
     },
   });
-  text += rest;
-  return { ...res, stdout: text, stats: parseStats(text) };
+  if (rest.startsWith(CHANGE_MARK)) changes++;
+  else text += rest;
+  return { ...res, stdout: text, stats: parseStats(text), changes };
 }

@@ -5,7 +5,7 @@
  * and publish it with one rename. Any failure or abort leaves no version.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { HostFacts, ImageMeta } from '../../images/meta.ts';
@@ -54,6 +54,8 @@ export interface CaptureStats {
   compressedBytes: number;
   files: number;
   warnings: string[];
+  /** Set when the host had not changed at all: the new version shares this version's artifact. */
+  reusedVersion?: number;
 }
 
 /** What a capture needs. */
@@ -77,6 +79,8 @@ export function capturePaths(dataDir: string, name: string) {
     staging: join(dataDir, 'staging', name),
     /** Written after a complete rsync: the next capture of this name is incremental. */
     stagedMarker: join(dataDir, 'staging', `.${name}.complete`),
+    /** The version last packed from the staging tree, removed while rsync may change the tree. */
+    packedMarker: join(dataDir, 'staging', `.${name}.packed`),
     knownHosts: join(dataDir, 'ssh', 'known_hosts'),
   };
 }
@@ -128,17 +132,23 @@ export async function runCapture(job: CaptureJob): Promise<{ meta: ImageMeta; st
   checkAbort();
   job.onPhase('rsync');
   const incremental = existsSync(paths.stagedMarker);
+  // The version packed from this staging tree as it stands; from here on rsync may change the tree.
+  const packedFrom = readPackedMarker(paths.packedMarker);
+  rmSync(paths.packedMarker, { force: true });
+  let changes = 0;
   const plans = planMounts(mounts, excludes);
   const runs: RsyncStats[] = [];
   t0 = performance.now();
   let doneBytes = 0;
-  for (const plan of plans) {
+  /** One rsync of one mount; returns its stats and how many items it changed. */
+  const syncMount = async (plan: (typeof plans)[number], report: boolean): Promise<{ stats?: RsyncStats; changes: number }> => {
     mkdirSync(join(paths.staging, plan.mount), { recursive: true });
     const argv = rsyncArgs({ source, ssh, plan, staging: paths.staging, excludes });
     const res = await runRsync(argv, {
       signal,
       logger: log,
-      onProgress: (p) =>
+      onProgress: (p) => {
+        if (!report) return;
         job.onProgress({
           phase: 'rsync',
           bytes: doneBytes + p.bytes,
@@ -147,7 +157,8 @@ export async function runCapture(job: CaptureJob): Promise<{ meta: ImageMeta; st
           etaSeconds: p.etaSeconds,
           files: p.totalFiles,
           mount: plan.mount,
-        }),
+        });
+      },
     });
     checkAbort();
     // 24: files vanished while we copied them, normal on a live system.
@@ -156,24 +167,41 @@ export async function runCapture(job: CaptureJob): Promise<{ meta: ImageMeta; st
       log.warn({ mount: plan.mount, exitCode: res.exitCode, signal: res.signal, stderr: res.stderr.slice(-4000) }, 'rsync failed');
       throw classifyFailure({ target, tool: 'rsync', exitCode: res.exitCode, signal: res.signal, stderr: res.stderr });
     }
-    if (res.stats) {
-      runs.push(res.stats);
-      doneBytes += res.stats.totalFileSize;
+    return { ...(res.stats ? { stats: res.stats } : {}), changes: res.changes };
+  };
+  for (const plan of plans) {
+    const r = await syncMount(plan, true);
+    changes += r.changes;
+    if (r.stats) {
+      runs.push(r.stats);
+      doneBytes += r.stats.totalFileSize;
     }
   }
+  // When files changed inside an existing directory, rsync's receiver can still be renaming them
+  // into place after the generator has set that directory's mtime (seen in the lab: a recaptured
+  // /etc a fraction of a second "newer" than the host's). A second pass only fixes such attributes.
+  let fixups = 0;
+  if (changes > 0) for (const plan of plans) fixups += (await syncMount(plan, false)).changes;
   writeFileSync(paths.stagedMarker, `${new Date().toISOString()}\n`);
   const rsyncSeconds = seconds(t0);
   const rsync = runs.length ? sumStats(runs) : null;
-  log.info({ target, rsync, seconds: rsyncSeconds, incremental }, 'rsync done');
+  log.info({ target, rsync, seconds: rsyncSeconds, incremental, changes, fixups }, 'rsync done');
 
   // 3. Pack into a hidden partial version, write meta.json, publish with one rename.
+  //    An unchanged host (rsync changed nothing since that version was packed) packs to the
+  //    same bytes: the new version links that artifact instead of packing again.
   checkAbort();
+  const reuse = changes === 0 && packedFrom !== undefined && job.images.versions(job.name).includes(packedFrom) ? packedFrom : undefined;
   job.onPhase('pack');
   t0 = performance.now();
   const pack = job.pack ?? packImage;
   const started = performance.now();
   const meta = await job.images
     .build(job.name, async (dir) => {
+      if (reuse !== undefined) {
+        job.onPhase('publish');
+        return reusedDraft(job.images, job.name, reuse, dir, { sourceHost: target, host: facts });
+      }
       let packed;
       try {
         packed = await pack({
@@ -209,6 +237,7 @@ export async function runCapture(job: CaptureJob): Promise<{ meta: ImageMeta; st
       throw packError(err);
     });
   const packSeconds = seconds(t0);
+  writeFileSync(paths.packedMarker, `${meta.version}\n`);
   job.onPhase('done');
   return {
     meta,
@@ -223,8 +252,28 @@ export async function runCapture(job: CaptureJob): Promise<{ meta: ImageMeta; st
       compressedBytes: meta.artifact.compressedBytes,
       files: meta.artifact.files,
       warnings,
+      ...(reuse !== undefined ? { reusedVersion: reuse } : {}),
     },
   };
+}
+
+/** The version number in a packed marker, or undefined when there is none (or it is unreadable). */
+function readPackedMarker(file: string): number | undefined {
+  try {
+    const v = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(v) && v > 0 ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A draft for a new version that shares `version`'s artifact and manifest (hard links: images are immutable). */
+function reusedDraft(images: ImageStore, name: string, version: number, dir: string, o: { sourceHost: string; host: HostFacts }): MetaDraft {
+  const prev = images.meta(name, version);
+  const from = images.dir(name, version);
+  linkSync(join(from, prev.artifact.file), join(dir, prev.artifact.file));
+  linkSync(join(from, prev.manifest.file), join(dir, prev.manifest.file));
+  return { format: 1, createdAt: new Date().toISOString(), sourceHost: o.sourceHost, host: o.host, artifact: prev.artifact, manifest: prev.manifest };
 }
 
 /** ENOSPC while packing is "disk full", said plainly; other errors pass through. */

@@ -149,20 +149,36 @@ run('capture a sample host over ssh', () => {
     expect(diff, diff.slice(0, 20).join('\n')).toEqual([]);
   });
 
+  it('recaptures an unchanged host as version 3 without packing again', async () => {
+    const t0 = Date.now();
+    const r = await cli(srv, server.data, ['capture', sample.address, '--name', 'sample', '--identity', sample.key, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const rec = JSON.parse(r.stdout) as { version: number; stats: { reusedVersion?: number; packSeconds: number; rsync: { bytesReceived: number; totalFileSize: number } } };
+    figures.unchanged = { wallSeconds: (Date.now() - t0) / 1000, ...rec.stats };
+    expect(rec.version).toBe(3);
+    expect(rec.stats.reusedVersion).toBe(2);
+    const [, v2, v3] = await ls();
+    expect(v3!.sha256).toBe(v2!.sha256);
+    expect(JSON.parse((await cli(srv, server.data, ['images', 'verify', 'sample@3', '--json'])).stdout)).toMatchObject({ ok: true });
+    // Removing the older version leaves the newer one whole (they share the artifact by hard link).
+    expect((await cli(srv, server.data, ['images', 'rm', 'sample@2'])).code).toBe(0);
+    expect(JSON.parse((await cli(srv, server.data, ['images', 'verify', 'sample@3', '--json'])).stdout)).toMatchObject({ ok: true });
+  });
+
   it('an unreachable host fails in one line and publishes nothing', async () => {
     const r = await cli(srv, server.data, ['capture', '198.18.0.99', '--name', 'sample', '--identity', sample.key]);
     expect(r.code).toBe(1);
     const lines = r.stderr.trim().split('\n').filter((l) => l.startsWith('imgsrv:'));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^imgsrv: cannot reach root@198\.18\.0\.99 .*: check that the host is up/);
-    expect(versionDirs()).toEqual(['1', '2']);
+    expect(versionDirs()).toEqual(['1', '3']);
   });
 
   it('a wrong key fails in one line and publishes nothing', async () => {
     const r = await cli(srv, server.data, ['capture', sample.address, '--name', 'sample', '--identity', sample.wrongKey]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^imgsrv: ssh to root@198\.18\.0\.10 refused the key: add the server's public key/m);
-    expect(versionDirs()).toEqual(['1', '2']);
+    expect(versionDirs()).toEqual(['1', '3']);
   });
 
   it('hostile host names are refused before anything runs', async () => {
@@ -216,7 +232,7 @@ run('capture a sample host over ssh', () => {
       const r1 = await capture1;
       expect(r1.code).toBe(1);
       expect(r1.stderr).toMatch(/^imgsrv: (the connection to root@198\.18\.0\.10 was lost|rsync from root@198\.18\.0\.10)/m);
-      expect(versionDirs()).toEqual(['1', '2']);
+      expect(versionDirs()).toEqual(['1', '3']);
 
       // 2: Ctrl-C on the CLI: it asks the server to cancel.
       const child = spawn('ip', ['netns', 'exec', srv.ns, IMGSRV, '--data', server.data, 'capture', sample.address, '--name', 'sample', '--identity', sample.key], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -230,7 +246,7 @@ run('capture a sample host over ssh', () => {
       const code = await exited;
       expect(code, err).toBe(130);
       expect(err).toMatch(/^imgsrv: capture cancelled by request/m);
-      expect(versionDirs()).toEqual(['1', '2']);
+      expect(versionDirs()).toEqual(['1', '3']);
       // The server recorded why each one ended.
       const token = readFileSync(join(server.data, 'admin.token'), 'utf8').trim();
       const caps = JSON.parse(await srv.exec('curl', ['-sf', '-H', `authorization: Bearer ${token}`, 'http://198.18.0.1:8080/api/v1/captures'])) as Array<{ state: string; errorCode: string }>;
