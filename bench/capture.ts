@@ -12,9 +12,8 @@
  * zstd and tar commands.
  * Usage: node bench/capture.ts [--runs N] [--sample-mib N] [--fresh]
  *
- * Extension point: the rsync capture benchmark (server/capture vs plain
- * rsync) adds a function to SECTIONS below; each section gets the same
- * context and returns the JSON object stored under its name.
+ * The rsync part (`imgsrv capture` over ssh vs rsync + tar|zstd) is
+ * bench/capture-ssh.ts, run as the first section.
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,6 +26,7 @@ import { createCompressor, zstdParams } from '../images/compressor.ts';
 import { DEFAULT_ZSTD_LEVEL, packImage } from '../images/pack.ts';
 import { unpackImage } from '../images/unpack.ts';
 import { walkTree } from '../images/walk.ts';
+import { benchRsyncCapture } from './capture-ssh.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'sample-mib': { type: 'string', default: '64' }, fresh: { type: 'boolean', default: false } } });
 const RUNS = Number(values.runs);
@@ -168,8 +168,9 @@ async function benchLevels(ctx: BenchContext): Promise<Array<Record<string, numb
   return rows;
 }
 
-/** Sections of the benchmark; add the rsync capture here. */
+/** Sections of the benchmark. */
 const SECTIONS: Record<string, (ctx: BenchContext) => Promise<unknown>> = {
+  rsyncCapture: (ctx) => benchRsyncCapture(ctx.runs),
   levels: benchLevels,
   packUnpack: async (ctx) => {
     const rows = [];
@@ -191,7 +192,7 @@ async function main(): Promise<void> {
   const ctx = await prepareTree(work);
   console.log(`tree: ${ctx.treeFiles} entries, ${round(mb(ctx.treeBytes))} MB of file data (${SOURCES.join(' ')}); ${os.availableParallelism()} CPUs; runs ${RUNS}`);
   const results: Record<string, unknown> = {
-    benchmark: 'capture: pack/unpack vs GNU tar + zstd CLI; zstd level table',
+    benchmark: 'capture: imgsrv capture vs rsync + tar|zstd; pack/unpack vs GNU tar + zstd CLI; zstd level table',
     date: new Date().toISOString(),
     node: process.version,
     cpus: os.availableParallelism(),
