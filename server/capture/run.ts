@@ -149,12 +149,14 @@ export async function runCapture(job: CaptureJob): Promise<{ meta: ImageMeta; st
       logger: log,
       onProgress: (p) => {
         if (!report) return;
+        const total = p.percent > 0 ? doneBytes + Math.round((p.bytes * 100) / p.percent) : undefined;
         job.onProgress({
           phase: 'rsync',
           bytes: doneBytes + p.bytes,
-          totalBytes: p.percent > 0 ? doneBytes + Math.round((p.bytes * 100) / p.percent) : undefined,
+          totalBytes: total,
           bytesPerSecond: p.bytesPerSecond,
-          etaSeconds: p.etaSeconds,
+          // Ours, from the rate: rsync's progress2 time column counts up on some versions rather than down.
+          etaSeconds: total !== undefined && p.bytesPerSecond > 0 ? Math.max(0, Math.round((total - doneBytes - p.bytes) / p.bytesPerSecond)) : undefined,
           files: p.totalFiles,
           mount: plan.mount,
         });

@@ -139,8 +139,19 @@ export class Lab {
     };
   }
 
-  /** End the processes this lab started (by PID) and delete its namespaces. Safe to call twice. */
-  async destroy(): Promise<void> {
+  private destroying: Promise<void> | undefined;
+
+  /**
+   * End the processes this lab started (by PID) and delete its namespaces.
+   * Safe to call twice, or concurrently (a signal handler and a finally block):
+   * every caller waits for the same teardown.
+   */
+  destroy(): Promise<void> {
+    this.destroying ??= this.teardown();
+    return this.destroying;
+  }
+
+  private async teardown(): Promise<void> {
     liveLabs.delete(this);
     await Promise.all([...this.children].map((c) => stopChild(c)));
     for (const ns of this.namespaces.splice(0).reverse()) {

@@ -45,6 +45,8 @@ class BarView implements ProgressView {
 
   update(c: CaptureView): void {
     if (c.phase !== this.phase) {
+      // The next phase started, so the last one finished: show its bar full.
+      if (this.bar && c.state !== 'failed' && c.state !== 'cancelled') this.bar.update(this.bar.getTotal());
       this.bar?.stop();
       this.bar = undefined;
       this.phase = c.phase;
@@ -59,13 +61,14 @@ class BarView implements ProgressView {
           cliProgress.Presets.shades_classic,
         );
         this.bar.start(1, 0, { done: '0 B', all: '?', rate: '0 B', etaText: '--:--' });
-      } else if (c.state === 'running') process.stderr.write(`${c.phase}…\n`);
+      } else if (c.state === 'running' && c.phase !== 'done') process.stderr.write(`${c.phase}…\n`);
     }
     const p = c.progress;
     if (this.bar && p && p.phase === c.phase) {
+      // Totals are estimates (rsync's file sizes; the tar stream adds headers): never show done > all.
       const total = Math.max(p.totalBytes ?? p.bytes, p.bytes, 1);
       this.bar.setTotal(total);
-      this.bar.update(p.bytes, { done: humanBytes(p.bytes), all: humanBytes(p.totalBytes), rate: humanBytes(p.bytesPerSecond), etaText: humanDuration(p.etaSeconds) });
+      this.bar.update(p.bytes, { done: humanBytes(p.bytes), all: humanBytes(total), rate: humanBytes(p.bytesPerSecond), etaText: humanDuration(p.etaSeconds) });
     }
   }
 
