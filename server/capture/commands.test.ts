@@ -17,9 +17,9 @@ describe('ssh and rsync argument vectors', () => {
     expect(argv.slice(argv.indexOf('-i'), argv.indexOf('-i') + 2)).toEqual(['-i', '/k/id']);
   });
 
-  it('rsync over ssh: -aHAXS --numeric-ids --delete -x, excludes, -- before the source', () => {
+  it('rsync over ssh: -aHAXS --numeric-ids, ns mtimes, --delete -x, excludes, -- before the source', () => {
     const argv = rsyncArgs({ source: parseSource('198.18.0.10'), ssh, plan: { mount: '/', nested: ['/boot', '/boot/efi'] }, staging: '/d/staging/s/', excludes: ['/proc/*', 'lost+found'] });
-    expect(argv.slice(0, 6)).toEqual(['rsync', '-aHAXS', '--numeric-ids', '--delete', '--delete-during', '--one-file-system']);
+    expect(argv.slice(0, 7)).toEqual(['rsync', '-aHAXS', '--numeric-ids', '--modify-window=-1', '--delete', '--delete-during', '--one-file-system']);
     expect(argv).toContain('--exclude=/proc/*');
     expect(argv).toContain('--exclude=lost+found');
     expect(argv).toContain('--exclude=/boot/**');

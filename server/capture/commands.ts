@@ -82,6 +82,10 @@ export function rsyncArgs(o: RsyncArgOptions): string[] {
     'rsync',
     '-aHAXS',
     '--numeric-ids',
+    // Compare mtimes to the nanosecond (the image keeps them). By default rsync takes two times in the
+    // same second as equal: a directory whose content it just changed (so its time is "now") and whose
+    // source time is from a moment ago kept the wrong time — seen in the lab on recaptured /etc.
+    '--modify-window=-1',
     '--delete',
     '--delete-during',
     '--one-file-system',

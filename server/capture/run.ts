@@ -141,14 +141,13 @@ export async function runCapture(job: CaptureJob): Promise<{ meta: ImageMeta; st
   t0 = performance.now();
   let doneBytes = 0;
   /** One rsync of one mount; returns its stats and how many items it changed. */
-  const syncMount = async (plan: (typeof plans)[number], report: boolean): Promise<{ stats?: RsyncStats; changes: number }> => {
+  const syncMount = async (plan: (typeof plans)[number]): Promise<{ stats?: RsyncStats; changes: number }> => {
     mkdirSync(join(paths.staging, plan.mount), { recursive: true });
     const argv = rsyncArgs({ source, ssh, plan, staging: paths.staging, excludes });
     const res = await runRsync(argv, {
       signal,
       logger: log,
       onProgress: (p) => {
-        if (!report) return;
         const total = p.percent > 0 ? doneBytes + Math.round((p.bytes * 100) / p.percent) : undefined;
         job.onProgress({
           phase: 'rsync',
@@ -172,22 +171,17 @@ export async function runCapture(job: CaptureJob): Promise<{ meta: ImageMeta; st
     return { ...(res.stats ? { stats: res.stats } : {}), changes: res.changes };
   };
   for (const plan of plans) {
-    const r = await syncMount(plan, true);
+    const r = await syncMount(plan);
     changes += r.changes;
     if (r.stats) {
       runs.push(r.stats);
       doneBytes += r.stats.totalFileSize;
     }
   }
-  // When files changed inside an existing directory, rsync's receiver can still be renaming them
-  // into place after the generator has set that directory's mtime (seen in the lab: a recaptured
-  // /etc a fraction of a second "newer" than the host's). A second pass only fixes such attributes.
-  let fixups = 0;
-  if (changes > 0) for (const plan of plans) fixups += (await syncMount(plan, false)).changes;
   writeFileSync(paths.stagedMarker, `${new Date().toISOString()}\n`);
   const rsyncSeconds = seconds(t0);
   const rsync = runs.length ? sumStats(runs) : null;
-  log.info({ target, rsync, seconds: rsyncSeconds, incremental, changes, fixups }, 'rsync done');
+  log.info({ target, rsync, seconds: rsyncSeconds, incremental, changes }, 'rsync done');
 
   // 3. Pack into a hidden partial version, write meta.json, publish with one rename.
   //    An unchanged host (rsync changed nothing since that version was packed) packs to the

@@ -7,6 +7,7 @@ import { isIPv4 } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { normalizeMac } from '../store/nodes.ts';
+import { ipToInt } from '../../netboot/dhcp/options.ts';
 
 const ipv4 = z.string().refine((s) => isIPv4(s), { message: 'must be an IPv4 address' });
 const mac = z.string().transform((s, ctx) => {
@@ -26,11 +27,6 @@ export const rangeSchema = z.string().transform((s, ctx) => {
   }
   return { first, last };
 });
-
-/** IPv4 dotted quad to unsigned 32-bit integer. */
-export function ipToInt(ip: string): number {
-  return ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
-}
 
 /** What a capture leaves out by default: kernel and runtime file systems' contents, caches, temp files. */
 export const DEFAULT_CAPTURE_EXCLUDES = [

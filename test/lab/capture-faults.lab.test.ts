@@ -3,22 +3,15 @@
  * whose disk fills up mid-capture: one clear line, the previous version
  * intact and verifying, no partial version left.
  */
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, sh, stopChild, sweepStaleLabs, type LabHost } from './netns.ts';
-import { IMGSRV, startLabServer, type LabServer } from './imgsrv.ts';
+import { runCli, startLabServer, type LabServer } from './imgsrv.ts';
 import { startSampleHost, type SampleHost } from './sample-host.ts';
 
-function cli(host: LabHost, data: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile('ip', ['netns', 'exec', host.ns, IMGSRV, '--data', data, ...args], { timeout: 300_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const cli = runCli;
 
 describe('capture: rsync daemon source, and a full disk on the server', () => {
   let lab: Lab;

@@ -6,7 +6,7 @@
  * unreachable host, wrong key, a cut connection and a cancel each fail with
  * their one-line error and publish nothing.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { appendFileSync, chmodSync, createReadStream, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,23 +15,10 @@ import { buildManifest, diffManifests, displayPath, type ManifestEntry } from '.
 import { unpackImage } from '../../images/unpack.ts';
 import { DEFAULT_CAPTURE_EXCLUDES } from '../../server/config/schema.ts';
 import { Lab, labAvailable, sh, sweepStaleLabs, type LabHost } from './netns.ts';
-import { IMGSRV, startLabServer, type LabServer } from './imgsrv.ts';
+import { IMGSRV, runCli, startLabServer, type LabServer } from './imgsrv.ts';
 import { startSampleHost, type SampleHost } from './sample-host.ts';
 
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run the imgsrv CLI in the server's namespace, returning exit code and output (never throws). */
-function cli(host: LabHost, data: string, args: string[], timeoutMs = 240_000): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile('ip', ['netns', 'exec', host.ns, IMGSRV, '--data', data, ...args], { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-  });
-}
+const cli = runCli;
 
 /** Paths the capture leaves out (config defaults), as a predicate on manifest paths ("proc/1", "var/cache/apt/archives/x.deb"). */
 function excluded(path: string): boolean {

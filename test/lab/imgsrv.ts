@@ -6,7 +6,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSy
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { sh, stopChild, type LabHost } from './netns.ts';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
@@ -83,4 +83,20 @@ export async function provideNetboot(data: string): Promise<void> {
   }
   mkdirSync(join(data, 'tftp'), { recursive: true });
   cpSync(built, join(data, 'tftp', 'imgsrv'), { recursive: true });
+}
+
+/** What one CLI run returned. */
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the imgsrv CLI inside `host` with `--data data`; resolves with exit code and output (never rejects). */
+export function runCli(host: LabHost, data: string, args: string[], timeoutMs = 300_000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile('ip', ['netns', 'exec', host.ns, IMGSRV, '--data', data, ...args], { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+  });
 }
