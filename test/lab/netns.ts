@@ -119,11 +119,6 @@ export class Lab {
     return this.host(this.switchNs, 'br0', undefined);
   }
 
-  /** Shape a host's link with tc (netem delay/loss, tbf rate), e.g. ['loss', '10%']. */
-  async netem(host: LabHost, args: string[]): Promise<void> {
-    await sh('ip', ['netns', 'exec', host.ns, 'tc', 'qdisc', 'replace', 'dev', host.ifname, 'root', 'netem', ...args]);
-  }
-
   private host(ns: string, ifname: string, address: string | undefined): LabHost {
     return {
       ns,
