@@ -59,7 +59,10 @@ describe('packImage', () => {
     const r = await packImage({ root: src, outDir: out, level: 19, onProgress: (p) => seen.push({ t: Date.now() - t0, bytes: p.bytes }) });
     expect(seen.at(-1)?.bytes).toBe(r.rawBytes);
     const times = [0, ...seen.map((s) => s.t)];
-    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeLessThan(900);
+    // Reported every 0.5 s; the bound leaves room for a loaded, shared machine while still
+    // proving progress arrives during the pack and not only at its end.
+    expect(seen.length).toBeGreaterThan(2);
+    for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeLessThan(2500);
   });
 
   it('removes its partial outputs when aborted', async () => {
