@@ -14,9 +14,7 @@ import { pipeline } from 'node:stream/promises';
 import { Lab, sweepStaleLabs, type LabHost } from '../test/lab/netns.ts';
 import { IMGSRV, startLabServer } from '../test/lab/imgsrv.ts';
 import { startSampleHost } from '../test/lab/sample-host.ts';
-
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
+import { median, round } from './stats.ts';
 
 /** Run a command inside a namespace; resolves with its wall time in seconds. */
 async function timedIn(host: LabHost, cmd: string, args: string[]): Promise<number> {

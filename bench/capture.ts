@@ -27,6 +27,7 @@ import { DEFAULT_ZSTD_LEVEL, packImage } from '../images/pack.ts';
 import { unpackImage } from '../images/unpack.ts';
 import { walkTree } from '../images/walk.ts';
 import { benchRsyncCapture } from './capture-ssh.ts';
+import { median, round } from './stats.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'sample-mib': { type: 'string', default: '64' }, fresh: { type: 'boolean', default: false } } });
 const RUNS = Number(values.runs);
@@ -45,9 +46,7 @@ export interface BenchContext {
   runs: number;
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const mb = (bytes: number): number => bytes / 1e6;
-const round = (x: number, d = 2): number => Math.round(x * 10 ** d) / 10 ** d;
 
 /** Run a command (no shell); resolves on exit 0. */
 function run(cmd: string, args: string[], opts: { stdin?: NodeJS.ReadableStream; stdout?: string } = {}): Promise<void> {

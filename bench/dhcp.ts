@@ -18,6 +18,7 @@ import { Lab, labAvailable, stopChild, sweepStaleLabs, type LabHost } from '../t
 import { BOOTREQUEST, FLAG_BROADCAST, decode, emptyMessage, encode, type DhcpMessage } from '../netboot/dhcp/codec.ts';
 import { MessageType } from '../netboot/dhcp/options.ts';
 import { NODE, startRunner } from '../netboot/dhcp/testdata/lab-helpers.ts';
+import { median } from './stats.ts';
 
 const { values } = parseArgs({ options: { clients: { type: 'string', default: '500' }, runs: { type: 'string', default: '3' }, herd: { type: 'string' } } });
 
@@ -97,12 +98,6 @@ async function herd(n: number): Promise<{ totalMs: number; p50Ms: number; p99Ms:
   const times = clients.map((c) => c.doneMs ?? Infinity).sort((a, b) => a - b);
   const pct = (p: number): number => times[Math.min(times.length - 1, Math.floor(p * times.length))]!;
   return { totalMs: Math.max(...times), p50Ms: pct(0.5), p99Ms: pct(0.99), retransmits, done };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 if (!(await labAvailable())) {

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Lab, labAvailable, sh, sweepStaleLabs, type LabHost } from '../test/lab/netns.ts';
+import { median } from './stats.ts';
 import { GET, NODE, sha256File, startOurServer, writeRandomFile } from '../netboot/tftp/testdata/lab.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'size-mib': { type: 'string', default: '64' } } });
@@ -22,12 +23,6 @@ const SIZE = Number(values['size-mib']) * 1024 * 1024;
 const OURS = '198.18.0.1';
 const HPA = '198.18.0.3';
 const BLKSIZE = '1468';
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 /** One timed curl fetch; checks the byte count (content is checked once, untimed, below). */
 async function curlRun(cli: LabHost, address: string): Promise<number> {

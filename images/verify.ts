@@ -15,6 +15,7 @@ import { sparsePieces } from './sparse.ts';
 import { fromTarHeader, type TarHeader } from './tar-entry.ts';
 import { decompressedStream } from './unpack.ts';
 import { HoleFillingHash } from './walk.ts';
+import { sha256File } from './hash.ts';
 
 const MAX_PROBLEMS = 100;
 
@@ -34,9 +35,7 @@ export async function verifyImage(dir: string): Promise<{ ok: boolean; problems:
   const manifestPath = path.join(dir, meta.manifest.file);
   const expected = new Map<string, ManifestEntry>();
   try {
-    const h = createHash('sha256');
-    for await (const chunk of fs.createReadStream(manifestPath)) h.update(chunk as Buffer);
-    if (h.digest('hex') !== meta.manifest.sha256) add(`${meta.manifest.file}: sha256 differs from meta.json`);
+    if ((await sha256File(manifestPath)) !== meta.manifest.sha256) add(`${meta.manifest.file}: sha256 differs from meta.json`);
     for await (const e of readManifestFile(manifestPath)) expected.set(pathKey(e.path), e);
   } catch (err) {
     add(`${meta.manifest.file}: ${(err as Error).message}`);

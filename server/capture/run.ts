@@ -4,11 +4,10 @@
  * next, incremental capture), pack the tree into a hidden partial version
  * and publish it with one rename. Any failure or abort leaves no version.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { HostFacts, ImageMeta } from '../../images/meta.ts';
+import { sha256File } from '../../images/hash.ts';
 import { packImage, type PackResult } from '../../images/pack.ts';
 import { ImgsrvError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -301,10 +300,4 @@ export async function metaDraft(packed: PackResult, o: { sourceHost: string; hos
     },
     manifest: { file: basename(packed.manifest), sha256: await sha256File(packed.manifest) },
   };
-}
-
-async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  await pipeline(createReadStream(file), h);
-  return h.digest('hex');
 }

@@ -3,8 +3,7 @@
  * host and wait for it to be ready, make random files, hash files.
  */
 import type { ChildProcess } from 'node:child_process';
-import { createHash, randomFillSync } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { randomFillSync } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Lab, LabHost } from '../../../test/lab/netns.ts';
@@ -72,12 +71,7 @@ export async function writeRandomFile(path: string, size: number): Promise<void>
   }
 }
 
-/** sha256 of a file, hex. */
-export async function sha256File(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
+export { sha256File } from '../../../images/hash.ts';
 
 /**
  * Make the lab's bridge lose `percent`% of the UDP datagrams it forwards, in
