@@ -89,6 +89,15 @@ export const imageMetaSchema = z.strictObject({
     files: nonNegInt,
   }),
   manifest: z.strictObject({ file: z.string().regex(/^[^/]+$/, 'must be a file name in the image directory'), sha256 }),
+  /** The BitTorrent info dictionary written at pack time (absent in images from before the swarm; the server then derives it). */
+  torrent: z
+    .strictObject({
+      file: z.literal('info.bencode'),
+      infoHash: z.string().regex(/^[0-9a-f]{40}$/, 'must be 40 lowercase hex digits'),
+      pieceLength: z.number().int().positive(),
+      pieces: nonNegInt,
+    })
+    .optional(),
 });
 
 /** Parsed meta.json. */

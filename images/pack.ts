@@ -15,6 +15,7 @@ import type { Writable } from 'node:stream';
 import { createCompressor } from './compressor.ts';
 import { encodeManifestLine, MANIFEST_HEADER } from './manifest-codec.ts';
 import { toTarHeader } from './tar-entry.ts';
+import { candidatePieceLengths, PieceHasher, type Pieces } from './pieces.ts';
 import { HoleFillingHash, openContent, readSegments, walkTree } from './walk.ts';
 import { ImgsrvError, withContext } from '../server/errors.ts';
 import type { Logger } from '../server/log.ts';
@@ -63,6 +64,8 @@ export interface PackResult {
   sha256: string;
   files: number;
   zstdLevel: number;
+  /** BitTorrent piece hashes of the artifact, computed as it was written. */
+  pieces: Pieces;
 }
 
 /** Anything with write/drain: Node streams and tar-stream's (streamx) entry sinks. */
@@ -74,6 +77,13 @@ async function write(stream: Drainable, data: Buffer | string, signal: AbortSign
 
 /** Pack `root` into outDir/image.tar.zst and outDir/manifest.jsonl; on failure or abort both are removed. */
 export async function packImage(opts: PackOptions): Promise<PackResult> {
+  // The compressed size is at most about the tar size: hash pieces at the lengths that range can select.
+  let pieceCandidates: number[];
+  try {
+    pieceCandidates = candidatePieceLengths(await estimateTarBytes(opts));
+  } catch (err) {
+    throw packError(err, opts);
+  }
   const level = opts.level ?? DEFAULT_ZSTD_LEVEL;
   const threads = opts.threads ?? 0;
   const artifact = path.join(opts.outDir, ARTIFACT_FILE);
@@ -87,6 +97,7 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
   let compressedBytes = 0;
   let files = 0;
   const outHash = createHash('sha256');
+  const pieceHasher = new PieceHasher(pieceCandidates);
   const report = (): void => opts.onProgress?.({ bytes: rawBytes, files });
   const timer = setInterval(report, 500);
   timer.unref();
@@ -132,6 +143,7 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
       for await (const chunk of src) {
         compressedBytes += chunk.length;
         outHash.update(chunk);
+        pieceHasher.update(chunk);
         yield chunk;
       }
     },
@@ -185,7 +197,7 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
     await once(manifestOut, 'finish');
     report();
     log?.info({ files, rawBytes, compressedBytes, level, threads }, 'packed');
-    return { artifact, manifest, rawBytes, compressedBytes, sha256: outHash.digest('hex'), files, zstdLevel: level };
+    return { artifact, manifest, rawBytes, compressedBytes, sha256: outHash.digest('hex'), files, zstdLevel: level, pieces: pieceHasher.finish() };
   } catch (err) {
     inner.abort(err);
     tarPack.destroy();
@@ -197,6 +209,15 @@ export async function packImage(opts: PackOptions): Promise<PackResult> {
     clearInterval(timer);
     opts.signal?.removeEventListener('abort', onAbort);
   }
+}
+
+/** The tar stream's size from a metadata-only walk (headers, data padded to 512 bytes, end blocks). */
+async function estimateTarBytes(opts: PackOptions): Promise<number> {
+  let bytes = 1024;
+  for await (const item of walkTree(opts.root, { crossMounts: opts.crossMounts })) {
+    bytes += 1024 + Math.ceil((item.entry.type === 'file' ? (item.entry.size ?? 0) : 0) / 512) * 512;
+  }
+  return bytes;
 }
 
 function packError(err: unknown, opts: PackOptions): ImgsrvError {

@@ -16,6 +16,8 @@ import { fromTarHeader, type TarHeader } from './tar-entry.ts';
 import { decompressedStream } from './unpack.ts';
 import { HoleFillingHash } from './walk.ts';
 import { sha256File } from './hash.ts';
+import { PieceHasher } from './pieces.ts';
+import { decodeInfo, encodeInfo, infoHash } from './torrent-info.ts';
 
 const MAX_PROBLEMS = 100;
 
@@ -41,6 +43,19 @@ export async function verifyImage(dir: string): Promise<{ ok: boolean; problems:
     add(`${meta.manifest.file}: ${(err as Error).message}`);
   }
 
+  // The torrent's piece hashes are checked in the same read of the artifact.
+  let torrent: { pieces: PieceHasher; name: string; info: Buffer } | undefined;
+  if (meta.torrent) {
+    try {
+      const info = await fs.promises.readFile(path.join(dir, meta.torrent.file));
+      const fields = decodeInfo(info);
+      if (infoHash(info) !== meta.torrent.infoHash) add(`${meta.torrent.file}: info hash differs from meta.json`);
+      if (fields.length !== meta.artifact.compressedBytes) add(`${meta.torrent.file}: length ${fields.length} differs from the artifact's ${meta.artifact.compressedBytes}`);
+      torrent = { pieces: new PieceHasher([fields.pieceLength]), name: fields.name, info };
+    } catch (err) {
+      add(`${meta.torrent.file}: ${(err as Error).message}`);
+    }
+  }
   const artifactHash = createHash('sha256');
   let compressed = 0;
   let raw = 0;
@@ -51,6 +66,7 @@ export async function verifyImage(dir: string): Promise<{ ok: boolean; problems:
     const tapped = (async function* () {
       for await (const chunk of input as AsyncIterable<Buffer>) {
         artifactHash.update(chunk);
+        torrent?.pieces.update(chunk);
         compressed += chunk.length;
         yield chunk;
       }
@@ -80,6 +96,13 @@ export async function verifyImage(dir: string): Promise<{ ok: boolean; problems:
   if (problems.length === 0 && raw !== meta.artifact.rawBytes) add(`${meta.artifact.file}: ${raw} bytes uncompressed, meta.json says ${meta.artifact.rawBytes}`);
   if (problems.length === 0 && entries !== meta.artifact.files) add(`${meta.artifact.file}: ${entries} entries, meta.json says ${meta.artifact.files}`);
   for (const e of expected.values()) add(`${displayPath(e.path)}: in the manifest but not in the archive`);
+  if (torrent && meta.torrent) {
+    const got = torrent.pieces.finish();
+    // Same length (checked above) at the info's piece length: re-encoding must give the same bytes.
+    if (got.length === meta.artifact.compressedBytes && !encodeInfo(torrent.name, { ...got, pieceLength: meta.torrent.pieceLength }).equals(torrent.info)) {
+      add(`${meta.torrent.file}: piece hashes do not match ${meta.artifact.file}`);
+    }
+  }
   return { ok: problems.length === 0, problems };
 }
 

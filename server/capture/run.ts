@@ -5,10 +5,11 @@
  * and publish it with one rename. Any failure or abort leaves no version.
  */
 import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { HostFacts, ImageMeta } from '../../images/meta.ts';
 import { sha256File } from '../../images/hash.ts';
 import { packImage, type PackResult } from '../../images/pack.ts';
+import { encodeInfo, infoHash, INFO_FILE, payloadName, renameInfo } from '../../images/torrent-info.ts';
 import { ImgsrvError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { ImageStore, MetaDraft } from '../images/store.ts';
@@ -192,10 +193,10 @@ export async function runCapture(job: CaptureJob): Promise<{ meta: ImageMeta; st
   const pack = job.pack ?? packImage;
   const started = performance.now();
   const meta = await job.images
-    .build(job.name, async (dir) => {
+    .build(job.name, async (dir, planned) => {
       if (reuse !== undefined) {
         job.onPhase('publish');
-        return reusedDraft(job.images, job.name, reuse, dir, { sourceHost: target, host: facts });
+        return reusedDraft(job.images, job.name, reuse, dir, { sourceHost: target, host: facts, version: planned });
       }
       let packed;
       try {
@@ -226,7 +227,7 @@ export async function runCapture(job: CaptureJob): Promise<{ meta: ImageMeta; st
       }
       checkAbort();
       job.onPhase('publish');
-      return metaDraft(packed, { sourceHost: target, host: facts });
+      return metaDraft(packed, { sourceHost: target, host: facts, torrent: { image: job.name, version: planned } });
     })
     .catch((err: unknown) => {
       throw packError(err);
@@ -263,12 +264,19 @@ function readPackedMarker(file: string): number | undefined {
 }
 
 /** A draft for a new version that shares `version`'s artifact and manifest (hard links: images are immutable). */
-function reusedDraft(images: ImageStore, name: string, version: number, dir: string, o: { sourceHost: string; host: HostFacts }): MetaDraft {
+function reusedDraft(images: ImageStore, name: string, version: number, dir: string, o: { sourceHost: string; host: HostFacts; version: number }): MetaDraft {
   const prev = images.meta(name, version);
   const from = images.dir(name, version);
   linkSync(join(from, prev.artifact.file), join(dir, prev.artifact.file));
   linkSync(join(from, prev.manifest.file), join(dir, prev.manifest.file));
-  return { format: 1, createdAt: new Date().toISOString(), sourceHost: o.sourceHost, host: o.host, artifact: prev.artifact, manifest: prev.manifest };
+  // Same bytes, same pieces; the new name gives the new version its own info hash (its own swarm).
+  let torrent: MetaDraft['torrent'];
+  if (prev.torrent) {
+    const info = renameInfo(readFileSync(join(from, prev.torrent.file)), payloadName(name, o.version));
+    writeFileSync(join(dir, INFO_FILE), info);
+    torrent = { ...prev.torrent, infoHash: infoHash(info) };
+  }
+  return { format: 1, createdAt: new Date().toISOString(), sourceHost: o.sourceHost, host: o.host, artifact: prev.artifact, manifest: prev.manifest, ...(torrent ? { torrent } : {}) };
 }
 
 /** ENOSPC while packing is "disk full", said plainly; other errors pass through. */
@@ -284,8 +292,16 @@ function packError(err: unknown): unknown {
 }
 
 /** The meta.json draft for a packed artifact (the store adds name and version). */
-export async function metaDraft(packed: PackResult, o: { sourceHost: string; host: HostFacts; createdAt?: Date }): Promise<MetaDraft> {
+export async function metaDraft(packed: PackResult, o: { sourceHost: string; host: HostFacts; createdAt?: Date; torrent?: { image: string; version: number } }): Promise<MetaDraft> {
+  // With `torrent`, the info dictionary is written beside the artifact from the hashes taken while packing.
+  let torrent: MetaDraft['torrent'];
+  if (o.torrent) {
+    const info = encodeInfo(payloadName(o.torrent.image, o.torrent.version), packed.pieces);
+    writeFileSync(join(dirname(packed.artifact), INFO_FILE), info, { flag: 'wx' });
+    torrent = { file: INFO_FILE, infoHash: infoHash(info), pieceLength: packed.pieces.pieceLength, pieces: packed.pieces.hashes.length / 20 };
+  }
   return {
+    ...(torrent ? { torrent } : {}),
     format: 1,
     createdAt: (o.createdAt ?? new Date()).toISOString(),
     sourceHost: o.sourceHost,

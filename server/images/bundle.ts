@@ -19,7 +19,7 @@ import type { ImageStore } from './store.ts';
 
 /** Files of a version directory, meta.json first (import needs it to know the manifest's name). */
 function bundleFiles(meta: ImageMeta): string[] {
-  return ['meta.json', meta.manifest.file, meta.artifact.file];
+  return ['meta.json', meta.manifest.file, ...(meta.torrent ? [meta.torrent.file] : []), meta.artifact.file];
 }
 
 /** Stream NAME@VERSION as a bundle into `out`. */
