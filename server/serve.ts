@@ -19,6 +19,8 @@ import { VERSION } from './version.ts';
 import { ImageStore } from './images/store.ts';
 import { ImageLocks } from './images/locks.ts';
 import { CaptureManager } from './capture/manager.ts';
+import { SwarmService } from './swarm/service.ts';
+import { RsyncDaemon } from './swarm/rsyncd.ts';
 import { installLoaders } from '../netboot/boot/loaders.ts';
 import { startDhcpServer } from '../netboot/dhcp/server.ts';
 import { startTftpServer } from '../netboot/tftp/server.ts';
@@ -60,7 +62,8 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
     }
 
     // Images and captures: sweep what a crash left half-built before anything new starts.
-    const images = new ImageStore({ root: join(paths.root, 'images'), locks: new ImageLocks(store.db), logger: log.child({ subsystem: 'images' }) });
+    const locks = new ImageLocks(store.db);
+    const images = new ImageStore({ root: join(paths.root, 'images'), locks, logger: log.child({ subsystem: 'images' }) });
     images.sweepPartials();
     const captures = new CaptureManager({
       store,
@@ -78,7 +81,46 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
       logger: log,
     });
 
+    // The swarm: seeder + tracker (mounted on HTTP below) + the rsync daemon exporting the .torrent files.
+    let swarm: SwarmService | undefined;
+    if (config.swarm.enabled) {
+      const torrentsDir = join(paths.root, 'torrents');
+      swarm = await SwarmService.create({
+        torrentsDir,
+        images,
+        locks,
+        address: iface.address,
+        httpBase,
+        torrentPort: config.swarm.torrentPort,
+        rsyncPort: config.swarm.rsyncPort,
+        uploadLimit: config.swarm.uploadLimit,
+        settleSeconds: config.swarm.settle,
+        macForIp: (ip) => store.nodes.list().find((n) => n.ip === ip)?.mac,
+        logger: log,
+        registry,
+      }).catch((err: unknown) => {
+        throw new ImgsrvError('SOCKET', `the BitTorrent seeder cannot listen on ${iface.address}:${config.swarm.torrentPort}: ${(err as Error).message}`, {
+          hint: 'stop whatever holds that port or set swarm.torrentPort',
+          cause: err,
+        });
+      });
+      const running = swarm;
+      stops.push(() => running.stop());
+      const rsyncd = new RsyncDaemon({
+        stateDir: join(paths.root, 'rsyncd'),
+        modules: [{ name: 'torrents', path: torrentsDir, comment: 'imgsrv image torrents (read-only)' }],
+        address: iface.address,
+        port: config.swarm.rsyncPort,
+        logger: log,
+        registry,
+      });
+      await rsyncd.start();
+      stops.push(() => rsyncd.stop());
+      services.swarm = { state: 'running', detail: `seeder ${iface.address}:${swarm.seeder.port}, rsync ${iface.address}:${config.swarm.rsyncPort}` };
+    } else services.swarm = { state: 'off' };
+
     const app = await buildApp({
+      swarm,
       images,
       captures,
       store,
@@ -103,6 +145,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
       });
     }
     stops.push(() => app.close());
+    await swarm?.activate();
     // Runs before app.close (stops run in reverse): a SIGTERM cancels captures and waits for their cleanup.
     stops.push(() => captures.shutdown());
     services.http = { state: 'running', detail: httpBase };

@@ -15,6 +15,8 @@ import { imageRoutes } from './routes/images.ts';
 import { captureRoutes } from './routes/captures.ts';
 import type { ImageStore } from '../images/store.ts';
 import type { CaptureManager } from '../capture/manager.ts';
+import type { SwarmService } from '../swarm/service.ts';
+import { swarmApiRoutes, swarmPublicRoutes } from './routes/swarm.ts';
 
 /** What the HTTP app needs from the rest of the server. */
 export interface AppDeps {
@@ -27,6 +29,8 @@ export interface AppDeps {
   /** The image store and the capture manager (routes /images and /captures); absent in tests that don't need them. */
   images?: ImageStore;
   captures?: CaptureManager;
+  /** The swarm (tracker, web seed, /swarm routes); absent when swarm.enabled is false. */
+  swarm?: SwarmService;
 }
 
 /** A registered route, as the auth tests enumerate them. */
@@ -76,9 +80,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(statusRoutes, { prefix: '/api/v1', store: deps.store, status: deps.status });
-  await app.register(nodeRoutes, { prefix: '/api/v1', store: deps.store });
+  await app.register(nodeRoutes, { prefix: '/api/v1', store: deps.store, swarm: deps.swarm });
   if (deps.images) await app.register(imageRoutes, { prefix: '/api/v1', store: deps.store, images: deps.images });
   if (deps.captures) await app.register(captureRoutes, { prefix: '/api/v1', store: deps.store, captures: deps.captures });
+  if (deps.swarm && deps.images) {
+    await app.register(swarmApiRoutes, { prefix: '/api/v1', store: deps.store, swarm: deps.swarm });
+    await app.register(swarmPublicRoutes, { swarm: deps.swarm, imagesRoot: deps.images.root });
+  }
   await app.register(bootRoutes, { prefix: '/boot', ...deps.boot, store: deps.store });
   return app;
 }

@@ -10,6 +10,7 @@ import { VERSION } from '../version.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerStatus } from './commands/status.ts';
 import { registerNodes } from './commands/nodes.ts';
+import { registerSwarm } from './commands/swarm.ts';
 import { registerNetboot } from './commands/netboot.ts';
 import { registerService } from './commands/service.ts';
 import { registerInit } from './commands/init.ts';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerInit(program);
   registerStatus(program);
   registerNodes(program);
+  registerSwarm(program);
   registerNetboot(program);
   registerService(program);
   registerLab(program);

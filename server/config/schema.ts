@@ -43,6 +43,19 @@ export const DEFAULT_CAPTURE_EXCLUDES = [
   'lost+found',
 ] as const;
 
+const RATE_UNITS: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, bit: 1 / 8, kbit: 1e3 / 8, mbit: 1e6 / 8, gbit: 1e9 / 8 };
+/** A rate in bytes/s: a number, or a string like "100Mbit", "12.5MB" (per second implied; "/s" allowed). 0 = unlimited. */
+export const rateSchema = z.union([z.number().min(0), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return Math.round(v);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]?(?:b|bit)?)(?:\/s)?\s*$/i.exec(v);
+  const unit = m ? RATE_UNITS[m[2]!.toLowerCase()] : undefined;
+  if (!m || unit === undefined) {
+    ctx.addIssue({ code: 'custom', message: 'must be bytes per second, or a number with a unit: 100Mbit, 1Gbit, 12.5MB' });
+    return 0;
+  }
+  return Math.round(Number(m[1]) * unit);
+});
+
 /** The validated configuration every service receives. */
 export type Config = z.infer<typeof configSchema>;
 
@@ -120,6 +133,25 @@ export const configSchema = z
             connectTimeout: z.number().int().min(1).max(300).default(10),
           })
           .prefault({}),
+      })
+      .prefault({}),
+    swarm: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** The seeder's BitTorrent TCP port. */
+        torrentPort: z.number().int().min(1).max(65535).default(6881),
+        /** The rsync daemon that exports the .torrent files (module `torrents`). */
+        rsyncPort: z.number().int().min(1).max(65535).default(873),
+        /**
+         * The server's upload per image (bytes/s or "900Mbit"); 0 = unlimited. With a cap, requests
+         * queue and the rarest pieces go first, so peers carry the load: set it a little under the
+         * server's link rate.
+         */
+        uploadLimit: rateSchema.default(0),
+        /** Seconds a node keeps seeding after it has the whole image when the server has not said the deployment is done. */
+        linger: z.number().int().min(0).max(86400).default(600),
+        /** Seconds without leechers after which a swarm counts as done (nodes may stop seeding). */
+        settle: z.number().int().min(0).max(3600).default(10),
       })
       .prefault({}),
   })

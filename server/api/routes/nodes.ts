@@ -4,6 +4,7 @@ import { ImgsrvError } from '../../errors.ts';
 import type { Store } from '../../store/db.ts';
 import { NODE_PHASES, normalizeMac, type NodePhase } from '../../store/nodes.ts';
 import { requireToken } from '../auth.ts';
+import type { NodeSwarmReport, SwarmService } from '../../swarm/service.ts';
 
 const MAC_PATTERN = '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$';
 const HOSTNAME_PATTERN = '^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$';
@@ -22,6 +23,7 @@ interface NodeReport {
   kernel?: string;
   phase?: NodePhase;
   message?: string;
+  swarm?: NodeSwarmReport;
 }
 
 function macParam(raw: string): string {
@@ -30,17 +32,38 @@ function macParam(raw: string): string {
   return mac;
 }
 
-export const nodeRoutes: FastifyPluginAsync<{ store: Store }> = async (app, { store }) => {
+const count = { type: 'number', minimum: 0 };
+const swarmReportSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['infoHash', 'downloaded', 'uploaded', 'peers', 'progress', 'downloadSpeed', 'uploadSpeed'],
+  properties: {
+    infoHash: { type: 'string', pattern: '^[0-9a-f]{40}$' },
+    downloaded: count,
+    uploaded: count,
+    peers: { type: 'integer', minimum: 0 },
+    progress: { type: 'number', minimum: 0, maximum: 1 },
+    downloadSpeed: count,
+    uploadSpeed: count,
+  },
+};
+
+export const nodeRoutes: FastifyPluginAsync<{ store: Store; swarm?: SwarmService | undefined }> = async (app, { store, swarm }) => {
+  /** A node with its latest swarm report, when there is a fresh one. */
+  const withSwarm = <T extends { mac: string }>(n: T) => {
+    const r = swarm?.nodeReport(n.mac);
+    return r ? { ...n, swarm: r } : n;
+  };
   const admin = requireToken(store.tokens, ['admin']);
   const nodeOrAdmin = requireToken(store.tokens, ['node', 'admin']);
   const macParams = { type: 'object', required: ['mac'], properties: { mac: { type: 'string', pattern: MAC_PATTERN } } };
 
-  app.get('/nodes', { onRequest: admin }, async () => store.nodes.list());
+  app.get('/nodes', { onRequest: admin }, async () => store.nodes.list().map(withSwarm));
 
   app.get<{ Params: MacParams }>('/nodes/:mac', { onRequest: admin, schema: { params: macParams } }, async (req) => {
     const node = store.nodes.get(macParam(req.params.mac));
     if (!node) throw new ImgsrvError('NOT_FOUND', `no node with MAC ${req.params.mac}`, { hint: 'see `imgsrv nodes ls`' });
-    return node;
+    return withSwarm(node);
   });
 
   app.put<{ Params: MacParams; Body: { hostname: string | null } }>(
@@ -89,6 +112,7 @@ export const nodeRoutes: FastifyPluginAsync<{ store: Store }> = async (app, { st
             kernel: { type: 'string', maxLength: 128 },
             phase: { type: 'string', enum: [...NODE_PHASES] },
             message: { type: 'string', maxLength: 4096 },
+            swarm: swarmReportSchema,
           },
         },
       },
@@ -98,6 +122,7 @@ export const nodeRoutes: FastifyPluginAsync<{ store: Store }> = async (app, { st
       const mac = macParam(r.mac);
       const before = store.nodes.get(mac);
       const node = store.nodes.record({ mac, ip: r.ip, firmware: r.firmware, kernel: r.kernel, phase: r.phase });
+      if (r.swarm) swarm?.report(mac, r.swarm);
       if (before?.phase !== node.phase || r.message) {
         store.events.add(`node.${node.phase}`, r.message ?? `node ${node.phase}`, { mac, data: { ip: r.ip, firmware: r.firmware, kernel: r.kernel } });
       }

@@ -4,19 +4,7 @@
  */
 import cliProgress from 'cli-progress';
 import type { CaptureView } from '../../capture/manager.ts';
-
-/** Bytes for people: 1.2 GB, 340 MB (SI units, as rsync prints them). */
-export function humanBytes(n: number | null | undefined): string {
-  if (n === null || n === undefined || !Number.isFinite(n)) return '-';
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
-}
+import { humanBytes } from '../output.ts';
 
 /** Seconds as m:ss or h:mm:ss. */
 export function humanDuration(s: number | undefined): string {

@@ -10,7 +10,8 @@ import type { CaptureView } from '../../capture/manager.ts';
 import type { CaptureStats } from '../../capture/run.ts';
 import { ApiClient } from '../client.ts';
 import type { GlobalOptions } from '../main.ts';
-import { createProgressView, humanBytes } from './capture-progress.ts';
+import { createProgressView } from './capture-progress.ts';
+import { humanBytes } from '../output.ts';
 
 interface CaptureFlags {
   name?: string;

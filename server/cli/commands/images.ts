@@ -10,7 +10,7 @@ import { parseImageRef } from '../../images/versions.ts';
 import { ApiClient, resolveServer } from '../client.ts';
 import { printList, printObject } from '../output.ts';
 import type { GlobalOptions } from '../main.ts';
-import { humanBytes } from './capture-progress.ts';
+import { humanBytes } from '../output.ts';
 
 function api(cmd: Command): ApiClient {
   const g = cmd.optsWithGlobals<GlobalOptions>();

@@ -3,7 +3,10 @@ import type { Command } from 'commander';
 import { ImgsrvError } from '../../errors.ts';
 import { normalizeMac, type NodeRecord } from '../../store/nodes.ts';
 import { ApiClient } from '../client.ts';
-import { ago, printList, printObject } from '../output.ts';
+import { ago, humanBytes, printList, printObject } from '../output.ts';
+import type { NodeSwarmReport } from '../../swarm/service.ts';
+
+type NodeRow = NodeRecord & { swarm?: NodeSwarmReport };
 import type { GlobalOptions } from '../main.ts';
 
 function api(cmd: Command): ApiClient {
@@ -25,7 +28,7 @@ export function registerNodes(program: Command): void {
     .description('list nodes')
     .option('--json', 'print a JSON array (fields: mac, ip, firmware, hostname, phase, …)')
     .action(async (flags: { json?: boolean }, cmd: Command) => {
-      const list = await api(cmd).request<NodeRecord[]>('GET', '/api/v1/nodes');
+      const list = await api(cmd).request<NodeRow[]>('GET', '/api/v1/nodes');
       printList(
         list,
         [
@@ -34,6 +37,10 @@ export function registerNodes(program: Command): void {
           ['firmware', (n) => n.firmware],
           ['hostname', (n) => n.hostname],
           ['phase', (n) => n.phase],
+          ['image', (n) => (n.swarm ? `${Math.floor(n.swarm.progress * 100)}%` : undefined)],
+          ['down', (n) => (n.swarm ? `${humanBytes(n.swarm.downloaded)} ${humanBytes(n.swarm.downloadSpeed)}/s` : undefined)],
+          ['up', (n) => (n.swarm ? humanBytes(n.swarm.uploaded) : undefined)],
+          ['peers', (n) => n.swarm?.peers],
           ['last seen', (n) => ago(n.lastSeen)],
         ],
         Boolean(flags.json),

@@ -1,0 +1,155 @@
+/**
+ * The server's upload policy for one image: a rate cap, and within the cap
+ * the rarest pieces first.
+ *
+ * The server's link is the scarce resource of a deployment: every byte it
+ * sends twice is a byte no peer could have sent instead. So requests that
+ * reach the seeder wait in our queue instead of being answered in arrival
+ * order, and a token bucket releases them at the configured rate, choosing
+ * the request whose piece the fewest connected peers hold (ties: oldest).
+ * A piece nobody has yet goes out before one that peers can already trade;
+ * the swarm gets each piece from us about once and the rest from each other.
+ * A request that waited `maxWaitMs` is served next regardless, so no peer
+ * starves (and its requests never hit the 30 s piece timeout of clients).
+ *
+ * It works on bittorrent-protocol's Wire: `_onRequest` is the method that
+ * turns an incoming REQUEST message into the 'request' event webtorrent
+ * answers from its store. We interpose on that one method per wire.
+ */
+import type { Wire } from 'webtorrent';
+
+interface Pending {
+  wire: Wire;
+  index: number;
+  offset: number;
+  length: number;
+  at: number;
+  order: number;
+}
+
+/** Options: rate in bytes/s (0 = no cap: requests pass straight through). */
+export interface UploadPolicyOptions {
+  rate: number;
+  /** Burst the bucket may hold (bytes); default: 1/4 s of rate, at least two blocks. */
+  burst?: number;
+  maxWaitMs?: number;
+  now?: () => number;
+}
+
+type OnRequest = (index: number, offset: number, length: number) => void;
+
+/** Rate cap plus rarest-first ordering of the seeder's uploads for one torrent. */
+export class UploadPolicy {
+  private rate: number;
+  private readonly burst: number;
+  private readonly maxWaitMs: number;
+  private readonly now: () => number;
+  private readonly wires = new Set<Wire>();
+  private readonly originals = new WeakMap<Wire, OnRequest>();
+  private queue: Pending[] = [];
+  private tokens: number;
+  private last: number;
+  private timer: NodeJS.Timeout | undefined;
+  private order = 0;
+  /** Blocks sent, by whether a connected peer already held the piece (the lower the second, the better). */
+  readonly served = { rare: 0, common: 0 };
+
+  constructor(opts: UploadPolicyOptions) {
+    this.rate = opts.rate;
+    this.burst = opts.burst ?? Math.max(2 * 16384, opts.rate / 4);
+    this.maxWaitMs = opts.maxWaitMs ?? 5000;
+    this.now = opts.now ?? Date.now;
+    this.tokens = this.burst;
+    this.last = this.now();
+  }
+
+  /** Take over `wire`'s incoming requests. */
+  attach(wire: Wire): void {
+    if (this.originals.has(wire)) return;
+    const original = wire._onRequest.bind(wire) as OnRequest;
+    this.originals.set(wire, original);
+    this.wires.add(wire);
+    wire._onRequest = (index, offset, length) => {
+      if (this.rate <= 0) return original(index, offset, length);
+      this.queue.push({ wire, index, offset, length, at: this.now(), order: this.order++ });
+      this.pump();
+    };
+    // A CANCEL for a queued request: drop it here (bittorrent-protocol only knows requests we released).
+    wire.on('cancel', (index: number, offset: number, length: number) => {
+      this.queue = this.queue.filter((p) => !(p.wire === wire && p.index === index && p.offset === offset && p.length === length));
+    });
+    wire.once('close', () => {
+      this.wires.delete(wire);
+      this.queue = this.queue.filter((p) => p.wire !== wire);
+    });
+  }
+
+  /** Change the cap (bytes/s, 0 = none); queued requests are released at the new rate. */
+  setRate(rate: number): void {
+    this.rate = rate;
+    this.pump();
+  }
+
+  /** Requests waiting for the bucket. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** How many connected peers hold `index` (the requester included). */
+  private holders(index: number): number {
+    let n = 0;
+    for (const w of this.wires) if (!w.destroyed && w.peerPieces.get(index)) n++;
+    return n;
+  }
+
+  private pick(): number {
+    const now = this.now();
+    let best = -1;
+    let bestKey = Infinity;
+    const rarity = new Map<number, number>();
+    for (let i = 0; i < this.queue.length; i++) {
+      const p = this.queue[i]!;
+      if (now - p.at >= this.maxWaitMs) {
+        // Starving: oldest first, ahead of any rarity.
+        const key = -1e12 + p.order;
+        if (key < bestKey) [best, bestKey] = [i, key];
+        continue;
+      }
+      let r = rarity.get(p.index);
+      if (r === undefined) rarity.set(p.index, (r = this.holders(p.index)));
+      const key = r * 1e9 + p.order;
+      if (key < bestKey) [best, bestKey] = [i, key];
+    }
+    return best;
+  }
+
+  private pump(): void {
+    if (this.timer) return;
+    const now = this.now();
+    if (this.rate > 0) this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
+    while (this.queue.length > 0 && (this.rate <= 0 || this.tokens > 0)) {
+      const i = this.pick();
+      const [p] = this.queue.splice(i, 1);
+      if (!p || p.wire.destroyed) continue;
+      if (this.holders(p.index) > 0) this.served.common++;
+      else this.served.rare++;
+      this.tokens -= p.length;
+      this.originals.get(p.wire)?.(p.index, p.offset, p.length);
+    }
+    if (this.queue.length > 0 && this.rate > 0) {
+      const waitMs = Math.max(1, ((-this.tokens + 1) / this.rate) * 1000);
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.pump();
+      }, waitMs);
+    }
+  }
+
+  /** Stop: pending requests are dropped (their wires are being closed by the caller). */
+  destroy(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.queue = [];
+  }
+}
