@@ -1,0 +1,93 @@
+import { EventEmitter } from 'node:events';
+import type { Wire } from 'webtorrent';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { UploadPolicy } from './upload-policy.ts';
+
+/** A stand-in for bittorrent-protocol's Wire: what the policy touches (pieces held, _onRequest, events). */
+function fakeWire(has: number[]): Wire & { served: Array<[number, number]> } {
+  const w = new EventEmitter() as unknown as Wire & { served: Array<[number, number]> };
+  const set = new Set(has);
+  w.served = [];
+  w.destroyed = false;
+  w.peerPieces = { get: (i: number) => set.has(i), set: () => undefined, buffer: new Uint8Array() };
+  w._onRequest = (index: number, offset: number) => void w.served.push([index, offset]);
+  return w;
+}
+
+const BLOCK = 16384;
+
+describe('UploadPolicy', () => {
+  afterEach(() => vi.useRealTimers());
+
+  it('passes requests straight through without a cap', () => {
+    const p = new UploadPolicy({ rate: 0 });
+    const w = fakeWire([]);
+    p.attach(w);
+    w._onRequest(3, 0, BLOCK);
+    expect(w.served).toEqual([[3, 0]]);
+    expect(p.queued).toBe(0);
+  });
+
+  it('serves the piece fewest peers hold first, at the capped rate', () => {
+    vi.useFakeTimers();
+    let now = 0;
+    const p = new UploadPolicy({ rate: BLOCK * 10, burst: BLOCK, now: () => now });
+    // Two other peers hold piece 1; nobody holds piece 2.
+    const a = fakeWire([]);
+    const b = fakeWire([1]);
+    const c = fakeWire([1]);
+    for (const w of [a, b, c]) p.attach(w);
+    a._onRequest(0, 0, BLOCK); // served at once from the initial burst
+    a._onRequest(1, 0, BLOCK);
+    a._onRequest(2, 0, BLOCK);
+    expect(a.served).toEqual([[0, 0]]);
+    expect(p.queued).toBe(2);
+    // One block's worth of time later the rare piece 2 goes before common piece 1, although it came later.
+    now += 100;
+    vi.advanceTimersByTime(100);
+    expect(a.served).toEqual([[0, 0], [2, 0]]);
+    now += 100;
+    vi.advanceTimersByTime(100);
+    expect(a.served).toEqual([[0, 0], [2, 0], [1, 0]]);
+    expect(p.served).toEqual({ rare: 2, common: 1 });
+  });
+
+  it('serves a request that waited too long ahead of rarer ones, so no peer starves', () => {
+    vi.useFakeTimers();
+    let now = 0;
+    const p = new UploadPolicy({ rate: BLOCK, burst: 1, maxWaitMs: 1000, now: () => now });
+    const a = fakeWire([]);
+    const b = fakeWire([5]);
+    p.attach(a);
+    p.attach(b);
+    a._onRequest(9, 0, BLOCK); // drains the bucket (burst 1 byte: served, tokens negative)
+    a._onRequest(5, 0, BLOCK); // common: b holds it
+    now = 900;
+    a._onRequest(6, 0, BLOCK); // rare, but arrives later
+    now = 1100;
+    vi.advanceTimersByTime(1100);
+    expect(a.served.map(([i]) => i)).toEqual([9, 5]);
+  });
+
+  it('drops a queued request on CANCEL and everything of a closed wire', () => {
+    vi.useFakeTimers();
+    let now = 0;
+    const p = new UploadPolicy({ rate: BLOCK, burst: 1, now: () => now });
+    const a = fakeWire([]);
+    const b = fakeWire([]);
+    p.attach(a);
+    p.attach(b);
+    a._onRequest(0, 0, BLOCK);
+    a._onRequest(1, 0, BLOCK);
+    b._onRequest(2, 0, BLOCK);
+    expect(p.queued).toBe(2);
+    a.emit('cancel', 1, 0, BLOCK);
+    b.emit('close');
+    expect(p.queued).toBe(0);
+    now = 5000;
+    vi.advanceTimersByTime(5000);
+    expect(a.served).toEqual([[0, 0]]);
+    expect(b.served).toEqual([]);
+    p.destroy();
+  });
+});
