@@ -62,8 +62,10 @@ export interface SwarmServiceOptions {
 }
 
 const LOCK_HOLDER = 'swarm';
-/** A node report older than this no longer counts as an active download. */
+/** A node report older than this is no longer shown. */
 const REPORT_FRESH_MS = 60_000;
+/** A node that reported a partial download this recently counts as a leecher (nodes report every few seconds). */
+const LEECHER_REPORT_MS = 20_000;
 
 /** The running swarm side of the server. */
 export class SwarmService {
@@ -188,12 +190,16 @@ export class SwarmService {
     const self = (p: PeerAnnounce) => p.ip === this.opts.address && p.port === this.seeder.port;
     const peers = t.peers.filter((p) => !self(p)).map((p) => ({ ...p, ...(this.opts.macForIp?.(p.ip) ? { mac: this.opts.macForIp(p.ip)! } : {}) }));
     const nodes = [...this.reports.values()].filter((r) => r.infoHash === e.infoHash && now - r.at < REPORT_FRESH_MS);
-    const leecherKeys = new Set(peers.filter((p) => p.left > 0).map((p) => p.mac ?? p.ip));
-    for (const n of nodes) if (n.progress < 1) leecherKeys.add(n.mac);
+    // A leecher the tracker heard from lately, or one our seeder is still connected to: a node that
+    // lost power stops counting after ~1.5 announce intervals instead of the tracker's 3.
+    const s = this.seeder.stats(e.infoHash);
+    const connected = new Set(s?.peers.map((p) => p.ip));
+    const recent = 1.5 * this.tracker.intervalMs;
+    const leecherKeys = new Set(peers.filter((p) => p.left > 0 && (now - p.at < recent || connected.has(p.ip))).map((p) => p.mac ?? p.ip));
+    for (const n of nodes) if (n.progress < 1 && now - n.at < LEECHER_REPORT_MS) leecherKeys.add(n.mac);
     const seeders = peers.filter((p) => p.left === 0).length;
     if (leecherKeys.size > 0) this.lastLeecher.set(e.infoHash, now);
     const quietFor = now - (this.lastLeecher.get(e.infoHash) ?? now);
-    const s = this.seeder.stats(e.infoHash);
     return {
       image: e.image,
       version: e.version,

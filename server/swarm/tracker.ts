@@ -90,6 +90,11 @@ export class Tracker {
     return { complete: s?.complete ?? 0, incomplete: s?.incomplete ?? 0, peers };
   }
 
+  /** The announce interval we give clients (ms). */
+  get intervalMs(): number {
+    return this.server.intervalMs;
+  }
+
   /** Forget a swarm (its image version was removed). */
   forget(infoHash: string): void {
     this.peers.delete(infoHash);
