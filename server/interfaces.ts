@@ -1,4 +1,5 @@
 /** Find the one stable IPv4 address (and its subnet) of the netboot interface. */
+import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { ImgsrvError } from './errors.ts';
 
@@ -30,4 +31,14 @@ export function resolveInterface(name: string, wanted?: string, ifaces = network
   }
   const prefix = Number(pick.cidr?.split('/')[1] ?? 24);
   return { name, address: pick.address, prefix, mac: pick.mac };
+}
+
+/** The link speed the kernel reports for `name` in bytes/s, or undefined (virtual links report -1 or nothing). */
+export function linkSpeed(name: string, sysfs = '/sys/class/net'): number | undefined {
+  try {
+    const mbit = Number(readFileSync(`${sysfs}/${name}/speed`, 'utf8').trim());
+    return Number.isFinite(mbit) && mbit > 0 ? (mbit * 1e6) / 8 : undefined;
+  } catch {
+    return undefined;
+  }
 }

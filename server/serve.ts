@@ -9,7 +9,7 @@ import type { Config } from './config/schema.ts';
 import { ImgsrvError } from './errors.ts';
 import type { Logger } from './log.ts';
 import { initDataDir } from './data-dir.ts';
-import { resolveInterface, type InterfaceAddress } from './interfaces.ts';
+import { linkSpeed, resolveInterface, type InterfaceAddress } from './interfaces.ts';
 import { buildApp } from './api/app.ts';
 import { createRegistry } from './api/metrics.ts';
 import type { StatusInfo } from './api/routes/status.ts';
@@ -93,7 +93,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
         httpBase,
         torrentPort: config.swarm.torrentPort,
         rsyncPort: config.swarm.rsyncPort,
-        uploadLimit: config.swarm.uploadLimit,
+        uploadLimit: config.swarm.uploadLimit === 'auto' ? Math.round(0.9 * (linkSpeed(iface.name) ?? 0)) : config.swarm.uploadLimit,
         settleSeconds: config.swarm.settle,
         macForIp: (ip) => store.nodes.list().find((n) => n.ip === ip)?.mac,
         logger: log,

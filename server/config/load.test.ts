@@ -57,6 +57,16 @@ describe('config', () => {
     expect(errorOf(() => validateConfig({ boot: { kernelArgs: ['a b'] } })).message).toMatch(/boot\.kernelArgs\.0/);
   });
 
+  it('takes the swarm upload cap as bytes/s or with a unit, and names a bad one', () => {
+    expect(validateConfig({}).swarm.uploadLimit).toBe('auto');
+    expect(validateConfig({ swarm: { uploadLimit: 1000 } }).swarm.uploadLimit).toBe(1000);
+    expect(validateConfig({ swarm: { uploadLimit: '100Mbit' } }).swarm.uploadLimit).toBe(12_500_000);
+    expect(validateConfig({ swarm: { uploadLimit: '12.5MB/s' } }).swarm.uploadLimit).toBe(12_500_000);
+    expect(validateConfig({ swarm: { uploadLimit: '1gbit' } }).swarm.uploadLimit).toBe(125_000_000);
+    expect(errorOf(() => validateConfig({ swarm: { uploadLimit: 'fast' } })).message).toMatch(/swarm\.uploadLimit/);
+    expect(errorOf(() => validateConfig({ swarm: { torrentPort: 0 } })).message).toMatch(/swarm\.torrentPort/);
+  });
+
   it('reports a syntax error with the file name', () => {
     const p = file('c.yaml', 'dhcp: [unclosed\n');
     expect(errorOf(() => loadConfig({ file: p })).message).toMatch(/c\.yaml is not valid YAML/);

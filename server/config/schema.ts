@@ -143,11 +143,12 @@ export const configSchema = z
         /** The rsync daemon that exports the .torrent files (module `torrents`). */
         rsyncPort: z.number().int().min(1).max(65535).default(873),
         /**
-         * The server's upload per image (bytes/s or "900Mbit"); 0 = unlimited. With a cap, requests
-         * queue and the rarest pieces go first, so peers carry the load: set it a little under the
-         * server's link rate.
+         * The server's upload per image (bytes/s or "900Mbit"); 0 = unlimited; "auto" = 90 % of the
+         * interface's link speed when the kernel reports one, else unlimited. Under the cap requests
+         * queue and the rarest pieces go first, so each piece leaves the server about once and peers
+         * carry the rest.
          */
-        uploadLimit: rateSchema.default(0),
+        uploadLimit: z.union([z.literal('auto'), rateSchema]).default('auto'),
         /** Seconds a node keeps seeding after it has the whole image when the server has not said the deployment is done. */
         linger: z.number().int().min(0).max(86400).default(600),
         /** Seconds without leechers after which a swarm counts as done (nodes may stop seeding). */
