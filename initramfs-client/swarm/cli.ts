@@ -1,0 +1,239 @@
+#!/usr/bin/env node
+/**
+ * Headless swarm download, for the lab tests and the swarm benchmark (and a
+ * person debugging a node):
+ *
+ *   node initramfs-client/swarm/cli.ts --torrent <rsync-url|file> --dir DIR --address IP
+ *        [--port N] [--out FILE|-] [--server URL --token-file F --mac MAC]
+ *        [--linger SECONDS] [--upload-limit BYTES_PER_S] [--no-web-seed] [--json]
+ *        [--report-interval SECONDS] [--stall-timeout SECONDS] [--log-level LEVEL]
+ *
+ * Fetches the torrent, downloads into DIR, writes the in-order stream to
+ * --out (or only hashes it), reports progress to the server every
+ * --report-interval seconds (default 3; also how often it asks whether the
+ * deployment is done), then seeds until the server says it is or the linger
+ * time (default 600 s, the server's swarm.linger) ends. With --json, stdout
+ * gets one JSON line per second (`{"event":"progress",…}`),
+ * `{"event":"complete",…}` when the image is
+ * downloaded and verified (sha256 of the streamed bytes, timings, sources),
+ * and `{"event":"seeded",…}` when it stops seeding. Exit 0 on success, 1 on
+ * failure, 2 on bad usage, with one line on stderr.
+ */
+import { createHash } from 'node:crypto';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Transform, Writable, type Writable as WritableT } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parseArgs } from 'node:util';
+import { ImgsrvError } from '../../server/errors.ts';
+import { createRootLogger, type Logger } from '../../server/log.ts';
+import { SwarmDownload, type SwarmStats } from './download.ts';
+import { fetchTorrent, parseTorrentSource } from './fetch-torrent.ts';
+import { reportSwarm, swarmDone, type NodeApi, type SwarmPhase } from './node-api.ts';
+
+/** Validated command-line options. */
+export interface CliOptions {
+  torrent: string;
+  dir: string;
+  address: string;
+  port: number;
+  out: string | null;
+  api: NodeApi | null;
+  lingerMs: number;
+  uploadLimit: number;
+  webSeeds: boolean;
+  json: boolean;
+  reportMs: number;
+  /** Fail when no byte arrives for this long before the image is complete (0 = wait forever). */
+  stallMs: number;
+  logLevel: string;
+}
+
+const usage = (msg: string): ImgsrvError =>
+  new ImgsrvError('BAD_USAGE', msg, { hint: 'usage: cli.ts --torrent <rsync-url|file> --dir DIR --address IP [--out FILE|-] [--server URL --token-file F --mac MAC] [--linger S] [--json]' });
+
+/** Parse and check argv (without node and script). */
+export function parseCli(argv: string[]): CliOptions {
+  let v;
+  try {
+    v = parseArgs({
+      args: argv,
+      strict: true,
+      options: {
+        torrent: { type: 'string' },
+        dir: { type: 'string' },
+        address: { type: 'string' },
+        port: { type: 'string' },
+        out: { type: 'string' },
+        server: { type: 'string' },
+        'token-file': { type: 'string' },
+        mac: { type: 'string' },
+        linger: { type: 'string' },
+        'upload-limit': { type: 'string' },
+        'no-web-seed': { type: 'boolean' },
+        'report-interval': { type: 'string' },
+        'stall-timeout': { type: 'string' },
+        'log-level': { type: 'string' },
+        json: { type: 'boolean' },
+      },
+    }).values;
+  } catch (err) {
+    throw usage((err as Error).message);
+  }
+  const num = (name: string, raw: string | undefined, dflt: number): number => {
+    if (raw === undefined) return dflt;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < 0) throw usage(`--${name} must be a number >= 0, not ${JSON.stringify(raw)}`);
+    return n;
+  };
+  for (const k of ['torrent', 'dir', 'address'] as const) if (!v[k]) throw usage(`--${k} is required`);
+  parseTorrentSource(v.torrent!); // refuse a bad URL before touching the disk or the network
+  if (v.out === '-' && v.json) throw usage('--out - and --json both want stdout; write the image to a file');
+  let api: NodeApi | null = null;
+  if (v.server || v['token-file'] || v.mac) {
+    if (!v.server || !v['token-file'] || !v.mac) throw usage('--server, --token-file and --mac go together');
+    if (!/^https?:\/\//.test(v.server)) throw usage(`--server must be an http:// URL, not ${JSON.stringify(v.server)}`);
+    if (!/^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$/.test(v.mac)) throw usage(`--mac ${JSON.stringify(v.mac)} is not a MAC address`);
+    let token: string;
+    try {
+      token = readFileSync(v['token-file'], 'utf8').trim();
+    } catch (err) {
+      throw usage(`cannot read --token-file: ${(err as Error).message}`);
+    }
+    api = { server: v.server, token, mac: v.mac.toLowerCase().replaceAll('-', ':') };
+  }
+  const port = num('port', v.port, 0);
+  if (!Number.isInteger(port) || port > 65535) throw usage('--port must be 0..65535');
+  return {
+    torrent: v.torrent!,
+    dir: v.dir!,
+    address: v.address!,
+    port,
+    out: v.out ?? null,
+    api,
+    lingerMs: num('linger', v.linger, 600) * 1000, // the server's swarm.linger default
+    uploadLimit: num('upload-limit', v['upload-limit'], 0),
+    webSeeds: !v['no-web-seed'],
+    json: !!v.json,
+    reportMs: num('report-interval', v['report-interval'], 3) * 1000,
+    stallMs: num('stall-timeout', v['stall-timeout'], 300) * 1000,
+    logLevel: v['log-level'] ?? 'info',
+  };
+}
+
+/** Run the download; resolves with the process exit code. */
+export async function runCli(o: CliOptions, log: Logger, signal: AbortSignal): Promise<number> {
+  const emit = (event: string, data: object): void => {
+    if (o.json) process.stdout.write(`${JSON.stringify({ event, ...data })}\n`);
+  };
+  const t0 = performance.now();
+  const seconds = (): number => Math.round(performance.now() - t0) / 1000;
+  const torrentFile = await fetchTorrent(o.torrent, join(o.dir, '.torrents'), { logger: log, signal });
+  const dl = await SwarmDownload.start({
+    torrentFile,
+    dataDir: o.dir,
+    address: o.address,
+    port: o.port,
+    webSeeds: o.webSeeds,
+    uploadLimit: o.uploadLimit,
+    logger: log,
+    signal,
+  });
+  let phase: SwarmPhase = 'downloading';
+  let reportFailures = 0;
+  const report = async (): Promise<void> => {
+    if (!o.api) return;
+    // The server being down must not stop a node that can get the image from its peers.
+    await reportSwarm(o.api, phase, dl.stats()).catch((err: Error) => {
+      if (reportFailures++ % 10 === 0) log.warn({ err: err.message }, 'progress report failed; continuing');
+    });
+  };
+  const reporter = setInterval(() => void report(), o.reportMs || 3000);
+  try {
+    void report();
+    // A swarm with no source left (seeder gone, no web seed, tracker down)
+    // would wait forever: after --stall-timeout without a byte, give up.
+    let lastBytes = 0;
+    let lastChange = performance.now();
+    const stalled = new Promise<never>((_ok, fail) => {
+      dl.on('progress', (s: SwarmStats) => {
+        emit('progress', { seconds: seconds(), ...s });
+        const got = s.fromPeers + s.fromWebSeed;
+        if (got !== lastBytes || s.done) {
+          lastBytes = got;
+          lastChange = performance.now();
+        } else if (o.stallMs > 0 && performance.now() - lastChange > o.stallMs) {
+          fail(new ImgsrvError('CONNECTION_LOST', `no data from any peer or the web seed for ${o.stallMs / 1000} s (${Math.round(s.progress * 100)}% done, ${s.peers} peers)`, {
+            hint: 'check that imgsrv serve is seeding this image and its tracker and web seed are reachable',
+          }));
+        }
+      });
+    });
+    stalled.catch(() => {});
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        hash.update(chunk);
+        bytes += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    const sink: WritableT =
+      o.out === '-' ? process.stdout : o.out ? createWriteStream(o.out) : new Writable({ write: (_c, _e, cb) => cb() });
+    await Promise.race([Promise.all([pipeline(dl.stream(), tap, sink, { end: o.out !== '-' }), dl.whenComplete()]), stalled]);
+    const s = dl.stats();
+    const downloadSeconds = seconds();
+    emit('complete', {
+      infoHash: s.infoHash,
+      sha256: hash.digest('hex'),
+      bytes,
+      seconds: downloadSeconds,
+      fromPeers: s.fromPeers,
+      fromWebSeed: s.fromWebSeed,
+      uploaded: s.uploaded,
+      banned: s.banned,
+      bySource: dl.bytesBySource(),
+    });
+    log.info({ seconds: downloadSeconds, bytes }, 'download complete; seeding');
+    phase = 'seeding';
+    void report();
+    const api = o.api;
+    const result = await dl.seedUntil({
+      lingerMs: o.lingerMs,
+      pollMs: o.reportMs || 3000,
+      ...(api ? { isDone: () => swarmDone(api, s.infoHash) } : {}),
+    });
+    await report();
+    emit('seeded', { result, uploaded: dl.stats().uploaded, seconds: seconds(), seedSeconds: Math.round((seconds() - downloadSeconds) * 1000) / 1000 });
+    return 0;
+  } finally {
+    clearInterval(reporter);
+    await dl.close();
+  }
+}
+
+async function main(): Promise<void> {
+  let opts: CliOptions;
+  try {
+    opts = parseCli(process.argv.slice(2));
+  } catch (err) {
+    const e = err as ImgsrvError;
+    process.stderr.write(`imgsrv-swarm: ${e.oneLine()}\n`);
+    process.exit(e.exitCode);
+  }
+  const log = createRootLogger(opts.logLevel as 'info').child({ subsystem: 'swarm-cli' });
+  const ac = new AbortController();
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => ac.abort());
+  try {
+    process.exitCode = await runCli(opts, log, ac.signal);
+  } catch (err) {
+    const e = err instanceof ImgsrvError ? err : new ImgsrvError('INTERNAL', (err as Error).message ?? String(err), { cause: err });
+    process.stderr.write(`imgsrv-swarm: ${ac.signal.aborted ? 'cancelled' : e.oneLine()}\n`);
+    process.exitCode = ac.signal.aborted ? 130 : 1;
+  }
+  // webtorrent leaves timers (tracker retries) behind even after destroy; do not wait on them.
+  setTimeout(() => process.exit(), 200).unref();
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,68 @@
+/**
+ * The two server calls the swarm side of a node makes: report progress
+ * (`POST /api/v1/nodes/report`) and ask whether the deployment is complete
+ * (`GET /api/v1/swarm/<infoHash>`), both with the node token.
+ */
+import { ImgsrvError } from '../../server/errors.ts';
+import type { SwarmStats } from './download.ts';
+
+/** Where the server is and who this node is. */
+export interface NodeApi {
+  /** Base URL, e.g. http://198.18.0.1:8080 */
+  server: string;
+  token: string;
+  mac: string;
+  /** Per-request timeout (default 5 s): a slow server never stalls seeding or the download. */
+  timeoutMs?: number;
+}
+
+/** Node phases the swarm side reports (a subset of the server's NODE_PHASES). */
+export type SwarmPhase = 'downloading' | 'seeding';
+
+/** The `swarm` object of a node report: exactly the fields the server's schema accepts. */
+export function swarmReport(s: SwarmStats): { infoHash: string; downloaded: number; uploaded: number; peers: number; progress: number; downloadSpeed: number; uploadSpeed: number } {
+  const n = (x: number): number => (Number.isFinite(x) && x > 0 ? Math.round(x) : 0);
+  return {
+    infoHash: s.infoHash,
+    downloaded: n(s.downloaded),
+    uploaded: n(s.uploaded),
+    peers: n(s.peers),
+    progress: Math.min(1, Math.max(0, s.progress)),
+    downloadSpeed: n(s.downloadSpeed),
+    uploadSpeed: n(s.uploadSpeed),
+  };
+}
+
+/** POST the node's phase and swarm stats; throws SERVER_UNREACHABLE / UNAUTHORIZED on failure. */
+export async function reportSwarm(api: NodeApi, phase: SwarmPhase, stats: SwarmStats): Promise<void> {
+  await call(api, 'POST', '/api/v1/nodes/report', { mac: api.mac, phase, swarm: swarmReport(stats) });
+}
+
+/** True when the server says the deployment of this torrent is complete and nodes may stop seeding. */
+export async function swarmDone(api: NodeApi, infoHash: string): Promise<boolean> {
+  const body = (await call(api, 'GET', `/api/v1/swarm/${infoHash}`)) as { done?: unknown } | null;
+  return body?.done === true;
+}
+
+async function call(api: NodeApi, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+  const url = new URL(path, api.server);
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method,
+      headers: { authorization: `Bearer ${api.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: AbortSignal.timeout(api.timeoutMs ?? 5000),
+    });
+  } catch (err) {
+    throw new ImgsrvError('SERVER_UNREACHABLE', `${method} ${url.href} failed: ${(err as Error).message}`, { cause: err });
+  }
+  const text = await res.text();
+  if (res.status === 401) throw new ImgsrvError('UNAUTHORIZED', `${method} ${url.pathname}: the server refused the node token`, { hint: 'check imgsrv.token= on the kernel command line' });
+  if (!res.ok) throw new ImgsrvError('SERVER_UNREACHABLE', `${method} ${url.pathname}: HTTP ${res.status} ${text.slice(0, 200)}`);
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return null;
+  }
+}

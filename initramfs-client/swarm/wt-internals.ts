@@ -1,0 +1,40 @@
+/**
+ * The private parts of webtorrent 3.0.21's Torrent that the node library
+ * touches, typed in one place so an upgrade has one file to re-check against
+ * node_modules/webtorrent/lib/torrent.js. Public API types come from
+ * types/webtorrent.d.ts.
+ */
+import type { Torrent, Wire } from 'webtorrent';
+
+/** The chunk store webtorrent reads verified pieces from (ImmediateChunkStore over fs-chunk-store). */
+export interface ChunkStore {
+  get(index: number, opts: { offset?: number; length?: number } | null, cb: (err: Error | null, buf: Uint8Array) => void): void;
+}
+
+/** Outgoing/incoming peer object (lib/peer.js) as passed to `_addIncomingPeer`. */
+export interface WtPeer {
+  id: string;
+  conn?: { remoteAddress?: string } | null;
+  destroy(err?: Error): void;
+}
+
+/** Torrent plus the private members used for stream windows and peer bans. */
+export interface InternalTorrent extends Torrent {
+  store: ChunkStore | null;
+  /**
+   * `_select(..., isStreamSelection = true)` inserts a selection that is not
+   * merged with the whole-file priority-0 selection (public `select()` merges
+   * overlapping ranges and keeps the highest priority, which would turn the
+   * whole file into the high-priority window); `_deselect(from, to, true)`
+   * removes exactly that one.
+   */
+  _select(from: number, to: number, priority: number, notify: null, isStreamSelection: true): void;
+  _deselect(from: number, to: number, isStreamSelection: true): void;
+  /** Every outgoing connection (tracker, PEX, manual, and webtorrent's own reconnect loop) goes through here. */
+  _addPeer(peer: string | WtPeer, type: string, source: string): WtPeer | null;
+  /** Every incoming TCP connection for this torrent goes through here, after the handshake. */
+  _addIncomingPeer(peer: WtPeer): void;
+}
+
+/** A wire with the fields bittorrent-protocol sets after the handshake. */
+export type InternalWire = Wire & { peerId?: string };

@@ -1,0 +1,135 @@
+// Simulated nodes (the node download library's CLI, one per namespace) pull
+// one image from the real `imgsrv serve`: the torrent over rsync, the data
+// over BitTorrent from the server and from each other. Then the faults: a
+// peer that disappears and the server's seeder restarting mid-download.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ImageMeta } from '../../images/meta.ts';
+import { Lab, labAvailable, sweepStaleLabs, type LabHost } from './netns.ts';
+import { REPO, startLabServer, type LabServer } from './imgsrv.ts';
+import { makeTestImage } from './swarm-image.ts';
+
+const run = (await labAvailable()) ? describe : describe.skip;
+const NODE_BIN = join(REPO, 'node_modules', '.bin', 'node');
+const CLI = join(REPO, 'initramfs-client', 'swarm', 'cli.ts');
+const SIZE = 24 << 20;
+
+interface Complete {
+  sha256: string;
+  bytes: number;
+  seconds: number;
+  fromPeers: number;
+  fromWebSeed: number;
+  uploaded: number;
+}
+
+/** One simulated node: the CLI in a namespace, its JSON lines collected. */
+class SimNode {
+  readonly child: ChildProcess;
+  private out = '';
+  private err = '';
+  readonly exited: Promise<number | null>;
+
+  constructor(host: LabHost, server: LabServer, work: string, mac: string, torrent = 'rsync://198.18.0.1/torrents/web/1.torrent') {
+    const dir = mkdtempSync(join(work, 'node-'));
+    this.child = host.spawn(
+      NODE_BIN,
+      [CLI, '--torrent', torrent, '--dir', dir, '--address', host.address!, '--server', 'http://198.18.0.1:8080', '--token-file', join(server.data, 'node.token'), '--mac', mac, '--linger', '120', '--report-interval', '1', '--json'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    this.child.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
+    this.child.stderr!.on('data', (d: Buffer) => (this.err += d.toString()));
+    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+  }
+
+  events(kind: string): Array<Record<string, unknown>> {
+    return this.out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((e) => e.event === kind);
+  }
+
+  complete(): Complete | undefined {
+    return this.events('complete')[0] as unknown as Complete | undefined;
+  }
+
+  async finish(): Promise<{ code: number | null; complete?: Complete; seeded?: Record<string, unknown>; stderr: string }> {
+    const code = await this.exited;
+    return { code, complete: this.complete(), seeded: this.events('seeded')[0], stderr: this.err.slice(-2000) };
+  }
+}
+
+run('swarm: simulated nodes against imgsrv serve', () => {
+  let lab: Lab;
+  let server: LabServer;
+  let meta: ImageMeta;
+  let work: string;
+  const nodes: LabHost[] = [];
+
+  beforeAll(async () => {
+    await sweepStaleLabs();
+    work = mkdtempSync(join(tmpdir(), 'imgsrv-swarm-nodes-'));
+    const data = join(work, 'data');
+    meta = await makeTestImage(data, 'web', SIZE);
+    // The server's upload is capped (40 Mbit/s = 5 MB/s) so that the peers' share is visible.
+    writeFileSync(join(work, 'imgsrv.yaml'), 'swarm:\n  uploadLimit: 40Mbit\n  settle: 3\n');
+    lab = await Lab.create();
+    const srv = await lab.addHost('srv', '198.18.0.1/24');
+    for (let i = 1; i <= 6; i++) nodes.push(await lab.addHost(`n${i}`, `198.18.0.${10 + i}/24`));
+    server = await startLabServer(srv, ['--interface', 'eth0', '--dhcp', 'off', '--http-port', '8080', '--config', join(work, 'imgsrv.yaml')], { data });
+  }, 120_000);
+
+  afterAll(async () => {
+    await server?.stop();
+    await lab?.destroy();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('4 nodes download one image concurrently, verified, trading pieces with each other', async () => {
+    const sims = nodes.slice(0, 4).map((h, i) => new SimNode(h, server, work, `52:54:00:00:01:0${i + 1}`));
+    const results = await Promise.all(sims.map((s) => s.finish()));
+    for (const r of results) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.complete?.sha256).toBe(meta.artifact.sha256);
+      expect(r.complete?.bytes).toBe(meta.artifact.compressedBytes);
+      // They stopped seeding because the server said the deployment was done, not by lingering.
+      expect(r.seeded?.result).toBe('done');
+    }
+    const fromPeers = results.reduce((s, r) => s + (r.complete?.fromPeers ?? 0), 0);
+    const uploadedByNodes = results.reduce((s, r) => s + (r.complete?.uploaded ?? 0), 0);
+    const view = JSON.parse(await server.cli(['swarm', 'show', 'web@1', '--json'])) as { server: { uploaded: number; served: { rare: number; common: number } }; done: boolean };
+    // 4 copies were delivered; the server sent clearly fewer than 4: the rest came from peers.
+    expect(fromPeers).toBeGreaterThan(0);
+    expect(uploadedByNodes).toBeGreaterThan(0);
+    expect(view.server.uploaded).toBeLessThan(3.5 * meta.artifact.compressedBytes);
+    expect(view.done).toBe(true);
+    // No longer downloading: the lock against removal goes at the swarm's next refresh (5 s).
+    let inUse = true;
+    for (let i = 0; i < 20 && inUse; i++) {
+      inUse = (JSON.parse(await server.cli(['images', 'show', 'web@1', '--json'])) as { inUse: boolean }).inUse;
+      if (inUse) await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(inUse).toBe(false);
+  }, 240_000);
+
+  it('finishes with identical bytes when a peer disappears and the seeder restarts mid-download', async () => {
+    const sims = nodes.slice(3, 6).map((h, i) => new SimNode(h, server, work, `52:54:00:00:02:0${i + 1}`));
+    // Wait until the download is under way, then lose a peer (killed by its PID) and restart the seeder for 3 s.
+    const deadline = Date.now() + 60_000;
+    while (!sims.every((s) => s.events('progress').some((e) => (e.downloaded as number) > 1 << 20)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    const victim = sims[0]!;
+    expect(victim.complete()).toBeUndefined();
+    process.kill(victim.child.pid!, 'SIGKILL');
+    await server.cli(['swarm', 'restart-seeder', '--pause', '3000']);
+    const results = await Promise.all(sims.slice(1).map((s) => s.finish()));
+    for (const r of results) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.complete?.sha256).toBe(meta.artifact.sha256);
+    }
+    expect(await victim.exited).toBe(null);
+  }, 240_000);
+});
