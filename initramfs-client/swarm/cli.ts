@@ -5,7 +5,7 @@
  *
  *   node initramfs-client/swarm/cli.ts --torrent <rsync-url|file> --dir DIR --address IP
  *        [--port N] [--out FILE|-] [--server URL --token-file F --mac MAC]
- *        [--linger SECONDS] [--upload-limit BYTES_PER_S] [--no-web-seed] [--json]
+ *        [--linger SECONDS] [--upload-limit BYTES_PER_S] [--web-seed fallback|always|never] [--json]
  *        [--report-interval SECONDS] [--stall-timeout SECONDS] [--log-level LEVEL]
  *
  * Fetches the torrent, downloads into DIR, writes the in-order stream to
@@ -27,7 +27,7 @@ import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { ImgsrvError } from '../../server/errors.ts';
 import { createRootLogger, type Logger } from '../../server/log.ts';
-import { SwarmDownload, type SwarmStats } from './download.ts';
+import { SwarmDownload, type SwarmStats, type WebSeedMode } from './download.ts';
 import { fetchTorrent, parseTorrentSource } from './fetch-torrent.ts';
 import { reportSwarm, swarmDone, type NodeApi, type SwarmPhase } from './node-api.ts';
 
@@ -41,7 +41,7 @@ export interface CliOptions {
   api: NodeApi | null;
   lingerMs: number;
   uploadLimit: number;
-  webSeeds: boolean;
+  webSeeds: WebSeedMode;
   json: boolean;
   reportMs: number;
   /** Fail when no byte arrives for this long before the image is complete (0 = wait forever). */
@@ -51,6 +51,12 @@ export interface CliOptions {
 
 const usage = (msg: string): ImgsrvError =>
   new ImgsrvError('BAD_USAGE', msg, { hint: 'usage: cli.ts --torrent <rsync-url|file> --dir DIR --address IP [--out FILE|-] [--server URL --token-file F --mac MAC] [--linger S] [--json]' });
+
+function webSeedMode(raw: string | undefined): WebSeedMode {
+  if (raw === undefined) return 'fallback';
+  if (raw === 'fallback' || raw === 'always' || raw === 'never') return raw;
+  throw usage(`--web-seed must be fallback, always or never, not ${JSON.stringify(raw)}`);
+}
 
 /** Parse and check argv (without node and script). */
 export function parseCli(argv: string[]): CliOptions {
@@ -70,7 +76,7 @@ export function parseCli(argv: string[]): CliOptions {
         mac: { type: 'string' },
         linger: { type: 'string' },
         'upload-limit': { type: 'string' },
-        'no-web-seed': { type: 'boolean' },
+        'web-seed': { type: 'string' },
         'report-interval': { type: 'string' },
         'stall-timeout': { type: 'string' },
         'log-level': { type: 'string' },
@@ -113,7 +119,7 @@ export function parseCli(argv: string[]): CliOptions {
     api,
     lingerMs: num('linger', v.linger, 600) * 1000, // the server's swarm.linger default
     uploadLimit: num('upload-limit', v['upload-limit'], 0),
-    webSeeds: !v['no-web-seed'],
+    webSeeds: webSeedMode(v['web-seed']),
     json: !!v.json,
     reportMs: num('report-interval', v['report-interval'], 3) * 1000,
     stallMs: num('stall-timeout', v['stall-timeout'], 300) * 1000,

@@ -7,7 +7,7 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../server/log.ts';
-import { SwarmDownload, type SwarmStats } from './download.ts';
+import { SwarmDownload, type SwarmDownloadOptions, type SwarmStats } from './download.ts';
 import { hashStream, makeImage, makeTorrent, startSeeder, startTracker, startWebSeed, tempDir, waitFor } from './test-swarm.ts';
 
 const SIZE = 4 * 1024 * 1024 + 12_345; // a short last piece on purpose
@@ -36,12 +36,13 @@ async function fixture(opts: { tracker?: boolean; webSeed?: boolean } = {}) {
   return { tmp: tmp.dir, seedDir, image, tracker, web, torrent, torrentFile };
 }
 
-async function downloader(f: { tmp: string; torrentFile: string }, name: string, extra: { webSeeds?: boolean } = {}) {
+async function downloader(f: { tmp: string; torrentFile: string }, name: string, extra: { webSeeds?: SwarmDownloadOptions['webSeeds']; webSeedAfterMs?: number } = {}) {
   const dl = await SwarmDownload.start({
     torrentFile: f.torrentFile,
     dataDir: join(f.tmp, name),
     address: '127.0.0.1',
     webSeeds: extra.webSeeds ?? false,
+    ...(extra.webSeedAfterMs === undefined ? {} : { webSeedAfterMs: extra.webSeedAfterMs }),
     logger: silentLogger,
   });
   cleanups.push(() => dl.close());
@@ -188,6 +189,23 @@ describe('SwarmDownload', () => {
     expect(s.fromWebSeed).toBe(SIZE);
     expect(s.fromPeers).toBe(0);
     expect(f.web!.requests()).toBeGreaterThan(0);
+  });
+
+  it('in fallback mode leaves the web seed alone while the swarm delivers, and turns to it when the swarm stalls', async () => {
+    // Tracker up, seeder present: every byte comes over BitTorrent, none over HTTP.
+    const f = await fixture({ webSeed: true });
+    const seeder = await startSeeder(f.torrent, f.seedDir);
+    cleanups.push(seeder.close);
+    const a = await downloader(f, 'a', { webSeeds: 'fallback', webSeedAfterMs: 1500 });
+    await a.whenComplete();
+    expect(a.stats().fromWebSeed).toBe(0);
+    expect(f.web!.requests()).toBe(0);
+    // No tracker, no seeder: after 1.5 s without a byte the web seed joins and finishes the job.
+    const g = await fixture({ tracker: false, webSeed: true });
+    const b = await downloader(g, 'b', { webSeeds: 'fallback', webSeedAfterMs: 1500 });
+    const [got] = await Promise.all([hashStream(b.stream()), b.whenComplete()]);
+    expect(got).toEqual({ sha256: g.image.sha256, bytes: SIZE });
+    expect(b.stats().fromWebSeed).toBe(SIZE);
   });
 
   it('finishes when a peer it is downloading from disappears mid-transfer', async () => {

@@ -28,8 +28,16 @@ export interface SwarmDownloadOptions {
   address: string;
   /** TCP port for incoming peers (default: any free port). */
   port?: number;
-  /** Use the torrent's BEP 19 web seed (default true). */
-  webSeeds?: boolean;
+  /**
+   * The torrent's BEP 19 web seed: 'fallback' (default) adds it only when the
+   * swarm gives nothing for `webSeedAfterMs` (tracker or seeder down, no
+   * peers); 'always' uses it from the start; 'never' ignores it. A web seed
+   * is plain HTTP from the server: used by every node at once it would bypass
+   * the server's upload policy and send the same bytes N times.
+   */
+  webSeeds?: WebSeedMode | boolean;
+  /** How long the swarm may give no bytes before the web seed joins (default 5 s). */
+  webSeedAfterMs?: number;
   /** Upload cap in bytes/s (0 or undefined = unlimited). */
   uploadLimit?: number;
   /** Fixed read-ahead window in pieces fetched before all others (0 = pure rarest-first; default: sized by windowSeconds). */
@@ -39,6 +47,9 @@ export interface SwarmDownloadOptions {
   logger: Logger;
   signal?: AbortSignal;
 }
+
+/** When to use the web seed. */
+export type WebSeedMode = 'always' | 'fallback' | 'never';
 
 /** A snapshot of the download, emitted as `progress` every second. */
 export interface SwarmStats {
@@ -77,11 +88,17 @@ export class SwarmDownload extends EventEmitter {
   #fromPeers = 0;
   #fromWebSeed = 0;
   #ticker: NodeJS.Timeout;
+  /** Web seed URLs held back until the swarm stalls ('fallback' mode). */
+  #reserveWebSeeds: string[];
+  #lastBytes = 0;
+  #lastBytesAt = Date.now();
   #closed: Promise<void> | null = null;
   #rejectComplete: (err: Error) => void = () => {};
 
-  private constructor(client: WebTorrent, torrent: InternalTorrent, path: string, opts: SwarmDownloadOptions) {
+  private constructor(client: WebTorrent, torrent: InternalTorrent, path: string, opts: SwarmDownloadOptions & { reserveWebSeeds?: string[] }) {
     super();
+    this.#reserveWebSeeds = opts.reserveWebSeeds ?? [];
+    const webSeedAfterMs = opts.webSeedAfterMs ?? 5000;
     this.#client = client;
     this.#torrent = torrent;
     this.#log = opts.logger;
@@ -115,9 +132,22 @@ export class SwarmDownload extends EventEmitter {
       });
     });
     this.#complete.catch(() => {}); // a caller that never awaits it must not crash the process
-    this.#ticker = setInterval(() => this.emit('progress', this.stats()), 1000);
+    this.#ticker = setInterval(() => {
+      this.#fallBackToWebSeed(webSeedAfterMs);
+      this.emit('progress', this.stats());
+    }, 1000);
     this.#ticker.unref();
     opts.signal?.addEventListener('abort', () => void this.close(), { once: true });
+  }
+
+  /** Add the held-back web seeds once the swarm has given no bytes for `afterMs`. */
+  #fallBackToWebSeed(afterMs: number): void {
+    const bytes = this.#fromPeers + this.#fromWebSeed;
+    const now = Date.now();
+    if (bytes !== this.#lastBytes) [this.#lastBytes, this.#lastBytesAt] = [bytes, now];
+    if (this.#reserveWebSeeds.length === 0 || this.#torrent.done || this.#torrent.destroyed || now - this.#lastBytesAt < afterMs) return;
+    this.#log.warn({ stalledMs: now - this.#lastBytesAt, peers: this.stats().peers }, 'no bytes from the swarm: adding the web seed');
+    for (const url of this.#reserveWebSeeds.splice(0)) this.#torrent.addWebSeed(url);
   }
 
   /** Bind a client to `address`, add the torrent (rarest-first, data in dataDir) and resolve once its store is verified. */
@@ -132,12 +162,15 @@ export class SwarmDownload extends EventEmitter {
     if (parsed.files.length !== 1) {
       throw new ImgsrvError('IMAGE_INVALID', `torrent ${opts.torrentFile} has ${parsed.files.length} files; an image torrent has exactly one`);
     }
+    const mode: WebSeedMode = opts.webSeeds === true ? 'always' : opts.webSeeds === false ? 'never' : (opts.webSeeds ?? 'fallback');
+    const reserveWebSeeds = mode === 'fallback' ? parsed.urlList : [];
+    if (mode !== 'always') parsed.urlList = [];
     let client: WebTorrent;
     try {
       client = await createBoundClient({
         address: opts.address,
         port: opts.port ?? 0,
-        webSeeds: opts.webSeeds ?? true,
+        webSeeds: mode !== 'never',
         uploadLimit: opts.uploadLimit && opts.uploadLimit > 0 ? opts.uploadLimit : -1,
       });
     } catch (err) {
@@ -149,7 +182,7 @@ export class SwarmDownload extends EventEmitter {
     const log = opts.logger.child({ subsystem: 'swarm', infoHash: parsed.infoHash });
     client.on('error', (err: Error) => log.error({ err: err.message }, 'torrent client error'));
     const torrent = client.add(parsed, { path: opts.dataDir, strategy: 'rarest' }) as InternalTorrent;
-    const dl = new SwarmDownload(client, torrent, join(opts.dataDir, parsed.files[0]!.path), { ...opts, logger: log });
+    const dl = new SwarmDownload(client, torrent, join(opts.dataDir, parsed.files[0]!.path), { ...opts, logger: log, reserveWebSeeds });
     try {
       await new Promise<void>((ok, fail) => {
         const onError = (err: Error): void => fail(new ImgsrvError('IO', `cannot start download: ${err.message}`, { cause: err }));
