@@ -100,7 +100,7 @@ export async function endOrphan(pidFile: string, configFile: string, log: Logger
 }
 
 /** Wait until `pid` has exited; a zombie counts as exited (an orphan's reaper may take its time). */
-export async function gone(pid: number, timeoutMs: number): Promise<boolean> {
+async function gone(pid: number, timeoutMs: number): Promise<boolean> {
   const running = () => {
     try {
       return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
@@ -112,7 +112,7 @@ export async function gone(pid: number, timeoutMs: number): Promise<boolean> {
   return !running();
 }
 
-export function commandLine(pid: number): string[] {
+function commandLine(pid: number): string[] {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
   } catch {

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Counter, type Registry } from 'prom-client';
 import { ImgsrvError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { lineReader, signal, isLocalAddress, probe, waitReady, endOrphan, gone, commandLine } from './rsyncd-proc.ts';
+import { endOrphan, isLocalAddress, lineReader, probe, signal, waitReady } from './rsyncd-proc.ts';
 import { BACKOFF, inUse, nextRestart, notLocal, parseLogLine, renderRsyncdConf, startFailure, type RsyncdModule } from './rsyncd-conf.ts';
 
 /** How to run the daemon. */
