@@ -94,6 +94,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
         torrentPort: config.swarm.torrentPort,
         rsyncPort: config.swarm.rsyncPort,
         uploadLimit: config.swarm.uploadLimit === 'auto' ? Math.round(0.9 * (linkSpeed(iface.name) ?? 0)) : config.swarm.uploadLimit,
+        superSeed: config.swarm.superSeed,
         settleSeconds: config.swarm.settle,
         macForIp: (ip) => store.nodes.list().find((n) => n.ip === ip)?.mac,
         logger: log,

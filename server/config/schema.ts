@@ -149,6 +149,11 @@ export const configSchema = z
          * carry the rest.
          */
         uploadLimit: z.union([z.literal('auto'), rateSchema]).default('auto'),
+        /**
+         * Show each peer only a few pieces at a time, the ones with the fewest copies in the swarm
+         * (BEP 16-style super-seeding): nodes get different pieces from the server and trade the rest.
+         */
+        superSeed: z.boolean().default(true),
         /** Seconds a node keeps seeding after it has the whole image when the server has not said the deployment is done. */
         linger: z.number().int().min(0).max(86400).default(600),
         /** Seconds without leechers after which a swarm counts as done (nodes may stop seeding). */

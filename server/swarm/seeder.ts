@@ -9,6 +9,7 @@ import type WebTorrent from 'webtorrent';
 import type { Torrent } from 'webtorrent';
 import type { Logger } from '../log.ts';
 import { ArtifactStore } from './artifact-store.ts';
+import { RevealPolicy, revealAhead } from './reveal-policy.ts';
 import { UploadPolicy } from './upload-policy.ts';
 import { createBoundClient, destroyClient } from './webtorrent.ts';
 
@@ -48,6 +49,8 @@ export interface SeederOptions {
   address: string;
   port: number;
   uploadLimit: number;
+  /** Reveal pieces a few at a time, fewest copies first (reveal-policy.ts), instead of announcing all. */
+  superSeed: boolean;
   logger: Logger;
 }
 
@@ -55,6 +58,7 @@ interface Seeded {
   item: SeedItem;
   torrent: Torrent;
   policy: UploadPolicy;
+  reveal: RevealPolicy | undefined;
   /** Bytes uploaded by earlier incarnations of the client (restart keeps the totals). */
   carried: number;
 }
@@ -102,9 +106,16 @@ export class Seeder {
       // Our seeder needs no pieces from anyone: choke seeders, never download.
       alwaysChokeSeeders: true,
     } as Parameters<WebTorrent['add']>[1]);
-    torrent.on('wire', (wire) => policy.attach(wire));
+    const entry: Seeded = { item, torrent, policy, reveal: undefined, carried };
+    torrent.on('wire', (wire) => {
+      if (this.opts.superSeed) {
+        entry.reveal ??= new RevealPolicy({ pieces: torrent.pieces.length, ahead: revealAhead(torrent.pieceLength) });
+        entry.reveal.attach(wire);
+      }
+      policy.attach(wire);
+    });
     torrent.on('error', (err: Error) => this.log.error({ err: err.message, infoHash: item.infoHash }, 'torrent error'));
-    this.seeded.set(item.infoHash, { item, torrent, policy, carried });
+    this.seeded.set(item.infoHash, entry);
     await new Promise<void>((resolve, reject) => {
       if (torrent.ready) return resolve();
       torrent.once('ready', () => resolve());
@@ -119,6 +130,7 @@ export class Seeder {
     if (!s) return;
     this.seeded.delete(infoHash);
     s.policy.destroy();
+    s.reveal?.destroy();
     await this.client?.remove(s.torrent, { destroyStore: false });
   }
 
@@ -163,7 +175,10 @@ export class Seeder {
   }
 
   private async closeClient(): Promise<void> {
-    for (const s of this.seeded.values()) s.policy.destroy();
+    for (const s of this.seeded.values()) {
+      s.policy.destroy();
+      s.reveal?.destroy();
+    }
     this.seeded.clear();
     const c = this.client;
     this.client = undefined;

@@ -51,6 +51,8 @@ export interface SwarmServiceOptions {
   torrentPort: number;
   rsyncPort: number;
   uploadLimit: number;
+  /** See SeederOptions.superSeed (default true). */
+  superSeed?: boolean;
   settleSeconds: number;
   /** Map a node's IP to its MAC (from the inventory), to name peers in the view. */
   macForIp?: (ip: string) => string | undefined;
@@ -100,7 +102,7 @@ export class SwarmService {
    * be retried only after the client's long default interval.
    */
   static async create(opts: SwarmServiceOptions): Promise<SwarmService> {
-    const seeder = await Seeder.start({ address: opts.address, port: opts.torrentPort, uploadLimit: opts.uploadLimit, logger: opts.logger });
+    const seeder = await Seeder.start({ address: opts.address, port: opts.torrentPort, uploadLimit: opts.uploadLimit, superSeed: opts.superSeed ?? true, logger: opts.logger });
     return new SwarmService(opts, seeder);
   }
 

@@ -1,0 +1,65 @@
+import { EventEmitter } from 'node:events';
+import type { Wire } from 'webtorrent';
+import { afterEach, describe, expect, it } from 'vitest';
+import { RevealPolicy, revealAhead } from './reveal-policy.ts';
+
+/** What the policy touches on a bittorrent-protocol Wire: bitfield/haveAll/have out, peerPieces and events in. */
+function fakeWire() {
+  const held = new Set<number>();
+  const w = new EventEmitter() as unknown as Wire & { bitfield(b: Uint8Array): void; haveAll(): void; have(i: number): void; sent: string[]; haves: number[]; gets(i: number): void };
+  w.destroyed = false;
+  w.sent = [];
+  w.haves = [];
+  w.peerPieces = { get: (i: number) => held.has(i), set: () => undefined, buffer: new Uint8Array() };
+  w.bitfield = (b: Uint8Array) => void w.sent.push(`bitfield:${[...b].join(',')}`);
+  w.haveAll = () => void w.sent.push('have-all');
+  w.have = (i: number) => void w.haves.push(i);
+  // The peer obtained piece i (from us or another peer) and says so.
+  w.gets = (i: number) => {
+    held.add(i);
+    w.emit('have', i);
+  };
+  return w;
+}
+
+const flush = () => new Promise((r) => setTimeout(r, 0));
+
+describe('RevealPolicy', () => {
+  let policy: RevealPolicy | undefined;
+  afterEach(() => policy?.destroy());
+
+  it('announces nothing up front, then reveals a few pieces, in order for a lone peer', async () => {
+    policy = new RevealPolicy({ pieces: 20, ahead: 4 });
+    const a = fakeWire();
+    policy.attach(a);
+    a.haveAll(); // what webtorrent does for a BEP 6 peer when it has everything
+    await flush();
+    expect(a.sent).toEqual(['bitfield:0,0,0']);
+    expect(a.haves).toEqual([0, 1, 2, 3]);
+    a.gets(0);
+    a.gets(1);
+    expect(a.haves).toEqual([0, 1, 2, 3, 4, 5]);
+  });
+
+  it('shows different peers different pieces until every piece is out', async () => {
+    policy = new RevealPolicy({ pieces: 12, ahead: 4 });
+    const [a, b, c] = [fakeWire(), fakeWire(), fakeWire()];
+    for (const w of [a, b, c]) {
+      policy.attach(w);
+      w.bitfield(new Uint8Array(2));
+    }
+    await flush();
+    expect(a.haves).toEqual([0, 1, 2, 3]);
+    expect(b.haves).toEqual([4, 5, 6, 7]);
+    expect(c.haves).toEqual([8, 9, 10, 11]);
+    // Everything is out once: a peer that obtained its pieces is next shown the least-spread ones it lacks.
+    b.gets(4);
+    for (const i of [0, 1, 2, 3]) a.gets(i);
+    expect(a.haves.slice(4)).toEqual([5, 6, 7, 8]);
+  });
+
+  it('keeps at least 8 pieces and 8 MiB in flight per peer', () => {
+    expect(revealAhead(256 * 1024)).toBe(32);
+    expect(revealAhead(4 << 20)).toBe(8);
+  });
+});

@@ -1,0 +1,115 @@
+/**
+ * Which pieces the seeder shows each peer: the server's link is the
+ * bottleneck of a deployment, so each piece should leave it about once and
+ * the nodes should pass it on to each other (BEP 16 "super-seeding", adapted).
+ *
+ * A seeder that announces every piece lets every node ask it for the same
+ * pieces: all nodes start at the front of the image (they restore while they
+ * download), so the server sends the same bytes N times. Instead the seeder
+ * starts each connection with an empty bitfield and reveals pieces with HAVE
+ * messages, a few at a time, choosing the pieces the fewest peers hold or
+ * have been shown (ties: lowest index, so a lone node still streams in
+ * order). When a peer obtains a revealed piece (from us or anyone), it is
+ * shown another. Until every piece is out, peers get different pieces and
+ * must trade for the rest; after that, a peer still missing pieces is shown
+ * them from us too, so no node ever waits on the swarm alone.
+ *
+ * This works with any BitTorrent client: empty bitfield plus HAVE messages
+ * is plain BEP 3.
+ */
+import type { Wire } from 'webtorrent';
+
+/** Options: piece count and how many revealed-but-missing pieces each peer keeps (its pipeline to us). */
+export interface RevealPolicyOptions {
+  pieces: number;
+  ahead: number;
+}
+
+interface Peer {
+  wire: Wire;
+  revealed: Uint8Array;
+}
+
+/** Default pieces kept revealed per peer: at least 8, and at least 8 MiB worth. */
+export function revealAhead(pieceLength: number): number {
+  return Math.max(8, Math.ceil((8 << 20) / pieceLength));
+}
+
+/** Per-torrent reveal state of the seeder. */
+export class RevealPolicy {
+  private readonly n: number;
+  private readonly ahead: number;
+  private readonly peers = new Set<Peer>();
+  /** Times each piece has been revealed to a peer that did not have it. */
+  private readonly shown: Uint16Array;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(opts: RevealPolicyOptions) {
+    this.n = opts.pieces;
+    this.ahead = opts.ahead;
+    this.shown = new Uint16Array(opts.pieces);
+    this.timer = setInterval(() => this.topUpAll(), 1000);
+    this.timer.unref();
+  }
+
+  /**
+   * Take over what `wire` is told we have. Must run on the torrent's 'wire'
+   * event, before webtorrent sends its bitfield (it does so a microtask later).
+   */
+  attach(wire: Wire): void {
+    const peer: Peer = { wire, revealed: new Uint8Array(this.n) };
+    const w = wire as Wire & { bitfield(b: unknown): void; haveAll(): void; have(i: number): void };
+    const sendBitfield = w.bitfield.bind(w);
+    const empty = new Uint8Array(Math.ceil(this.n / 8));
+    // Whatever webtorrent would announce (bitfield or BEP 6 have-all), announce nothing; HAVEs follow.
+    w.bitfield = () => {
+      sendBitfield(empty);
+      queueMicrotask(() => this.topUp(peer));
+    };
+    w.haveAll = () => w.bitfield(empty);
+    this.peers.add(peer);
+    const onChange = (): void => this.topUp(peer);
+    wire.on('have', onChange);
+    wire.on('bitfield', onChange);
+    wire.on('have-all', onChange);
+    wire.once('close', () => this.peers.delete(peer));
+  }
+
+  private holders(i: number): number {
+    let h = 0;
+    for (const p of this.peers) if (!p.wire.destroyed && p.wire.peerPieces.get(i)) h++;
+    return h;
+  }
+
+  /** Reveal pieces to `peer` until `ahead` of the revealed ones are still missing on its side. */
+  private topUp(peer: Peer): void {
+    const w = peer.wire as Wire & { have(i: number): void };
+    if (w.destroyed) return;
+    let pending = 0;
+    for (let i = 0; i < this.n; i++) if (peer.revealed[i] && !w.peerPieces.get(i)) pending++;
+    if (pending >= this.ahead) return;
+    // Candidates: pieces the peer lacks and has not been shown, cheapest (fewest copies out there) first.
+    const cost: Array<[number, number]> = [];
+    for (let i = 0; i < this.n; i++) {
+      if (peer.revealed[i] || w.peerPieces.get(i)) continue;
+      cost.push([this.holders(i) + this.shown[i]!, i]);
+    }
+    cost.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    for (const [, i] of cost.slice(0, this.ahead - pending)) {
+      peer.revealed[i] = 1;
+      this.shown[i] = Math.min(0xffff, this.shown[i]! + 1);
+      w.have(i);
+    }
+  }
+
+  private topUpAll(): void {
+    for (const p of this.peers) this.topUp(p);
+  }
+
+  /** Stop the periodic top-up. */
+  destroy(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.peers.clear();
+  }
+}
