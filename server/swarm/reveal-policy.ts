@@ -85,9 +85,11 @@ export class RevealPolicy {
   private topUp(peer: Peer): void {
     const w = peer.wire as Wire & { have(i: number): void };
     if (w.destroyed) return;
+    // Never show more pieces at once than the image can give each connected peer distinct ones of.
+    const ahead = Math.max(2, Math.min(this.ahead, Math.floor(this.n / Math.max(1, this.peers.size))));
     let pending = 0;
     for (let i = 0; i < this.n; i++) if (peer.revealed[i] && !w.peerPieces.get(i)) pending++;
-    if (pending >= this.ahead) return;
+    if (pending >= ahead) return;
     // Candidates: pieces the peer lacks and has not been shown, cheapest (fewest copies out there) first.
     const cost: Array<[number, number]> = [];
     for (let i = 0; i < this.n; i++) {
@@ -95,7 +97,7 @@ export class RevealPolicy {
       cost.push([this.holders(i) + this.shown[i]!, i]);
     }
     cost.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    for (const [, i] of cost.slice(0, this.ahead - pending)) {
+    for (const [, i] of cost.slice(0, ahead - pending)) {
       peer.revealed[i] = 1;
       this.shown[i] = Math.min(0xffff, this.shown[i]! + 1);
       w.have(i);

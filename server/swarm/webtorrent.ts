@@ -28,6 +28,11 @@ export function isolatedOptions(o: BoundClientOptions): WebTorrentOptions {
     utp: false, // TCP only (utp-native is an optional native module)
     natUpnp: false, // never ask a router to open ports
     natPmp: false,
+    // Plain BitTorrent: MSE/PE (BEP 8-ish "protocol encryption") is traffic obfuscation, not security,
+    // and without OpenSSL's legacy provider webtorrent does RC4 in JavaScript, which made CPU the
+    // swarm's bottleneck at 16 nodes on this machine. Peers that insist on it can't join; aria2c and
+    // Transmission accept plaintext by default.
+    secure: 0,
     webSeeds: o.webSeeds ?? true,
     torrentPort: o.port ?? 0,
     uploadLimit: o.uploadLimit ?? -1,
