@@ -16,7 +16,7 @@ import type { Logger } from '../../server/log.ts';
 import { createBoundClient, destroyClient } from '../../server/swarm/webtorrent.ts';
 import { createInOrderStream, type InOrderStreamOptions } from './in-order-stream.ts';
 import { PeerBans, type BannedPeer } from './peer-ban.ts';
-import type { InternalTorrent, InternalWire } from './wt-internals.ts';
+import { skipHeldPieces, type InternalTorrent, type InternalWire } from './wt-internals.ts';
 
 /** What {@link SwarmDownload.start} needs. */
 export interface SwarmDownloadOptions {
@@ -189,6 +189,7 @@ export class SwarmDownload extends EventEmitter {
         torrent.once('error', onError);
         torrent.once('ready', () => {
           torrent.removeListener('error', onError);
+          skipHeldPieces(torrent);
           ok();
         });
       });
