@@ -52,14 +52,32 @@ describe('RevealPolicy', () => {
     expect(a.haves).toEqual([0, 1, 2, 3]);
     expect(b.haves).toEqual([4, 5, 6, 7]);
     expect(c.haves).toEqual([8, 9, 10, 11]);
-    // Everything is out once: a peer that obtained its pieces is next shown the least-spread ones it lacks.
+    // Everything is out once: a peer that obtained its pieces is next shown one another peer
+    // already holds (4, held by b), then the least-spread pieces still in flight.
     b.gets(4);
     for (const i of [0, 1, 2, 3]) a.gets(i);
-    expect(a.haves.slice(4)).toEqual([5, 6, 7, 8]);
+    expect(a.haves.slice(4)).toEqual([4, 5, 6, 7]);
   });
 
-  it('keeps at least 8 pieces and 8 MiB in flight per peer', () => {
-    expect(revealAhead(256 * 1024)).toBe(32);
-    expect(revealAhead(4 << 20)).toBe(8);
+  it('keeps at least 4 pieces and 2 MiB in flight per peer', () => {
+    expect(revealAhead(256 * 1024)).toBe(8);
+    expect(revealAhead(4 << 20)).toBe(4);
+  });
+
+  it('shows a second peer a piece another peer holds before one still in flight from us', async () => {
+    policy = new RevealPolicy({ pieces: 4, ahead: 2 });
+    const [a, b, c] = [fakeWire(), fakeWire(), fakeWire()];
+    for (const w of [a, b]) {
+      policy.attach(w);
+      w.bitfield(new Uint8Array(1));
+    }
+    await flush();
+    expect(a.haves).toEqual([0, 1]);
+    expect(b.haves).toEqual([2, 3]);
+    a.gets(0); // 0 is held by a; 1 is still in flight to a; 2, 3 in flight to b
+    policy.attach(c);
+    c.bitfield(new Uint8Array(1));
+    await flush();
+    expect(c.haves[0]).toBe(0);
   });
 });

@@ -30,9 +30,13 @@ interface Peer {
   revealed: Uint8Array;
 }
 
-/** Default pieces kept revealed per peer: at least 8, and at least 8 MiB worth. */
+/**
+ * Default pieces kept revealed per peer: 4, or 2 MiB worth if more. Enough to keep a peer's
+ * requests to us flowing (a new piece is shown as soon as it reports one), few enough that the
+ * pieces shown at once stay distinct across peers.
+ */
 export function revealAhead(pieceLength: number): number {
-  return Math.max(8, Math.ceil((8 << 20) / pieceLength));
+  return Math.max(4, Math.ceil((2 << 20) / pieceLength));
 }
 
 /** Per-torrent reveal state of the seeder. */
@@ -91,13 +95,18 @@ export class RevealPolicy {
     for (let i = 0; i < this.n; i++) if (peer.revealed[i] && !w.peerPieces.get(i)) pending++;
     if (pending >= ahead) return;
     // Candidates: pieces the peer lacks and has not been shown, cheapest (fewest copies out there) first.
-    const cost: Array<[number, number]> = [];
+    // A piece shown to someone who doesn't have it yet is "in flight" from us: showing it to a
+    // second peer now would have us send it twice. Those come last; a piece another peer already
+    // holds comes before them (this peer can get it from there, and the upload policy serves
+    // such requests only after rarer ones).
+    const cost: Array<[number, number, number]> = [];
     for (let i = 0; i < this.n; i++) {
       if (peer.revealed[i] || w.peerPieces.get(i)) continue;
-      cost.push([this.holders(i) + this.shown[i]!, i]);
+      const holders = this.holders(i);
+      cost.push([holders === 0 && this.shown[i]! > 0 ? 1 : 0, holders + this.shown[i]!, i]);
     }
-    cost.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    for (const [, i] of cost.slice(0, ahead - pending)) {
+    cost.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
+    for (const [, , i] of cost.slice(0, ahead - pending)) {
       peer.revealed[i] = 1;
       this.shown[i] = Math.min(0xffff, this.shown[i]! + 1);
       w.have(i);
