@@ -1,0 +1,111 @@
+/**
+ * The method under test: the real `imgsrv serve` seeds the image (tracker,
+ * seeder, rsync daemon, web seed) and N nodes run the node client
+ * (initramfs-client/swarm/cli.ts) at once, each in its own namespace with
+ * its own address and MAC, downloading from the server and from each other.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { dataPaths } from '../../server/data-dir.ts';
+import { jsonClient, timeClients, type Timing } from './clients.ts';
+import { BENCH_IMAGE, BENCH_VERSION } from './image.ts';
+import { nodeIp, nodeMac, SERVER_IP, type SwarmTopology } from './topology.ts';
+
+/** The node client's command-line entry (written alongside this benchmark). */
+export const SWARM_CLI = resolve(import.meta.dirname, '..', '..', 'initramfs-client', 'swarm', 'cli.ts');
+
+/** The server's data dir and swarm ports, as configured for the benchmark, and where nodes keep their downloads. */
+export interface SwarmServer {
+  data: string;
+  /** Parent of the nodes' download directories (see scratchDir). */
+  scratch: string;
+  httpPort: number;
+  rsyncPort: number;
+}
+
+/** A swarm run's timing plus where the bytes came from. */
+export interface SwarmTiming extends Timing {
+  /** Bytes the nodes received from the server (seeder + web seed), if the nodes reported it. */
+  serverBytes?: number;
+  /** Bytes the nodes received from each other. */
+  peerBytes?: number;
+  /** Of serverBytes, those that came over the HTTP web seed. */
+  webSeedBytes?: number;
+}
+
+/** The node client's `complete` line (initramfs-client/swarm/cli.ts --json). */
+interface CompleteEvent {
+  event: 'complete';
+  sha256: string;
+  bytes: number;
+  /** Payload bytes received, by source: peer address, or "webseed". */
+  bySource: Record<string, number>;
+}
+
+const isCompleteEvent = (r: Record<string, unknown>): r is Record<string, unknown> & CompleteEvent => r.event === 'complete';
+
+/**
+ * A scratch directory for the nodes' downloads: on tmpfs when there is one
+ * (16 × the image in RAM is cheap here; a disk would add its own contention
+ * to what we measure). The caller removes it.
+ */
+export function scratchDir(): string {
+  return mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'imgsrv-bench-swarm-'));
+}
+
+/**
+ * N nodes join the swarm at once, each with a fresh download directory
+ * under the scratch directory. The nodes are stopped
+ * as soon as the last one is complete: their linger would only add seeding
+ * time that no node waits for.
+ */
+export async function runSwarm(topo: SwarmTopology, n: number, srv: SwarmServer, sha256: string, timeoutMs: number, lingerS: number): Promise<SwarmTiming> {
+  const work = mkdtempSync(join(srv.scratch, 'run-'));
+  try {
+    const start = (i: number) => {
+      const dir = join(work, `n${i}`);
+      mkdirSync(dir);
+      const args = [
+        SWARM_CLI,
+        '--torrent', `rsync://${SERVER_IP}:${srv.rsyncPort}/torrents/${BENCH_IMAGE}/${BENCH_VERSION}.torrent`,
+        '--dir', dir,
+        '--address', nodeIp(i),
+        '--out', '/dev/null',
+        '--server', `http://${SERVER_IP}:${srv.httpPort}`,
+        '--token-file', dataPaths(srv.data).nodeToken,
+        '--mac', nodeMac(i),
+        '--linger', String(lingerS),
+        '--json',
+        '--log-level', 'warn',
+      ];
+      // Done means the client streamed the whole image and its sha256 is the artifact's (every piece was SHA-1-checked too).
+      const done = (r: Record<string, unknown>) => isCompleteEvent(r) && r.sha256 === sha256;
+      const wrong = (r: Record<string, unknown>) => (isCompleteEvent(r) && r.sha256 !== sha256 ? `completed with sha256 ${r.sha256}, expected ${sha256}` : undefined);
+      return jsonClient(topo.nodes[i]!, process.execPath, ['--disable-warning=ExperimentalWarning', ...args], done, wrong);
+    };
+    const timing = await timeClients(n, start, timeoutMs);
+    return { ...timing, ...bytesBySource(timing.reports) };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Where the nodes' bytes came from, from their `complete` lines: the
+ * server's seeder (its address) and web seed, or other nodes.
+ */
+export function bytesBySource(reports: Array<Record<string, unknown> | undefined>): { serverBytes?: number; peerBytes?: number; webSeedBytes?: number } {
+  let server = 0;
+  let peers = 0;
+  let webSeed = 0;
+  for (const r of reports) {
+    if (!r || !isCompleteEvent(r) || typeof r.bySource !== 'object') return {};
+    for (const [source, bytes] of Object.entries(r.bySource)) {
+      if (source === 'webseed') webSeed += bytes;
+      else if (source === SERVER_IP) server += bytes;
+      else peers += bytes;
+    }
+  }
+  return { serverBytes: server + webSeed, peerBytes: peers, webSeedBytes: webSeed };
+}

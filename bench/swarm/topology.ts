@@ -1,0 +1,77 @@
+/**
+ * The swarm benchmark's network: one lab bridge, the server at 198.18.0.1 and
+ * nodes at 198.18.0.(10+i), every link shaped with tbf to the same rate in
+ * both directions: on the host's eth0 (its upload) and on the bridge-side
+ * veth peer (egress toward the host: its download). The bridge then behaves
+ * like a switch with R-rate ports, which is what the physical bound assumes.
+ */
+import { Lab, type LabHost } from '../../test/lab/netns.ts';
+
+/** Address of the server namespace. */
+export const SERVER_IP = '198.18.0.1';
+
+/** Address of node `i` (0-based). */
+export const nodeIp = (i: number): string => `198.18.0.${10 + i}`;
+
+/** Locally administered MAC of node `i`, so the server's node inventory sees distinct nodes. */
+export const nodeMac = (i: number): string => `02:00:c6:12:00:${(10 + i).toString(16).padStart(2, '0')}`;
+
+/** The benchmark's lab: server and nodes, all links shaped. */
+export interface SwarmTopology {
+  lab: Lab;
+  server: LabHost;
+  nodes: LabHost[];
+}
+
+/**
+ * tbf parameters for `rateMbit`. The bucket must hold at least one jiffy of
+ * traffic (rate / HZ, HZ ≥ 100) and one full-size frame, or tbf cannot reach
+ * its rate; the queue holds 100 ms at the rate, enough to absorb TCP bursts
+ * without turning the link into a bufferbloat test.
+ */
+export function tbfArgs(rateMbit: number): string[] {
+  const bytesPerS = (rateMbit * 1e6) / 8;
+  const burst = Math.max(32 * 1024, Math.ceil(bytesPerS / 100));
+  return ['rate', `${rateMbit}mbit`, 'burst', String(burst), 'latency', '100ms'];
+}
+
+/** Name of the bridge-side peer of `host`'s eth0, found by ifindex (the lab's naming is its own business). */
+async function bridgePeer(lab: Lab, host: LabHost): Promise<string> {
+  const [own] = JSON.parse(await host.exec('ip', ['-j', 'link', 'show', 'dev', 'eth0'])) as Array<{ link_index?: number }>;
+  const links = JSON.parse(await lab.switch.exec('ip', ['-j', 'link', 'show'])) as Array<{ ifindex: number; ifname: string }>;
+  const peer = links.find((l) => l.ifindex === own?.link_index);
+  if (!peer) throw new Error(`cannot find the bridge-side peer of ${host.ns}/eth0`);
+  return peer.ifname;
+}
+
+/** Shape both directions of `host`'s link to `rateMbit`. */
+async function shape(lab: Lab, host: LabHost, rateMbit: number): Promise<void> {
+  const tbf = tbfArgs(rateMbit);
+  await host.exec('tc', ['qdisc', 'replace', 'dev', 'eth0', 'root', 'tbf', ...tbf]);
+  await lab.switch.exec('tc', ['qdisc', 'replace', 'dev', await bridgePeer(lab, host), 'root', 'tbf', ...tbf]);
+}
+
+/**
+ * Build the lab: server plus `nodes` node namespaces, links shaped to
+ * `rateMbit`, a multicast route in every namespace (udpcast), and IGMP
+ * snooping off on the bridge so multicast reaches every port without a
+ * querier (it is flooded either way; off makes that explicit and stable).
+ */
+export async function buildTopology(nodes: number, rateMbit: number): Promise<SwarmTopology> {
+  const lab = await Lab.create();
+  try {
+    await lab.switch.exec('ip', ['link', 'set', 'br0', 'type', 'bridge', 'mcast_snooping', '0']);
+    const server = await lab.addHost('server', `${SERVER_IP}/24`);
+    const hosts: LabHost[] = [];
+    for (let i = 0; i < nodes; i++) hosts.push(await lab.addHost(`n${i}`, `${nodeIp(i)}/24`, { mac: nodeMac(i) }));
+    for (const h of [server, ...hosts]) {
+      await shape(lab, h, rateMbit);
+      // Only inside the lab namespace, only on the lab link: multicast never has a way out.
+      await h.exec('ip', ['route', 'add', '224.0.0.0/4', 'dev', 'eth0']);
+    }
+    return { lab, server, nodes: hosts };
+  } catch (err) {
+    await lab.destroy();
+    throw err;
+  }
+}
