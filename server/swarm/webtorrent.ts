@@ -65,7 +65,8 @@ export function createBoundClient(o: BoundClientOptions): Promise<WebTorrent> {
   }
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => {
-      client.destroy();
+      // A listen error (EADDRINUSE) has already destroyed the client; destroying again throws.
+      if (!client.destroyed) client.destroy();
       reject(err);
     };
     client.once('error', onError);
