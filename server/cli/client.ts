@@ -3,8 +3,10 @@
  * server, so the console sees what the CLI does.
  */
 import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
 import { ImgsrvError } from '../errors.ts';
 import { dataPaths } from '../data-dir.ts';
+import type { GlobalOptions } from './main.ts';
 
 /** Where the server is and how to authenticate. */
 export interface ClientOptions {
@@ -88,4 +90,10 @@ function safeJson(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** The API client for a command, from its global --server/--data options. */
+export function apiFor(cmd: Command): ApiClient {
+  const g = cmd.optsWithGlobals<GlobalOptions>();
+  return new ApiClient({ server: g.server, data: g.data });
 }

@@ -8,8 +8,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { ERROR_CODES, ImgsrvError, type ErrorCode } from '../../errors.ts';
 import type { CaptureView } from '../../capture/manager.ts';
 import type { CaptureStats } from '../../capture/run.ts';
-import { ApiClient } from '../client.ts';
-import type { GlobalOptions } from '../main.ts';
+import { apiFor } from '../client.ts';
 import { createProgressView } from './capture-progress.ts';
 import { humanBytes } from '../output.ts';
 
@@ -42,8 +41,7 @@ export function registerCapture(program: Command): void {
     .option('--identity <key>', 'ssh private key file on the server')
     .option('--json', 'print the finished capture record as JSON')
     .action(async (host: string, flags: CaptureFlags, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
-      const api = new ApiClient({ server: g.server, data: g.data });
+      const api = apiFor(cmd);
       const started = await api.request<CaptureView>('POST', '/api/v1/captures', {
         source: host,
         name: flags.name,

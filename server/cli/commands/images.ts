@@ -7,15 +7,11 @@ import { dataPaths } from '../../data-dir.ts';
 import { ImgsrvError } from '../../errors.ts';
 import type { ImageSummary } from '../../images/store.ts';
 import { parseImageRef } from '../../images/versions.ts';
-import { ApiClient, resolveServer } from '../client.ts';
+import { apiFor, resolveServer } from '../client.ts';
 import { printList, printObject } from '../output.ts';
 import type { GlobalOptions } from '../main.ts';
 import { humanBytes } from '../output.ts';
 
-function api(cmd: Command): ApiClient {
-  const g = cmd.optsWithGlobals<GlobalOptions>();
-  return new ApiClient({ server: g.server, data: g.data });
-}
 
 /** Streamed requests (export/import) that ApiClient's JSON calls don't cover. */
 async function rawFetch(cmd: Command, method: string, path: string, init: { body?: Readable; contentType?: string } = {}): Promise<Response> {
@@ -55,7 +51,7 @@ async function rawFetch(cmd: Command, method: string, path: string, init: { body
 async function resolveVersion(cmd: Command, raw: string): Promise<{ name: string; version: number }> {
   const ref = parseImageRef(raw);
   if (ref.version !== undefined) return { name: ref.name, version: ref.version };
-  const list = await api(cmd).request<ImageSummary[]>('GET', `/api/v1/images/${ref.name}`);
+  const list = await apiFor(cmd).request<ImageSummary[]>('GET', `/api/v1/images/${ref.name}`);
   const last = list.at(-1);
   if (!last) throw new ImgsrvError('NOT_FOUND', `no image ${ref.name}`, { hint: 'see `imgsrv images ls`' });
   return { name: ref.name, version: last.version };
@@ -69,7 +65,7 @@ export function registerImages(program: Command): void {
     .description('list image versions')
     .option('--json', 'print a JSON array (fields: name, version, size, compressedSize, sha256, sourceHost, createdAt, files, inUse)')
     .action(async (name: string | undefined, flags: { json?: boolean }, cmd: Command) => {
-      const list = await api(cmd).request<ImageSummary[]>('GET', name ? `/api/v1/images/${parseImageRef(name).name}` : '/api/v1/images');
+      const list = await apiFor(cmd).request<ImageSummary[]>('GET', name ? `/api/v1/images/${parseImageRef(name).name}` : '/api/v1/images');
       printList(
         list,
         [
@@ -92,7 +88,7 @@ export function registerImages(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (raw: string, flags: { json?: boolean }, cmd: Command) => {
       const { name, version } = await resolveVersion(cmd, raw);
-      const v = await api(cmd).request<Record<string, unknown>>('GET', `/api/v1/images/${name}/${version}`);
+      const v = await apiFor(cmd).request<Record<string, unknown>>('GET', `/api/v1/images/${name}/${version}`);
       printObject(v, Boolean(flags.json));
     });
 
@@ -102,7 +98,7 @@ export function registerImages(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (raw: string, flags: { json?: boolean }, cmd: Command) => {
       const { name, version } = parseImageRef(raw, { requireVersion: true }) as { name: string; version: number };
-      await api(cmd).request('DELETE', `/api/v1/images/${name}/${version}`);
+      await apiFor(cmd).request('DELETE', `/api/v1/images/${name}/${version}`);
       if (flags.json) process.stdout.write(JSON.stringify({ removed: true, name, version }) + '\n');
       else process.stdout.write(`removed ${name}@${version}\n`);
     });
@@ -113,7 +109,7 @@ export function registerImages(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (raw: string, flags: { json?: boolean }, cmd: Command) => {
       const { name, version } = await resolveVersion(cmd, raw);
-      const res = await api(cmd).request<{ ok: boolean; problems: string[] }>('POST', `/api/v1/images/${name}/${version}/verify`);
+      const res = await apiFor(cmd).request<{ ok: boolean; problems: string[] }>('POST', `/api/v1/images/${name}/${version}/verify`);
       if (flags.json) process.stdout.write(JSON.stringify({ name, version, ...res }, null, 2) + '\n');
       else process.stdout.write(res.ok ? `${name}@${version}: ok\n` : `${name}@${version}: ${res.problems.length} problem(s)\n${res.problems.map((p) => `  ${p}`).join('\n')}\n`);
       if (!res.ok) throw new ImgsrvError('IMAGE_INVALID', `${name}@${version} does not verify (${res.problems[0] ?? ''})`, { hint: 'remove it and capture again, or import a good copy' });

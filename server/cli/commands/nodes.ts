@@ -2,17 +2,12 @@
 import type { Command } from 'commander';
 import { ImgsrvError } from '../../errors.ts';
 import { normalizeMac, type NodeRecord } from '../../store/nodes.ts';
-import { ApiClient } from '../client.ts';
+import { apiFor } from '../client.ts';
 import { ago, humanBytes, printList, printObject } from '../output.ts';
 import type { NodeSwarmReport } from '../../swarm/service.ts';
 
 type NodeRow = NodeRecord & { swarm?: NodeSwarmReport };
-import type { GlobalOptions } from '../main.ts';
 
-function api(cmd: Command): ApiClient {
-  const g = cmd.optsWithGlobals<GlobalOptions>();
-  return new ApiClient({ server: g.server, data: g.data });
-}
 
 function mac(raw: string): string {
   const m = normalizeMac(raw);
@@ -28,7 +23,7 @@ export function registerNodes(program: Command): void {
     .description('list nodes')
     .option('--json', 'print a JSON array (fields: mac, ip, firmware, hostname, phase, …)')
     .action(async (flags: { json?: boolean }, cmd: Command) => {
-      const list = await api(cmd).request<NodeRow[]>('GET', '/api/v1/nodes');
+      const list = await apiFor(cmd).request<NodeRow[]>('GET', '/api/v1/nodes');
       printList(
         list,
         [
@@ -52,7 +47,7 @@ export function registerNodes(program: Command): void {
     .description('show one node')
     .option('--json', 'print JSON')
     .action(async (m: string, flags: { json?: boolean }, cmd: Command) => {
-      const node = await api(cmd).request<NodeRecord>('GET', `/api/v1/nodes/${mac(m)}`);
+      const node = await apiFor(cmd).request<NodeRecord>('GET', `/api/v1/nodes/${mac(m)}`);
       printObject(node as unknown as Record<string, unknown>, Boolean(flags.json));
     });
 
@@ -60,7 +55,7 @@ export function registerNodes(program: Command): void {
     .command('assign <mac> <hostname>')
     .description('pre-assign a hostname (the node then skips the hostname prompt); "-" clears it')
     .action(async (m: string, hostname: string, _flags: unknown, cmd: Command) => {
-      const node = await api(cmd).request<NodeRecord>('PUT', `/api/v1/nodes/${mac(m)}`, { hostname: hostname === '-' ? null : hostname });
+      const node = await apiFor(cmd).request<NodeRecord>('PUT', `/api/v1/nodes/${mac(m)}`, { hostname: hostname === '-' ? null : hostname });
       process.stdout.write(`${node.mac} ${node.hostname ?? '(no hostname)'}\n`);
     });
 
@@ -68,7 +63,7 @@ export function registerNodes(program: Command): void {
     .command('rm <mac>')
     .description('remove a node from the inventory')
     .action(async (m: string, _flags: unknown, cmd: Command) => {
-      await api(cmd).request('DELETE', `/api/v1/nodes/${mac(m)}`);
+      await apiFor(cmd).request('DELETE', `/api/v1/nodes/${mac(m)}`);
       process.stdout.write(`removed ${mac(m)}\n`);
     });
 }

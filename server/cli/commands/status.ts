@@ -1,8 +1,7 @@
 /** `imgsrv status`: what the running server is doing. */
 import type { Command } from 'commander';
-import { ApiClient } from '../client.ts';
+import { apiFor } from '../client.ts';
 import { printObject } from '../output.ts';
-import type { GlobalOptions } from '../main.ts';
 
 export function registerStatus(program: Command): void {
   program
@@ -10,8 +9,7 @@ export function registerStatus(program: Command): void {
     .description('show the running server: services, address, nodes by phase')
     .option('--json', 'print JSON')
     .action(async (flags: { json?: boolean }, cmd: Command) => {
-      const g = cmd.optsWithGlobals<GlobalOptions>();
-      const api = new ApiClient({ server: g.server, data: g.data });
+      const api = apiFor(cmd);
       const status = await api.request<Record<string, unknown>>('GET', '/api/v1/status');
       printObject({ server: api.base, ...status }, Boolean(flags.json));
     });

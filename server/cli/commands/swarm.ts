@@ -1,14 +1,9 @@
 /** `imgsrv swarm ls|show|restart-seeder`: the BitTorrent side of deployments. */
 import type { Command } from 'commander';
 import type { SwarmView } from '../../swarm/service.ts';
-import { ApiClient } from '../client.ts';
+import { apiFor } from '../client.ts';
 import { humanBytes, printList } from '../output.ts';
-import type { GlobalOptions } from '../main.ts';
 
-function api(cmd: Command): ApiClient {
-  const g = cmd.optsWithGlobals<GlobalOptions>();
-  return new ApiClient({ server: g.server, data: g.data });
-}
 
 /** Bytes peers sent each other: what the nodes downloaded minus what the server sent. */
 function fromPeers(v: SwarmView): number {
@@ -24,7 +19,7 @@ export function registerSwarm(program: Command): void {
     .description('list swarms (one per published image version)')
     .option('--json', 'print a JSON array (fields: image, version, infoHash, seeders, leechers, done, server, peers, nodes)')
     .action(async (flags: { json?: boolean }, cmd: Command) => {
-      const list = await api(cmd).request<SwarmView[]>('GET', '/api/v1/swarm');
+      const list = await apiFor(cmd).request<SwarmView[]>('GET', '/api/v1/swarm');
       printList(
         list,
         [
@@ -46,7 +41,7 @@ export function registerSwarm(program: Command): void {
     .description('one swarm (NAME@VERSION or info hash) with its peers')
     .option('--json', 'print JSON')
     .action(async (id: string, flags: { json?: boolean }, cmd: Command) => {
-      const v = await api(cmd).request<SwarmView>('GET', `/api/v1/swarm/${encodeURIComponent(id)}`);
+      const v = await apiFor(cmd).request<SwarmView>('GET', `/api/v1/swarm/${encodeURIComponent(id)}`);
       if (flags.json) return void process.stdout.write(JSON.stringify(v, null, 2) + '\n');
       process.stdout.write(
         `${v.image}@${v.version}  ${v.infoHash}  ${humanBytes(v.length)} in ${Math.ceil(v.length / v.pieceLength)} pieces of ${humanBytes(v.pieceLength)}\n` +
@@ -71,7 +66,7 @@ export function registerSwarm(program: Command): void {
     .description("restart the server's BitTorrent seeder (nodes carry on from peers and the web seed meanwhile)")
     .option('--pause <ms>', 'stay down this long before coming back', (v) => Number(v), 0)
     .action(async (flags: { pause: number }, cmd: Command) => {
-      const r = await api(cmd).request<{ port: number }>('POST', '/api/v1/swarm/seeder/restart', { pauseMs: flags.pause });
+      const r = await apiFor(cmd).request<{ port: number }>('POST', '/api/v1/swarm/seeder/restart', { pauseMs: flags.pause });
       process.stdout.write(`seeder restarted on port ${r.port}\n`);
     });
 }
