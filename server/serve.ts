@@ -96,7 +96,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
         uploadLimit: config.swarm.uploadLimit === 'auto' ? Math.round(0.9 * (linkSpeed(iface.name) ?? 0)) : config.swarm.uploadLimit,
         superSeed: config.swarm.superSeed,
         settleSeconds: config.swarm.settle,
-        macForIp: (ip) => store.nodes.list().find((n) => n.ip === ip)?.mac,
+        macsByIp: () => new Map(store.nodes.list().flatMap((n) => (n.ip ? [[n.ip, n.mac] as [string, string]] : []))),
         logger: log,
         registry,
       }).catch((err: unknown) => {

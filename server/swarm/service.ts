@@ -54,8 +54,8 @@ export interface SwarmServiceOptions {
   /** See SeederOptions.superSeed (default true). */
   superSeed?: boolean;
   settleSeconds: number;
-  /** Map a node's IP to its MAC (from the inventory), to name peers in the view. */
-  macForIp?: (ip: string) => string | undefined;
+  /** The inventory's MAC by IP, to name peers in the view (read once per view). */
+  macsByIp?: () => Map<string, string>;
   logger: Logger;
   registry?: Registry;
   refreshMs?: number;
@@ -190,7 +190,11 @@ export class SwarmService {
     const now = this.now();
     const t = this.tracker.swarm(e.infoHash);
     const self = (p: PeerAnnounce) => p.ip === this.opts.address && p.port === this.seeder.port;
-    const peers = t.peers.filter((p) => !self(p)).map((p) => ({ ...p, ...(this.opts.macForIp?.(p.ip) ? { mac: this.opts.macForIp(p.ip)! } : {}) }));
+    const macs = this.opts.macsByIp?.() ?? new Map<string, string>();
+    const peers = t.peers.filter((p) => !self(p)).map((p): PeerAnnounce & { mac?: string } => {
+      const mac = macs.get(p.ip);
+      return mac ? { ...p, mac } : p;
+    });
     const nodes = [...this.reports.values()].filter((r) => r.infoHash === e.infoHash && now - r.at < REPORT_FRESH_MS);
     // A leecher the tracker heard from lately, or one our seeder is still connected to: a node that
     // lost power stops counting after ~1.5 announce intervals instead of the tracker's 3.
