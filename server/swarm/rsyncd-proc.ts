@@ -1,29 +1,13 @@
 /**
- * Process plumbing for the rsync daemon supervisor (rsyncd.ts): reading its
- * output by lines, signalling by PID, checking the bind address is ours,
- * probing and waiting for the listener, and ending a daemon a crashed imgsrv
- * left behind.
+ * Process plumbing for the rsync daemon supervisor (rsyncd.ts): signalling
+ * by PID, checking the bind address is ours, probing and waiting for the
+ * listener, and ending a daemon a crashed imgsrv left behind.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import type { Readable } from 'node:stream';
 import type { Logger } from '../log.ts';
-
-/** Call `onLine` for each line of `stream`; returns a function that flushes an unterminated last line. */
-export function lineReader(stream: Readable, onLine: (line: string) => void): () => void {
-  let rest = '';
-  stream.setEncoding('utf8').on('data', (d: string) => {
-    const lines = (rest + d).split('\n');
-    rest = lines.pop() ?? '';
-    for (const line of lines) onLine(line);
-  });
-  return () => {
-    if (rest) onLine(rest);
-    rest = '';
-  };
-}
 
 /** kill() that reports success instead of throwing on a process that is gone. */
 export function signal(pid: number, sig: NodeJS.Signals | 0): boolean {

@@ -8,10 +8,11 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, constants, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Counter, type Registry } from 'prom-client';
 import { ImgsrvError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { endOrphan, isLocalAddress, lineReader, probe, signal, waitReady } from './rsyncd-proc.ts';
+import { endOrphan, isLocalAddress, probe, signal, waitReady } from './rsyncd-proc.ts';
 import { BACKOFF, inUse, nextRestart, notLocal, parseLogLine, renderRsyncdConf, startFailure, type RsyncdModule } from './rsyncd-conf.ts';
 
 /** How to run the daemon. */
@@ -125,7 +126,7 @@ export class RsyncDaemon {
     }
     this.logReader = new Socket({ fd, readable: true, writable: false });
     this.logReader.on('error', (err) => this.log.warn({ err: err.message }, 'reading the rsync log failed'));
-    lineReader(this.logReader, (line) => this.logLine(line));
+    createInterface({ input: this.logReader, crlfDelay: Infinity }).on('line', (line) => this.logLine(line));
   }
 
   /** SIGTERM the daemon (SIGKILL after a grace period) and stop supervising; safe to call twice. */
@@ -185,15 +186,15 @@ export class RsyncDaemon {
     this.child = child;
     this.spawnedAt = Date.now();
     this.tail = [];
-    // Errors before the log is open (bad config, pid file) come on stderr.
-    const flush = lineReader(child.stderr!, (line) => this.logLine(line));
+    // Errors before the log is open (bad config, pid file) come on stderr. readline hands over an
+    // unterminated last line at the stream's end, which comes before the child's 'close'.
+    createInterface({ input: child.stderr!, crlfDelay: Infinity }).on('line', (line) => this.logLine(line));
     this.childExit = new Promise((resolve) => {
       child.once('error', (err) => {
         this.tail.push(String(err.message));
         if (child.pid === undefined) this.onExit(child, null, null, err, resolve);
       });
       child.once('close', (code, sig) => {
-        flush();
         this.onExit(child, code, sig, undefined, resolve);
       });
     });
