@@ -12,6 +12,7 @@ import { packImage, type PackResult } from './pack.ts';
 import { candidatePieceLengths, MAX_PIECE_LENGTH, MIN_PIECE_LENGTH, PieceHasher, pieceLengthFor } from './pieces.ts';
 import { decodeInfo, encodeInfo, infoHash, renameInfo } from './torrent-info.ts';
 import { verifyImage } from './verify.ts';
+import { unknownFacts } from '../server/capture/probe.ts';
 import { metaDraft } from '../server/capture/run.ts';
 
 function referenceTorrent(file: string, name: string, pieceLength: number): Promise<Buffer> {
@@ -79,7 +80,7 @@ describe('info dictionary from packing', () => {
 
   it('verify checks the pieces against the artifact in its one read', async () => {
     const out = path.join(dir, 'out');
-    const draft = await metaDraft(packed, { sourceHost: 'root@h', host: { partitionTable: 'unknown', disks: [], filesystems: [], swap: [], bootMode: 'bios', bootloader: 'grub', kernels: [], interfaces: [] }, torrent: { image: 'web', version: 1 } });
+    const draft = await metaDraft(packed, { sourceHost: 'root@h', host: unknownFacts(), torrent: { image: 'web', version: 1 } });
     fs.writeFileSync(path.join(out, 'meta.json'), JSON.stringify({ ...draft, name: 'web', version: 1 }));
     expect(await verifyImage(out)).toEqual({ ok: true, problems: [] });
     // A torrent whose pieces belong to other bytes is caught.

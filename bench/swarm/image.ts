@@ -13,8 +13,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
-import type { HostFacts, ImageMeta } from '../../images/meta.ts';
+import type { ImageMeta } from '../../images/meta.ts';
 import { packImage } from '../../images/pack.ts';
+import { unknownFacts } from '../../server/capture/probe.ts';
 import { metaDraft } from '../../server/capture/run.ts';
 
 /** Name and version the bench image is imported as (a fresh data dir keeps the bundle's version). */
@@ -28,9 +29,6 @@ export interface BenchImage {
   /** The artifact as packed (the file unicast and multicast send; identical bytes to the imported one). */
   artifact: string;
 }
-
-/** Facts of a machine that does not exist: the bench image is never restored to a disk. */
-const NO_HOST: HostFacts = { partitionTable: 'none', disks: [], filesystems: [], swap: [], bootMode: 'unknown', bootloader: 'none', kernels: [], interfaces: [] };
 
 /** Write `bytes` of random data to `file`, 1 MiB at a time. */
 function writeRandom(file: string, bytes: number): void {
@@ -63,7 +61,7 @@ export async function prepareImage(sizeBytes: number): Promise<BenchImage> {
   // Level 1: random data does not compress at any level; 1 spends the least CPU finding that out.
   const packed = await packImage({ root: tree, outDir: version, level: 1, threads: 0 });
   rmSync(tree, { recursive: true });
-  const draft = await metaDraft(packed, { sourceHost: 'bench-swarm', host: NO_HOST, torrent: { image: BENCH_IMAGE, version: BENCH_VERSION } });
+  const draft = await metaDraft(packed, { sourceHost: 'bench-swarm', host: unknownFacts() /* never restored to a disk */, torrent: { image: BENCH_IMAGE, version: BENCH_VERSION } });
   const meta: ImageMeta = { ...draft, name: BENCH_IMAGE, version: BENCH_VERSION };
   writeFileSync(join(version, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`);
   // The bundle layout of server/images/bundle.ts: meta.json first, then manifest, torrent info, artifact.

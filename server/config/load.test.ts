@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ImgsrvError } from '../errors.ts';
 import { loadConfig, validateConfig } from './load.ts';
+import { errorOf } from '../../test/errors.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'imgsrv-config-'));
 const file = (name: string, text: string) => {
@@ -12,15 +12,6 @@ const file = (name: string, text: string) => {
   return p;
 };
 
-function errorOf(fn: () => unknown): ImgsrvError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ImgsrvError) return err;
-    throw err;
-  }
-  throw new Error('expected an ImgsrvError');
-}
 
 describe('config', () => {
   it('fills defaults for an empty config', () => {

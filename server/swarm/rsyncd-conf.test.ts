@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ImgsrvError } from '../errors.ts';
 import { BACKOFF, nextRestart, parseLogLine, renderRsyncdConf, startFailure, validateModule, type RsyncdConfOptions } from './rsyncd-conf.ts';
+import { errorOf } from '../../test/errors.ts';
 
 /** Real rsync 3.5.0 daemon logs (log file + stderr), captured on this machine. */
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, 'testdata', name), 'utf8').split('\n');
@@ -29,15 +30,6 @@ function section(conf: string, name: string): Map<string, string> {
   return out;
 }
 
-function errorOf(fn: () => unknown): ImgsrvError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof ImgsrvError) return err;
-    throw err;
-  }
-  throw new Error('did not throw');
-}
 
 describe('renderRsyncdConf', () => {
   it('exports each module read-only from inside a chroot, as nobody', () => {

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packImage } from '../../images/pack.ts';
 import { appRoutes, buildApp } from '../api/app.ts';
 import { createRegistry } from '../api/metrics.ts';
+import { unknownFacts } from '../capture/probe.ts';
 import { metaDraft } from '../capture/run.ts';
 import { ImageLocks } from '../images/locks.ts';
 import { ImageStore } from '../images/store.ts';
@@ -23,7 +24,6 @@ const ADMIN = 'admin-token-for-tests';
 const NODE = 'node-token-for-tests';
 const MAC = 'aa:bb:cc:dd:ee:01';
 const auth = (t: string) => ({ authorization: `Bearer ${t}` });
-const host = { partitionTable: 'unknown', disks: [], filesystems: [], swap: [], bootMode: 'bios', bootloader: 'grub', kernels: [], interfaces: [] } as const;
 
 describe('swarm service', () => {
   let dir: string;
@@ -44,7 +44,7 @@ describe('swarm service', () => {
     store.tokens.set('node', NODE);
     const locks = new ImageLocks(store.db);
     images = new ImageStore({ root: join(dir, 'images'), locks, logger: silentLogger });
-    const meta = await images.build('web', async (d, v) => metaDraft(await packImage({ root: tree, outDir: d }), { sourceHost: 'root@h', host: { ...host, disks: [], filesystems: [], swap: [], kernels: [], interfaces: [] }, torrent: { image: 'web', version: v } }));
+    const meta = await images.build('web', async (d, v) => metaDraft(await packImage({ root: tree, outDir: d }), { sourceHost: 'root@h', host: unknownFacts(), torrent: { image: 'web', version: v } }));
     infoHash = meta.torrent!.infoHash;
     const registry = createRegistry(store);
     swarm = await SwarmService.create({

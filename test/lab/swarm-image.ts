@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ImageMeta } from '../../images/meta.ts';
 import { packImage } from '../../images/pack.ts';
+import { unknownFacts } from '../../server/capture/probe.ts';
 import { metaDraft } from '../../server/capture/run.ts';
 import { initDataDir } from '../../server/data-dir.ts';
 import { ImageLocks } from '../../server/images/locks.ts';
@@ -24,9 +25,8 @@ export async function makeTestImage(data: string, name: string, bytes: number): 
     writeFileSync(join(tree, 'etc', 'hostname'), 'sample\n');
     for (let i = 0, left = bytes; left > 0; i++, left -= 8 << 20) writeFileSync(join(tree, `blob${i}`), randomBytes(Math.min(left, 8 << 20)));
     const images = new ImageStore({ root: join(data, 'images'), locks: new ImageLocks(store.db), logger: silentLogger });
-    const host = { partitionTable: 'unknown', disks: [], filesystems: [], swap: [], bootMode: 'bios', bootloader: 'grub', kernels: [], interfaces: [] } as const;
     return await images.build(name, async (dir, version) =>
-      metaDraft(await packImage({ root: tree, outDir: dir, level: 1 }), { sourceHost: 'root@sample', host: { ...host, disks: [], filesystems: [], swap: [], kernels: [], interfaces: [] }, torrent: { image: name, version } }),
+      metaDraft(await packImage({ root: tree, outDir: dir, level: 1 }), { sourceHost: 'root@sample', host: unknownFacts(), torrent: { image: name, version } }),
     );
   } finally {
     store.close();
