@@ -28,6 +28,10 @@ export const ERROR_CODES = {
   CANCELLED: { exit: 130 },
   // image store (server/images)
   IMAGE_INVALID: { exit: 1 },
+  // node restore (initramfs-client/restore)
+  STEP_FAILED: { exit: 1 },
+  DISK: { exit: 1 },
+  KEEP_DATA: { exit: 1 },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

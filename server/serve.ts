@@ -122,6 +122,13 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
 
     const app = await buildApp({
       swarm,
+      deploy: {
+        store,
+        images,
+        locks,
+        settings: { ...config.deploy, hostnamePattern: config.nodes.hostnamePattern, linger: config.swarm.linger },
+        torrentBase: `rsync://${iface.address}${config.swarm.rsyncPort === 873 ? '' : `:${config.swarm.rsyncPort}`}/torrents`,
+      },
       images,
       captures,
       store,

@@ -6,7 +6,7 @@
 import type { Store } from './store/db.ts';
 import { TFTP_IPXE_SCRIPT } from './boot-policy.ts';
 import { buildIpxeScript } from '../netboot/boot/ipxe.ts';
-import { buildPxelinuxConfig, macFromPxelinuxPath } from '../netboot/boot/pxelinux.ts';
+import { buildPxelinuxConfig, buildPxelinuxLocalBoot, macFromPxelinuxPath } from '../netboot/boot/pxelinux.ts';
 
 /** Build the TFTP server's `resolveVirtual` hook. */
 export function createNodeTftpFiles(opts: {
@@ -20,7 +20,8 @@ export function createNodeTftpFiles(opts: {
     const name = rawName.replace(/^\/+/, '');
     const mac = macFromPxelinuxPath(name);
     if (mac) {
-      opts.store.nodes.record({ mac });
+      const node = opts.store.nodes.record({ mac });
+      if (node.install === 'installed') return Buffer.from(buildPxelinuxLocalBoot());
       opts.store.events.add('node.pxelinux', 'pxelinux config fetched', { mac });
       return Buffer.from(buildPxelinuxConfig({ kernel: 'imgsrv/vmlinuz', initrd: 'imgsrv/initrd.img' }, params));
     }

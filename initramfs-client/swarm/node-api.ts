@@ -44,7 +44,8 @@ export async function swarmDone(api: NodeApi, infoHash: string): Promise<boolean
   return body?.done === true;
 }
 
-async function call(api: NodeApi, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
+/** One JSON request to the server with the node token; throws SERVER_UNREACHABLE / UNAUTHORIZED. */
+export async function call(api: NodeApi, method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
   const url = new URL(path, api.server);
   let res: Response;
   try {

@@ -35,3 +35,10 @@ export function buildIpxeScript(files: BootFiles, params: Omit<NodeBootParams, '
     '',
   ].join('\n');
 }
+
+/** The script for a node that is installed: hand the machine back to the firmware, which boots the next device (its disk). */
+export function buildLocalBootIpxeScript(reason: string): string {
+  // The reason is ours (image names, MACs) but echo must not see iPXE syntax from it either.
+  const safe = reason.replace(/[^A-Za-z0-9 ._@:/-]/g, '');
+  return ['#!ipxe', `echo imgsrv: ${safe}`, 'echo imgsrv: booting from local disk', 'exit', ''].join('\n');
+}

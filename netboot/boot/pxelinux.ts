@@ -31,3 +31,8 @@ export function macFromPxelinuxPath(name: string): string | undefined {
   const m = /^\/?pxelinux\.cfg\/01-([0-9a-f]{2}(?:-[0-9a-f]{2}){5})$/i.exec(name);
   return m ? m[1]!.toLowerCase().replace(/-/g, ':') : undefined;
 }
+
+/** A pxelinux config that boots the first local disk (installed nodes). */
+export function buildPxelinuxLocalBoot(): string {
+  return ['DEFAULT local', 'PROMPT 0', 'TIMEOUT 0', 'LABEL local', '  LOCALBOOT 0', ''].join('\n');
+}

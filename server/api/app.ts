@@ -17,6 +17,8 @@ import type { ImageStore } from '../images/store.ts';
 import type { CaptureManager } from '../capture/manager.ts';
 import type { SwarmService } from '../swarm/service.ts';
 import { swarmApiRoutes, swarmPublicRoutes } from './routes/swarm.ts';
+import { deployRoutes } from './routes/deploy.ts';
+import type { DeployContext } from '../deploy/plan.ts';
 
 /** What the HTTP app needs from the rest of the server. */
 export interface AppDeps {
@@ -31,6 +33,8 @@ export interface AppDeps {
   captures?: CaptureManager;
   /** The swarm (tracker, web seed, /swarm routes); absent when swarm.enabled is false. */
   swarm?: SwarmService;
+  /** Deployment planning (plan, deploy settings, re-image); absent in tests that don't need it. */
+  deploy?: DeployContext;
 }
 
 /** A registered route, as the auth tests enumerate them. */
@@ -80,7 +84,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(statusRoutes, { prefix: '/api/v1', store: deps.store, status: deps.status });
-  await app.register(nodeRoutes, { prefix: '/api/v1', store: deps.store, swarm: deps.swarm });
+  await app.register(nodeRoutes, { prefix: '/api/v1', store: deps.store, swarm: deps.swarm, deploy: deps.deploy });
+  if (deps.deploy) await app.register(deployRoutes, { prefix: '/api/v1', deploy: deps.deploy });
   if (deps.images) await app.register(imageRoutes, { prefix: '/api/v1', store: deps.store, images: deps.images });
   if (deps.captures) await app.register(captureRoutes, { prefix: '/api/v1', store: deps.store, captures: deps.captures });
   if (deps.swarm && deps.images) {

@@ -17,6 +17,7 @@ import { registerInit } from './commands/init.ts';
 import { registerLab } from './commands/lab.ts';
 import { registerCapture } from './commands/capture.ts';
 import { registerImages } from './commands/images.ts';
+import { registerDeploy } from './commands/deploy.ts';
 
 /** Options every subcommand inherits. */
 export interface GlobalOptions {
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerLab(program);
   registerCapture(program);
   registerImages(program);
+  registerDeploy(program);
   // Every subcommand (and theirs) throws instead of exiting, so main() picks the exit code.
   const override = (c: Command) => {
     c.exitOverride();

@@ -113,6 +113,18 @@ export const configSchema = z
         assignments: z.array(z.strictObject({ mac, hostname })).default([]),
       })
       .prefault({}),
+    deploy: z
+      .strictObject({
+        /** The image blank nodes receive (NAME = its latest version, or NAME@VERSION); `imgsrv deploy set` overrides it. */
+        image: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}(@[1-9]\d{0,8})?$/, 'must be NAME or NAME@VERSION').optional(),
+        /** Mount points whose partitions survive a re-image when the node's disk already has them with the same layout. */
+        keep: z.array(z.string().regex(/^\/[^\s]*$/, 'must be an absolute mount point')).default([]),
+        /** Seconds the hostname prompt waits on the node's console before taking the suggestion (0 = never prompt). */
+        promptTimeout: z.number().int().min(0).max(86400).default(60),
+        /** The disk to restore onto (name like nvme0n1, /dev path, serial or WWN); default: chosen by the node. */
+        targetDisk: z.string().regex(/^[A-Za-z0-9/._:-]+$/, 'must be a disk name, path, serial or WWN').optional(),
+      })
+      .prefault({}),
     capture: z
       .strictObject({
         /** rsync exclude patterns: absolute ones are anchored at the host's root ('/proc/*' keeps /proc itself). */

@@ -11,6 +11,7 @@ import { NodeRepo } from './nodes.ts';
 import { SqliteLeaseStore } from './leases.ts';
 import { EventLog } from './events.ts';
 import { TokenRepo } from './tokens.ts';
+import { SettingsRepo } from './settings.ts';
 
 /** The opened store with one repository per table group. */
 export interface Store {
@@ -20,6 +21,7 @@ export interface Store {
   readonly leases: SqliteLeaseStore;
   readonly events: EventLog;
   readonly tokens: TokenRepo;
+  readonly settings: SettingsRepo;
   close(): void;
 }
 
@@ -41,6 +43,7 @@ export function openStore(file: string): Store {
     leases: new SqliteLeaseStore(db),
     events: new EventLog(db),
     tokens: new TokenRepo(db),
+    settings: new SettingsRepo(db),
     close: () => db.close(),
   };
 }

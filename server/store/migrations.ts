@@ -71,4 +71,18 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (name, version, holder)
   );
   `,
+  // 3: deployment (server/deploy): what blank nodes receive, and each node's install state.
+  `
+  ALTER TABLE nodes ADD COLUMN seq INTEGER;                 -- {n} of the hostname pattern, given at first plan
+  ALTER TABLE nodes ADD COLUMN image TEXT;                  -- per-node override: NAME or NAME@VERSION
+  ALTER TABLE nodes ADD COLUMN install TEXT NOT NULL DEFAULT 'none'
+    CHECK (install IN ('none', 'pending', 'installing', 'installed', 'failed'));
+  ALTER TABLE nodes ADD COLUMN installed_image TEXT;        -- NAME@VERSION being or last installed
+  ALTER TABLE nodes ADD COLUMN error TEXT;                  -- last failure: step and output, one paragraph
+  CREATE UNIQUE INDEX nodes_seq ON nodes (seq);
+  CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,                    -- e.g. deploy.image
+    value TEXT NOT NULL                        -- JSON
+  );
+  `,
 ];

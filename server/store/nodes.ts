@@ -16,7 +16,21 @@ export interface NodeRecord {
   kernel: string | null;
   firstSeen: number;
   lastSeen: number;
+  /** Where the node stands with its disk: never installed, asked to (re)install, installing, installed, failed. */
+  install: InstallState;
+  /** Per-node image override (NAME or NAME@VERSION); null = the default image. */
+  image: string | null;
+  /** NAME@VERSION being or last installed. */
+  installedImage: string | null;
+  /** The last failure: failing step and its output. */
+  error: string | null;
+  /** Sequence number ({n} in the hostname pattern), given when the node first asks for its plan. */
+  seq: number | null;
 }
+
+/** Install states (see server/deploy/plan.ts for the transitions). */
+export const INSTALL_STATES = ['none', 'pending', 'installing', 'installed', 'failed'] as const;
+export type InstallState = (typeof INSTALL_STATES)[number];
 
 /** Fields a sighting may update; absent fields keep their stored value. */
 export interface NodeSighting {
@@ -38,6 +52,11 @@ interface Row {
   kernel: string | null;
   first_seen: number;
   last_seen: number;
+  install: InstallState;
+  image: string | null;
+  installed_image: string | null;
+  error: string | null;
+  seq: number | null;
 }
 
 const toRecord = (r: Row): NodeRecord => ({
@@ -50,6 +69,11 @@ const toRecord = (r: Row): NodeRecord => ({
   kernel: r.kernel,
   firstSeen: r.first_seen,
   lastSeen: r.last_seen,
+  install: r.install,
+  image: r.image,
+  installedImage: r.installed_image,
+  error: r.error,
+  seq: r.seq,
 });
 
 export { normalizeMac } from '../../netboot/mac.ts';
@@ -101,6 +125,42 @@ export class NodeRepo {
 
   list(): NodeRecord[] {
     return (this.db.prepare('SELECT * FROM nodes ORDER BY mac').all() as unknown as Row[]).map(toRecord);
+  }
+
+  /** Set the install state; `installedImage`/`error` replace the stored ones when given (null clears). */
+  setInstall(mac: string, install: InstallState, extra: { installedImage?: string | null; error?: string | null } = {}): NodeRecord | undefined {
+    this.db
+      .prepare(
+        `UPDATE nodes SET install = :install,
+           installed_image = CASE WHEN :setImage THEN :installedImage ELSE installed_image END,
+           error = CASE WHEN :setError THEN :error ELSE error END
+         WHERE mac = :mac`,
+      )
+      .run({
+        mac,
+        install,
+        setImage: extra.installedImage !== undefined ? 1 : 0,
+        installedImage: extra.installedImage ?? null,
+        setError: extra.error !== undefined ? 1 : 0,
+        error: extra.error ?? null,
+      });
+    return this.get(mac);
+  }
+
+  /** Pin a node to an image (NAME or NAME@VERSION), or back to the default with null; creates the node if unseen. */
+  setImage(mac: string, image: string | null, now = Date.now()): NodeRecord {
+    this.db
+      .prepare('INSERT INTO nodes (mac, image, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT (mac) DO UPDATE SET image = excluded.image')
+      .run(mac, image, now, now);
+    return this.get(mac)!;
+  }
+
+  /** The node's sequence number, giving it the next free one on first use (stable afterwards). */
+  ensureSeq(mac: string): number {
+    this.db.prepare('UPDATE nodes SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM nodes) WHERE mac = ? AND seq IS NULL').run(mac);
+    const row = this.db.prepare('SELECT seq FROM nodes WHERE mac = ?').get(mac) as { seq: number | null } | undefined;
+    if (row?.seq == null) throw new Error(`node ${mac} is not in the inventory`);
+    return row.seq;
   }
 
   /** Remove a node from the inventory; returns whether it existed. */

@@ -8,7 +8,7 @@ import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Store } from '../../store/db.ts';
 import { normalizeMac } from '../../store/nodes.ts';
-import { buildIpxeScript } from '../../../netboot/boot/ipxe.ts';
+import { buildIpxeScript, buildLocalBootIpxeScript } from '../../../netboot/boot/ipxe.ts';
 
 /** Options for the boot routes. */
 export interface BootRouteOptions {
@@ -40,7 +40,14 @@ export const bootRoutes: FastifyPluginAsync<BootRouteOptions & { store: Store }>
   app.get<{ Params: { mac: string } }>('/ipxe/:mac', async (req, reply) => {
     const mac = normalizeMac(req.params.mac);
     if (!mac) return reply.code(400).type('text/plain').send('#!ipxe\necho imgsrv: bad MAC in script URL\nshell\n');
-    opts.store.nodes.record({ mac, phase: undefined });
+    const node = opts.store.nodes.record({ mac, phase: undefined });
+    if (node.install === 'installed') {
+      opts.store.events.add('node.localboot', 'installed: sent to its local disk', { mac });
+      return reply
+        .type('text/plain; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(buildLocalBootIpxeScript(`${mac} is installed with ${node.installedImage ?? 'an image'}`));
+    }
     opts.store.events.add('node.ipxe', 'iPXE script fetched', { mac });
     const files =
       opts.mode === 'http'

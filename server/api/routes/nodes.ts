@@ -5,6 +5,7 @@ import type { Store } from '../../store/db.ts';
 import { NODE_PHASES, normalizeMac, type NodePhase } from '../../store/nodes.ts';
 import { requireToken } from '../auth.ts';
 import type { NodeSwarmReport, SwarmService } from '../../swarm/service.ts';
+import { onNodeReport, type DeployContext } from '../../deploy/plan.ts';
 
 const MAC_PATTERN = '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$';
 const HOSTNAME_PATTERN = '^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$';
@@ -23,7 +24,11 @@ interface NodeReport {
   kernel?: string;
   phase?: NodePhase;
   message?: string;
+  /** The hostname the node took (prompted or assigned); kept so a re-image runs unattended. */
+  hostname?: string;
   swarm?: NodeSwarmReport;
+  /** Restore progress: bytes written to disk and the image's size. */
+  restore?: { written: number; total: number };
 }
 
 function macParam(raw: string): string {
@@ -48,11 +53,13 @@ const swarmReportSchema = {
   },
 };
 
-export const nodeRoutes: FastifyPluginAsync<{ store: Store; swarm?: SwarmService | undefined }> = async (app, { store, swarm }) => {
+export const nodeRoutes: FastifyPluginAsync<{ store: Store; swarm?: SwarmService | undefined; deploy?: DeployContext | undefined }> = async (app, { store, swarm, deploy }) => {
   /** A node with its latest swarm report, when there is a fresh one. */
-  const withSwarm = <T extends { mac: string }>(n: T) => {
+  const restoreProgress = new Map<string, { written: number; total: number; at: number }>();
+  const withSwarm = <T extends { mac: string; phase: NodePhase }>(n: T) => {
     const r = swarm?.nodeReport(n.mac);
-    return r ? { ...n, swarm: r } : n;
+    const p = n.phase === 'restoring' ? restoreProgress.get(n.mac) : undefined;
+    return { ...n, ...(r ? { swarm: r } : {}), ...(p ? { restore: { written: p.written, total: p.total } } : {}) };
   };
   const admin = requireToken(store.tokens, ['admin']);
   const nodeOrAdmin = requireToken(store.tokens, ['node', 'admin']);
@@ -111,8 +118,15 @@ export const nodeRoutes: FastifyPluginAsync<{ store: Store; swarm?: SwarmService
             firmware: { type: 'string', enum: ['bios', 'uefi'] },
             kernel: { type: 'string', maxLength: 128 },
             phase: { type: 'string', enum: [...NODE_PHASES] },
-            message: { type: 'string', maxLength: 4096 },
+            message: { type: 'string', maxLength: 8192 },
+            hostname: { type: 'string', pattern: HOSTNAME_PATTERN },
             swarm: swarmReportSchema,
+            restore: {
+              type: 'object',
+              additionalProperties: false,
+              required: ['written', 'total'],
+              properties: { written: count, total: count },
+            },
           },
         },
       },
@@ -123,11 +137,14 @@ export const nodeRoutes: FastifyPluginAsync<{ store: Store; swarm?: SwarmService
       const before = store.nodes.get(mac);
       const node = store.nodes.record({ mac, ip: r.ip, firmware: r.firmware, kernel: r.kernel, phase: r.phase });
       if (r.swarm) swarm?.report(mac, r.swarm);
+      if (r.hostname && r.hostname !== before?.hostname) store.nodes.assignHostname(mac, r.hostname);
+      if (r.restore) restoreProgress.set(mac, { ...r.restore, at: Date.now() });
+      if (deploy) onNodeReport(deploy, before, mac, r.phase, r.message);
       if (before?.phase !== node.phase || r.message) {
         store.events.add(`node.${node.phase}`, r.message ?? `node ${node.phase}`, { mac, data: { ip: r.ip, firmware: r.firmware, kernel: r.kernel } });
       }
       req.log.info({ mac, ip: r.ip, firmware: r.firmware, phase: node.phase }, 'node report');
-      return { ok: true, hostname: node.hostname };
+      return { ok: true, hostname: store.nodes.get(mac)?.hostname ?? null };
     },
   );
 };

@@ -32,6 +32,7 @@ export function registerNodes(program: Command): void {
           ['firmware', (n) => n.firmware],
           ['hostname', (n) => n.hostname],
           ['phase', (n) => n.phase],
+          ['install', (n) => (n.installedImage ? `${n.install} ${n.installedImage}` : n.install)],
           ['image', (n) => (n.swarm ? `${Math.floor(n.swarm.progress * 100)}%` : undefined)],
           ['down', (n) => (n.swarm ? `${humanBytes(n.swarm.downloaded)} ${humanBytes(n.swarm.downloadSpeed)}/s` : undefined)],
           ['up', (n) => (n.swarm ? humanBytes(n.swarm.uploaded) : undefined)],
@@ -57,6 +58,16 @@ export function registerNodes(program: Command): void {
     .action(async (m: string, hostname: string, _flags: unknown, cmd: Command) => {
       const node = await apiFor(cmd).request<NodeRecord>('PUT', `/api/v1/nodes/${mac(m)}`, { hostname: hostname === '-' ? null : hostname });
       process.stdout.write(`${node.mac} ${node.hostname ?? '(no hostname)'}\n`);
+    });
+
+  nodes
+    .command('reimage <mac>')
+    .description('install the node again at its next network boot (also the retry after a failed restore)')
+    .option('--image <ref>', 'pin the node to NAME or NAME@VERSION ("-" = back to the default image)')
+    .action(async (m: string, flags: { image?: string }, cmd: Command) => {
+      const body = flags.image === undefined ? {} : { image: flags.image === '-' ? null : flags.image };
+      const node = await apiFor(cmd).request<NodeRecord>('POST', `/api/v1/nodes/${mac(m)}/reimage`, body);
+      process.stdout.write(`${node.mac} will be re-imaged with ${node.image ?? 'the default image'} at its next network boot\n`);
     });
 
   nodes

@@ -1,0 +1,99 @@
+/**
+ * Deployment routes: the plan a booted node asks for (node token), the
+ * image blank nodes receive and the partitions kept on re-image (admin),
+ * and re-imaging a node (admin).
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { ImgsrvError } from '../../errors.ts';
+import { defaultImage, keepList, planFor, requestReimage, resolveImage, type DeployContext } from '../../deploy/plan.ts';
+import { normalizeMac } from '../../store/nodes.ts';
+import { requireToken } from '../auth.ts';
+
+const MAC_PATTERN = '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$';
+const IMAGE_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}(@[1-9][0-9]{0,8})?$';
+const macParams = { type: 'object', required: ['mac'], properties: { mac: { type: 'string', pattern: MAC_PATTERN } } };
+
+function macParam(raw: string): string {
+  const mac = normalizeMac(raw);
+  if (!mac) throw new ImgsrvError('BAD_USAGE', `"${raw}" is not a MAC address`, { hint: 'use the form aa:bb:cc:dd:ee:ff' });
+  return mac;
+}
+
+export const deployRoutes: FastifyPluginAsync<{ deploy: DeployContext }> = async (app, { deploy }) => {
+  const admin = requireToken(deploy.store.tokens, ['admin']);
+  const nodeOrAdmin = requireToken(deploy.store.tokens, ['node', 'admin']);
+
+  app.get<{ Params: { mac: string } }>('/nodes/:mac/plan', { onRequest: nodeOrAdmin, schema: { params: macParams } }, async (req) => {
+    const mac = macParam(req.params.mac);
+    const plan = planFor(deploy, mac);
+    req.log.info({ mac, action: plan.action, image: plan.image, reason: plan.reason }, 'node plan');
+    return plan;
+  });
+
+  /** The deployment settings as they apply now, with the version "latest" resolves to. */
+  const view = () => {
+    const image = defaultImage(deploy) ?? null;
+    let resolved: { name: string; version: number } | null = null;
+    let problem: string | null = null;
+    if (image) {
+      try {
+        resolved = resolveImage(deploy.images, image).ref;
+      } catch (err) {
+        problem = (err as ImgsrvError).message;
+      }
+    }
+    const nodes = deploy.store.nodes.list();
+    const count = (s: string) => nodes.filter((n) => n.install === s).length;
+    return {
+      image,
+      resolved,
+      problem,
+      keep: keepList(deploy),
+      nodes: { installing: count('installing'), installed: count('installed'), failed: count('failed'), pending: count('pending') },
+    };
+  };
+
+  app.get('/deploy', { onRequest: admin }, async () => view());
+
+  app.put<{ Body: { image?: string | null; keep?: string[] | null } }>(
+    '/deploy',
+    {
+      onRequest: admin,
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            image: { anyOf: [{ type: 'string', pattern: IMAGE_PATTERN }, { type: 'null' }] },
+            keep: { anyOf: [{ type: 'array', maxItems: 32, items: { type: 'string', pattern: '^/[^\\s]*$', maxLength: 4096 } }, { type: 'null' }] },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const { image, keep } = req.body;
+      if (image) resolveImage(deploy.images, image); // refuse an image that isn't there before storing it
+      if (image !== undefined) deploy.store.settings.set('deploy.image', image ?? undefined);
+      if (keep !== undefined) deploy.store.settings.set('deploy.keep', keep ?? undefined);
+      deploy.store.events.add('deploy.set', `blank nodes get ${image ?? 'no image'}${keep?.length ? `, keeping ${keep.join(', ')}` : ''}`, {});
+      return view();
+    },
+  );
+
+  app.post<{ Params: { mac: string }; Body: { image?: string | null } | undefined }>(
+    '/nodes/:mac/reimage',
+    {
+      onRequest: admin,
+      schema: {
+        params: macParams,
+        body: {
+          anyOf: [
+            { type: 'object', additionalProperties: false, properties: { image: { anyOf: [{ type: 'string', pattern: IMAGE_PATTERN }, { type: 'null' }] } } },
+            { type: 'null' },
+          ],
+        },
+      },
+    },
+    async (req) => requestReimage(deploy, macParam(req.params.mac), req.body?.image),
+  );
+};

@@ -1,0 +1,150 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { packImage } from '../../images/pack.ts';
+import { unknownFacts } from '../capture/probe.ts';
+import { silentLogger } from '../log.ts';
+import { openStore, type Store } from '../store/db.ts';
+import { metaDraft } from '../capture/run.ts';
+import { ImageLocks } from '../images/locks.ts';
+import { ImageStore } from '../images/store.ts';
+import { appRoutes, buildApp } from '../api/app.ts';
+import { createRegistry } from '../api/metrics.ts';
+import type { DeployPlan } from './plan.ts';
+
+const ADMIN = 'admin-token-for-deploy-tests';
+const NODE = 'node-token-for-deploy-tests';
+const admin = { authorization: `Bearer ${ADMIN}` };
+const node = { authorization: `Bearer ${NODE}` };
+const A = '52:54:00:00:00:0a';
+const B = '52:54:00:00:00:0b';
+
+describe('deployment plan, reports and local boot', () => {
+  let app: FastifyInstance;
+  let store: Store;
+  let locks: ImageLocks;
+  const dir = mkdtempSync(join(tmpdir(), 'imgsrv-deploy-'));
+
+  beforeAll(async () => {
+    store = openStore(':memory:');
+    store.tokens.set('admin', ADMIN);
+    store.tokens.set('node', NODE);
+    locks = new ImageLocks(store.db);
+    const images = new ImageStore({ root: join(dir, 'images'), locks, logger: silentLogger });
+    const tree = join(dir, 'tree');
+    mkdirSync(join(tree, 'etc'), { recursive: true });
+    writeFileSync(join(tree, 'etc', 'hostname'), 'sample\n');
+    for (let i = 0; i < 2; i++) {
+      await images.build('web', async (d, v) =>
+        metaDraft(await packImage({ root: tree, outDir: d }), { sourceHost: 'rsync://198.18.0.10/root', host: unknownFacts(), torrent: { image: 'web', version: v } }),
+      );
+    }
+    app = await buildApp({
+      store,
+      logger: silentLogger,
+      registry: createRegistry(store),
+      boot: { filesDir: dir, httpBase: 'http://198.18.0.1', mode: 'http', tftpServer: '198.18.0.1', nodeToken: NODE, kernelArgs: [] },
+      status: () => ({ version: 't', startedAt: 0, interface: null, address: null, services: {} }),
+      images,
+      deploy: {
+        store,
+        images,
+        locks,
+        settings: { keep: ['/data'], promptTimeout: 45, hostnamePattern: 'node-{n}', linger: 30 },
+        torrentBase: 'rsync://198.18.0.1/torrents',
+      },
+    });
+    await app.ready();
+  });
+  afterAll(async () => {
+    await app.close();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const plan = async (mac: string): Promise<DeployPlan> => {
+    const res = await app.inject({ method: 'GET', url: `/api/v1/nodes/${mac}/plan`, headers: node });
+    expect(res.statusCode).toBe(200);
+    return res.json();
+  };
+  const reportPhase = (mac: string, phase: string, extra: object = {}) =>
+    app.inject({ method: 'POST', url: '/api/v1/nodes/report', headers: node, payload: { mac, phase, ...extra } });
+
+  it('makes blank nodes wait until an image is set, and refuses an image that does not exist', async () => {
+    expect((await plan(A)).action).toBe('wait');
+    const bad = await app.inject({ method: 'PUT', url: '/api/v1/deploy', headers: admin, payload: { image: 'nope' } });
+    expect(bad.statusCode).toBe(404);
+    expect((await app.inject({ method: 'PUT', url: '/api/v1/deploy', headers: node, payload: { image: 'web' } })).statusCode).toBe(401);
+    const set = await app.inject({ method: 'PUT', url: '/api/v1/deploy', headers: admin, payload: { image: 'web' } });
+    expect(set.json()).toMatchObject({ image: 'web', resolved: { name: 'web', version: 2 }, keep: ['/data'] });
+  });
+
+  it('hands out the latest version with its torrent, a numbered hostname suggestion, and locks the version', async () => {
+    const p = await plan(A);
+    expect(p).toMatchObject({
+      action: 'restore',
+      image: { name: 'web', version: 2 },
+      torrentUrl: 'rsync://198.18.0.1/torrents/web/2.torrent',
+      hostname: { assigned: null, suggestion: 'node-1', promptTimeoutSec: 45 },
+      keep: ['/data'],
+      linger: 30,
+    });
+    expect(p.meta?.torrent?.infoHash).toMatch(/^[0-9a-f]{40}$/);
+    expect(locks.holders('web', 2).map((l) => l.holder)).toEqual([`node:${A}`]);
+    // Asking again (a power cut) gives the same number, and the next node the next one.
+    expect((await plan(A)).hostname?.suggestion).toBe('node-1');
+    expect((await plan(B)).hostname?.suggestion).toBe('node-2');
+  });
+
+  it('an assigned hostname skips the prompt; the hostname a node took is kept', async () => {
+    await app.inject({ method: 'PUT', url: `/api/v1/nodes/${B}`, headers: admin, payload: { hostname: 'db-1' } });
+    expect((await plan(B)).hostname?.assigned).toBe('db-1');
+    expect((await reportPhase(A, 'restoring', { hostname: 'web-a', restore: { written: 10, total: 100 } })).json()).toMatchObject({ hostname: 'web-a' });
+    const a = (await app.inject({ method: 'GET', url: `/api/v1/nodes/${A}`, headers: admin })).json();
+    expect(a).toMatchObject({ hostname: 'web-a', install: 'installing', installedImage: 'web@2', restore: { written: 10, total: 100 } });
+  });
+
+  it('a seeding node is installed: its iPXE script boots the local disk and the lock is released', async () => {
+    expect((await app.inject({ method: 'GET', url: `/boot/ipxe/${A}` })).body).toContain('kernel ');
+    await reportPhase(A, 'seeding');
+    expect(store.nodes.get(A)?.install).toBe('installed');
+    expect(locks.holders('web', 2).map((l) => l.holder)).toEqual([`node:${B}`]);
+    const script = (await app.inject({ method: 'GET', url: `/boot/ipxe/${A}` })).body;
+    expect(script).toMatch(/^#!ipxe\n/);
+    expect(script).toMatch(/\nexit\n/);
+    expect(script).not.toContain('kernel ');
+    expect((await plan(A)).action).toBe('local-boot');
+  });
+
+  it('a failed node waits for an operator; reimage starts it over', async () => {
+    await reportPhase(B, 'failed', { message: 'restore failed at step "mkfs"\n$ mkfs.ext4 …\nno space' });
+    expect(store.nodes.get(B)).toMatchObject({ install: 'failed', error: expect.stringContaining('mkfs') });
+    expect(locks.holders('web', 2)).toEqual([]);
+    expect((await plan(B)).action).toBe('wait');
+    expect((await app.inject({ method: 'POST', url: `/api/v1/nodes/${B}/reimage`, headers: node, payload: {} })).statusCode).toBe(401);
+    const r = await app.inject({ method: 'POST', url: `/api/v1/nodes/${B}/reimage`, headers: admin, payload: { image: 'web@1' } });
+    expect(r.json()).toMatchObject({ install: 'pending', image: 'web@1', error: null });
+    expect((await plan(B))).toMatchObject({ action: 'restore', image: { name: 'web', version: 1 }, hostname: { assigned: 'db-1' } });
+    // An installed node re-imaged goes back to the network boot.
+    await app.inject({ method: 'POST', url: `/api/v1/nodes/${A}/reimage`, headers: admin });
+    expect((await app.inject({ method: 'GET', url: `/boot/ipxe/${A}` })).body).toContain('kernel ');
+  });
+
+  it('refuses every deploy and node route without a token, and the admin-only ones with the node token', async () => {
+    const routes = appRoutes.get(app)!.filter((r) => /deploy|\/plan|reimage/.test(r.url));
+    expect(routes.map((r) => `${r.method} ${r.url}`).sort()).toEqual(['GET /api/v1/deploy', 'GET /api/v1/nodes/:mac/plan', 'HEAD /api/v1/deploy', 'HEAD /api/v1/nodes/:mac/plan', 'POST /api/v1/nodes/:mac/reimage', 'PUT /api/v1/deploy']);
+    for (const r of routes) {
+      const url = r.url.replace(':mac', A);
+      for (const headers of [{}, { authorization: 'Bearer wrong' }]) {
+        const res = await app.inject({ method: r.method as 'GET', url, headers, payload: ['GET', 'HEAD'].includes(r.method) ? undefined : {} });
+        expect(res.statusCode, `${r.method} ${r.url}`).toBe(401);
+      }
+      if (!r.url.endsWith('/plan')) {
+        const res = await app.inject({ method: r.method as 'GET', url, headers: node, payload: ['GET', 'HEAD'].includes(r.method) ? undefined : {} });
+        expect(res.statusCode, `${r.method} ${r.url} with the node token`).toBe(401);
+      }
+    }
+  });
+});

@@ -1,0 +1,158 @@
+/**
+ * What a booted node does next, decided by the server: restore an image
+ * (which one, from which torrent, with which hostname and kept partitions),
+ * wait for an operator, or boot its local disk. The node asks at
+ * `GET /api/v1/nodes/:mac/plan`; its reports move the install state:
+ *
+ *   none/pending --plan--> installing --seeding|done--> installed
+ *                              |  \--failed--> failed --reimage--> pending
+ *                              \--(power cut, plan again)--> installing
+ *
+ * An installed node is sent to its local disk (iPXE `exit`) until an
+ * operator asks for a re-image. While a node installs, the image version
+ * is locked against removal.
+ */
+import type { ImageMeta } from '../../images/meta.ts';
+import { ImgsrvError } from '../errors.ts';
+import type { ImageLocks } from '../images/locks.ts';
+import type { ImageStore } from '../images/store.ts';
+import { parseImageRef, type ImageRef } from '../images/versions.ts';
+import type { Store } from '../store/db.ts';
+import type { NodePhase, NodeRecord } from '../store/nodes.ts';
+
+/** The server's answer to a booted node. */
+export interface DeployPlan {
+  action: 'restore' | 'wait' | 'local-boot';
+  /** Why the node waits or boots locally (shown on its console). */
+  reason?: string;
+  /** When to ask again (wait). */
+  retryAfterSec?: number;
+  image?: { name: string; version: number };
+  /** rsync://server/torrents/<image>/<version>.torrent */
+  torrentUrl?: string;
+  meta?: ImageMeta;
+  hostname?: { assigned: string | null; suggestion: string; promptTimeoutSec: number };
+  /** Mount points whose partitions survive the re-image when the layout matches. */
+  keep?: string[];
+  targetDisk?: string | null;
+  /** Seconds to keep seeding after the image is complete, when the server has not said done. */
+  linger?: number;
+}
+
+/** Deployment settings from the config (the settings table overrides image and keep). */
+export interface DeploySettings {
+  image?: string | undefined;
+  keep: string[];
+  promptTimeout: number;
+  targetDisk?: string | undefined;
+  hostnamePattern: string;
+  linger: number;
+}
+
+/** What planning needs from the server. */
+export interface DeployContext {
+  store: Store;
+  images: ImageStore;
+  locks: ImageLocks;
+  settings: DeploySettings;
+  /** rsync://addr:port/torrents */
+  torrentBase: string;
+}
+
+const lockHolder = (mac: string): string => `node:${mac}`;
+
+/** The image blank nodes get: the operator's setting, else the config's. */
+export function defaultImage(ctx: DeployContext): string | undefined {
+  return ctx.store.settings.get<string>('deploy.image') ?? ctx.settings.image;
+}
+
+/** Partitions kept on re-image: the operator's setting, else the config's. */
+export function keepList(ctx: DeployContext): string[] {
+  return ctx.store.settings.get<string[]>('deploy.keep') ?? ctx.settings.keep;
+}
+
+/** Expand the hostname pattern: {n} the node's sequence number, {mac} its MAC without separators. */
+export function suggestHostname(pattern: string, seq: number, mac: string): string {
+  return pattern.replaceAll('{n}', String(seq)).replaceAll('{mac}', mac.replaceAll(':', '')).toLowerCase();
+}
+
+/** Resolve NAME / NAME@VERSION to a published version with a torrent; throws NOT_FOUND / IMAGE_INVALID. */
+export function resolveImage(images: ImageStore, raw: string): { ref: Required<ImageRef>; meta: ImageMeta } {
+  const ref = parseImageRef(raw);
+  const meta = images.meta(ref.name, ref.version);
+  if (!meta.torrent) {
+    throw new ImgsrvError('IMAGE_INVALID', `${meta.name}@${meta.version} has no torrent yet`, { hint: 'wait for imgsrv serve to finish seeding it (see `imgsrv swarm ls`)' });
+  }
+  return { ref: { name: meta.name, version: meta.version }, meta };
+}
+
+/** Decide what node `mac` does now; a restore plan moves it to `installing` and locks the image version. */
+export function planFor(ctx: DeployContext, mac: string): DeployPlan {
+  const { store } = ctx;
+  const node = store.nodes.get(mac) ?? store.nodes.record({ mac });
+  if (node.install === 'installed') {
+    return { action: 'local-boot', reason: `installed with ${node.installedImage ?? 'an image'}; \`imgsrv nodes reimage ${mac}\` to install again` };
+  }
+  if (node.install === 'failed') {
+    return {
+      action: 'wait',
+      reason: `the last restore failed; waiting for an operator (\`imgsrv nodes reimage ${mac}\` retries)`,
+      retryAfterSec: 15,
+    };
+  }
+  const raw = node.image ?? defaultImage(ctx);
+  if (!raw) return { action: 'wait', reason: 'no image is set for blank nodes (`imgsrv deploy set IMAGE`)', retryAfterSec: 10 };
+  let resolved: ReturnType<typeof resolveImage>;
+  try {
+    resolved = resolveImage(ctx.images, raw);
+  } catch (err) {
+    return { action: 'wait', reason: `image ${raw} is not deployable: ${(err as ImgsrvError).message}`, retryAfterSec: 10 };
+  }
+  const { ref, meta } = resolved;
+  const seq = store.nodes.ensureSeq(mac);
+  const label = `${ref.name}@${ref.version}`;
+  ctx.locks.acquire(ref.name, ref.version, lockHolder(mac), 'node installing');
+  if (node.install !== 'installing' || node.installedImage !== label) {
+    store.nodes.setInstall(mac, 'installing', { installedImage: label, error: null });
+    store.events.add('node.installing', `restoring ${label}`, { mac });
+  }
+  return {
+    action: 'restore',
+    image: ref,
+    torrentUrl: `${ctx.torrentBase}/${encodeURIComponent(ref.name)}/${ref.version}.torrent`,
+    meta,
+    hostname: { assigned: node.hostname, suggestion: suggestHostname(ctx.settings.hostnamePattern, seq, mac), promptTimeoutSec: ctx.settings.promptTimeout },
+    keep: keepList(ctx),
+    targetDisk: ctx.settings.targetDisk ?? null,
+    linger: ctx.settings.linger,
+  };
+}
+
+/** Apply a node's report to its install state (and the image lock). */
+export function onNodeReport(ctx: DeployContext, before: NodeRecord | undefined, mac: string, phase: NodePhase | undefined, message?: string): void {
+  if (!phase || before?.install !== 'installing') return;
+  const [name, v] = (before.installedImage ?? '').split('@');
+  const release = (): void => {
+    if (name && v) ctx.locks.release(name, Number(v), lockHolder(mac));
+  };
+  // The disk is bootable from the moment the node seeds: a power cut then must boot it, not restore again.
+  if (phase === 'seeding' || phase === 'done') {
+    ctx.store.nodes.setInstall(mac, 'installed', { error: null });
+    release();
+  } else if (phase === 'failed') {
+    ctx.store.nodes.setInstall(mac, 'failed', { error: message ?? 'failed (no detail reported)' });
+    release();
+  }
+}
+
+/** Ask for a (re)install at the node's next boot, optionally pinned to an image. */
+export function requestReimage(ctx: DeployContext, mac: string, image?: string | null): NodeRecord {
+  if (image) resolveImage(ctx.images, image);
+  if (image !== undefined) ctx.store.nodes.setImage(mac, image);
+  const node = ctx.store.nodes.get(mac) ?? ctx.store.nodes.record({ mac });
+  const [name, v] = (node.installedImage ?? '').split('@');
+  if (name && v) ctx.locks.release(name, Number(v), lockHolder(mac));
+  ctx.store.nodes.setInstall(mac, 'pending', { error: null });
+  ctx.store.events.add('node.reimage', `re-image requested${image ? ` with ${image}` : ''}`, { mac });
+  return ctx.store.nodes.get(mac)!;
+}
