@@ -30,8 +30,10 @@ export interface VmOptions {
   initrd?: string;
   /** Kernel command line; `console=ttyS0` is added when missing. */
   append?: string;
-  /** Boot from the network first (the NIC's iPXE ROM under SeaBIOS, OVMF's PXE/HTTP under UEFI). */
+  /** Boot from the network first (the NIC's iPXE ROM under SeaBIOS, OVMF's PXE/HTTP under UEFI); with a disk, the disk comes second. */
   netboot?: boolean;
+  /** Let a guest reboot restart the VM (a real machine's reboot) instead of ending QEMU (-no-reboot, the default). */
+  allowReboot?: boolean;
   /** A disk image (raw, or qcow2 by extension) attached as virtio-blk. */
   disk?: string;
   /** Also append the serial console to this file. */
@@ -71,7 +73,7 @@ export function qemuArgs(opts: VmOptions, tap: string, varsCopy: string | undefi
     '-m', String(opts.memoryMiB ?? 512),
     '-smp', '1',
     '-nographic', '-monitor', 'none', '-serial', 'stdio',
-    '-no-reboot',
+    ...(opts.allowReboot ? [] : ['-no-reboot']),
     '-netdev', `tap,id=n0,ifname=${tap},script=no,downscript=no`,
   ];
   // Without netboot the NIC's iPXE ROM is dead weight: romfile= skips it (faster firmware).
@@ -93,7 +95,8 @@ export function qemuArgs(opts: VmOptions, tap: string, varsCopy: string | undefi
   }
   if (opts.disk) {
     const format = opts.disk.endsWith('.qcow2') ? 'qcow2' : 'raw';
-    args.push('-drive', `file=${opts.disk},format=${format},if=virtio${opts.netboot ? '' : ',bootindex=1'}`);
+    // bootindex belongs to the device, not the drive: NIC first when netbooting, then the disk.
+    args.push('-drive', `file=${opts.disk},format=${format},if=none,id=disk0`, '-device', `virtio-blk-pci,drive=disk0,bootindex=${opts.netboot ? 2 : 1}`);
   }
   return args;
 }

@@ -1,0 +1,193 @@
+/**
+ * Find the node's disks from sysfs (never from device names the sample had)
+ * and choose the one to restore onto: the one asked for, else the first
+ * fixed disk large enough, never the device the initramfs itself runs from.
+ */
+import { readdir, readFile, realpath } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ImgsrvError } from '../../server/errors.ts';
+
+/** How a disk is attached, inferred from its sysfs device path. */
+export type DiskTransport = 'nvme' | 'sata' | 'sas' | 'scsi' | 'virtio' | 'usb' | 'mmc' | 'unknown';
+
+/** One whole disk as the kernel sees it. */
+export interface DiskInfo {
+  name: string;
+  path: string;
+  sizeBytes: number;
+  removable: boolean;
+  readOnly: boolean;
+  rotational: boolean;
+  model: string;
+  serial: string;
+  /** World-wide id (`wwid`, e.g. "eui.…" or "naa.…"), '' when the disk has none. */
+  wwid: string;
+  transport: DiskTransport;
+  /** The disk or one of its partitions is mounted: the initramfs runs from it, so it is never a target. */
+  holdsMounts: boolean;
+}
+
+/** Where to read; tests point these at fake trees. */
+export interface ListDisksOptions {
+  sysBlock?: string;
+  procMounts?: string;
+  dev?: string;
+}
+
+// Not disks one installs onto: loop, RAM, zram, optical, floppy, network block, device-mapper, md RAID, flash MTD.
+const VIRTUAL = /^(loop|ram|zram|sr|fd|nbd|dm-|md|mtd)/;
+
+async function readText(path: string): Promise<string | undefined> {
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function firstText(dir: string, names: string[]): Promise<string> {
+  for (const n of names) {
+    const v = await readText(join(dir, n));
+    if (v) return v;
+  }
+  return '';
+}
+
+/** Infer the transport from the resolved sysfs path (e.g. ".../0000:00:1f.2/ata1/host0/..."). */
+export function transportFromSysPath(p: string): DiskTransport {
+  if (/\/nvme\d*\//.test(p) || /\/nvme-subsystem\//.test(p)) return 'nvme';
+  if (/\/usb\d+\//.test(p)) return 'usb';
+  if (/\/virtio\d+\//.test(p)) return 'virtio';
+  if (/\/ata\d+\//.test(p)) return 'sata';
+  if (/\/mmc\d*\/|\/mmc_host\//.test(p)) return 'mmc';
+  // SAS HBAs (mpt3sas, megaraid with JBOD) put expander/end_device/port nodes in the path
+  if (/\/(end_device-|expander-|port-)\d/.test(p)) return 'sas';
+  if (/\/host\d+\/target\d+:/.test(p)) return 'scsi';
+  return 'unknown';
+}
+
+async function mountedDevices(procMounts: string, dev: string): Promise<Set<string>> {
+  const names = new Set<string>();
+  const text = (await readText(procMounts)) ?? '';
+  for (const line of text.split('\n')) {
+    const src = line.split(' ')[0];
+    if (!src?.startsWith('/dev/')) continue;
+    names.add(src.slice('/dev/'.length));
+    // /dev/disk/by-uuid/… and friends are symlinks to the real node
+    try {
+      const real = await realpath(join(dev, src.slice('/dev/'.length)));
+      names.add(real.split('/').pop() ?? '');
+    } catch {
+      /* a source that no longer exists can't be one of our disks */
+    }
+  }
+  return names;
+}
+
+/** Every whole disk that could be an install target, with its facts. */
+export async function listDisks(opts: ListDisksOptions = {}): Promise<DiskInfo[]> {
+  const sysBlock = opts.sysBlock ?? '/sys/block';
+  const dev = opts.dev ?? '/dev';
+  const mounted = await mountedDevices(opts.procMounts ?? '/proc/mounts', dev);
+  const disks: DiskInfo[] = [];
+  for (const name of (await readdir(sysBlock)).sort()) {
+    if (VIRTUAL.test(name)) continue;
+    const dir = join(sysBlock, name);
+    const sectors = Number(await readText(join(dir, 'size')));
+    if (!Number.isFinite(sectors) || sectors <= 0) continue; // empty card reader slots
+    // The /sys/block entry and its `device` link both resolve into the bus path that tells the transport.
+    let sysPath = '';
+    for (const p of [dir, join(dir, 'device')]) {
+      try {
+        sysPath += `${await realpath(p)}/ `;
+      } catch {
+        /* no device link on some virtual disks */
+      }
+    }
+    const entries = await readdir(dir).catch(() => [] as string[]);
+    const partitions: string[] = [];
+    for (const e of entries) {
+      if (e.startsWith(name) && (await readText(join(dir, e, 'partition'))) !== undefined) partitions.push(e);
+    }
+    disks.push({
+      name,
+      path: join(dev, name),
+      // sysfs `size` counts 512-byte units whatever the logical sector size
+      sizeBytes: sectors * 512,
+      removable: (await readText(join(dir, 'removable'))) === '1',
+      readOnly: (await readText(join(dir, 'ro'))) === '1',
+      rotational: (await readText(join(dir, 'queue/rotational'))) === '1',
+      model: await firstText(dir, ['device/model', 'device/name']),
+      serial: await firstText(dir, ['serial', 'device/serial', 'device/vpd_serial']),
+      wwid: await firstText(dir, ['wwid', 'device/wwid']),
+      transport: transportFromSysPath(sysPath),
+      holdsMounts: mounted.has(name) || partitions.some((p) => mounted.has(p)),
+    });
+  }
+  return disks;
+}
+
+const TRANSPORT_RANK: Record<DiskTransport, number> = { nvme: 0, sata: 1, sas: 1, scsi: 1, virtio: 2, mmc: 3, usb: 4, unknown: 3 };
+
+/** Human size: "4.0 GiB". */
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+function describe(d: DiskInfo): string {
+  return `${d.path} (${formatBytes(d.sizeBytes)}${d.model ? `, ${d.model}` : ''}${d.transport !== 'unknown' ? `, ${d.transport}` : ''})`;
+}
+
+function matches(d: DiskInfo, requested: string): boolean {
+  const r = requested.trim();
+  const wwn = r.replace(/^wwn-/, '').replace(/^0x/, '').toLowerCase();
+  return (
+    d.name === r ||
+    d.path === r ||
+    `/dev/${d.name}` === r ||
+    (d.serial !== '' && d.serial === r) ||
+    (d.wwid !== '' && (d.wwid === r || d.wwid.toLowerCase().replace(/^(naa|eui|t10)\./, '').replace(/^0x/, '') === wwn))
+  );
+}
+
+/** Pick the target disk: the requested one, else the first fixed, writable, unmounted disk of at least minBytes. */
+export function chooseTargetDisk(disks: readonly DiskInfo[], opts: { requested?: string; minBytes: number }): DiskInfo {
+  const need = formatBytes(opts.minBytes);
+  if (opts.requested) {
+    const d = disks.find((x) => matches(x, opts.requested!));
+    if (!d) {
+      throw new ImgsrvError('DISK', `requested disk ${opts.requested} not found (disks: ${disks.map(describe).join(', ') || 'none'})`, {
+        hint: 'set the target disk of the node or group to a disk name, /dev path, serial or WWN it has, or clear it',
+      });
+    }
+    if (d.holdsMounts) throw new ImgsrvError('DISK', `requested disk ${describe(d)} is in use (mounted): the node booted from it`, { hint: 'choose another target disk' });
+    if (d.readOnly) throw new ImgsrvError('DISK', `requested disk ${describe(d)} is read-only`, { hint: 'choose another target disk or remove its write protection' });
+    if (d.sizeBytes < opts.minBytes) {
+      throw new ImgsrvError('DISK', `disk ${d.path} is TOO SMALL for this image: ${formatBytes(d.sizeBytes)}, needs at least ${need}`, {
+        hint: 'give the node a larger disk or choose a smaller image',
+      });
+    }
+    return d;
+  }
+  const candidates = disks
+    .filter((d) => !d.removable && !d.readOnly && !d.holdsMounts)
+    .sort((a, b) => TRANSPORT_RANK[a.transport] - TRANSPORT_RANK[b.transport] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const fit = candidates.find((d) => d.sizeBytes >= opts.minBytes);
+  if (fit) return fit;
+  if (candidates.length > 0) {
+    const biggest = candidates.reduce((a, b) => (b.sizeBytes > a.sizeBytes ? b : a));
+    throw new ImgsrvError('DISK', `disk ${biggest.path} is TOO SMALL for this image: ${formatBytes(biggest.sizeBytes)}, needs at least ${need}`, {
+      hint: 'give the node a larger disk or choose a smaller image; nothing was written',
+    });
+  }
+  throw new ImgsrvError('DISK', `no disk to restore onto (found: ${disks.map(describe).join(', ') || 'none'}; removable, read-only and mounted disks are never used)`, {
+    hint: 'check that the node has a local disk and that its storage driver is in the netboot initramfs',
+  });
+}

@@ -1,0 +1,126 @@
+/**
+ * Mount the new file systems under the target root in path order (`/`
+ * first, `/boot` before `/boot/efi`), undo it in reverse, and bind the
+ * kernel's /dev, /proc, /sys into the target for chroot tools.
+ */
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ImgsrvError } from '../../server/errors.ts';
+import type { Runner } from './run.ts';
+
+/** What mountTarget needs of a PartitionMapping. */
+export interface MountEntry {
+  device: string;
+  mountpoint?: string;
+  fsType: string;
+}
+
+/** Directory of `mountpoint` under root ("/" → root itself). */
+function under(root: string, mountpoint: string): string {
+  return mountpoint === '/' ? root : join(root, mountpoint);
+}
+
+/** Mount points inside the target, shallowest first; swap and unmounted partitions left out. */
+export function mountOrder<T extends MountEntry>(mapping: readonly T[]): (T & { mountpoint: string })[] {
+  const mounted = mapping.filter((m): m is T & { mountpoint: string } => !!m.mountpoint && m.fsType !== 'swap' && m.mountpoint.startsWith('/'));
+  const depth = (p: string): number => (p === '/' ? 0 : p.split('/').length - 1);
+  return mounted.sort((a, b) => depth(a.mountpoint) - depth(b.mountpoint) || a.mountpoint.localeCompare(b.mountpoint));
+}
+
+/** Mount every file system of the mapping under root, `/` first; returns the directories mounted, in order. */
+export async function mountTarget(runner: Runner, mapping: readonly MountEntry[], root: string): Promise<string[]> {
+  const order = mountOrder(mapping);
+  if (order[0]?.mountpoint !== '/') {
+    throw new ImgsrvError('DISK', 'the layout has no partition for /', { hint: 'the image metadata is incomplete: capture the image again' });
+  }
+  const done: string[] = [];
+  try {
+    for (const m of order) {
+      const dir = under(root, m.mountpoint);
+      await mkdir(dir, { recursive: true });
+      await runner.run(`mount ${m.mountpoint}`, ['mount', '-t', m.fsType === 'fat' || m.fsType === 'fat32' ? 'vfat' : m.fsType, m.device, dir]);
+      done.push(dir);
+    }
+  } catch (err) {
+    await unmountAll(runner, done);
+    throw err;
+  }
+  return done;
+}
+
+/** Mount points at or below dir, from /proc/mounts (octal escapes decoded), deepest first. */
+export async function mountsUnder(dir: string, procMounts = '/proc/mounts'): Promise<string[]> {
+  const text = await readFile(procMounts, 'utf8');
+  const base = dir.replace(/\/+$/, '');
+  const found = text
+    .split('\n')
+    .map((l) => l.split(' ')[1])
+    .filter((m): m is string => !!m)
+    .map((m) => m.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((m) => m === base || m.startsWith(`${base}/`));
+  return [...new Set(found)].sort((a, b) => b.length - a.length);
+}
+
+async function unmountAll(runner: Runner, dirs: readonly string[]): Promise<void> {
+  let first: unknown;
+  for (const d of [...dirs].reverse()) {
+    try {
+      await runner.run(`unmount ${d}`, ['umount', d]);
+    } catch (err) {
+      first ??= err;
+    }
+  }
+  if (first) throw first;
+}
+
+/** Unmount everything mounted at or below root (also binds and partial mounts), deepest first. */
+export async function unmountTarget(runner: Runner, root: string, opts: { procMounts?: string } = {}): Promise<void> {
+  const mounted = await mountsUnder(root, opts.procMounts);
+  let first: unknown;
+  for (const d of mounted) {
+    try {
+      await runner.run(`unmount ${d}`, ['umount', d]);
+    } catch (err) {
+      // a busy mount must not keep the others mounted; lazy-detach it and report the first failure
+      first ??= err;
+      await runner.run(`detach ${d}`, ['umount', '-l', d]).catch(() => {});
+    }
+  }
+  if (first) throw first;
+}
+
+const SYSTEM_DIRS = ['dev', 'proc', 'sys'] as const;
+
+/** Bind /dev, /proc, /sys (and /sys/firmware/efi/efivars when present) into root for chroot tools; returns what was mounted. */
+export async function bindSystemDirs(runner: Runner, root: string): Promise<string[]> {
+  const done: string[] = [];
+  try {
+    for (const d of SYSTEM_DIRS) {
+      const target = join(root, d);
+      await mkdir(target, { recursive: true });
+      await runner.run(`bind /${d}`, ['mount', '--rbind', `/${d}`, target]);
+      // rslave: unmounting the target later must not propagate to the host's /dev
+      await runner.run(`bind /${d}`, ['mount', '--make-rslave', target]);
+      done.push(target);
+    }
+  } catch (err) {
+    await unbindSystemDirs(runner, root).catch(() => {});
+    throw err;
+  }
+  return done;
+}
+
+/** Undo bindSystemDirs (recursive lazy unmounts, so submounts such as /dev/pts go too). */
+export async function unbindSystemDirs(runner: Runner, root: string): Promise<void> {
+  let first: unknown;
+  for (const d of [...SYSTEM_DIRS].reverse()) {
+    const target = join(root, d);
+    if ((await mountsUnder(target)).length === 0) continue;
+    try {
+      await runner.run(`unbind /${d}`, ['umount', '-R', '-l', target]);
+    } catch (err) {
+      first ??= err;
+    }
+  }
+  if (first) throw first;
+}

@@ -1,0 +1,135 @@
+/**
+ * Write a LayoutPlan to the disk: wipe, one sfdisk script for the whole
+ * table, wait for the kernel's partition nodes, then make every file system
+ * with the UUID and label chosen in the plan (so the fstab rewrite can be
+ * computed before anything is formatted). Kept partitions are not touched.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ImgsrvError } from '../../server/errors.ts';
+import { isFat, mappingFor, type LayoutPlan, type PartitionMapping, type PlannedPartition } from './layout.ts';
+import type { Runner } from './run.ts';
+
+/** Options for applyLayout. */
+export interface ApplyOptions {
+  /** Device node of partition n; default: found through sysfs once the kernel has it. */
+  partitionDevice?: (n: number) => Promise<string>;
+  /** sysfs class/block directory (tests). */
+  sysClassBlock?: string;
+  /** Device directory (tests). */
+  dev?: string;
+}
+
+/** The sfdisk script for a plan, in sectors of `sectorSize` bytes. Partition numbers come from the device names. */
+export function sfdiskScript(plan: LayoutPlan, sectorSize = 512): string {
+  const dev = basename(plan.diskPath);
+  const sep = /\d$/.test(dev) ? 'p' : '';
+  const lines = [`label: ${plan.table}`, 'unit: sectors', `sector-size: ${sectorSize}`];
+  if (plan.table === 'gpt') lines.push(`first-lba: ${Math.min(2048, ...plan.partitions.map((p) => p.startBytes / sectorSize))}`);
+  // BIOS firmware on MBR disks may only boot an "active" partition: mark the one holding /boot, else /.
+  const active = plan.table === 'dos' ? (plan.partitions.find((p) => p.mountpoint === '/boot') ?? plan.partitions.find((p) => p.role === 'root')) : undefined;
+  for (const p of [...plan.partitions].sort((a, b) => a.number - b.number)) {
+    if (p.startBytes % sectorSize !== 0 || p.sizeBytes % sectorSize !== 0) {
+      throw new ImgsrvError('DISK', `partition ${p.number} is not aligned to the disk's ${sectorSize}-byte sectors`, { hint: 'the captured layout does not fit this disk' });
+    }
+    const fields = [`start=${p.startBytes / sectorSize}`, `size=${p.sizeBytes / sectorSize}`, `type=${p.type}`];
+    if (plan.table === 'gpt' && p.name) fields.push(`name="${p.name.replace(/["\\]/g, '')}"`);
+    if (p === active) fields.push('bootable');
+    lines.push(`${dev}${sep}${p.number} : ${fields.join(', ')}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function isBlockDevice(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isBlockDevice();
+  } catch {
+    return false;
+  }
+}
+
+/** Wait until the kernel shows partition n of the disk in sysfs and its /dev node exists. */
+export async function waitForPartition(diskPath: string, n: number, opts: { sysClassBlock?: string; dev?: string; timeoutMs?: number } = {}): Promise<string> {
+  const disk = basename(diskPath);
+  const dir = join(opts.sysClassBlock ?? '/sys/class/block', disk);
+  const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
+  for (;;) {
+    for (const e of await readdir(dir).catch(() => [] as string[])) {
+      if (!e.startsWith(disk)) continue;
+      const num = await readFile(join(dir, e, 'partition'), 'utf8').catch(() => '');
+      if (num.trim() === String(n)) {
+        const node = join(opts.dev ?? '/dev', e);
+        // devtmpfs creates the node itself, but a moment after sysfs shows the partition
+        if (await isBlockDevice(node)) return node;
+      }
+    }
+    if (Date.now() > deadline) {
+      throw new ImgsrvError('DISK', `partition ${n} of ${diskPath} did not appear in ${dir}`, {
+        hint: 'the kernel did not re-read the partition table; check the console for disk errors and restore again',
+      });
+    }
+    await sleep(200);
+  }
+}
+
+/** argv that makes the partition's file system or swap area with the plan's UUID and label, or undefined when it gets none. */
+export function mkfsArgv(p: PlannedPartition, device: string): string[][] | undefined {
+  if (p.swap) return [['mkswap', '-U', p.swap.newUuid, ...(p.swap.label ? ['-L', p.swap.label] : []), device]];
+  if (!p.fs) return undefined;
+  const { type, label, newUuid } = p.fs;
+  const L = (flag: string): string[] => (label ? [flag, label] : []);
+  if (/^ext[234]$/.test(type)) return [[`mkfs.${type}`, '-F', '-q', '-U', newUuid, ...L('-L'), device]];
+  if (type === 'xfs') return [['mkfs.xfs', '-f', '-q', '-m', `uuid=${newUuid}`, ...L('-L'), device]];
+  if (type === 'btrfs') return [['mkfs.btrfs', '-f', '-q', '-U', newUuid, ...L('-L'), device]];
+  if (isFat(type)) {
+    const id = newUuid.replace('-', '');
+    // FAT32 needs ~65k clusters; a small ESP falls back to whatever FAT size mkfs.fat picks
+    return [
+      ['mkfs.vfat', '-F', '32', '-i', id, ...L('-n'), device],
+      ['mkfs.vfat', '-i', id, ...L('-n'), device],
+    ];
+  }
+  throw new ImgsrvError('DISK', `partition ${p.number}${p.mountpoint ? ` (${p.mountpoint})` : ''} has file system type ${type}, which the restore cannot make`, {
+    hint: 'capture the sample with ext4, xfs, btrfs, vfat or swap file systems',
+  });
+}
+
+/** Partition the disk per plan (unless plan.keepTable) and make the file systems; returns what was made or kept. */
+export async function applyLayout(runner: Runner, plan: LayoutPlan, opts: ApplyOptions = {}): Promise<PartitionMapping[]> {
+  const block = await isBlockDevice(plan.diskPath);
+  const sectorSize = block ? Number((await runner.run('sector size', ['blockdev', '--getss', plan.diskPath])).trim()) : 512;
+  // Check every file system type before the first destructive step.
+  for (const p of plan.partitions) if (!p.keep) mkfsArgv(p, '/dev/null');
+  if (!plan.keepTable) {
+    const script = sfdiskScript(plan, sectorSize);
+    await runner.run('wipe disk', ['wipefs', '-a', plan.diskPath]);
+    await runner.run('write partition table', ['sfdisk', '--wipe', 'always', '--wipe-partitions', 'always', '--no-reread', '--no-tell-kernel', plan.diskPath], { input: script });
+    if (block) {
+      try {
+        await runner.run('re-read partition table', ['blockdev', '--rereadpt', plan.diskPath]);
+      } catch {
+        // busy disks refuse BLKRRPART; partx adds/updates partitions one by one instead
+        await runner.run('update partitions', ['partx', '-u', plan.diskPath]);
+      }
+    }
+  }
+  const resolve = opts.partitionDevice ?? ((n: number) => waitForPartition(plan.diskPath, n, { ...(opts.sysClassBlock ? { sysClassBlock: opts.sysClassBlock } : {}), ...(opts.dev ? { dev: opts.dev } : {}) }));
+  const devices = new Map<number, string>();
+  for (const p of plan.partitions) {
+    if (!p.fs && !p.swap) continue;
+    const device = await resolve(p.number);
+    devices.set(p.number, device);
+    if (p.keep) continue;
+    const variants = mkfsArgv(p, device) ?? [];
+    for (const [i, argv] of variants.entries()) {
+      try {
+        await runner.run(`make ${p.fs?.type ?? 'swap'} on partition ${p.number}`, argv);
+        break;
+      } catch (err) {
+        if (i === variants.length - 1) throw err;
+      }
+    }
+  }
+  return mappingFor(plan, devices);
+}
