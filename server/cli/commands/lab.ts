@@ -37,6 +37,46 @@ export function registerLab(program: Command): void {
       await labUp(data, flags);
     });
   lab
+    .command('demo')
+    .description('the whole mission: capture a sample OS, restore it onto blank BIOS and UEFI VMs, reboot them into it, check each answers')
+    .option('--nodes <n>', 'number of VMs (odd: BIOS and asked their hostname, even: UEFI with one pre-assigned)', parseCount, 2)
+    .option('--timeout <seconds>', 'how long every VM may take to come up restored', parseCount, 1200)
+    .option('--prompt <seconds>', 'how long the hostname prompt waits before taking the suggestion', parseCount, 20)
+    .option('--keep', 'keep the lab running at the end until Ctrl-C')
+    .action(async (flags: { nodes: number; timeout: number; prompt: number; keep?: boolean }, cmd: Command) => {
+      const g = cmd.optsWithGlobals<GlobalOptions>();
+      if (process.getuid?.() !== 0) throw new ImgsrvError('BAD_USAGE', 'the lab needs root (network namespaces, taps)', { hint: 'run it with sudo' });
+      const dir = cmd.parent?.parent?.getOptionValueSource('data') === 'default' ? join(REPO, 'var', 'lab-demo') : resolve(g.data);
+      const { runDemo } = await import('../../../test/lab/demo.ts');
+      const say = (s: string) => process.stdout.write(`demo: ${s}\n`);
+      const ac = new AbortController();
+      for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => ac.abort());
+      const rows = await runDemo({
+        dir,
+        nodes: flags.nodes,
+        timeoutSec: flags.timeout,
+        promptSec: flags.prompt,
+        say,
+        ...(flags.keep ? { keepRunning: () => new Promise<void>((r) => ac.signal.addEventListener('abort', () => r(), { once: true })) } : {}),
+      });
+      const { printList } = await import('../output.ts');
+      process.stdout.write('\n');
+      printList(
+        rows,
+        [
+          ['vm', (n) => n.name],
+          ['firmware', (n) => n.firmware],
+          ['mac', (n) => n.mac],
+          ['hostname', (n) => n.hostname],
+          ['ip', (n) => n.ip],
+          ['up after', (n) => (n.upSeconds === null ? 'never' : `${n.upSeconds} s`)],
+          ['app', (n) => (n.appAnswers ? 'answers' : 'FAILED')],
+        ],
+        false,
+      );
+      if (rows.some((n) => !n.appAnswers)) process.exitCode = 1;
+    });
+  lab
     .command('down')
     .description('remove namespaces and processes left by a lab that was killed')
     .action(async () => {
