@@ -45,7 +45,7 @@ describe('buildNetboot', () => {
 
   it('picks the newest kernel and packs busybox, /init, drivers and their dependencies', async () => {
     const out = join(tmp, 'out1');
-    const r = await buildNetboot({ outDir: out, logger: silentLogger, sysroot: root, sourceDateEpoch: 1_700_000_000 });
+    const r = await buildNetboot({ outDir: out, logger: silentLogger, sysroot: root, sourceDateEpoch: 1_700_000_000, runtime: false });
     expect(r.kernelVersion).toBe('6.1.0-10-amd64');
     expect(readFileSync(r.kernel, 'utf8')).toBe('kernel 6.1.0-10-amd64');
     expect(r.kernelBytes).toBe('kernel 6.1.0-10-amd64'.length);
@@ -63,36 +63,40 @@ describe('buildNetboot', () => {
       'kernel/drivers/virtio/virtio_pci.ko',
       'kernel/drivers/net/virtio_net.ko',
       'kernel/drivers/net/ethernet/intel/e1000/e1000.ko',
+      'kernel/fs/ext4/ext4.ko',
     ]);
     for (const p of order) expect(files.has(`lib/modules/6.1.0-10-amd64/${p}`)).toBe(true);
-    expect(files.has('lib/modules/6.1.0-10-amd64/kernel/fs/ext4/ext4.ko')).toBe(false);
+    expect(files.has('lib/modules/6.1.0-10-amd64/kernel/drivers/virtio/virtio_blk.ko')).toBe(false);
     expect(Buffer.from(files.get('lib/modules/6.1.0-10-amd64/modules.alias')?.data ?? []).toString()).toBe(
-      'alias pci:v00001AF4d*sv*sd*bc*sc*i* virtio_pci\n',
+      'alias pci:v00001AF4d*sv*sd*bc*sc*i* virtio_pci\nalias fs-ext4 ext4\n',
     );
+    expect(r.compression).toBe('zstd-9');
+    expect(r.cpioBytes).toBe(zstdDecompressSync(initrd).length);
+    expect(r.largest.map((l) => l.path)).toContain('/init');
   });
 
   it('is reproducible: two builds give the same bytes', async () => {
-    const a = await buildNetboot({ outDir: join(tmp, 'a'), logger: silentLogger, sysroot: root, sourceDateEpoch: 42 });
-    const b = await buildNetboot({ outDir: join(tmp, 'b'), logger: silentLogger, sysroot: root, sourceDateEpoch: 42 });
+    const a = await buildNetboot({ outDir: join(tmp, 'a'), logger: silentLogger, sysroot: root, sourceDateEpoch: 42, runtime: false });
+    const b = await buildNetboot({ outDir: join(tmp, 'b'), logger: silentLogger, sysroot: root, sourceDateEpoch: 42, runtime: false });
     expect(b.sha256).toEqual(a.sha256);
-    const c = await buildNetboot({ outDir: join(tmp, 'c'), logger: silentLogger, sysroot: root, sourceDateEpoch: 43 });
+    const c = await buildNetboot({ outDir: join(tmp, 'c'), logger: silentLogger, sysroot: root, sourceDateEpoch: 43, runtime: false });
     expect(c.sha256.initrd).not.toBe(a.sha256.initrd);
   });
 
   it('falls back to gzip when the kernel cannot unpack zstd', async () => {
-    const r = await buildNetboot({ outDir: join(tmp, 'gz'), logger: silentLogger, sysroot: fakeRoot('gz', { config: 'CONFIG_RD_GZIP=y\n' }) });
+    const r = await buildNetboot({ outDir: join(tmp, 'gz'), logger: silentLogger, sysroot: fakeRoot('gz', { config: 'CONFIG_RD_GZIP=y\n' }), runtime: false });
     expect(readFileSync(r.initrd).subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
   });
 
   it('fails with a hint when the kernel or a requested module is missing', async () => {
-    const err = await buildNetboot({ outDir: join(tmp, 'x'), logger: silentLogger, sysroot: join(tmp, 'nothing') }).catch((e: unknown) => e);
+    const err = await buildNetboot({ outDir: join(tmp, 'x'), logger: silentLogger, sysroot: join(tmp, 'nothing'), runtime: false }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ImgsrvError);
     expect((err as ImgsrvError).code).toBe('NETBOOT_BUILD');
     expect((err as ImgsrvError).hint).toBe('apt-get install linux-image-amd64');
     await expect(
-      buildNetboot({ outDir: join(tmp, 'y'), logger: silentLogger, sysroot: root, modules: ['virtio_net', 'nope'] }),
+      buildNetboot({ outDir: join(tmp, 'y'), logger: silentLogger, sysroot: root, modules: ['virtio_net', 'nope'], runtime: false }),
     ).rejects.toThrow(/no module nope/);
-    await expect(buildNetboot({ outDir: join(tmp, 'z'), logger: silentLogger, sysroot: root, kernelVersion: '5.10.0-1-amd64' })).rejects.toThrow(
+    await expect(buildNetboot({ outDir: join(tmp, 'z'), logger: silentLogger, sysroot: root, kernelVersion: '5.10.0-1-amd64', runtime: false })).rejects.toThrow(
       /kernel 5.10.0-1-amd64 not found/,
     );
   });

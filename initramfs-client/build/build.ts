@@ -1,17 +1,21 @@
 /**
- * Build the netboot environment: Debian's kernel (linux-image-amd64) plus a
- * small initramfs holding static busybox, the NIC drivers with their
- * dependencies, and our /init. Same inputs give the same bytes: entries are
+ * Build the netboot environment: Debian's kernel (linux-image-amd64) plus an
+ * initramfs holding static busybox, the NIC, storage and file-system drivers
+ * with their dependencies (and the NICs' firmware), our /init, and (unless
+ * `runtime: false`) Node 24 with the bundled client and the restore's tools. Same inputs give the same bytes: entries are
  * sorted, owned by root, stamped with one mtime, and compressed in one thread.
  */
 import { createHash } from 'node:crypto';
+import { execFile } from 'node:child_process';
 import { readdir, readFile, mkdir, writeFile, rename, copyFile, stat } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import * as zlib from 'node:zlib';
 import type { Logger } from '../../server/log.ts';
 import { ImgsrvError } from '../../server/errors.ts';
 import { addParentDirs, encodeCpio, type CpioEntry } from './cpio.ts';
-import { DEFAULT_NIC_MODULES, parseModulesDep, resolveModules, subsetModulesAlias, subsetModulesDep } from './modules.ts';
+import { runtimeEntries } from './payload.ts';
+import { DEFAULT_FS_MODULES, DEFAULT_NIC_MODULES, DEFAULT_STORAGE_MODULES, moduleName, parseModulesDep, resolveModules, subsetModulesAlias, subsetModulesDep } from './modules.ts';
 
 /** Options for `buildNetboot`. */
 export interface BuildNetbootOptions {
@@ -19,13 +23,19 @@ export interface BuildNetbootOptions {
   outDir: string;
   /** Kernel release, e.g. "6.1.0-56-amd64"; default the newest /boot/vmlinuz-*. */
   kernelVersion?: string;
-  /** Module names to ship (with dependencies); default DEFAULT_NIC_MODULES, skipping absent ones. */
+  /** Module names to ship (with dependencies); default NIC + storage + file-system drivers, skipping absent ones. */
   modules?: string[];
   logger: Logger;
   /** mtime of every initramfs entry (SOURCE_DATE_EPOCH); default 0. */
   sourceDateEpoch?: number;
   /** Root of the system to take kernel, modules and busybox from; default "/" (tests may point elsewhere). */
   sysroot?: string;
+  /** Ship Node, the client bundle and the restore's tools (taken from this host); default true. */
+  runtime?: boolean;
+  /** Client entry point to bundle as /imgsrv/client.mjs; default initramfs-client/client/main.ts (else the swarm CLI). */
+  clientEntry?: string;
+  /** zstd level (1-19); default 9: level 19 saves 2% of the node binary at 10x the build time. */
+  zstdLevel?: number;
 }
 
 /** What `buildNetboot` produced. */
@@ -35,6 +45,16 @@ export interface NetbootBuild {
   kernelVersion: string;
   kernelBytes: number;
   initrdBytes: number;
+  /** The uncompressed cpio archive. */
+  cpioBytes: number;
+  compression: string;
+  /** The client entry bundled, when the runtime is shipped, and the files (repo-relative) the bundle was made from. */
+  clientEntry?: string;
+  bundleInputs?: string[];
+  /** Firmware files shipped for the drivers (paths under /lib/firmware). */
+  firmware: string[];
+  /** The largest files in the initramfs, biggest first (what dominates its size). */
+  largest: { path: string; bytes: number }[];
   sha256: { kernel: string; initrd: string };
 }
 
@@ -43,7 +63,8 @@ const APPLETS = [
   '[', 'awk', 'basename', 'cat', 'chmod', 'cp', 'cttyhack', 'cut', 'date', 'dirname', 'dmesg', 'echo', 'env', 'expr', 'false',
   'grep', 'head', 'hostname', 'ifconfig', 'insmod', 'ip', 'kill', 'less', 'ln', 'ls', 'lsmod', 'mkdir', 'mknod',
   'modprobe', 'mount', 'mv', 'nslookup', 'ping', 'poweroff', 'printf', 'ps', 'reboot', 'rm', 'route', 'sed', 'seq',
-  'setsid', 'sh', 'sha256sum', 'sleep', 'sort', 'sync', 'tail', 'test', 'tftp', 'timeout', 'tr', 'true', 'udhcpc',
+  'setsid', 'chroot', 'switch_root', 'pivot_root', 'mountpoint', 'stat', 'df', 'du', 'free', 'top', 'dd', 'find', 'xargs', 'touch',
+  'readlink', 'realpath', 'id', 'clear', 'sh', 'sha256sum', 'sleep', 'sort', 'sync', 'tail', 'test', 'tftp', 'timeout', 'tr', 'true', 'udhcpc',
   'umount', 'uname', 'vi', 'wc', 'wget',
 ];
 
@@ -62,14 +83,22 @@ export async function buildNetboot(opts: BuildNetbootOptions): Promise<NetbootBu
   const busybox = await readFile(join(root, 'bin', 'busybox')).catch((err: unknown) => {
     throw new ImgsrvError('NETBOOT_BUILD', 'busybox not found at /bin/busybox', { hint: 'apt-get install busybox-static', cause: err });
   });
-  const compress = await pickCompression(join(root, 'boot', `config-${ver}`));
+  const compress = await pickCompression(join(root, 'boot', `config-${ver}`), opts.zstdLevel ?? 9);
+  const runtime = opts.runtime ?? true;
 
   const dep = parseModulesDep(await readFile(join(modDir, 'modules.dep'), 'utf8'));
-  const { loadOrder, missing } = resolveModules(dep, opts.modules ?? DEFAULT_NIC_MODULES);
+  const { loadOrder, missing } = resolveModules(dep, opts.modules ?? [...DEFAULT_NIC_MODULES, ...DEFAULT_STORAGE_MODULES, ...DEFAULT_FS_MODULES]);
   if (missing.length > 0 && opts.modules) {
     throw new ImgsrvError('NETBOOT_BUILD', `kernel ${ver} has no module ${missing.join(', ')}`, { hint: 'check the names with `modinfo <name>`' });
   }
-  if (missing.length > 0) log.info({ missing }, 'modules not in this kernel, skipped');
+  // Built into Debian's kernel (efivarfs, sd_mod…) or not built at all: nothing to ship.
+  if (missing.length > 0) log.debug({ missing }, 'modules not in this kernel, skipped');
+  const rt = runtime ? await runtimeEntries({ ...(opts.clientEntry ? { clientEntry: opts.clientEntry } : {}) }, log) : undefined;
+  // On a merged-/usr host /lib is a symlink to usr/lib: modules and firmware go to the real directory.
+  const libDir = rt?.entries.some((e) => e.path === 'lib' && e.type === 'symlink' && e.target === 'usr/lib') ? 'usr/lib' : 'lib';
+  const mods = `${libDir}/modules/${ver}`;
+  const firmware = await firmwareFor(root, modDir, loadOrder.filter((p) => DEFAULT_NIC_MODULES.includes(moduleName(p))));
+  if (firmware.length > 0) log.info({ firmware }, 'firmware shipped');
 
   const entries: CpioEntry[] = [
     { path: 'bin/busybox', type: 'file', mode: 0o755, data: busybox },
@@ -84,19 +113,28 @@ export async function buildNetboot(opts: BuildNetbootOptions): Promise<NetbootBu
     { path: 'dev/null', type: 'char-device', mode: 0o666, major: 1, minor: 3 },
     ...['proc', 'sys', 'run', 'var', 'root'].map((d): CpioEntry => ({ path: d, type: 'dir', mode: 0o755 })),
     { path: 'tmp', type: 'dir', mode: 0o1777 },
-    { path: `lib/modules/${ver}/modules.dep`, type: 'file', mode: 0o644, data: Buffer.from(subsetModulesDep(dep, loadOrder)) },
+    ...(rt?.entries ?? []),
+    // /init modprobes these unconditionally: disks may sit behind any storage driver.
+    { path: 'etc/imgsrv/boot-modules', type: 'file', mode: 0o644, data: Buffer.from(loadOrder.filter(loadAtBoot).map((p) => `${moduleName(p)}\n`).join('')) },
+    { path: `${mods}/modules.dep`, type: 'file', mode: 0o644, data: Buffer.from(subsetModulesDep(dep, loadOrder)) },
     {
-      path: `lib/modules/${ver}/modules.alias`,
+      path: `${mods}/modules.alias`,
       type: 'file',
       mode: 0o644,
       data: Buffer.from(subsetModulesAlias(await readFile(join(modDir, 'modules.alias'), 'utf8').catch(() => ''), loadOrder)),
     },
   ];
   // Modules stay as shipped: this kernel loads .ko (and .ko.xz with CONFIG_MODULE_DECOMPRESS) as they are.
-  for (const p of loadOrder) entries.push({ path: `lib/modules/${ver}/${p}`, type: 'file', mode: 0o644, data: await readFile(join(modDir, p)) });
+  for (const p of loadOrder) entries.push({ path: `${mods}/${p}`, type: 'file', mode: 0o644, data: await readFile(join(modDir, p)) });
+  for (const f of firmware) entries.push({ path: `${libDir}/firmware/${f}`, type: 'file', mode: 0o644, data: await readFile(join(root, 'lib/firmware', f)) });
 
   const cpio = encodeCpio(addParentDirs(entries), { mtime: opts.sourceDateEpoch ?? 0 });
   const initrdData = compress.fn(cpio);
+  const largest = entries
+    .filter((e) => e.type === 'file')
+    .map((e) => ({ path: `/${e.path}`, bytes: e.data?.length ?? 0 }))
+    .sort((a, b) => b.bytes - a.bytes || (a.path < b.path ? -1 : 1))
+    .slice(0, 5);
   log.info({ kernelVersion: ver, modules: loadOrder.length, cpioBytes: cpio.length, initrdBytes: initrdData.length, compression: compress.name }, 'initramfs built');
 
   await mkdir(opts.outDir, { recursive: true });
@@ -113,8 +151,31 @@ export async function buildNetboot(opts: BuildNetbootOptions): Promise<NetbootBu
     kernelVersion: ver,
     kernelBytes: kernelData.length,
     initrdBytes: initrdData.length,
+    cpioBytes: cpio.length,
+    compression: compress.name,
+    ...(rt ? { clientEntry: rt.clientEntry, bundleInputs: rt.bundleInputs } : {}),
+    firmware,
+    largest,
     sha256: { kernel: sha256(kernelData), initrd: sha256(initrdData) },
   };
+}
+
+const execFileP = promisify(execFile);
+
+function loadAtBoot(p: string): boolean {
+  return DEFAULT_STORAGE_MODULES.includes(moduleName(p)) || DEFAULT_FS_MODULES.includes(moduleName(p));
+}
+
+/** The firmware files `modinfo -F firmware` names for these modules that exist under <root>/lib/firmware, sorted. */
+async function firmwareFor(root: string, modDir: string, modules: readonly string[]): Promise<string[]> {
+  const out = new Set<string>();
+  for (const m of modules) {
+    const r = await execFileP('modinfo', ['-F', 'firmware', join(modDir, m)]).catch(() => ({ stdout: '' }));
+    for (const f of r.stdout.split('\n').map((l) => l.trim()).filter(Boolean)) {
+      if (await stat(join(root, 'lib/firmware', f)).then((s) => s.isFile(), () => false)) out.add(f);
+    }
+  }
+  return [...out].sort();
 }
 
 function sha256(data: Uint8Array): string {
@@ -154,13 +215,13 @@ async function newestKernel(root: string): Promise<string> {
 
 /**
  * Pick the initramfs compression this kernel can unpack (CONFIG_RD_*). zstd
- * level 19 keeps an 8 MiB window, well under the kernel's 128 MiB limit
- * (lib/decompress_unzstd.c); one thread keeps the output deterministic.
+ * levels up to 19 keep a window of at most 8 MiB, well under the kernel's
+ * 128 MiB limit (lib/decompress_unzstd.c); one thread keeps the output deterministic.
  */
-async function pickCompression(configPath: string): Promise<{ name: string; fn: (b: Buffer) => Buffer }> {
+async function pickCompression(configPath: string, level: number): Promise<{ name: string; fn: (b: Buffer) => Buffer }> {
   const config = await readFile(configPath, 'utf8').catch(() => '');
   const zc = zlib.constants;
-  const zstd = { name: 'zstd', fn: (b: Buffer) => zlib.zstdCompressSync(b, { params: { [zc.ZSTD_c_compressionLevel]: 19, [zc.ZSTD_c_checksumFlag]: 1 } }) };
+  const zstd = { name: `zstd-${level}`, fn: (b: Buffer) => zlib.zstdCompressSync(b, { params: { [zc.ZSTD_c_compressionLevel]: level, [zc.ZSTD_c_checksumFlag]: 1 } }) };
   // Node's gzip writes a zero header mtime and a fixed OS byte: reproducible too.
   const gzip = { name: 'gzip', fn: (b: Buffer) => zlib.gzipSync(b, { level: 9 }) };
   if (/^CONFIG_RD_ZSTD=y$/m.test(config)) {

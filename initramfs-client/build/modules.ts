@@ -20,6 +20,30 @@ export const DEFAULT_NIC_MODULES: readonly string[] = [
   'r8169',
 ];
 
+/** Storage drivers: virtio, SATA/AHCI, NVMe, SAS/RAID HBAs, USB disks; /init loads them all. */
+export const DEFAULT_STORAGE_MODULES: readonly string[] = [
+  'virtio_blk',
+  'virtio_scsi',
+  'sd_mod',
+  'sr_mod',
+  'ahci',
+  'ata_piix',
+  'nvme',
+  'megaraid_sas',
+  'mpt3sas',
+  'xhci_pci',
+  'ehci_pci',
+  'usb_storage',
+  'uas',
+];
+
+/**
+ * File systems the restore makes and mounts, plus the code pages vfat mounts ask for.
+ * crc32c first: libcrc32c (xfs) and ext4 only soft-depend on it (modinfo softdep),
+ * which busybox modprobe ignores, and libcrc32c fails to load without it.
+ */
+export const DEFAULT_FS_MODULES: readonly string[] = ['crc32c_generic', 'crc32c_intel', 'ext4', 'xfs', 'vfat', 'nls_cp437', 'nls_iso8859_1', 'nls_utf8', 'efivarfs'];
+
 /** `modules.dep` as a map from module path (relative to /lib/modules/<ver>) to its dependencies' paths. */
 export type ModulesDep = Map<string, string[]>;
 

@@ -9,10 +9,22 @@
 #                                   (IPAPPEND 2); else the first NIC with carrier
 #   imgsrv.debug=1                  drop to a console shell when a step fails
 #   imgsrv.poweroff=1               power off after the first accepted report (tests)
+#   imgsrv.selftest=1               after the report, run node on the console (version,
+#                                   koffi loads) and power off (tests)
+#
+# After the first accepted report /init runs the client on the console:
+#   /usr/bin/node /imgsrv/client.mjs
+# with IMGSRV_SERVER, IMGSRV_TOKEN, IMGSRV_MAC, IMGSRV_IFACE, IMGSRV_IP,
+# IMGSRV_FIRMWARE (bios|uefi) and IMGSRV_DEBUG (1 or empty) in its environment,
+# the DHCP lease in /run/imgsrv/lease (IP MASK ROUTER SERVERID LEASE, sh syntax)
+# kept current by udhcpc. Exit 0: /init syncs and reboots. Any other exit: the
+# code is shown on the console and /init opens a shell there, never rebooting.
+# Without a client (a build with no runtime) /init reports a heartbeat instead.
 #
 # PID 1 must never exit (the kernel would panic): every failure is retried, and
-# the script ends in the heartbeat loop.
-export PATH=/bin
+# the script ends in a loop.
+# Busybox first for /init itself; the client gets the real tools first.
+export PATH=/bin:/usr/sbin:/usr/bin
 umask 022
 
 say() { echo "imgsrv: [$(cut -d' ' -f1 /proc/uptime)] $*"; }
@@ -25,7 +37,7 @@ mkdir -p /run/imgsrv
 # Keep the console readable: only kernel warnings and worse from here on.
 echo 4 > /proc/sys/kernel/printk
 
-SERVER='' TOKEN='' MAC='' DEBUG='' POWEROFF=''
+SERVER='' TOKEN='' MAC='' DEBUG='' POWEROFF='' SELFTEST=''
 for arg in $(cat /proc/cmdline); do
   case "$arg" in
     imgsrv.server=*) SERVER="${arg#*=}" ;;
@@ -33,6 +45,7 @@ for arg in $(cat /proc/cmdline); do
     imgsrv.mac=*) MAC="${arg#*=}" ;;
     imgsrv.debug|imgsrv.debug=1) DEBUG=1 ;;
     imgsrv.poweroff|imgsrv.poweroff=1) POWEROFF=1 ;;
+    imgsrv.selftest|imgsrv.selftest=1) SELFTEST=1 ;;
     BOOTIF=*)
       # pxelinux IPAPPEND 2: "01-" (ARP hardware type Ethernet) then the MAC with dashes.
       b="${arg#BOOTIF=}"
@@ -94,6 +107,14 @@ pick_nic() {
   return 1
 }
 
+# Disks may sit behind any storage driver and udev isn't here to match them
+# all: load every shipped storage and file-system driver (absent hardware just fails).
+while read -r m; do modprobe -q "$m" 2>/dev/null; done < /etc/imgsrv/boot-modules
+if [ -d /sys/firmware/efi ]; then
+  modprobe -q efivarfs 2>/dev/null
+  mount -t efivarfs efivarfs /sys/firmware/efi/efivars || say "efivarfs: mount failed"
+fi
+
 load_modules
 until IF=$(pick_nic); do failed "no network interface with carrier"; load_modules; done
 NICMAC=$(cat "/sys/class/net/$IF/address")
@@ -148,7 +169,40 @@ if [ -n "$POWEROFF" ]; then
   poweroff -f
 fi
 
+if [ -n "$SELFTEST" ]; then
+  say "imgsrv.selftest: running node"
+  setsid cttyhack /usr/bin/node -e '
+    const k = require("/imgsrv/node_modules/koffi");
+    const getpid = k.load("libc.so.6").func("int getpid()");
+    console.log(`imgsrv-selftest: node ${process.version} koffi ${k.version} getpid ${getpid()} pid ${process.pid}`);'
+  say "imgsrv.selftest: node exited $?; powering off"
+  sync
+  poweroff -f
+fi
+
+if [ ! -f /imgsrv/client.mjs ]; then
+  while :; do
+    sleep 15
+    report booted || true
+  done
+fi
+
+# The client reports from here on; init's heartbeat stops. cttyhack gives it the
+# console as controlling terminal, so it can prompt for the hostname there.
+say "starting the client on $IF ($IP)"
+cd /root
+HOME=/root PATH=/usr/sbin:/usr/bin:/bin IMGSRV_SERVER="$SERVER" IMGSRV_TOKEN="$TOKEN" IMGSRV_MAC="$NICMAC" \
+  IMGSRV_IFACE="$IF" IMGSRV_IP="$IP" IMGSRV_FIRMWARE="$FIRMWARE" IMGSRV_DEBUG="$DEBUG" \
+  setsid cttyhack /usr/bin/node /imgsrv/client.mjs
+rc=$?
+if [ $rc -eq 0 ]; then
+  say "client finished; rebooting"
+  sync
+  reboot -f
+fi
+# Never reboot into a half-restored disk: wait for an operator at the console.
+say "client FAILED with exit code $rc; starting a shell on the console (the node will not reboot by itself)"
 while :; do
-  sleep 15
-  report booted || true
+  PATH=/usr/sbin:/usr/bin:/bin setsid cttyhack sh
+  say "shell exited; starting another (client exit code was $rc)"
 done

@@ -6,15 +6,18 @@ import type { Command } from 'commander';
 import { dataPaths } from '../../data-dir.ts';
 import { createRootLogger } from '../../log.ts';
 import type { GlobalOptions } from '../main.ts';
+import type { NetbootBuild } from '../../../initramfs-client/build/build.ts';
 
 export function registerNetboot(program: Command): void {
   const netboot = program.command('netboot').description('the network boot environment (kernel + initramfs)');
   netboot
     .command('build')
-    .description('build kernel + initramfs from Debian\'s linux-image-amd64 and busybox into <data>/tftp/imgsrv')
+    .description("build kernel + initramfs (Debian's kernel, busybox, Node 24 + the client, the restore's tools) into <data>/tftp/imgsrv")
     .option('--kernel-version <ver>', 'kernel release (default: newest in /boot)')
+    .option('--client <entry.ts>', 'client entry point to bundle (default: initramfs-client/client/main.ts)')
+    .option('--zstd-level <n>', 'zstd level 1-19 (default 9; 19 is ~12% smaller and ~30x slower)', (v) => Number(v))
     .option('--json', 'print JSON')
-    .action(async (flags: { kernelVersion?: string; json?: boolean }, cmd: Command) => {
+    .action(async (flags: { kernelVersion?: string; client?: string; zstdLevel?: number; json?: boolean }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const dir = dataPaths(g.data).netbootDir;
       mkdirSync(dirname(dir), { recursive: true });
@@ -24,22 +27,21 @@ export function registerNetboot(program: Command): void {
       try {
         const log = createRootLogger(flags.json ? 'warn' : 'info');
         const { buildNetboot } = await import('../../../initramfs-client/build/build.ts');
+        const t0 = Date.now();
         const out = await buildNetboot({
           outDir: tmp,
           logger: log,
           ...(flags.kernelVersion ? { kernelVersion: flags.kernelVersion } : {}),
+          ...(flags.client ? { clientEntry: flags.client } : {}),
+          ...(flags.zstdLevel ? { zstdLevel: flags.zstdLevel } : {}),
           ...(process.env.SOURCE_DATE_EPOCH ? { sourceDateEpoch: Number(process.env.SOURCE_DATE_EPOCH) } : {}),
         });
         mkdirSync(dir, { recursive: true });
         renameSync(out.kernel, join(dir, 'vmlinuz'));
         renameSync(out.initrd, join(dir, 'initrd.img'));
-        const result = { ...out, kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img') };
+        const result = { ...out, kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img'), buildMs: Date.now() - t0 };
         if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-        else
-          process.stdout.write(
-            `kernel ${result.kernelVersion}: ${result.kernel} (${mib(result.kernelBytes)})\n` +
-              `initrd: ${result.initrd} (${mib(result.initrdBytes)}, sha256 ${result.sha256.initrd.slice(0, 16)}…)\n`,
-          );
+        else process.stdout.write(sizeReport(result));
       } finally {
         rmSync(tmp, { recursive: true, force: true });
       }
@@ -47,3 +49,16 @@ export function registerNetboot(program: Command): void {
 }
 
 const mib = (n: number) => `${(n / 1048576).toFixed(1)} MiB`;
+
+/** The human-readable build summary: sizes, what dominates them, and what was bundled. */
+export function sizeReport(r: NetbootBuild & { buildMs: number }): string {
+  return [
+    `kernel ${r.kernelVersion}: ${r.kernel} (${mib(r.kernelBytes)})`,
+    `initrd: ${r.initrd} (${mib(r.initrdBytes)} ${r.compression}, ${mib(r.cpioBytes)} uncompressed, sha256 ${r.sha256.initrd.slice(0, 16)}…)`,
+    `total to boot: ${mib(r.kernelBytes + r.initrdBytes)}; built in ${(r.buildMs / 1000).toFixed(1)} s`,
+    ...(r.clientEntry ? [`client: ${r.clientEntry}`] : []),
+    `firmware: ${r.firmware.length > 0 ? r.firmware.join(' ') : 'none needed or none on this host'}`,
+    `largest files: ${r.largest.map((l) => `${l.path} ${mib(l.bytes)}`).join(', ')}`,
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,119 @@
+/**
+ * One deployment on the node: the hostname question runs alongside the
+ * download and the disk work (the operator types while bytes arrive), the
+ * swarm feeds the restore in order, progress goes to the console and the
+ * server, and once the disk is bootable the node seeds for the others
+ * until the server says the deployment is complete or the linger time ends.
+ */
+import { freemem } from 'node:os';
+import { mkdir } from 'node:fs/promises';
+import type { Logger } from '../../server/log.ts';
+import { ImgsrvError } from '../../server/errors.ts';
+import { formatBytes } from '../restore/disks.ts';
+import type { Runner } from '../restore/run.ts';
+import { SwarmDownload } from '../swarm/download.ts';
+import { fetchTorrent } from '../swarm/fetch-torrent.ts';
+import { swarmDone, type NodeApi } from '../swarm/node-api.ts';
+import type { ClientPhase, ClientReport, DeployPlan } from './api.ts';
+import type { BootParams } from './boot-params.ts';
+import type { NodeConsole } from './console.ts';
+import { pickDisk, restore, type RestoreResult } from './restore.ts';
+
+/** What a deployment needs from main. */
+export interface DeployDeps {
+  plan: DeployPlan;
+  params: BootParams;
+  api: NodeApi;
+  ip: string;
+  firmware: 'bios' | 'uefi';
+  con: NodeConsole;
+  report: (r: ClientReport) => Promise<boolean>;
+  runner: Runner;
+  log: Logger;
+  signal: AbortSignal;
+  /** Where the downloaded image is kept while the node seeds (RAM in the netboot environment). */
+  swarmDir?: string;
+}
+
+const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
+
+/** Restore per the plan, then seed; resolves when the node may reboot into its disk. */
+export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
+  const { plan, con, log, report } = d;
+  if (!plan.meta || !plan.torrentUrl || !plan.image || !plan.hostname) throw new ImgsrvError('INTERNAL', 'the server sent a restore plan without image, torrent or hostname');
+  const meta = plan.meta;
+  const label = `${plan.image.name}@${plan.image.version}`;
+  con.line(`deploying ${label} (${formatBytes(meta.artifact.rawBytes)}, ${meta.artifact.files} files, from ${meta.sourceHost})`);
+
+  // Refuse a disk that is too small before the download starts and before anything is written.
+  const { disk } = await pickDisk(meta, plan.targetDisk);
+  con.line(`target disk ${disk.path}: ${formatBytes(disk.sizeBytes)} ${disk.transport}${disk.model ? ` ${disk.model}` : ''}`);
+
+  let phase: ClientPhase = 'downloading';
+  let written = 0;
+  const total = meta.artifact.rawBytes;
+  let hostname: string | undefined = plan.hostname.assigned ?? undefined;
+  const hostnamePromise: Promise<string> = hostname
+    ? (con.line(`hostname ${hostname} (assigned by the server)`), Promise.resolve(hostname))
+    : con.promptHostname(plan.hostname.suggestion, plan.hostname.promptTimeoutSec).then((r) => {
+        hostname = r.hostname;
+        con.line(`hostname ${r.hostname}${r.how === 'typed' ? '' : ' (the suggestion)'}`);
+        void report({ phase, hostname: r.hostname });
+        return r.hostname;
+      });
+
+  const swarmDir = d.swarmDir ?? '/run/imgsrv/swarm';
+  if (freemem() < meta.artifact.compressedBytes + 192 * 2 ** 20) {
+    log.warn({ free: freemem(), image: meta.artifact.compressedBytes }, 'little memory for the image cache');
+  }
+  await mkdir(swarmDir, { recursive: true });
+  const torrentFile = await fetchTorrent(plan.torrentUrl, `${swarmDir}/.torrents`, { logger: log, signal: d.signal });
+  const dl = await SwarmDownload.start({ torrentFile, dataDir: swarmDir, address: d.ip, logger: log, signal: d.signal });
+  const send = (): Promise<boolean> => report({ phase, swarm: dl.stats(), restore: { written, total }, ...(hostname ? { hostname } : {}) });
+  const reporter = setInterval(() => void send(), 2000);
+  let lastLine = 0;
+  const onProgress = (w: number): void => {
+    written = w;
+    if (Date.now() - lastLine < 5000) return;
+    lastLine = Date.now();
+    const s = dl.stats();
+    con.line(`${phase}: disk ${Math.floor((100 * w) / Math.max(1, total))}% (${mb(w)}), download ${Math.floor(s.progress * 100)}% at ${mb(s.downloadSpeed)}/s, ${s.peers} peers, sent ${mb(s.uploaded)}`);
+  };
+  try {
+    void send();
+    const result = await restore({
+      meta,
+      keep: plan.keep ?? [],
+      targetDisk: plan.targetDisk,
+      firmware: d.firmware,
+      kernelArgs: d.params.consoleArgs,
+      input: () => dl.stream(),
+      hostname: hostnamePromise,
+      runner: d.runner,
+      log,
+      signal: d.signal,
+      onPhase: (p, text) => {
+        if (phase !== p) {
+          phase = p;
+          void send();
+        }
+        con.line(text);
+      },
+      onProgress,
+    });
+    await dl.whenComplete();
+    phase = 'seeding';
+    await send();
+    const s = dl.stats();
+    con.line(`restored ${result.files} files to ${result.disk.path} as ${result.hostname}; image ${mb(s.length)} (${mb(s.fromPeers)} from peers, ${mb(s.fromWebSeed)} from the web seed)`);
+    con.line(`seeding for the other nodes until the deployment completes (at most ${plan.linger ?? 600} s)`);
+    const how = await dl.seedUntil({ lingerMs: (plan.linger ?? 600) * 1000, pollMs: 3000, isDone: () => swarmDone(d.api, s.infoHash) });
+    con.line(how === 'done' ? `deployment complete; sent ${mb(dl.stats().uploaded)} to peers` : 'linger time over; stopping seeding');
+    phase = 'done';
+    await send();
+    return result;
+  } finally {
+    clearInterval(reporter);
+    await dl.close().catch(() => {});
+  }
+}

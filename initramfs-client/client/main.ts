@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+/**
+ * The node client, run by the netboot environment's /init once the NIC has
+ * an address: ask the server for this node's plan, restore the image,
+ * report every phase, and reboot into the restored disk. A failure is shown
+ * on the console with the failing step and its output, reported to the
+ * server, and the node then waits for an operator (it never reboots into a
+ * half-written disk); a re-image request from the operator starts over.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { pino } from 'pino';
+import { ImgsrvError } from '../../server/errors.ts';
+import { VERSION } from '../../server/version.ts';
+import type { Logger } from '../../server/log.ts';
+import { StepError, createRunner, type Runner } from '../restore/run.ts';
+import type { NodeApi } from '../swarm/node-api.ts';
+import { createReporter, fetchPlan } from './api.ts';
+import { readBootParams, type BootParams } from './boot-params.ts';
+import { NodeConsole } from './console.ts';
+import { runDeployment } from './deploy.ts';
+
+const sleep = (sec: number): Promise<void> => new Promise((r) => setTimeout(r, sec * 1000));
+
+/** The IPv4 address of the NIC with `mac` (the one /init configured). */
+export function addressOf(mac: string, fallback?: string): string | undefined {
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal && a.mac.toLowerCase() === mac) return a.address;
+  }
+  return fallback;
+}
+
+/** The failure text the console and the server get: step, command and its output when a command failed. */
+export function describeFailure(err: unknown): { title: string; body: string } {
+  if (err instanceof StepError) {
+    return { title: `restore failed at step "${err.step}"`, body: `${err.message}\n$ ${err.argv.join(' ')}\n${err.output}` };
+  }
+  if (err instanceof ImgsrvError) return { title: `restore failed: ${err.message}`, body: err.oneLine() };
+  const e = err as Error;
+  return { title: `restore failed: ${e?.message ?? String(err)}`, body: e?.stack ?? String(err) };
+}
+
+async function reboot(runner: Runner, con: NodeConsole): Promise<never> {
+  con.line('rebooting into the restored system');
+  await runner.run('sync', ['sync']).catch(() => {});
+  await runner.run('reboot', ['reboot', '-f']);
+  await sleep(3600);
+  throw new Error('reboot did not happen');
+}
+
+async function run(params: BootParams, con: NodeConsole, log: Logger): Promise<void> {
+  const runner = createRunner(log);
+  const firmware = existsSync('/sys/firmware/efi') ? 'uefi' : 'bios';
+  const ip = addressOf(params.mac, params.ip);
+  if (!ip) throw new ImgsrvError('CONNECTION_LOST', `the NIC ${params.mac} has no IPv4 address`, { hint: 'DHCP did not configure the boot NIC; see the messages above' });
+  const api: NodeApi = { server: params.server, token: params.token, mac: params.mac };
+  const report = createReporter(api, log);
+  const signal = new AbortController().signal;
+  con.line(`node ${params.mac} (${firmware}) at ${ip}, server ${params.server}`);
+  for (;;) {
+    const plan = await fetchPlan(api, log, signal, (err, wait) => con.line(`server not answering (${err.message}); asking again in ${wait} s`));
+    if (plan.action === 'local-boot') {
+      con.line(plan.reason ?? 'installed');
+      await reboot(runner, con);
+    }
+    if (plan.action === 'wait') {
+      con.line(`${plan.reason ?? 'waiting'}; asking again in ${plan.retryAfterSec ?? 10} s`);
+      await report({ phase: 'booted', ip, firmware });
+      await sleep(plan.retryAfterSec ?? 10);
+      continue;
+    }
+    try {
+      await runDeployment({ plan, params, api, ip, firmware, con, report, runner, log, signal });
+      await reboot(runner, con);
+    } catch (err) {
+      const f = describeFailure(err);
+      log.error({ err }, 'restore failed');
+      con.alert(f.title, `${f.body}\n\nThe disk may be incomplete, so this node will not reboot into it.\nRetry from the server: imgsrv nodes reimage ${params.mac}`);
+      await report({ phase: 'failed', message: `${f.title}\n${f.body}` });
+      // Wait for the operator: the server answers "restore" again once someone asks for a re-image.
+      for (;;) {
+        await sleep(15);
+        const next = await fetchPlan(api, log, signal);
+        if (next.action !== 'wait') break;
+      }
+      con.line('re-image requested; starting over');
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--version')) {
+    process.stdout.write(`imgsrv-client ${VERSION} (node ${process.version})\n`);
+    return;
+  }
+  const con = new NodeConsole();
+  let params: BootParams;
+  try {
+    params = readBootParams();
+  } catch (err) {
+    con.alert('cannot start', (err as ImgsrvError).oneLine?.() ?? String(err));
+    process.exitCode = 2;
+    return;
+  }
+  // Structured logs go to a file (the console is for people); imgsrv.debug also sends them to stderr.
+  mkdirSync('/run/imgsrv', { recursive: true });
+  const streams: pino.StreamEntry[] = [{ stream: pino.destination({ dest: '/run/imgsrv/client.log', sync: false }) }];
+  if (params.debug) streams.push({ stream: pino.destination(2) });
+  const log = pino({ level: params.debug ? 'debug' : 'info', base: { mac: params.mac } }, pino.multistream(streams));
+  con.line(`imgsrv-client ${VERSION} starting`);
+  try {
+    await run(params, con, log);
+  } catch (err) {
+    const f = describeFailure(err);
+    con.alert(f.title, f.body);
+    process.exitCode = 1;
+  }
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,116 @@
+/**
+ * One restore, start to finish, on the node: pick the disk (refusing one
+ * too small before anything is written), lay out partitions and file
+ * systems (keeping data partitions on re-image), stream the image from the
+ * swarm straight into the mounted target while it downloads, give the
+ * system its identity, install the boot loader for this machine's
+ * firmware, and unmount. The swarm download is the caller's (it keeps
+ * seeding afterwards).
+ */
+import { existsSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { ImageMeta } from '../../images/meta.ts';
+import { unpackImage } from '../../images/unpack.ts';
+import type { Logger } from '../../server/log.ts';
+import { chooseTargetDisk, formatBytes, listDisks, type DiskInfo } from '../restore/disks.ts';
+import { planLayout, requiredBytes, type LayoutPlan, type PartitionMapping } from '../restore/layout.ts';
+import { applyKeep, readExistingLayout } from '../restore/keep.ts';
+import { applyLayout } from '../restore/partition.ts';
+import { mountTarget, unmountTarget } from '../restore/mount.ts';
+import { rewriteIdentifiers } from '../restore/rewrite.ts';
+import { personalise } from '../restore/personalise.ts';
+import { regenerateSshHostKeys } from '../restore/ssh-keys.ts';
+import { installBootloader } from '../restore/bootloader.ts';
+import type { Runner } from '../restore/run.ts';
+
+/** Where the target's file systems are mounted while they are written. */
+export const TARGET_ROOT = '/mnt/target';
+
+/** What a restore needs. */
+export interface RestoreJob {
+  meta: ImageMeta;
+  keep: readonly string[];
+  targetDisk?: string | null | undefined;
+  firmware: 'bios' | 'uefi';
+  /** Kernel arguments carried into the restored boot entry (console=…). */
+  kernelArgs: string[];
+  /** The image bytes, in order, as they arrive. */
+  input: () => Readable;
+  /** Resolves with the hostname once the operator answered (or the prompt timed out). */
+  hostname: Promise<string>;
+  runner: Runner;
+  log: Logger;
+  /** Phase changes and progress, for the console and the server. */
+  onPhase: (phase: 'restoring' | 'personalising', text: string) => void;
+  onProgress: (written: number, total: number) => void;
+  signal: AbortSignal;
+  root?: string;
+}
+
+/** Facts about the finished restore, for the console and the server. */
+export interface RestoreResult {
+  disk: DiskInfo;
+  layout: LayoutPlan;
+  mapping: PartitionMapping[];
+  files: number;
+  bytes: number;
+  hostname: string;
+}
+
+/** Choose the disk without touching it; throws a clear error when none fits. */
+export async function pickDisk(meta: ImageMeta, requested: string | null | undefined): Promise<{ disk: DiskInfo; layout: LayoutPlan }> {
+  const disks = await listDisks();
+  const minBytes = requiredBytes(meta);
+  const disk = chooseTargetDisk(disks, { ...(requested ? { requested } : {}), minBytes });
+  const layout = planLayout(meta.host, { path: disk.path, sizeBytes: disk.sizeBytes });
+  return { disk, layout };
+}
+
+/** Run the restore; on failure the target is unmounted and the error (a StepError where a command failed) propagates. */
+export async function restore(job: RestoreJob): Promise<RestoreResult> {
+  const root = job.root ?? TARGET_ROOT;
+  const { runner, log } = job;
+  const { disk, layout: planned } = await pickDisk(job.meta, job.targetDisk);
+  job.onPhase('restoring', `target disk ${disk.path} (${formatBytes(disk.sizeBytes)}${disk.model ? `, ${disk.model}` : ''})`);
+  const existing = await readExistingLayout(runner, disk.path);
+  const layout = applyKeep(planned, existing, [...job.keep]);
+  if (layout.keepTable) job.onPhase('restoring', `keeping ${layout.partitions.filter((p) => p.keep).map((p) => p.mountpoint).join(', ')} (same layout on disk)`);
+  const mapping = await applyLayout(runner, layout);
+  let mounted = false;
+  try {
+    await mountTarget(runner, mapping, root);
+    mounted = true;
+    const total = job.meta.artifact.rawBytes;
+    const { files, bytes } = await unpackImage({
+      input: job.input(),
+      target: root,
+      signal: job.signal,
+      logger: log,
+      onProgress: (p) => job.onProgress(p.bytes, total),
+    });
+    job.onProgress(bytes, total);
+    job.onPhase('personalising', `${files} files restored; waiting for the hostname`);
+    const hostname = await job.hostname;
+    job.onPhase('personalising', `hostname ${hostname}`);
+    const sampleDevices = Object.fromEntries(
+      job.meta.host.disks.flatMap((d) => d.partitions.filter((p) => p.mountpoint).map((p) => [`/dev/${d.name.replace(/^\/dev\//, '')}${/\d$/.test(d.name) ? 'p' : ''}${p.number}`, p.mountpoint!])),
+    );
+    await rewriteIdentifiers(root, mapping, { sampleDevices, log });
+    await personalise(root, { hostname, sampleMacs: job.meta.host.interfaces.map((i) => i.mac), log });
+    await regenerateSshHostKeys(runner, root, log);
+    await installBootloader(runner, {
+      root,
+      diskPath: disk.path,
+      firmware: job.firmware,
+      mapping,
+      bootloader: job.meta.host.bootloader,
+      table: layout.table,
+      kernelArgs: job.kernelArgs,
+      log,
+    });
+    await runner.run('sync', ['sync']);
+    return { disk, layout, mapping, files, bytes, hostname };
+  } finally {
+    if (mounted || existsSync(root)) await unmountTarget(runner, root).catch((err: unknown) => log.error({ err }, 'unmount failed'));
+  }
+}

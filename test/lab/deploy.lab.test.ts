@@ -1,0 +1,124 @@
+/**
+ * The mission end to end, with nothing simulated: a compact real OS with a
+ * web application is captured from its rsync daemon by `imgsrv capture`;
+ * two blank QEMU VMs — SeaBIOS+iPXE and OVMF — network-boot from `imgsrv
+ * serve`, get the image over BitTorrent from the server and each other,
+ * restore it onto their own virtio disks, and reboot. One is asked its
+ * hostname on the serial console and answered there; the other has a
+ * pre-assigned hostname and is never asked. After the reboot the firmware
+ * tries the network first (the server sends installed nodes to their
+ * disk), each boots its restored system with its own boot loader, takes
+ * its hostname, and its application answers over the lab network.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Lab, labAvailable, sh, sweepStaleLabs, type LabHost } from './netns.ts';
+import { provideNetboot, startLabServer, type LabServer } from './imgsrv.ts';
+import { startVm, type Vm } from './qemu.ts';
+import { buildSampleOs, sampleAppResponse, startSampleOsHost, SAMPLE_APP_PORT, SAMPLE_UP_LINE, type SampleOsHost } from './sample-os.ts';
+
+const run = (await labAvailable()) && (await import('node:fs')).existsSync('/usr/bin/qemu-system-x86_64') ? describe : describe.skip;
+
+const BIOS_MAC = '52:54:00:de:b1:01';
+const UEFI_MAC = '52:54:00:de:ef:02';
+const DEPLOY_TIMEOUT = 900_000;
+
+interface NodeJson {
+  mac: string;
+  ip: string | null;
+  hostname: string | null;
+  phase: string;
+  install: string;
+  installedImage: string | null;
+  error: string | null;
+}
+
+run('deploy: blank VMs restore a captured OS and reboot into it', () => {
+  let lab: Lab;
+  let srv: LabHost;
+  let server: LabServer;
+  let sample: SampleOsHost;
+  let work: string;
+  const vms: Vm[] = [];
+  const figures: Record<string, number> = {};
+
+  beforeAll(async () => {
+    await sweepStaleLabs();
+    work = mkdtempSync(join(tmpdir(), 'imgsrv-deploy-'));
+    const tree = await buildSampleOs(join(work, 'sample'));
+    lab = await Lab.create();
+    srv = await lab.addHost('srv', '198.18.0.1/24');
+    sample = await startSampleOsHost(lab, tree.root, { cidr: '198.18.0.5/24' });
+    const data = join(work, 'data');
+    await provideNetboot(data);
+    const config = join(work, 'imgsrv.yaml');
+    // A long prompt timeout: the test answers it. A short settle: the swarm is done soon after both have the image.
+    writeFileSync(config, ['deploy:', '  promptTimeout: 600', 'swarm:', '  settle: 3', '  linger: 120', 'http:', '  port: 8080', ''].join('\n'));
+    server = await startLabServer(srv, ['--config', config, '--interface', 'eth0', '--dhcp', 'full', '--range', '198.18.0.100-198.18.0.150'], { data });
+    const t0 = Date.now();
+    await server.cli(['capture', sample.rsyncUrl, '--name', 'sample']);
+    figures.captureSeconds = (Date.now() - t0) / 1000;
+    await server.cli(['deploy', 'set', 'sample']);
+    await server.cli(['nodes', 'assign', UEFI_MAC, 'web-b']);
+  }, 600_000);
+
+  afterAll(async () => {
+    process.stderr.write(`deploy figures: ${JSON.stringify(figures)}\n`);
+    await Promise.all(vms.splice(0).map((v) => v.stop()));
+    await server?.stop();
+    await sample?.stop();
+    await lab?.destroy();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('restores both, asks only the unassigned one its hostname, and each reboots into a working system', async () => {
+    const disks = [join(work, 'bios.raw'), join(work, 'uefi.raw')];
+    for (const d of disks) await sh('truncate', ['-s', '1G', d]);
+    const t0 = Date.now();
+    const common = { netboot: true, allowReboot: true, memoryMiB: 1024 } as const;
+    const bios = await startVm(lab, { ...common, name: 'dbios', firmware: 'bios', mac: BIOS_MAC, disk: disks[0], serialLog: join(work, 'bios.log') });
+    vms.push(bios);
+    const uefi = await startVm(lab, { ...common, name: 'duefi', firmware: 'uefi', mac: UEFI_MAC, disk: disks[1], serialLog: join(work, 'uefi.log') });
+    vms.push(uefi);
+    const diagnose = async (err: unknown): Promise<never> => {
+      const nodes = await server.cli(['nodes', 'ls', '--json']).catch(() => '?');
+      const tail = (v: Vm) => v.serial.split('\n').slice(-40).join('\n');
+      throw new Error(`${(err as Error).message}\n--- nodes: ${nodes}\n--- bios:\n${tail(bios)}\n--- uefi:\n${tail(uefi)}\n--- server:\n${server.log().split('\n').slice(-30).join('\n')}`);
+    };
+
+    // The BIOS node has no assignment: it asks, with the server's suggestion as the default.
+    const asked = await bios.waitFor(/Hostname for this node \[(node-\d+)\]/, DEPLOY_TIMEOUT).catch(diagnose);
+    figures.promptSeconds = (Date.now() - t0) / 1000;
+    bios.write('web-a\n');
+
+    const ups = await Promise.all(
+      [
+        [bios, 'web-a'],
+        [uefi, 'web-b'],
+      ].map(async ([vm, name]) => {
+        const v = vm as Vm;
+        const m = await v.waitFor(SAMPLE_UP_LINE, DEPLOY_TIMEOUT).catch(diagnose);
+        figures[`${name}Seconds`] = (Date.now() - t0) / 1000;
+        return { vm: v, name: name as string, hostname: m[1]!, ip: m[2]! };
+      }),
+    );
+    for (const u of ups) {
+      expect(u.hostname).toBe(u.name);
+      // It went through the restore, rebooted, and the server sent it to its disk.
+      expect(u.vm.serial).toMatch(/imgsrv: rebooting into the restored system/);
+      expect(u.vm.serial).toMatch(/imgsrv: booting from local disk/);
+      const body = await srv.exec('curl', ['-sS', '--max-time', '20', `http://${u.ip}:${SAMPLE_APP_PORT}/`]);
+      expect(body).toMatch(sampleAppResponse(u.name));
+    }
+    // The assigned node was never asked.
+    expect(uefi.serial).not.toMatch(/Hostname for this node/);
+    expect(asked[1]).toMatch(/^node-\d+$/);
+
+    const nodes = JSON.parse(await server.cli(['nodes', 'ls', '--json'])) as NodeJson[];
+    const byMac = Object.fromEntries(nodes.map((n) => [n.mac, n]));
+    expect(byMac[BIOS_MAC]).toMatchObject({ hostname: 'web-a', install: 'installed', installedImage: 'sample@1', error: null });
+    expect(byMac[UEFI_MAC]).toMatchObject({ hostname: 'web-b', install: 'installed', installedImage: 'sample@1', error: null });
+  }, DEPLOY_TIMEOUT + 120_000);
+});
