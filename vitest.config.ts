@@ -1,7 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-// Two projects: `unit` is fast and needs nothing but Node; `lab` needs root,
-// network namespaces, real clients and QEMU (files named *.lab.test.ts).
+// Three projects: `unit` is fast and needs nothing but Node; `lab` needs root,
+// network namespaces, real clients and QEMU (files named *.lab.test.ts), and
+// runs in CI; `heavy` is the long lab runs (several VMs in sequence, faults
+// injected mid-deployment; *.heavy.test.ts), run with `npm run test:heavy`.
 export default defineConfig({
   test: {
     projects: [
@@ -9,7 +11,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['{server,netboot,initramfs-client,images,test}/**/*.test.ts'],
-          exclude: ['**/*.lab.test.ts', '**/node_modules/**'],
+          exclude: ['**/*.lab.test.ts', '**/*.heavy.test.ts', '**/node_modules/**'],
           testTimeout: 30_000,
         },
       },
@@ -20,6 +22,15 @@ export default defineConfig({
           testTimeout: 600_000,
           hookTimeout: 600_000,
           // Lab tests share the machine's two cores with QEMU: one file at a time.
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'heavy',
+          include: ['{server,netboot,initramfs-client,images,test}/**/*.heavy.test.ts'],
+          testTimeout: 1_800_000,
+          hookTimeout: 900_000,
           fileParallelism: false,
         },
       },

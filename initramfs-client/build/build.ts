@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import * as zlib from 'node:zlib';
 import type { Logger } from '../../server/log.ts';
 import { ImgsrvError } from '../../server/errors.ts';
+import { buildLocalBootEfi, LOCALBOOT_EFI } from './localboot.ts';
 import { addParentDirs, encodeCpio, type CpioEntry } from './cpio.ts';
 import { runtimeEntries } from './payload.ts';
 import { DEFAULT_FS_MODULES, DEFAULT_NIC_MODULES, DEFAULT_STORAGE_MODULES, moduleName, parseModulesDep, resolveModules, subsetModulesAlias, subsetModulesDep } from './modules.ts';
@@ -42,6 +43,8 @@ export interface BuildNetbootOptions {
 export interface NetbootBuild {
   kernel: string;
   initrd: string;
+  /** localboot.efi: chained by installed UEFI nodes to boot their disk. */
+  localBoot: string;
   kernelVersion: string;
   kernelBytes: number;
   initrdBytes: number;
@@ -144,10 +147,15 @@ export async function buildNetboot(opts: BuildNetbootOptions): Promise<NetbootBu
   await rename(`${kernel}.tmp`, kernel);
   await writeFile(`${initrd}.tmp`, initrdData);
   await rename(`${initrd}.tmp`, initrd);
+  // What installed UEFI nodes chain instead of the netboot environment (see localboot.ts).
+  const localBoot = join(opts.outDir, LOCALBOOT_EFI);
+  await writeFile(`${localBoot}.tmp`, await buildLocalBootEfi());
+  await rename(`${localBoot}.tmp`, localBoot);
   const kernelData = await readFile(kernel);
   return {
     kernel,
     initrd,
+    localBoot,
     kernelVersion: ver,
     kernelBytes: kernelData.length,
     initrdBytes: initrdData.length,

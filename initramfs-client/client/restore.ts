@@ -71,7 +71,8 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
   const root = job.root ?? TARGET_ROOT;
   const { runner, log } = job;
   const { disk, layout: planned } = await pickDisk(job.meta, job.targetDisk);
-  job.onPhase('restoring', `target disk ${disk.path} (${formatBytes(disk.sizeBytes)}${disk.model ? `, ${disk.model}` : ''})`);
+  const parts = planned.partitions.map((p) => `${p.number}:${p.mountpoint ?? p.role}`).join(' ');
+  job.onPhase('restoring', `partitioning ${disk.path} (${planned.table}: ${parts}; ${formatBytes(disk.sizeBytes)})`);
   const existing = await readExistingLayout(runner, disk.path);
   const layout = applyKeep(planned, existing, [...job.keep]);
   if (layout.keepTable) job.onPhase('restoring', `keeping ${layout.partitions.filter((p) => p.keep).map((p) => p.mountpoint).join(', ')} (same layout on disk)`);

@@ -36,9 +36,22 @@ export function buildIpxeScript(files: BootFiles, params: Omit<NodeBootParams, '
   ].join('\n');
 }
 
-/** The script for a node that is installed: hand the machine back to the firmware, which boots the next device (its disk). */
-export function buildLocalBootIpxeScript(reason: string): string {
+/**
+ * The script for a node that is installed. BIOS: `exit` hands the machine
+ * back to the BIOS, which boots the next device, its disk. UEFI: `exit`
+ * would leave it to the boot manager (slow PXEv6/HTTP timeouts, or its
+ * setup screen), so iPXE chains localboot.efi, which boots the local ESP.
+ */
+export function buildLocalBootIpxeScript(reason: string, localBootEfiUrl: string): string {
   // The reason is ours (image names, MACs) but echo must not see iPXE syntax from it either.
   const safe = reason.replace(/[^A-Za-z0-9 ._@:/-]/g, '');
-  return ['#!ipxe', `echo imgsrv: ${safe}`, 'echo imgsrv: booting from local disk', 'exit', ''].join('\n');
+  return [
+    '#!ipxe',
+    `echo imgsrv: ${safe}`,
+    'echo imgsrv: booting from local disk',
+    'iseq ${platform} efi || exit',
+    `chain ${localBootEfiUrl} || echo imgsrv: cannot load the local boot loader; exiting to the firmware`,
+    'exit 1',
+    '',
+  ].join('\n');
 }

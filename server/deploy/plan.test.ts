@@ -113,7 +113,9 @@ describe('deployment plan, reports and local boot', () => {
     expect(locks.holders('web', 2).map((l) => l.holder)).toEqual([`node:${B}`]);
     const script = (await app.inject({ method: 'GET', url: `/boot/ipxe/${A}` })).body;
     expect(script).toMatch(/^#!ipxe\n/);
-    expect(script).toMatch(/\nexit\n/);
+    // BIOS: back to the firmware (next device: the disk); UEFI: chain the local-boot loader.
+    expect(script).toMatch(/\niseq \$\{platform\} efi \|\| exit\n/);
+    expect(script).toContain('chain http://198.18.0.1/boot/files/localboot.efi');
     expect(script).not.toContain('kernel ');
     expect((await plan(A)).action).toBe('local-boot');
   });

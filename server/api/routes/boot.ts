@@ -46,7 +46,12 @@ export const bootRoutes: FastifyPluginAsync<BootRouteOptions & { store: Store }>
       return reply
         .type('text/plain; charset=utf-8')
         .header('cache-control', 'no-store')
-        .send(buildLocalBootIpxeScript(`${mac} is installed with ${node.installedImage ?? 'an image'}`));
+        .send(
+          buildLocalBootIpxeScript(
+            `${mac} is installed with ${node.installedImage ?? 'an image'}`,
+            opts.mode === 'http' ? `${opts.httpBase}/boot/files/localboot.efi` : `tftp://${opts.tftpServer}/imgsrv/localboot.efi`,
+          ),
+        );
     }
     opts.store.events.add('node.ipxe', 'iPXE script fetched', { mac });
     const files =

@@ -39,7 +39,8 @@ export function registerNetboot(program: Command): void {
         mkdirSync(dir, { recursive: true });
         renameSync(out.kernel, join(dir, 'vmlinuz'));
         renameSync(out.initrd, join(dir, 'initrd.img'));
-        const result = { ...out, kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img'), buildMs: Date.now() - t0 };
+        renameSync(out.localBoot, join(dir, 'localboot.efi'));
+        const result = { ...out, kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img'), localBoot: join(dir, 'localboot.efi'), buildMs: Date.now() - t0 };
         if (flags.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
         else process.stdout.write(sizeReport(result));
       } finally {

@@ -1,0 +1,83 @@
+/**
+ * Deployment faults on real VMs (`npm run test:heavy`; several minutes):
+ * a disk too small is refused with nothing written; a node whose power is
+ * cut mid-restore restores again cleanly when it boots again; and `imgsrv
+ * serve` restarted while a node restores does not stop it finishing. The
+ * server's upload is capped so the restore lasts long enough for the
+ * faults to land in the middle of it.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { labAvailable } from './netns.ts';
+import { startDeployLab, type DeployLab } from './deploy-lab.ts';
+import type { Vm } from './qemu.ts';
+import { sampleAppResponse, SAMPLE_APP_PORT, SAMPLE_UP_LINE } from './sample-os.ts';
+
+const run = (await labAvailable()) ? describe : describe.skip;
+
+const SMALL_MAC = '52:54:00:fa:00:01';
+const CUT_MAC = '52:54:00:fa:00:02';
+
+async function waitNode(d: DeployLab, mac: string, pred: (n: Record<string, unknown>) => boolean, timeoutMs: number, vm?: Vm): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const n = (await d.nodes()).find((x) => x.mac === mac);
+    if (n && pred(n)) return n;
+    if (Date.now() > deadline) throw new Error(`node ${mac} never reached the state: ${JSON.stringify(n)}\n${vm?.serial.split('\n').slice(-30).join('\n') ?? ''}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+run('deployment faults', () => {
+  let d: DeployLab;
+  let work: string;
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'imgsrv-deploy-faults-'));
+    // 2 Mbit/s: the 13.6 MiB image takes about a minute to leave the server.
+    d = await startDeployLab({ work, promptTimeout: 5, uploadLimit: '2Mbit' });
+  }, 900_000);
+  afterAll(async () => {
+    await d?.destroy();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('refuses a disk too small for the image before writing anything, on the console and to the server', async () => {
+    const vm = await d.blankVm({ name: 'small', firmware: 'bios', mac: SMALL_MAC, diskSize: '96M' });
+    await vm.waitFor(/too small/i, 300_000);
+    const node = await waitNode(d, SMALL_MAC, (n) => n.install === 'failed', 60_000, vm);
+    expect(String(node.error)).toMatch(/too small/i);
+    expect(vm.serial).toMatch(/will not reboot into it/);
+    await vm.stop();
+    const disk = readFileSync(join(work, 'small.raw'));
+    expect(disk.length).toBe(96 * 2 ** 20);
+    expect(disk.every((b) => b === 0)).toBe(true);
+  }, 600_000);
+
+  it('restores again cleanly after a power cut mid-restore, and finishes across a server restart', async () => {
+    const disk = join(work, 'cut.raw');
+    let vm = await d.blankVm({ name: 'cut1', firmware: 'bios', mac: CUT_MAC, disk: undefined, diskSize: '1G' });
+    // The first restore is under way (partitions made, bytes going to disk): pull the plug.
+    await vm.waitFor(/restoring: disk \d+%/, 600_000);
+    await vm.stop();
+    expect((await waitNode(d, CUT_MAC, () => true, 10_000)).install).toBe('installing');
+
+    // Power on again with the half-written disk: the node restores from the start.
+    const from = 0;
+    vm = await d.blankVm({ name: 'cut2', firmware: 'bios', mac: CUT_MAC, disk: join(work, 'cut1.raw') });
+    await vm.waitFor(/imgsrv: deploying sample@1/, 600_000, from);
+    await vm.waitFor(/restoring: disk \d+%/, 600_000);
+    // And the server goes away for a while in the middle of it.
+    await d.restartServer(5000);
+    const up = await vm.waitFor(SAMPLE_UP_LINE, 900_000);
+    expect(up[1]).toMatch(/^node-\d+$/);
+    expect(vm.serial).toMatch(/imgsrv: booting from local disk/);
+    const body = await d.srv.exec('curl', ['-sS', '--max-time', '20', `http://${up[2]}:${SAMPLE_APP_PORT}/`]);
+    expect(body).toMatch(sampleAppResponse(up[1]!));
+    const node = await waitNode(d, CUT_MAC, (n) => n.install === 'installed', 60_000, vm);
+    expect(node).toMatchObject({ hostname: up[1], installedImage: 'sample@1', error: null });
+    void disk;
+  }, 1_500_000);
+});
