@@ -25,15 +25,14 @@ const MODULES = ['part_gpt', 'part_msdos', 'fat', 'search', 'search_fs_file', 'c
 
 /** The embedded grub script: boot the first local ESP with a fallback loader, else say so and give the machine back. */
 export const LOCALBOOT_CFG = [
+  // No `normal` module here (it would be fetched from the network prefix): the rescue parser has no if/fi,
+  // so the script is straight-line: on success `boot` never returns; on failure the lines after it explain.
   'echo "imgsrv: installed node, booting the local disk"',
-  // `search` can report success without a match: test the variable, not its status.
-  'search --no-floppy --file --set=esp /EFI/BOOT/BOOTX64.EFI',
-  'if [ -n "$esp" ]; then',
-  '  echo "imgsrv: chainloading ($esp)/EFI/BOOT/BOOTX64.EFI"',
-  '  chainloader ($esp)/EFI/BOOT/BOOTX64.EFI',
-  '  boot',
-  'fi',
-  'echo "imgsrv: no local disk has EFI/BOOT/BOOTX64.EFI; re-image this node (imgsrv nodes reimage)"',
+  'search --no-floppy --file --set=root /EFI/BOOT/BOOTX64.EFI',
+  'echo "imgsrv: chainloading ($root)/EFI/BOOT/BOOTX64.EFI"',
+  'chainloader /EFI/BOOT/BOOTX64.EFI',
+  'boot',
+  'echo "imgsrv: no local disk has a bootable EFI/BOOT/BOOTX64.EFI; re-image this node (imgsrv nodes reimage)"',
   'sleep 30',
   'exit',
   '',

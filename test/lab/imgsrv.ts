@@ -65,6 +65,7 @@ function netbootInputsHash(): string {
     }
   };
   walk(join(REPO, 'initramfs-client'));
+  for (const f of ['server/cli/commands/netboot.ts', 'netboot/boot/ipxe.ts']) h.update(f).update(String(statSync(join(REPO, f)).mtimeMs));
   for (const f of readdirSync('/boot').filter((n) => n.startsWith('vmlinuz-')).sort()) h.update(f);
   return h.digest('hex').slice(0, 16);
 }
