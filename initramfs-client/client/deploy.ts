@@ -10,6 +10,7 @@ import { mkdir } from 'node:fs/promises';
 import type { Logger } from '../../server/log.ts';
 import { ImgsrvError } from '../../server/errors.ts';
 import { formatBytes } from '../restore/disks.ts';
+import { humanBytes as mb } from '../../server/cli/output.ts';
 import type { Runner } from '../restore/run.ts';
 import { SwarmDownload } from '../swarm/download.ts';
 import { fetchTorrent } from '../swarm/fetch-torrent.ts';
@@ -35,7 +36,6 @@ export interface DeployDeps {
   swarmDir?: string;
 }
 
-const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
 
 /** Restore per the plan, then seed; resolves when the node may reboot into its disk. */
 export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
