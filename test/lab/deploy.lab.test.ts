@@ -10,14 +10,14 @@
  * disk), each boots its restored system with its own boot loader, takes
  * its hostname, and its application answers over the lab network.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, labAvailable, sh, sweepStaleLabs, type LabHost } from './netns.ts';
 import { provideNetboot, startLabServer, type LabServer } from './imgsrv.ts';
 import { startVm, type Vm } from './qemu.ts';
-import { buildSampleOs, sampleAppResponse, startSampleOsHost, SAMPLE_APP_PORT, SAMPLE_UP_LINE, type SampleOsHost } from './sample-os.ts';
+import { buildSampleOs, sampleAppResponse, startSampleOsHost, SAMPLE_APP_PORT, SAMPLE_MACHINE_ID, SAMPLE_ROOT_UUID, SAMPLE_UP_LINE, type SampleOs, type SampleOsHost } from './sample-os.ts';
 
 const run = (await labAvailable()) && (await import('node:fs')).existsSync('/usr/bin/qemu-system-x86_64') ? describe : describe.skip;
 
@@ -41,13 +41,14 @@ run('deploy: blank VMs restore a captured OS and reboot into it', () => {
   let server: LabServer;
   let sample: SampleOsHost;
   let work: string;
+  let tree: SampleOs;
   const vms: Vm[] = [];
   const figures: Record<string, number> = {};
 
   beforeAll(async () => {
     await sweepStaleLabs();
     work = mkdtempSync(join(tmpdir(), 'imgsrv-deploy-'));
-    const tree = await buildSampleOs(join(work, 'sample'));
+    tree = await buildSampleOs(join(work, 'sample'));
     lab = await Lab.create();
     srv = await lab.addHost('srv', '198.18.0.1/24');
     sample = await startSampleOsHost(lab, tree.root, { cidr: '198.18.0.5/24' });
@@ -115,6 +116,29 @@ run('deploy: blank VMs restore a captured OS and reboot into it', () => {
     // The assigned node was never asked.
     expect(uefi.serial).not.toMatch(/Hostname for this node/);
     expect(asked[1]).toMatch(/^node-\d+$/);
+
+    // On the restored system itself (root logs in on the serial console): a new identity, not the sample's.
+    await bios.waitFor(/login: /, 120_000);
+    const at = bios.serial.length;
+    bios.write('root\n');
+    // ash's prompt is followed by a cursor-position query (ESC[6n), so no end anchor.
+    await bios.waitFor(/web-a:~# /, 60_000, at);
+    const mark = bios.serial.length;
+    bios.write(
+      'echo "ID mid=$(cat /etc/machine-id) key=$(cut -d" " -f2 /etc/ssh/ssh_host_ed25519_key.pub) udev=$(ls /etc/udev/rules.d | wc -l) ' +
+        'root=$(awk \'$2=="/"{print $1}\' /etc/fstab) esp=$(awk \'$2=="/boot/efi"{print $1}\' /etc/fstab) hosts=$(grep -c "127.0.1.1.*web-a" /etc/hosts) DI"\n',
+    );
+    const id = await bios.waitFor(/ID mid=(\S*) key=(\S*) udev=(\d+) root=(\S*) esp=(\S*) hosts=(\d+) DI/, 60_000, mark);
+    const sampleKey = readFileSync(join(tree.root, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8').split(' ')[1];
+    expect(id[1]).toMatch(/^[0-9a-f]{32}$/);
+    expect(id[1]).not.toBe(SAMPLE_MACHINE_ID);
+    expect(id[2]).toMatch(/^AAAA/);
+    expect(id[2]).not.toBe(sampleKey);
+    expect(id[3]).toBe('0');
+    expect(id[4]).toMatch(/^UUID=[0-9a-f-]{36}$/);
+    expect(id[4]).not.toBe(`UUID=${SAMPLE_ROOT_UUID}`);
+    expect(id[5]).toMatch(/^UUID=[0-9A-F]{4}-[0-9A-F]{4}$/);
+    expect(id[6]).toBe('1');
 
     const nodes = JSON.parse(await server.cli(['nodes', 'ls', '--json'])) as NodeJson[];
     const byMac = Object.fromEntries(nodes.map((n) => [n.mac, n]));

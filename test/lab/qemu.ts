@@ -24,6 +24,7 @@ export interface VmOptions {
   firmware: 'bios' | 'uefi';
   /** MAC of the NIC, e.g. 52:54:00:12:34:56. */
   mac: string;
+  /** Default 1024: the netboot environment unpacks 175 MiB into RAM and runs Node. */
   memoryMiB?: number;
   /** Direct kernel boot (no PXE): kernel, initrd and command line. */
   kernel?: string;
@@ -70,7 +71,7 @@ export function qemuArgs(opts: VmOptions, tap: string, varsCopy: string | undefi
     '-name', opts.name,
     '-machine', 'pc',
     '-accel', 'tcg',
-    '-m', String(opts.memoryMiB ?? 512),
+    '-m', String(opts.memoryMiB ?? 1024),
     '-smp', '1',
     '-nographic', '-monitor', 'none', '-serial', 'stdio',
     ...(opts.allowReboot ? [] : ['-no-reboot']),
