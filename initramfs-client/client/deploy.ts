@@ -46,7 +46,8 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
   con.line(`deploying ${label} (${formatBytes(meta.artifact.rawBytes)}, ${meta.artifact.files} files, from ${meta.sourceHost})`);
 
   // Refuse a disk that is too small before the download starts and before anything is written.
-  const { disk } = await pickDisk(meta, plan.targetDisk);
+  const target = await pickDisk(meta, plan.targetDisk);
+  const { disk } = target;
   con.line(`target disk ${disk.path}: ${formatBytes(disk.sizeBytes)} ${disk.transport}${disk.model ? ` ${disk.model}` : ''}`);
 
   let phase: ClientPhase = 'downloading';
@@ -84,7 +85,7 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
     const result = await restore({
       meta,
       keep: plan.keep ?? [],
-      targetDisk: plan.targetDisk,
+      target,
       firmware: d.firmware,
       kernelArgs: d.params.consoleArgs,
       input: () => dl.stream(),

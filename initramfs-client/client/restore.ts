@@ -30,7 +30,8 @@ export const TARGET_ROOT = '/mnt/target';
 export interface RestoreJob {
   meta: ImageMeta;
   keep: readonly string[];
-  targetDisk?: string | null | undefined;
+  /** The disk and its planned layout, from pickDisk (chosen before the download starts). */
+  target: { disk: DiskInfo; layout: LayoutPlan };
   firmware: 'bios' | 'uefi';
   /** Kernel arguments carried into the restored boot entry (console=…). */
   kernelArgs: string[];
@@ -70,7 +71,7 @@ export async function pickDisk(meta: ImageMeta, requested: string | null | undef
 export async function restore(job: RestoreJob): Promise<RestoreResult> {
   const root = job.root ?? TARGET_ROOT;
   const { runner, log } = job;
-  const { disk, layout: planned } = await pickDisk(job.meta, job.targetDisk);
+  const { disk, layout: planned } = job.target;
   const parts = planned.partitions.map((p) => `${p.number}:${p.mountpoint ?? p.role}`).join(' ');
   job.onPhase('restoring', `partitioning ${disk.path} (${planned.table}: ${parts}; ${formatBytes(disk.sizeBytes)})`);
   const existing = await readExistingLayout(runner, disk.path);
@@ -93,10 +94,8 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
     job.onPhase('personalising', `${files} files restored; waiting for the hostname`);
     const hostname = await job.hostname;
     job.onPhase('personalising', `hostname ${hostname}`);
-    const sampleDevices = Object.fromEntries(
-      job.meta.host.disks.flatMap((d) => d.partitions.filter((p) => p.mountpoint).map((p) => [`/dev/${d.name.replace(/^\/dev\//, '')}${/\d$/.test(d.name) ? 'p' : ''}${p.number}`, p.mountpoint!])),
-    );
-    await rewriteIdentifiers(root, mapping, { sampleDevices, log });
+    // The mapping carries each partition's sample device (oldDevice) for configs that name devices.
+    await rewriteIdentifiers(root, mapping, { log });
     await personalise(root, { hostname, sampleMacs: job.meta.host.interfaces.map((i) => i.mac), log });
     await regenerateSshHostKeys(runner, root, log);
     await installBootloader(runner, {

@@ -4,20 +4,12 @@
  * and re-imaging a node (admin).
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { ImgsrvError } from '../../errors.ts';
+import type { ImgsrvError } from '../../errors.ts';
 import { defaultImage, keepList, planFor, requestReimage, resolveImage, type DeployContext } from '../../deploy/plan.ts';
-import { normalizeMac } from '../../store/nodes.ts';
 import { requireToken } from '../auth.ts';
+import { macParam, macParams } from './nodes.ts';
 
-const MAC_PATTERN = '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$';
 const IMAGE_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}(@[1-9][0-9]{0,8})?$';
-const macParams = { type: 'object', required: ['mac'], properties: { mac: { type: 'string', pattern: MAC_PATTERN } } };
-
-function macParam(raw: string): string {
-  const mac = normalizeMac(raw);
-  if (!mac) throw new ImgsrvError('BAD_USAGE', `"${raw}" is not a MAC address`, { hint: 'use the form aa:bb:cc:dd:ee:ff' });
-  return mac;
-}
 
 export const deployRoutes: FastifyPluginAsync<{ deploy: DeployContext }> = async (app, { deploy }) => {
   const admin = requireToken(deploy.store.tokens, ['admin']);

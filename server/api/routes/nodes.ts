@@ -7,7 +7,10 @@ import { requireToken } from '../auth.ts';
 import type { NodeSwarmReport, SwarmService } from '../../swarm/service.ts';
 import { onNodeReport, type DeployContext } from '../../deploy/plan.ts';
 
-const MAC_PATTERN = '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$';
+/** A MAC in a route parameter or body (either separator, either case; normalised by macParam). */
+export const MAC_PATTERN = '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$';
+/** The params schema of routes under /nodes/:mac. */
+export const macParams = { type: 'object', required: ['mac'], properties: { mac: { type: 'string', pattern: MAC_PATTERN } } };
 const HOSTNAME_PATTERN = '^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$';
 const IPV4_PATTERN = '^((25[0-5]|2[0-4]\\d|1?\\d?\\d)\\.){3}(25[0-5]|2[0-4]\\d|1?\\d?\\d)$';
 
@@ -31,7 +34,8 @@ interface NodeReport {
   restore?: { written: number; total: number };
 }
 
-function macParam(raw: string): string {
+/** The route's MAC, normalised; BAD_USAGE when it isn't one. */
+export function macParam(raw: string): string {
   const mac = normalizeMac(raw);
   if (!mac) throw new ImgsrvError('BAD_USAGE', `"${raw}" is not a MAC address`, { hint: 'use the form aa:bb:cc:dd:ee:ff' });
   return mac;
@@ -63,7 +67,6 @@ export const nodeRoutes: FastifyPluginAsync<{ store: Store; swarm?: SwarmService
   };
   const admin = requireToken(store.tokens, ['admin']);
   const nodeOrAdmin = requireToken(store.tokens, ['node', 'admin']);
-  const macParams = { type: 'object', required: ['mac'], properties: { mac: { type: 'string', pattern: MAC_PATTERN } } };
 
   app.get('/nodes', { onRequest: admin }, async () => store.nodes.list().map(withSwarm));
 
