@@ -6,12 +6,10 @@
  * Even-numbered nodes get a pre-assigned hostname (unattended); odd ones
  * are asked on their console and take the suggestion when nobody answers.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { Lab, sh, sweepStaleLabs } from './netns.ts';
-import { provideNetboot, startLabServer, type LabServer } from './imgsrv.ts';
-import { startVm, type Vm } from './qemu.ts';
-import { buildSampleOs, sampleAppResponse, startSampleOsHost, SAMPLE_APP_PORT, SAMPLE_UP_LINE, type SampleOsHost } from './sample-os.ts';
+import { rmSync } from 'node:fs';
+import { startDeployLab } from './deploy-lab.ts';
+import type { Vm } from './qemu.ts';
+import { sampleAppResponse, SAMPLE_APP_PORT, SAMPLE_UP_LINE } from './sample-os.ts';
 
 /** Options of one demo run. */
 export interface DemoOptions {
@@ -42,42 +40,25 @@ export interface DemoNode {
 /** Run the demo; resolves with one row per node (the caller prints the table). Tears everything down. */
 export async function runDemo(o: DemoOptions): Promise<DemoNode[]> {
   rmSync(o.dir, { recursive: true, force: true });
-  mkdirSync(o.dir, { recursive: true });
-  await sweepStaleLabs();
-  const lab = await Lab.create();
-  const vms: Vm[] = [];
-  let server: LabServer | undefined;
-  let sample: SampleOsHost | undefined;
+  o.say('building the sample OS and the netboot environment (cached after the first run), capturing the sample…');
+  const d = await startDeployLab({ work: o.dir, promptTimeout: o.promptSec, httpPort: 80 });
   try {
-    o.say('building the sample OS and the netboot environment (cached after the first run)…');
-    const tree = await buildSampleOs(join(o.dir, 'sample'));
-    const data = join(o.dir, 'data');
-    await provideNetboot(data);
-    const srv = await lab.addHost('srv', '198.18.0.1/24');
-    sample = await startSampleOsHost(lab, tree.root, { cidr: '198.18.0.5/24' });
-    o.say(`sample host ${sample.rsyncUrl}: a ${(tree.bytes / 2 ** 20).toFixed(1)} MiB OS whose web app answers "hostname=<name>" on port ${SAMPLE_APP_PORT}`);
-    const config = join(o.dir, 'imgsrv.yaml');
-    writeFileSync(config, ['deploy:', `  promptTimeout: ${o.promptSec}`, 'swarm:', '  settle: 3', '  linger: 120', 'http:', '  port: 80', ''].join('\n'));
-    server = await startLabServer(srv, ['--config', config, '--interface', 'eth0', '--dhcp', 'full', '--range', '198.18.0.100-198.18.0.199'], { data });
-    o.say(`imgsrv serving in namespace ${srv.ns} at http://198.18.0.1`);
-    let t = Date.now();
-    await server.cli(['capture', sample.rsyncUrl, '--name', 'sample']);
-    o.say(`captured sample@1 in ${((Date.now() - t) / 1000).toFixed(1)} s; blank nodes now get it (imgsrv deploy set sample)`);
-    await server.cli(['deploy', 'set', 'sample']);
+    o.say(`sample host ${d.sample.rsyncUrl}: a ${(d.os.bytes / 2 ** 20).toFixed(1)} MiB OS whose web app answers "hostname=<name>" on port ${SAMPLE_APP_PORT}`);
+    o.say(`imgsrv serving in namespace ${d.srv.ns} at http://198.18.0.1`);
+    o.say(`captured sample@1 in ${d.captureSeconds.toFixed(1)} s; blank nodes now get it (imgsrv deploy set sample)`);
 
     const nodes: DemoNode[] = [];
-    t = Date.now();
+    const vms: Vm[] = [];
+    const t = Date.now();
     for (let i = 1; i <= o.nodes; i++) {
       const firmware = i % 2 === 1 ? 'bios' : 'uefi';
       const mac = `52:54:00:de:00:${i.toString(16).padStart(2, '0')}`;
       const node: DemoNode = { name: `vm${i}`, firmware, mac, hostname: null, ip: null, upSeconds: null, appAnswers: false };
       if (i % 2 === 0) {
         node.hostname = `web-${i}`;
-        await server.cli(['nodes', 'assign', mac, node.hostname]);
+        await d.server.cli(['nodes', 'assign', mac, node.hostname]);
       }
-      const disk = join(o.dir, `${node.name}.raw`);
-      await sh('truncate', ['-s', '1G', disk]);
-      vms.push(await startVm(lab, { name: node.name, firmware, mac, netboot: true, allowReboot: true, memoryMiB: 1024, disk, serialLog: join(o.dir, `${node.name}.serial.log`) }));
+      vms.push(await d.blankVm({ name: node.name, firmware, mac }));
       nodes.push(node);
       o.say(`${node.name}: ${firmware}, ${mac}, blank 1 GiB disk, ${node.hostname ? `hostname ${node.hostname} pre-assigned` : `will ask its hostname (takes the suggestion after ${o.promptSec} s)`}`);
     }
@@ -89,7 +70,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoNode[]> {
           n.hostname = m[1]!;
           n.ip = m[2]!;
           n.upSeconds = Math.round((Date.now() - t) / 1000);
-          const body = await srv.exec('curl', ['-sS', '--max-time', '20', `http://${n.ip}:${SAMPLE_APP_PORT}/`]).catch(() => '');
+          const body = await d.srv.exec('curl', ['-sS', '--max-time', '20', `http://${n.ip}:${SAMPLE_APP_PORT}/`]).catch(() => '');
           n.appAnswers = sampleAppResponse(n.hostname).test(body);
           o.say(`${n.name} is up as ${n.hostname} at ${n.ip} after ${n.upSeconds} s; its app ${n.appAnswers ? 'answers' : 'does NOT answer'}`);
         } catch (err) {
@@ -98,14 +79,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoNode[]> {
       }),
     );
     if (o.keepRunning) {
-      o.say(`running; inspect with: ip netns exec ${srv.ns} imgsrv --data ${data} nodes ls — Ctrl-C to tear down`);
+      o.say(`running; inspect with: ip netns exec ${d.srv.ns} imgsrv --data ${d.server.data} nodes ls — Ctrl-C to tear down`);
       await o.keepRunning();
     }
     return nodes;
   } finally {
-    await Promise.all(vms.map((v) => v.stop()));
-    await server?.stop();
-    await sample?.stop();
-    await lab.destroy();
+    await d.destroy();
   }
 }

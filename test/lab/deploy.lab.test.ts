@@ -10,14 +10,14 @@
  * disk), each boots its restored system with its own boot loader, takes
  * its hostname, and its application answers over the lab network.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, labAvailable, sh, sweepStaleLabs, type LabHost } from './netns.ts';
-import { provideNetboot, startLabServer, type LabServer } from './imgsrv.ts';
-import { startVm, type Vm } from './qemu.ts';
-import { buildSampleOs, sampleAppResponse, startSampleOsHost, SAMPLE_APP_PORT, SAMPLE_MACHINE_ID, SAMPLE_ROOT_UUID, SAMPLE_UP_LINE, type SampleOs, type SampleOsHost } from './sample-os.ts';
+import { labAvailable } from './netns.ts';
+import { startDeployLab, type DeployLab } from './deploy-lab.ts';
+import type { Vm } from './qemu.ts';
+import { sampleAppResponse, SAMPLE_APP_PORT, SAMPLE_MACHINE_ID, SAMPLE_ROOT_UUID, SAMPLE_UP_LINE } from './sample-os.ts';
 
 const run = (await labAvailable()) && (await import('node:fs')).existsSync('/usr/bin/qemu-system-x86_64') ? describe : describe.skip;
 
@@ -36,53 +36,29 @@ interface NodeJson {
 }
 
 run('deploy: blank VMs restore a captured OS and reboot into it', () => {
-  let lab: Lab;
-  let srv: LabHost;
-  let server: LabServer;
-  let sample: SampleOsHost;
+  let d: DeployLab;
   let work: string;
-  let tree: SampleOs;
-  const vms: Vm[] = [];
   const figures: Record<string, number> = {};
 
   beforeAll(async () => {
-    await sweepStaleLabs();
     work = mkdtempSync(join(tmpdir(), 'imgsrv-deploy-'));
-    tree = await buildSampleOs(join(work, 'sample'));
-    lab = await Lab.create();
-    srv = await lab.addHost('srv', '198.18.0.1/24');
-    sample = await startSampleOsHost(lab, tree.root, { cidr: '198.18.0.5/24' });
-    const data = join(work, 'data');
-    await provideNetboot(data);
-    const config = join(work, 'imgsrv.yaml');
-    // A long prompt timeout: the test answers it. A short settle: the swarm is done soon after both have the image.
-    writeFileSync(config, ['deploy:', '  promptTimeout: 600', 'swarm:', '  settle: 3', '  linger: 120', 'http:', '  port: 8080', ''].join('\n'));
-    server = await startLabServer(srv, ['--config', config, '--interface', 'eth0', '--dhcp', 'full', '--range', '198.18.0.100-198.18.0.150'], { data });
-    const t0 = Date.now();
-    await server.cli(['capture', sample.rsyncUrl, '--name', 'sample']);
-    figures.captureSeconds = (Date.now() - t0) / 1000;
-    await server.cli(['deploy', 'set', 'sample']);
-    await server.cli(['nodes', 'assign', UEFI_MAC, 'web-b']);
+    // A long prompt timeout: the test answers it.
+    d = await startDeployLab({ work, promptTimeout: 600 });
+    figures.captureSeconds = d.captureSeconds;
+    await d.server.cli(['nodes', 'assign', UEFI_MAC, 'web-b']);
   }, 600_000);
 
   afterAll(async () => {
     process.stderr.write(`deploy figures: ${JSON.stringify(figures)}\n`);
-    await Promise.all(vms.splice(0).map((v) => v.stop()));
-    await server?.stop();
-    await sample?.stop();
-    await lab?.destroy();
+    await d?.destroy();
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
   it('restores both, asks only the unassigned one its hostname, and each reboots into a working system', async () => {
-    const disks = [join(work, 'bios.raw'), join(work, 'uefi.raw')];
-    for (const d of disks) await sh('truncate', ['-s', '1G', d]);
+    const { server, srv, os: tree } = d;
     const t0 = Date.now();
-    const common = { netboot: true, allowReboot: true, memoryMiB: 1024 } as const;
-    const bios = await startVm(lab, { ...common, name: 'dbios', firmware: 'bios', mac: BIOS_MAC, disk: disks[0], serialLog: join(work, 'bios.log') });
-    vms.push(bios);
-    const uefi = await startVm(lab, { ...common, name: 'duefi', firmware: 'uefi', mac: UEFI_MAC, disk: disks[1], serialLog: join(work, 'uefi.log') });
-    vms.push(uefi);
+    const bios = await d.blankVm({ name: 'dbios', firmware: 'bios', mac: BIOS_MAC });
+    const uefi = await d.blankVm({ name: 'duefi', firmware: 'uefi', mac: UEFI_MAC });
     const diagnose = async (err: unknown): Promise<never> => {
       const nodes = await server.cli(['nodes', 'ls', '--json']).catch(() => '?');
       const tail = (v: Vm) => v.serial.split('\n').slice(-40).join('\n');
