@@ -1,6 +1,7 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects: `unit` is fast and needs nothing but Node; `lab` needs root,
+// Four projects: `unit` is fast and needs nothing but Node; `browser` drives
+// the web console in Debian's Chromium (*.browser.test.ts); `lab` needs root,
 // network namespaces, real clients and QEMU (files named *.lab.test.ts), and
 // runs in CI; `heavy` is the long lab runs (several VMs in sequence, faults
 // injected mid-deployment; *.heavy.test.ts), run with `npm run test:heavy`.
@@ -11,8 +12,17 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['{server,netboot,initramfs-client,images,test}/**/*.test.ts'],
-          exclude: ['**/*.lab.test.ts', '**/*.heavy.test.ts', '**/node_modules/**'],
+          exclude: ['**/*.lab.test.ts', '**/*.heavy.test.ts', '**/*.browser.test.ts', '**/node_modules/**'],
           testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: 'browser',
+          include: ['{server,test}/**/*.browser.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
         },
       },
       {

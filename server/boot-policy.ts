@@ -10,21 +10,25 @@ import { selectBoot, type BootClient, type BootDecision } from '../netboot/boot/
 /** The TFTP name of the iPXE script used in tftp boot mode. */
 export const TFTP_IPXE_SCRIPT = 'imgsrv.ipxe';
 
+/** The boot decision for each PXE client; the boot mode is read at each decision, so a settings change applies to the next client. */
 export function createBootDecider(opts: {
   config: Config;
+  /** The boot mode in force (default: the config's). */
+  bootMode?: () => 'http' | 'tftp';
   httpBase: string;
   serverAddress: string;
   loaders: readonly string[];
 }): (client: BootClient) => BootDecision | null {
   const { config } = opts;
-  const tftpOnly = config.boot.mode === 'tftp';
-  const policy = {
-    httpBase: opts.httpBase,
-    tftpServer: opts.serverAddress,
-    biosLoader: tftpOnly ? ('pxelinux' as const) : config.boot.biosLoader,
-    uefiLoader: config.boot.uefiLoader,
-  };
+  const bootMode = opts.bootMode ?? (() => config.boot.mode);
   return (client) => {
+    const tftpOnly = bootMode() === 'tftp';
+    const policy = {
+      httpBase: opts.httpBase,
+      tftpServer: opts.serverAddress,
+      biosLoader: tftpOnly ? ('pxelinux' as const) : config.boot.biosLoader,
+      uefiLoader: config.boot.uefiLoader,
+    };
     const decision = selectBoot(client, policy);
     if (!decision) return null;
     // pxelinux runs on any PXE stack, iPXE's included, and then loads everything over TFTP itself

@@ -22,7 +22,9 @@ import { CaptureManager } from './capture/manager.ts';
 import { SwarmService } from './swarm/service.ts';
 import { RsyncDaemon } from './swarm/rsyncd.ts';
 import { installLoaders } from '../netboot/boot/loaders.ts';
-import { startDhcpServer } from '../netboot/dhcp/server.ts';
+import { startDhcpServer, type DhcpServer } from '../netboot/dhcp/server.ts';
+import { LiveSettingsService, type LiveSettings } from './live-settings.ts';
+import { rangeSchema } from './config/schema.ts';
 import { startTftpServer } from '../netboot/tftp/server.ts';
 
 
@@ -51,7 +53,10 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
   // Stops run in reverse: the store closes last, after every service that writes to it.
   stops.push(async () => store.close());
   try {
-    store.leases.setReservations(config.dhcp.reservations);
+    // Settings changed in the console or with `imgsrv settings` override the config file's.
+    const live = new LiveSettingsService(store, config);
+    const settings = live.get();
+    store.leases.setReservations(settings.dhcp.reservations);
     for (const a of config.nodes.assignments) store.nodes.assignHostname(a.mac, a.hostname);
 
     const httpHost = config.http.bind ?? iface.address;
@@ -121,6 +126,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
     } else services.swarm = { state: 'off' };
 
     const app = await buildApp({
+      live,
       swarm,
       deploy: {
         store,
@@ -137,7 +143,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
       boot: {
         filesDir: paths.netbootDir,
         httpBase,
-        mode: config.boot.mode,
+        mode: () => live.get().boot.mode,
         tftpServer: iface.address,
         nodeToken,
         kernelArgs: config.boot.kernelArgs,
@@ -181,20 +187,27 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
       services.tftp = { state: 'running', detail: `${iface.address}:${config.tftp.port}` };
     } else services.tftp = { state: 'off' };
 
-    if (config.dhcp.mode !== 'off') {
-      if (config.dhcp.mode === 'full' && !config.dhcp.range) {
+    // DHCP runs in the mode and range the live settings say, and restarts when they change.
+    let dhcp: DhcpServer | undefined;
+    const dhcpLog = log.child({ subsystem: 'dhcp' });
+    const bootDecider = createBootDecider({ config, bootMode: () => live.get().boot.mode, httpBase, serverAddress: iface.address, loaders });
+    const startDhcp = async (s: LiveSettings): Promise<void> => {
+      if (s.dhcp.mode === 'off') {
+        services.dhcp = { state: 'off' };
+        return;
+      }
+      if (s.dhcp.mode === 'full' && !s.dhcp.range) {
         throw new ImgsrvError('BAD_CONFIG', 'dhcp.mode is full but no dhcp.range is set', { hint: 'pass --range FIRST-LAST or use --dhcp proxy' });
       }
-      const dhcpLog = log.child({ subsystem: 'dhcp' });
-      const dhcp = await startDhcpServer({
-        mode: config.dhcp.mode,
+      dhcp = await startDhcpServer({
+        mode: s.dhcp.mode,
         serverAddress: iface.address,
         interfaceName: iface.name,
         subnet: { address: iface.address, prefix: iface.prefix, router: config.dhcp.router, dns: config.dhcp.dns, domain: config.dhcp.domain },
-        range: config.dhcp.range,
+        range: s.dhcp.range ? rangeSchema.parse(s.dhcp.range) : undefined,
         leaseSeconds: config.dhcp.leaseSeconds,
         leases: store.leases,
-        boot: createBootDecider({ config, httpBase, serverAddress: iface.address, loaders }),
+        boot: bootDecider,
         onClient: (ev) => {
           const before = store.nodes.get(ev.mac);
           store.nodes.record({ mac: ev.mac, arch: ev.arch, firmware: ev.firmware, ip: ev.ip });
@@ -209,9 +222,24 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
           cause: err,
         });
       });
-      stops.push(() => dhcp.close());
-      services.dhcp = { state: 'running', detail: config.dhcp.mode };
-    } else services.dhcp = { state: 'off' };
+      services.dhcp = { state: 'running', detail: s.dhcp.range ? `${s.dhcp.mode} ${s.dhcp.range}` : s.dhcp.mode };
+    };
+    const stopDhcp = async (): Promise<void> => {
+      const running = dhcp;
+      dhcp = undefined;
+      await running?.close();
+    };
+    await startDhcp(settings);
+    stops.push(stopDhcp);
+    live.onApply(async (next, prev) => {
+      if (next.dhcp.mode === prev.dhcp.mode && next.dhcp.range === prev.dhcp.range) return;
+      dhcpLog.info({ mode: next.dhcp.mode, range: next.dhcp.range }, 'DHCP settings changed: restarting DHCP');
+      await stopDhcp();
+      await startDhcp(next).catch((err: unknown) => {
+        services.dhcp = { state: 'failed', detail: (err as Error).message };
+        throw err;
+      });
+    });
 
     writeFileSync(paths.serverInfo, JSON.stringify({ url: `http://${httpHost === '0.0.0.0' ? '127.0.0.1' : httpHost}:${config.http.port}`, pid: process.pid }) + '\n');
     store.events.add('server.started', `imgsrv ${VERSION} serving on ${iface.name} (${iface.address})`, { data: { services } });

@@ -7,6 +7,7 @@ import type { Store } from './store/db.ts';
 import { TFTP_IPXE_SCRIPT } from './boot-policy.ts';
 import { buildIpxeScript } from '../netboot/boot/ipxe.ts';
 import { buildPxelinuxConfig, buildPxelinuxLocalBoot, macFromPxelinuxPath } from '../netboot/boot/pxelinux.ts';
+import { nodeKernelArgs } from './api/routes/boot.ts';
 
 /** Build the TFTP server's `resolveVirtual` hook. */
 export function createNodeTftpFiles(opts: {
@@ -21,9 +22,9 @@ export function createNodeTftpFiles(opts: {
     const mac = macFromPxelinuxPath(name);
     if (mac) {
       const node = opts.store.nodes.record({ mac });
-      if (node.install === 'installed') return Buffer.from(buildPxelinuxLocalBoot());
+      if (node.install === 'installed' || (node.retired && !node.retired.wipe)) return Buffer.from(buildPxelinuxLocalBoot());
       opts.store.events.add('node.pxelinux', 'pxelinux config fetched', { mac });
-      return Buffer.from(buildPxelinuxConfig({ kernel: 'imgsrv/vmlinuz', initrd: 'imgsrv/initrd.img' }, params));
+      return Buffer.from(buildPxelinuxConfig({ kernel: 'imgsrv/vmlinuz', initrd: 'imgsrv/initrd.img' }, { ...params, extra: nodeKernelArgs(opts.store, node, opts.kernelArgs) }));
     }
     // pxelinux asks for pxelinux.cfg/<UUID>, /<hex IP>… before falling back to "default"; the per-MAC file answers first.
     if (name === 'pxelinux.cfg/default') {

@@ -27,7 +27,7 @@ describe('HTTP API', () => {
       store,
       logger: silentLogger,
       registry: createRegistry(store),
-      boot: { filesDir, httpBase: 'http://198.18.0.1:8080', mode: 'http', tftpServer: '198.18.0.1', nodeToken: NODE, kernelArgs: ['console=ttyS0'] },
+      boot: { filesDir, httpBase: 'http://198.18.0.1:8080', mode: () => 'http' as const, tftpServer: '198.18.0.1', nodeToken: NODE, kernelArgs: ['console=ttyS0'] },
       status: () => ({ version: 't', startedAt: 0, interface: 'eth0', address: '198.18.0.1', services: { dhcp: { state: 'running' } } }),
     });
     await app.ready();
@@ -101,16 +101,34 @@ describe('HTTP API', () => {
     expect(st.json()).toMatchObject({ interface: 'eth0', services: { dhcp: { state: 'running' } } });
   });
 
+  // Signing in is the one API write that needs no credentials (it is rate-limited instead: console-api.test.ts).
+  const SIGN_IN = 'POST /api/v1/session';
+
   it('refuses every mutating route and every API read without the admin token', async () => {
-    const routes = appRoutes.get(app)!;
+    const routes = appRoutes.get(app)!.filter((r) => `${r.method} ${r.url}` !== SIGN_IN);
     const mutating = routes.filter((r) => !['GET', 'HEAD', 'OPTIONS'].includes(r.method));
-    expect(mutating.length).toBeGreaterThanOrEqual(3);
+    expect(mutating.length).toBeGreaterThanOrEqual(8);
     const api = routes.filter((r) => r.url.startsWith('/api/'));
     for (const r of [...mutating, ...api]) {
-      const url = r.url.replace(':mac', MAC);
-      for (const headers of [{}, auth('wrong'), { authorization: 'Basic abc' }]) {
+      const url = r.url.replace(':mac', MAC).replace(':name', 'g1');
+      for (const headers of [{}, auth('wrong'), { authorization: 'Basic abc' }, { cookie: 'imgsrv_session=forged' }]) {
         const res = await app.inject({ method: r.method as 'GET', url, headers, payload: r.method === 'GET' ? undefined : {} });
         expect(res.statusCode, `${r.method} ${r.url} with ${JSON.stringify(headers)}`).toBe(401);
+      }
+    }
+  });
+
+  it('a console session may read, but writes only with its CSRF token', async () => {
+    const signIn = await app.inject({ method: 'POST', url: '/api/v1/session', payload: { password: ADMIN } });
+    expect(signIn.statusCode).toBe(200);
+    const cookie = `imgsrv_session=${signIn.cookies.find((c) => c.name === 'imgsrv_session')!.value}`;
+    expect((await app.inject({ url: '/api/v1/nodes', headers: { cookie } })).statusCode).toBe(200);
+    const mutating = appRoutes.get(app)!.filter((r) => !['GET', 'HEAD', 'OPTIONS'].includes(r.method) && `${r.method} ${r.url}` !== SIGN_IN);
+    for (const r of mutating) {
+      const url = r.url.replace(':mac', MAC).replace(':name', 'g1');
+      for (const headers of [{ cookie }, { cookie, 'x-csrf-token': 'wrong' }]) {
+        const res = await app.inject({ method: r.method as 'POST', url, headers, payload: {} });
+        expect(res.statusCode, `${r.method} ${r.url} with ${JSON.stringify(Object.keys(headers))}`).toBe(403);
       }
     }
   });

@@ -4,6 +4,9 @@
  * concern; shared services come in through `AppDeps`.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import fastifyCookie from '@fastify/cookie';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log.ts';
 import type { Store } from '../store/db.ts';
@@ -19,6 +22,15 @@ import type { SwarmService } from '../swarm/service.ts';
 import { swarmApiRoutes, swarmPublicRoutes } from './routes/swarm.ts';
 import { deployRoutes } from './routes/deploy.ts';
 import type { DeployContext } from '../deploy/plan.ts';
+import type { LiveSettingsService } from '../live-settings.ts';
+import { VERSION } from '../version.ts';
+import { consoleRoutes } from './console.ts';
+import { LiveHub, liveRoutes } from './live.ts';
+import { NodeViews } from './node-view.ts';
+import { groupRoutes } from './routes/groups.ts';
+import { imageRows } from './routes/images.ts';
+import { sessionRoutes } from './routes/session.ts';
+import { settingsRoutes } from './routes/settings.ts';
 
 /** What the HTTP app needs from the rest of the server. */
 export interface AppDeps {
@@ -35,6 +47,12 @@ export interface AppDeps {
   swarm?: SwarmService;
   /** Deployment planning (plan, deploy settings, re-image); absent in tests that don't need it. */
   deploy?: DeployContext;
+  /** Live settings (GET/PUT /settings); absent in tests that don't need them. */
+  live?: LiveSettingsService;
+  /** The console's static files (default: server/console/dist). */
+  consoleRoot?: string;
+  /** Sign-in attempts per address per minute (default 5). */
+  signInPerMinute?: number;
 }
 
 /** A registered route, as the auth tests enumerate them. */
@@ -74,8 +92,29 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (e.validation) return reply.code(400).send({ error: 'BAD_REQUEST', message: e.message });
     const status = e.statusCode && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : 500;
     if (status === 500) req.log.error({ err }, 'request failed');
-    return reply.code(status).send({ error: status === 500 ? 'INTERNAL' : 'BAD_REQUEST', message: e.message });
+    const code = status === 500 ? 'INTERNAL' : status === 429 ? 'RATE_LIMITED' : 'BAD_REQUEST';
+    return reply.code(status).send({ error: code, message: e.message });
   });
+
+  await app.register(fastifyCookie);
+  // OpenAPI for /api/v1 (the boot, tracker and console routes are not an API and stay out of it).
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'imgsrv', version: VERSION, description: 'Every console action, as the CLI uses it. Authenticate with the admin token as a bearer token, or with the console session cookie plus x-csrf-token on writes.' },
+      components: {
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          session: { type: 'apiKey', in: 'cookie', name: 'imgsrv_session' },
+        },
+      },
+      security: [{ bearer: [] }, { session: [] }],
+    },
+    transform: ({ schema, url }) => {
+      const tag = /^\/api\/v1\/([a-z]+)/.exec(url)?.[1];
+      return { url, schema: tag ? { ...schema, tags: [tag] } : { ...schema, hide: true } } as never;
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   app.get('/healthz', async () => ({ ok: true }));
   app.get('/metrics', async (_req, reply) => {
@@ -83,8 +122,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return deps.registry.metrics();
   });
 
+  const views = new NodeViews(deps.store, deps.swarm);
+  const images = deps.images;
+  const hub = new LiveHub({ store: deps.store, views, swarm: deps.swarm, captures: deps.captures, images: images && (() => imageRows(deps.store, images)) });
+  app.addHook('onReady', async () => hub.start());
+  // Before the server closes: open SSE streams would otherwise hold close() forever.
+  app.addHook('preClose', async () => hub.stop());
+
+  await app.register(sessionRoutes, { prefix: '/api/v1', store: deps.store, attemptsPerMinute: deps.signInPerMinute });
   await app.register(statusRoutes, { prefix: '/api/v1', store: deps.store, status: deps.status });
-  await app.register(nodeRoutes, { prefix: '/api/v1', store: deps.store, swarm: deps.swarm, deploy: deps.deploy });
+  await app.register(liveRoutes, { prefix: '/api/v1', store: deps.store, hub });
+  await app.register(nodeRoutes, { prefix: '/api/v1', store: deps.store, views, swarm: deps.swarm, deploy: deps.deploy });
+  await app.register(groupRoutes, { prefix: '/api/v1', store: deps.store, deploy: deps.deploy });
+  if (deps.live) await app.register(settingsRoutes, { prefix: '/api/v1', store: deps.store, live: deps.live });
   if (deps.deploy) await app.register(deployRoutes, { prefix: '/api/v1', deploy: deps.deploy });
   if (deps.images) await app.register(imageRoutes, { prefix: '/api/v1', store: deps.store, images: deps.images });
   if (deps.captures) await app.register(captureRoutes, { prefix: '/api/v1', store: deps.store, captures: deps.captures });
@@ -93,5 +143,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     await app.register(swarmPublicRoutes, { swarm: deps.swarm, imagesRoot: deps.images.root });
   }
   await app.register(bootRoutes, { prefix: '/boot', ...deps.boot, store: deps.store });
+  await app.register(consoleRoutes, { root: deps.consoleRoot });
   return app;
 }

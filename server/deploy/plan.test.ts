@@ -45,7 +45,7 @@ describe('deployment plan, reports and local boot', () => {
       store,
       logger: silentLogger,
       registry: createRegistry(store),
-      boot: { filesDir: dir, httpBase: 'http://198.18.0.1', mode: 'http', tftpServer: '198.18.0.1', nodeToken: NODE, kernelArgs: [] },
+      boot: { filesDir: dir, httpBase: 'http://198.18.0.1', mode: () => 'http' as const, tftpServer: '198.18.0.1', nodeToken: NODE, kernelArgs: [] },
       status: () => ({ version: 't', startedAt: 0, interface: null, address: null, services: {} }),
       images,
       deploy: {

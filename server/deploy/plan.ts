@@ -10,7 +10,10 @@
  *
  * An installed node is sent to its local disk (iPXE `exit`) until an
  * operator asks for a re-image. While a node installs, the image version
- * is locked against removal.
+ * is locked against removal. A node's group, when it has one, supplies the
+ * image, hostname pattern, kept partitions and boot settings in place of
+ * the global ones. A retired node is never installed again; retired with
+ * wipe, its next plan is to erase its disk.
  */
 import type { ImageMeta } from '../../images/meta.ts';
 import { ImgsrvError } from '../errors.ts';
@@ -19,10 +22,11 @@ import type { ImageStore } from '../images/store.ts';
 import { parseImageRef, type ImageRef } from '../images/versions.ts';
 import type { Store } from '../store/db.ts';
 import type { NodePhase, NodeRecord } from '../store/nodes.ts';
+import type { GroupRecord } from '../store/groups.ts';
 
 /** The server's answer to a booted node. */
 export interface DeployPlan {
-  action: 'restore' | 'wait' | 'local-boot';
+  action: 'restore' | 'wait' | 'local-boot' | 'wipe';
   /** Why the node waits or boots locally (shown on its console). */
   reason?: string;
   /** When to ask again (wait). */
@@ -71,6 +75,31 @@ export function keepList(ctx: DeployContext): string[] {
   return ctx.store.settings.get<string[]>('deploy.keep') ?? ctx.settings.keep;
 }
 
+/** The hostname pattern for unassigned nodes: the operator's setting, else the config's. */
+export function hostnamePattern(ctx: DeployContext): string {
+  return ctx.store.settings.get<string>('nodes.hostnamePattern') ?? ctx.settings.hostnamePattern;
+}
+
+/** The settings that apply to one node: its group's where set, else the global ones. */
+export function effectiveSettings(ctx: DeployContext, node: NodeRecord): {
+  image: string | undefined;
+  hostnamePattern: string;
+  keep: string[];
+  targetDisk: string | null;
+  promptTimeout: number;
+  group: GroupRecord | undefined;
+} {
+  const group = node.group ? ctx.store.groups.get(node.group) : undefined;
+  return {
+    image: node.image ?? group?.image ?? defaultImage(ctx),
+    hostnamePattern: group?.hostnamePattern ?? hostnamePattern(ctx),
+    keep: group?.keep ?? keepList(ctx),
+    targetDisk: group?.targetDisk ?? ctx.settings.targetDisk ?? null,
+    promptTimeout: group?.promptTimeout ?? ctx.settings.promptTimeout,
+    group,
+  };
+}
+
 /** Expand the hostname pattern: {n} the node's sequence number, {mac} its MAC without separators. */
 export function suggestHostname(pattern: string, seq: number, mac: string): string {
   return pattern.replaceAll('{n}', String(seq)).replaceAll('{mac}', mac.replaceAll(':', '')).toLowerCase();
@@ -90,6 +119,11 @@ export function resolveImage(images: ImageStore, raw: string): { ref: Required<I
 export function planFor(ctx: DeployContext, mac: string): DeployPlan {
   const { store } = ctx;
   const node = store.nodes.get(mac) ?? store.nodes.record({ mac });
+  const eff = effectiveSettings(ctx, node);
+  if (node.retired) {
+    if (node.retired.wipe) return { action: 'wipe', reason: 'retired: erase the disk, then power off', targetDisk: eff.targetDisk };
+    return { action: 'wait', reason: `retired; \`imgsrv nodes rm ${mac}\` forgets it (it then installs as a new node)`, retryAfterSec: 300 };
+  }
   if (node.install === 'installed') {
     return { action: 'local-boot', reason: `installed with ${node.installedImage ?? 'an image'}; \`imgsrv nodes reimage ${mac}\` to install again` };
   }
@@ -100,7 +134,7 @@ export function planFor(ctx: DeployContext, mac: string): DeployPlan {
       retryAfterSec: 15,
     };
   }
-  const raw = node.image ?? defaultImage(ctx);
+  const raw = eff.image;
   if (!raw) return { action: 'wait', reason: 'no image is set for blank nodes (`imgsrv deploy set IMAGE`)', retryAfterSec: 10 };
   let resolved: ReturnType<typeof resolveImage>;
   try {
@@ -121,15 +155,20 @@ export function planFor(ctx: DeployContext, mac: string): DeployPlan {
     image: ref,
     torrentUrl: `${ctx.torrentBase}/${encodeURIComponent(ref.name)}/${ref.version}.torrent`,
     meta,
-    hostname: { assigned: node.hostname, suggestion: suggestHostname(ctx.settings.hostnamePattern, seq, mac), promptTimeoutSec: ctx.settings.promptTimeout },
-    keep: keepList(ctx),
-    targetDisk: ctx.settings.targetDisk ?? null,
+    hostname: { assigned: node.hostname, suggestion: suggestHostname(eff.hostnamePattern, seq, mac), promptTimeoutSec: eff.promptTimeout },
+    keep: eff.keep,
+    targetDisk: eff.targetDisk,
     linger: ctx.settings.linger,
   };
 }
 
 /** Apply a node's report to its install state (and the image lock). */
 export function onNodeReport(ctx: DeployContext, before: NodeRecord | undefined, mac: string, phase: NodePhase | undefined, message?: string): void {
+  if (before?.retired?.wipe && phase === 'retired') {
+    ctx.store.nodes.setRetired(mac, { wipe: false });
+    ctx.store.events.add('node.wiped', message ?? 'disk wiped', { mac });
+    return;
+  }
   if (!phase || before?.install !== 'installing') return;
   const [name, v] = (before.installedImage ?? '').split('@');
   const release = (): void => {
@@ -152,7 +191,18 @@ export function requestReimage(ctx: DeployContext, mac: string, image?: string |
   const node = ctx.store.nodes.get(mac) ?? ctx.store.nodes.record({ mac });
   const [name, v] = (node.installedImage ?? '').split('@');
   if (name && v) ctx.locks.release(name, Number(v), lockHolder(mac));
+  if (node.retired) ctx.store.nodes.setRetired(mac, null);
   ctx.store.nodes.setInstall(mac, 'pending', { error: null });
   ctx.store.events.add('node.reimage', `re-image requested${image ? ` with ${image}` : ''}`, { mac });
   return ctx.store.nodes.get(mac)!;
+}
+
+/** Retire a node: out of the inventory and never installed again; `wipe` erases its disk at its next network boot. */
+export function retireNode(ctx: DeployContext, mac: string, wipe: boolean): NodeRecord {
+  const node = ctx.store.nodes.get(mac) ?? ctx.store.nodes.record({ mac });
+  const [name, v] = (node.installedImage ?? '').split('@');
+  if (name && v) ctx.locks.release(name, Number(v), lockHolder(mac));
+  const out = ctx.store.nodes.setRetired(mac, { wipe })!;
+  ctx.store.events.add('node.retired', wipe ? 'retired; its disk is erased at its next network boot' : 'retired', { mac });
+  return out;
 }

@@ -12,6 +12,9 @@ import { SqliteLeaseStore } from './leases.ts';
 import { EventLog } from './events.ts';
 import { TokenRepo } from './tokens.ts';
 import { SettingsRepo } from './settings.ts';
+import { GroupRepo } from './groups.ts';
+import { SessionRepo } from './sessions.ts';
+import { ImageCheckRepo } from './image-checks.ts';
 
 /** The opened store with one repository per table group. */
 export interface Store {
@@ -22,6 +25,9 @@ export interface Store {
   readonly events: EventLog;
   readonly tokens: TokenRepo;
   readonly settings: SettingsRepo;
+  readonly groups: GroupRepo;
+  readonly sessions: SessionRepo;
+  readonly imageChecks: ImageCheckRepo;
   close(): void;
 }
 
@@ -36,14 +42,18 @@ export function openStore(file: string): Store {
   }
   db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
   const schemaVersion = migrate(db);
+  const settings = new SettingsRepo(db);
   return {
     db,
     schemaVersion,
-    nodes: new NodeRepo(db),
+    nodes: new NodeRepo(db, () => settings.get<string | null>('nodes.defaultGroup') ?? null),
     leases: new SqliteLeaseStore(db),
     events: new EventLog(db),
     tokens: new TokenRepo(db),
-    settings: new SettingsRepo(db),
+    settings,
+    groups: new GroupRepo(db),
+    sessions: new SessionRepo(db),
+    imageChecks: new ImageCheckRepo(db),
     close: () => db.close(),
   };
 }

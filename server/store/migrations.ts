@@ -85,4 +85,35 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL                        -- JSON
   );
   `,
+  // 4: the web console (issue 6): sign-in sessions, configuration groups, retiring nodes, image checks.
+  `
+  CREATE TABLE sessions (
+    id_sha256  TEXT PRIMARY KEY,            -- hex SHA-256 of the cookie value; the cookie itself is never stored
+    csrf       TEXT NOT NULL,               -- synchronizer token the console sends in x-csrf-token on writes
+    address    TEXT,                        -- where the sign-in came from (for the event log)
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE TABLE groups (
+    name             TEXT PRIMARY KEY,
+    image            TEXT,                  -- NAME (latest) or NAME@VERSION; null = the deploy image
+    hostname_pattern TEXT,                  -- null = the global pattern
+    keep             TEXT,                  -- JSON array of mount points; null = the global list
+    kernel_args      TEXT NOT NULL DEFAULT '[]', -- JSON array, appended to the netboot kernel command line
+    target_disk      TEXT,
+    prompt_timeout   INTEGER,
+    created_at       INTEGER NOT NULL
+  );
+  ALTER TABLE nodes ADD COLUMN group_name TEXT REFERENCES groups (name) ON DELETE RESTRICT;
+  ALTER TABLE nodes ADD COLUMN retired_at INTEGER;          -- set: out of the inventory, never installed again
+  ALTER TABLE nodes ADD COLUMN wipe INTEGER NOT NULL DEFAULT 0; -- 1: erase its disk at the next network boot
+  CREATE TABLE image_checks (
+    name    TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    ok      INTEGER NOT NULL,
+    at      INTEGER NOT NULL,
+    detail  TEXT,                            -- JSON: the verifier's result
+    PRIMARY KEY (name, version)
+  );
+  `,
 ];

@@ -1,7 +1,7 @@
 /** Node inventory: every machine that network-booted, keyed by MAC. */
 import type { DatabaseSync } from 'node:sqlite';
 
-/** Phases a node moves through; later issues add downloading, restoring, … */
+/** Phases a node moves through, as its reports and the server set them. */
 export const NODE_PHASES = ['discovered', 'booted', 'downloading', 'restoring', 'personalising', 'seeding', 'done', 'failed', 'retired'] as const;
 export type NodePhase = (typeof NODE_PHASES)[number];
 
@@ -26,6 +26,10 @@ export interface NodeRecord {
   error: string | null;
   /** Sequence number ({n} in the hostname pattern), given when the node first asks for its plan. */
   seq: number | null;
+  /** The configuration group whose settings apply to the node; null = the global ones. */
+  group: string | null;
+  /** Set when an operator retired the node: it leaves the inventory and is never installed again; `wipe` = erase its disk at the next network boot. */
+  retired: { at: number; wipe: boolean } | null;
 }
 
 /** Install states (see server/deploy/plan.ts for the transitions). */
@@ -57,6 +61,9 @@ interface Row {
   installed_image: string | null;
   error: string | null;
   seq: number | null;
+  group_name: string | null;
+  retired_at: number | null;
+  wipe: number;
 }
 
 const toRecord = (r: Row): NodeRecord => ({
@@ -74,6 +81,8 @@ const toRecord = (r: Row): NodeRecord => ({
   installedImage: r.installed_image,
   error: r.error,
   seq: r.seq,
+  group: r.group_name,
+  retired: r.retired_at === null ? null : { at: r.retired_at, wipe: r.wipe === 1 },
 });
 
 export { normalizeMac } from '../../netboot/mac.ts';
@@ -81,16 +90,25 @@ export { normalizeMac } from '../../netboot/mac.ts';
 /** Repository over the `nodes` table. */
 export class NodeRepo {
   private readonly db: DatabaseSync;
-  constructor(db: DatabaseSync) {
+  private readonly defaultGroup: () => string | null;
+  /** `defaultGroup` names the group a node joins when it is first seen (scale-out: boot a blank node into a group). */
+  constructor(db: DatabaseSync, defaultGroup: () => string | null = () => null) {
     this.db = db;
+    this.defaultGroup = defaultGroup;
+  }
+
+  /** The group a new row starts in: the default group, when it (still) exists. */
+  private newGroup(): string | null {
+    const g = this.defaultGroup();
+    return g && this.db.prepare('SELECT 1 FROM groups WHERE name = ?').get(g) ? g : null;
   }
 
   /** Insert or update a node from a sighting (DHCP, boot report, heartbeat). */
   record(s: NodeSighting, now = Date.now()): NodeRecord {
     this.db
       .prepare(
-        `INSERT INTO nodes (mac, ip, firmware, arch, phase, kernel, first_seen, last_seen)
-         VALUES (:mac, :ip, :firmware, :arch, COALESCE(:phase, 'discovered'), :kernel, :now, :now)
+        `INSERT INTO nodes (mac, ip, firmware, arch, phase, kernel, first_seen, last_seen, group_name)
+         VALUES (:mac, :ip, :firmware, :arch, COALESCE(:phase, 'discovered'), :kernel, :now, :now, :grp)
          ON CONFLICT (mac) DO UPDATE SET
            ip = COALESCE(:ip, ip), firmware = COALESCE(:firmware, firmware), arch = COALESCE(:arch, arch),
            phase = COALESCE(:phase, phase), kernel = COALESCE(:kernel, kernel), last_seen = :now`,
@@ -103,6 +121,7 @@ export class NodeRepo {
         phase: s.phase ?? null,
         kernel: s.kernel ?? null,
         now,
+        grp: this.newGroup(),
       });
     return this.get(s.mac)!;
   }
@@ -111,10 +130,10 @@ export class NodeRepo {
   assignHostname(mac: string, hostname: string | null, now = Date.now()): NodeRecord {
     this.db
       .prepare(
-        `INSERT INTO nodes (mac, hostname, first_seen, last_seen) VALUES (?, ?, ?, ?)
+        `INSERT INTO nodes (mac, hostname, first_seen, last_seen, group_name) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (mac) DO UPDATE SET hostname = excluded.hostname`,
       )
-      .run(mac, hostname, now, now);
+      .run(mac, hostname, now, now, this.newGroup());
     return this.get(mac)!;
   }
 
@@ -123,8 +142,10 @@ export class NodeRepo {
     return row && toRecord(row);
   }
 
-  list(): NodeRecord[] {
-    return (this.db.prepare('SELECT * FROM nodes ORDER BY mac').all() as unknown as Row[]).map(toRecord);
+  /** The inventory: every node but retired ones, unless `all`. */
+  list(opts: { all?: boolean } = {}): NodeRecord[] {
+    const sql = opts.all ? 'SELECT * FROM nodes ORDER BY mac' : 'SELECT * FROM nodes WHERE retired_at IS NULL ORDER BY mac';
+    return (this.db.prepare(sql).all() as unknown as Row[]).map(toRecord);
   }
 
   /** Set the install state; `installedImage`/`error` replace the stored ones when given (null clears). */
@@ -150,9 +171,25 @@ export class NodeRepo {
   /** Pin a node to an image (NAME or NAME@VERSION), or back to the default with null; creates the node if unseen. */
   setImage(mac: string, image: string | null, now = Date.now()): NodeRecord {
     this.db
-      .prepare('INSERT INTO nodes (mac, image, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT (mac) DO UPDATE SET image = excluded.image')
-      .run(mac, image, now, now);
+      .prepare('INSERT INTO nodes (mac, image, first_seen, last_seen, group_name) VALUES (?, ?, ?, ?, ?) ON CONFLICT (mac) DO UPDATE SET image = excluded.image')
+      .run(mac, image, now, now, this.newGroup());
     return this.get(mac)!;
+  }
+
+  /** Put a node in a group (null: none); creates the node if unseen. The group must exist (foreign key). */
+  setGroup(mac: string, group: string | null, now = Date.now()): NodeRecord {
+    this.db
+      .prepare('INSERT INTO nodes (mac, group_name, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT (mac) DO UPDATE SET group_name = excluded.group_name')
+      .run(mac, group, now, now);
+    return this.get(mac)!;
+  }
+
+  /** Retire a node (out of the inventory, never installed again), or bring it back with null. */
+  setRetired(mac: string, retired: { wipe: boolean } | null, now = Date.now()): NodeRecord | undefined {
+    this.db
+      .prepare(`UPDATE nodes SET retired_at = :at, wipe = :wipe, phase = CASE WHEN :at IS NULL THEN phase ELSE 'retired' END WHERE mac = :mac`)
+      .run({ mac, at: retired ? now : null, wipe: retired?.wipe ? 1 : 0 });
+    return this.get(mac);
   }
 
   /** The node's sequence number, giving it the next free one on first use (stable afterwards). */

@@ -67,7 +67,7 @@ describe('swarm service', () => {
       swarm,
       logger: silentLogger,
       registry,
-      boot: { filesDir: dir, httpBase: 'http://127.0.0.1:8080', mode: 'http', tftpServer: '127.0.0.1', nodeToken: NODE, kernelArgs: [] },
+      boot: { filesDir: dir, httpBase: 'http://127.0.0.1:8080', mode: () => 'http' as const, tftpServer: '127.0.0.1', nodeToken: NODE, kernelArgs: [] },
       status: () => ({ version: 't', startedAt: 0, interface: 'lo', address: '127.0.0.1', services: {} }),
     });
     await app.ready();

@@ -9,6 +9,13 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Store } from '../../store/db.ts';
 import { normalizeMac } from '../../store/nodes.ts';
 import { buildIpxeScript, buildLocalBootIpxeScript } from '../../../netboot/boot/ipxe.ts';
+import type { NodeRecord } from '../../store/nodes.ts';
+
+/** The netboot kernel arguments for one node: the configured ones, then its group's. */
+export function nodeKernelArgs(store: Store, node: NodeRecord, base: readonly string[]): string[] {
+  const group = node.group ? store.groups.get(node.group) : undefined;
+  return [...base, ...(group?.kernelArgs ?? [])];
+}
 
 /** Options for the boot routes. */
 export interface BootRouteOptions {
@@ -16,8 +23,8 @@ export interface BootRouteOptions {
   filesDir: string;
   /** Base URL nodes reach the server at, e.g. http://198.18.0.1:8080 */
   httpBase: string;
-  /** How iPXE fetches kernel and initrd: 'http' or 'tftp' (tftp://<server>/imgsrv/…). */
-  mode: 'http' | 'tftp';
+  /** How iPXE fetches kernel and initrd: 'http' or 'tftp' (tftp://<server>/imgsrv/…); read per request (a live setting). */
+  mode: () => 'http' | 'tftp';
   tftpServer: string;
   nodeToken: string;
   kernelArgs: readonly string[];
@@ -41,26 +48,28 @@ export const bootRoutes: FastifyPluginAsync<BootRouteOptions & { store: Store }>
     const mac = normalizeMac(req.params.mac);
     if (!mac) return reply.code(400).type('text/plain').send('#!ipxe\necho imgsrv: bad MAC in script URL\nshell\n');
     const node = opts.store.nodes.record({ mac, phase: undefined });
-    if (node.install === 'installed') {
-      opts.store.events.add('node.localboot', 'installed: sent to its local disk', { mac });
+    const mode = opts.mode();
+    // A retired node boots whatever its disk holds (nothing, once wiped); only a pending wipe brings it to the netboot environment.
+    if (node.install === 'installed' || (node.retired && !node.retired.wipe)) {
+      opts.store.events.add('node.localboot', node.retired ? 'retired: sent to its local disk' : 'installed: sent to its local disk', { mac });
       return reply
         .type('text/plain; charset=utf-8')
         .header('cache-control', 'no-store')
         .send(
           buildLocalBootIpxeScript(
-            `${mac} is installed with ${node.installedImage ?? 'an image'}`,
-            opts.mode === 'http' ? `${opts.httpBase}/boot/files/localboot.efi` : `tftp://${opts.tftpServer}/imgsrv/localboot.efi`,
+            node.retired ? `${mac} is retired` : `${mac} is installed with ${node.installedImage ?? 'an image'}`,
+            mode === 'http' ? `${opts.httpBase}/boot/files/localboot.efi` : `tftp://${opts.tftpServer}/imgsrv/localboot.efi`,
           ),
         );
     }
     opts.store.events.add('node.ipxe', 'iPXE script fetched', { mac });
     const files =
-      opts.mode === 'http'
+      mode === 'http'
         ? { kernelUrl: `${opts.httpBase}/boot/files/vmlinuz`, initrdUrl: `${opts.httpBase}/boot/files/initrd.img` }
         : { kernelUrl: `tftp://${opts.tftpServer}/imgsrv/vmlinuz`, initrdUrl: `tftp://${opts.tftpServer}/imgsrv/initrd.img` };
     return reply
       .type('text/plain; charset=utf-8')
       .header('cache-control', 'no-store')
-      .send(buildIpxeScript(files, { server: opts.httpBase, token: opts.nodeToken, extra: opts.kernelArgs }));
+      .send(buildIpxeScript(files, { server: opts.httpBase, token: opts.nodeToken, extra: nodeKernelArgs(opts.store, node, opts.kernelArgs) }));
   });
 };

@@ -5,12 +5,12 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Store } from '../../store/db.ts';
 import type { CaptureManager, CaptureRequest } from '../../capture/manager.ts';
-import { requireToken } from '../auth.ts';
+import { requireAuth } from '../auth.ts';
 
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^cap-[a-z0-9]+-[0-9a-f]{6}$' } } };
 
 export const captureRoutes: FastifyPluginAsync<{ store: Store; captures: CaptureManager }> = async (app, { store, captures }) => {
-  const admin = requireToken(store.tokens, ['admin']);
+  const admin = requireAuth(store, ['admin']);
 
   app.post<{ Body: CaptureRequest }>(
     '/captures',

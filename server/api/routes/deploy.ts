@@ -6,14 +6,14 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ImgsrvError } from '../../errors.ts';
 import { defaultImage, keepList, planFor, requestReimage, resolveImage, type DeployContext } from '../../deploy/plan.ts';
-import { requireToken } from '../auth.ts';
+import { requireAuth } from '../auth.ts';
 import { macParam, macParams } from './nodes.ts';
+import { IMAGE_PATTERN, MOUNT_POINT_PATTERN } from './patterns.ts';
 
-const IMAGE_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}(@[1-9][0-9]{0,8})?$';
 
 export const deployRoutes: FastifyPluginAsync<{ deploy: DeployContext }> = async (app, { deploy }) => {
-  const admin = requireToken(deploy.store.tokens, ['admin']);
-  const nodeOrAdmin = requireToken(deploy.store.tokens, ['node', 'admin']);
+  const admin = requireAuth(deploy.store, ['admin']);
+  const nodeOrAdmin = requireAuth(deploy.store, ['node', 'admin']);
 
   app.get<{ Params: { mac: string } }>('/nodes/:mac/plan', { onRequest: nodeOrAdmin, schema: { params: macParams } }, async (req) => {
     const mac = macParam(req.params.mac);
@@ -57,7 +57,7 @@ export const deployRoutes: FastifyPluginAsync<{ deploy: DeployContext }> = async
           additionalProperties: false,
           properties: {
             image: { anyOf: [{ type: 'string', pattern: IMAGE_PATTERN }, { type: 'null' }] },
-            keep: { anyOf: [{ type: 'array', maxItems: 32, items: { type: 'string', pattern: '^/[^\\s]*$', maxLength: 4096 } }, { type: 'null' }] },
+            keep: { anyOf: [{ type: 'array', maxItems: 32, items: { type: 'string', pattern: MOUNT_POINT_PATTERN } }, { type: 'null' }] },
           },
         },
       },

@@ -9,7 +9,7 @@ import { ImgsrvError } from '../../errors.ts';
 import type { Store } from '../../store/db.ts';
 import type { ImageStore } from '../../images/store.ts';
 import { exportBundle, importBundle } from '../../images/bundle.ts';
-import { requireToken } from '../auth.ts';
+import { requireAuth } from '../auth.ts';
 
 const NAME = '^[a-z0-9][a-z0-9_.-]{0,62}$';
 const nameParams = { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: NAME } } };
@@ -24,13 +24,18 @@ interface VersionParams {
   version: number;
 }
 
+/** Every version as GET /images lists it: the summary plus how its last verification ended. */
+export function imageRows(store: Store, images: ImageStore) {
+  return images.list().map((s) => ({ ...s, verification: store.imageChecks.get(s.name, s.version) }));
+}
+
 export const imageRoutes: FastifyPluginAsync<{ store: Store; images: ImageStore }> = async (app, { store, images }) => {
-  const admin = requireToken(store.tokens, ['admin']);
+  const admin = requireAuth(store, ['admin']);
   // Bundles are streamed straight to disk: no body limit, no buffering (this parser is scoped to this plugin).
   app.addContentTypeParser('application/x-tar', (_req, payload, done) => done(null, payload));
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));
 
-  app.get('/images', { onRequest: admin }, async () => images.list());
+  app.get('/images', { onRequest: admin, schema: { summary: 'Every image version, with its last verification' } }, async () => imageRows(store, images));
 
   app.get<{ Params: { name: string } }>('/images/:name', { onRequest: admin, schema: { params: nameParams } }, async (req) => {
     const list = images.list(req.params.name);
@@ -46,12 +51,14 @@ export const imageRoutes: FastifyPluginAsync<{ store: Store; images: ImageStore 
   app.post<{ Params: VersionParams }>('/images/:name/:version/verify', { onRequest: admin, schema: { params: versionParams } }, async (req) => {
     images.meta(req.params.name, req.params.version);
     const res = await verifyImage(images.dir(req.params.name, req.params.version));
+    store.imageChecks.record(req.params.name, req.params.version, res.ok, res);
     store.events.add('image.verified', `${req.params.name}@${req.params.version} ${res.ok ? 'verified' : 'FAILED verification'}`, { data: res });
     return res;
   });
 
   app.delete<{ Params: VersionParams }>('/images/:name/:version', { onRequest: admin, schema: { params: versionParams } }, async (req, reply) => {
     await images.remove(req.params.name, req.params.version);
+    store.imageChecks.forget(req.params.name, req.params.version);
     store.events.add('image.removed', `${req.params.name}@${req.params.version} removed`, { data: { name: req.params.name, version: req.params.version } });
     return reply.code(204).send();
   });

@@ -1,18 +1,21 @@
-/** Node inventory routes: list, show, pre-assign hostname, remove, and the node's own report. */
+/**
+ * Node inventory routes: list, show, edit (hostname, group, image override),
+ * retire, remove, and the node's own report.
+ */
 import type { FastifyPluginAsync } from 'fastify';
 import { ImgsrvError } from '../../errors.ts';
 import type { Store } from '../../store/db.ts';
 import { NODE_PHASES, normalizeMac, type NodePhase } from '../../store/nodes.ts';
-import { requireToken } from '../auth.ts';
-import type { NodeSwarmReport, SwarmService } from '../../swarm/service.ts';
-import { onNodeReport, type DeployContext } from '../../deploy/plan.ts';
+import { requireAuth } from '../auth.ts';
+import type { NodeSwarmReport } from '../../swarm/service.ts';
+import { onNodeReport, resolveImage, retireNode, type DeployContext } from '../../deploy/plan.ts';
+import type { NodeViews } from '../node-view.ts';
+import { GROUP_PATTERN, HOSTNAME_PATTERN, IMAGE_PATTERN, IPV4_PATTERN } from './patterns.ts';
 
 /** A MAC in a route parameter or body (either separator, either case; normalised by macParam). */
 export const MAC_PATTERN = '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$';
 /** The params schema of routes under /nodes/:mac. */
 export const macParams = { type: 'object', required: ['mac'], properties: { mac: { type: 'string', pattern: MAC_PATTERN } } };
-const HOSTNAME_PATTERN = '^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$';
-const IPV4_PATTERN = '^((25[0-5]|2[0-4]\\d|1?\\d?\\d)\\.){3}(25[0-5]|2[0-4]\\d|1?\\d?\\d)$';
 
 interface MacParams {
   mac: string;
@@ -57,51 +60,109 @@ const swarmReportSchema = {
   },
 };
 
-export const nodeRoutes: FastifyPluginAsync<{ store: Store; swarm?: SwarmService | undefined; deploy?: DeployContext | undefined }> = async (app, { store, swarm, deploy }) => {
-  /** A node with its latest swarm report, when there is a fresh one. */
-  const restoreProgress = new Map<string, { written: number; total: number; at: number }>();
-  const withSwarm = <T extends { mac: string; phase: NodePhase }>(n: T) => {
-    const r = swarm?.nodeReport(n.mac);
-    const p = n.phase === 'restoring' ? restoreProgress.get(n.mac) : undefined;
-    return { ...n, ...(r ? { swarm: r } : {}), ...(p ? { restore: { written: p.written, total: p.total } } : {}) };
+/** Options of the node routes. */
+export interface NodeRouteOptions {
+  store: Store;
+  views: NodeViews;
+  swarm?: { report(mac: string, r: NodeSwarmReport): void } | undefined;
+  deploy?: DeployContext | undefined;
+}
+
+const nullable = (schema: object) => ({ anyOf: [schema, { type: 'null' }] });
+
+export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { store, views, swarm, deploy }) => {
+  const admin = requireAuth(store, ['admin']);
+  const nodeOrAdmin = requireAuth(store, ['node', 'admin']);
+  const found = (mac: string) => {
+    const node = store.nodes.get(mac);
+    if (!node) throw new ImgsrvError('NOT_FOUND', `no node with MAC ${mac}`, { hint: 'see `imgsrv nodes ls --all`' });
+    return node;
   };
-  const admin = requireToken(store.tokens, ['admin']);
-  const nodeOrAdmin = requireToken(store.tokens, ['node', 'admin']);
 
-  app.get('/nodes', { onRequest: admin }, async () => store.nodes.list().map(withSwarm));
+  app.get<{ Querystring: { all?: boolean } }>(
+    '/nodes',
+    {
+      onRequest: admin,
+      schema: { summary: 'The node inventory (retired nodes with ?all=true)', querystring: { type: 'object', additionalProperties: false, properties: { all: { type: 'boolean' } } } },
+    },
+    async (req) => views.list(Boolean(req.query.all)),
+  );
 
-  app.get<{ Params: MacParams }>('/nodes/:mac', { onRequest: admin, schema: { params: macParams } }, async (req) => {
-    const node = store.nodes.get(macParam(req.params.mac));
-    if (!node) throw new ImgsrvError('NOT_FOUND', `no node with MAC ${req.params.mac}`, { hint: 'see `imgsrv nodes ls`' });
-    return withSwarm(node);
-  });
+  app.get<{ Params: MacParams }>('/nodes/:mac', { onRequest: admin, schema: { summary: 'One node', params: macParams } }, async (req) =>
+    views.view(found(macParam(req.params.mac))),
+  );
 
-  app.put<{ Params: MacParams; Body: { hostname: string | null } }>(
+  app.put<{ Params: MacParams; Body: { hostname?: string | null; group?: string | null; image?: string | null } }>(
     '/nodes/:mac',
     {
       onRequest: admin,
       schema: {
+        summary: "Edit a node: pre-assign its hostname (skips the prompt), its group, its image override",
         params: macParams,
         body: {
           type: 'object',
           additionalProperties: false,
-          required: ['hostname'],
-          properties: { hostname: { anyOf: [{ type: 'string', pattern: HOSTNAME_PATTERN }, { type: 'null' }] } },
+          minProperties: 1,
+          properties: {
+            hostname: nullable({ type: 'string', pattern: HOSTNAME_PATTERN }),
+            group: nullable({ type: 'string', pattern: GROUP_PATTERN }),
+            image: nullable({ type: 'string', pattern: IMAGE_PATTERN }),
+          },
         },
       },
     },
     async (req) => {
       const mac = macParam(req.params.mac);
-      const node = store.nodes.assignHostname(mac, req.body.hostname);
-      store.events.add('node.assigned', req.body.hostname ? `hostname ${req.body.hostname} assigned` : 'hostname assignment cleared', { mac });
-      return node;
+      const { hostname, group, image } = req.body;
+      if (group && !store.groups.get(group)) throw new ImgsrvError('NOT_FOUND', `no group ${group}`, { hint: 'create it first: `imgsrv groups set NAME`' });
+      if (image && deploy) resolveImage(deploy.images, image);
+      // One transaction: a refused field leaves the others unchanged too.
+      store.db.exec('BEGIN IMMEDIATE');
+      try {
+        if (hostname !== undefined) store.nodes.assignHostname(mac, hostname);
+        if (group !== undefined) store.nodes.setGroup(mac, group);
+        if (image !== undefined) store.nodes.setImage(mac, image);
+        store.db.exec('COMMIT');
+      } catch (err) {
+        store.db.exec('ROLLBACK');
+        throw err;
+      }
+      const changes = [
+        hostname !== undefined ? (hostname ? `hostname ${hostname} assigned` : 'hostname assignment cleared') : '',
+        group !== undefined ? (group ? `moved to group ${group}` : 'left its group') : '',
+        image !== undefined ? (image ? `image override ${image}` : 'image override cleared') : '',
+      ].filter(Boolean);
+      store.events.add('node.assigned', changes.join('; '), { mac });
+      views.touch();
+      return views.view(found(mac));
     },
   );
 
-  app.delete<{ Params: MacParams }>('/nodes/:mac', { onRequest: admin, schema: { params: macParams } }, async (req, reply) => {
+  app.post<{ Params: MacParams; Body: { wipe?: boolean } | undefined }>(
+    '/nodes/:mac/retire',
+    {
+      onRequest: admin,
+      schema: {
+        summary: 'Retire a node: it leaves the inventory and is never installed again; wipe=true erases its disk at its next network boot',
+        params: macParams,
+        body: { anyOf: [{ type: 'object', additionalProperties: false, properties: { wipe: { type: 'boolean' } } }, { type: 'null' }] },
+      },
+    },
+    async (req) => {
+      const mac = macParam(req.params.mac);
+      found(mac);
+      if (!deploy) throw new ImgsrvError('CONFLICT', 'deployment is not running on this server', { hint: 'retire needs `imgsrv serve`' });
+      const node = retireNode(deploy, mac, Boolean(req.body?.wipe));
+      views.touch();
+      return views.view(node);
+    },
+  );
+
+  app.delete<{ Params: MacParams }>('/nodes/:mac', { onRequest: admin, schema: { summary: 'Forget a node entirely', params: macParams } }, async (req, reply) => {
     const mac = macParam(req.params.mac);
     if (!store.nodes.remove(mac)) throw new ImgsrvError('NOT_FOUND', `no node with MAC ${mac}`, { hint: 'see `imgsrv nodes ls`' });
     store.events.add('node.removed', 'removed from the inventory', { mac });
+    views.touch();
     return reply.code(204).send();
   });
 
@@ -110,6 +171,7 @@ export const nodeRoutes: FastifyPluginAsync<{ store: Store; swarm?: SwarmService
     {
       onRequest: nodeOrAdmin,
       schema: {
+        summary: "A booting node's report: phase, progress, failure (node token)",
         body: {
           type: 'object',
           additionalProperties: false,
@@ -141,7 +203,8 @@ export const nodeRoutes: FastifyPluginAsync<{ store: Store; swarm?: SwarmService
       const node = store.nodes.record({ mac, ip: r.ip, firmware: r.firmware, kernel: r.kernel, phase: r.phase });
       if (r.swarm) swarm?.report(mac, r.swarm);
       if (r.hostname && r.hostname !== before?.hostname) store.nodes.assignHostname(mac, r.hostname);
-      if (r.restore) restoreProgress.set(mac, { ...r.restore, at: Date.now() });
+      if (r.restore) views.restore(mac, r.restore);
+      views.touch();
       if (deploy) onNodeReport(deploy, before, mac, r.phase, r.message);
       if (before?.phase !== node.phase || r.message) {
         store.events.add(`node.${node.phase}`, r.message ?? `node ${node.phase}`, { mac, data: { ip: r.ip, firmware: r.firmware, kernel: r.kernel } });

@@ -1,7 +1,7 @@
 /** GET /api/v1/status and /api/v1/events: what the server is doing. */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Store } from '../../store/db.ts';
-import { requireToken } from '../auth.ts';
+import { requireAuth } from '../auth.ts';
 
 /** The live state of the server's services. */
 export interface StatusInfo {
@@ -13,7 +13,7 @@ export interface StatusInfo {
 }
 
 export const statusRoutes: FastifyPluginAsync<{ store: Store; status: () => StatusInfo }> = async (app, opts) => {
-  const admin = requireToken(opts.store.tokens, ['admin']);
+  const admin = requireAuth(opts.store, ['admin']);
 
   app.get('/status', { onRequest: admin }, async () => {
     const nodes = opts.store.nodes.list();

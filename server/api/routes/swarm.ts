@@ -11,7 +11,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { ImgsrvError } from '../../errors.ts';
 import type { Store } from '../../store/db.ts';
 import type { SwarmService } from '../../swarm/service.ts';
-import { requireToken } from '../auth.ts';
+import { requireAuth } from '../auth.ts';
 
 /** Tracker and web seed, mounted at the root (the torrent's announce URL is <base>/announce). */
 export const swarmPublicRoutes: FastifyPluginAsync<{ swarm: SwarmService; imagesRoot: string }> = async (app, { swarm, imagesRoot }) => {
@@ -35,8 +35,8 @@ export const swarmPublicRoutes: FastifyPluginAsync<{ swarm: SwarmService; images
 
 /** /api/v1/swarm: the swarm view and the seeder's controls. */
 export const swarmApiRoutes: FastifyPluginAsync<{ store: Store; swarm: SwarmService }> = async (app, { store, swarm }) => {
-  const admin = requireToken(store.tokens, ['admin']);
-  const nodeOrAdmin = requireToken(store.tokens, ['node', 'admin']);
+  const admin = requireAuth(store, ['admin']);
+  const nodeOrAdmin = requireAuth(store, ['node', 'admin']);
 
   app.get('/swarm', { onRequest: admin }, async () => swarm.list());
 

@@ -1,0 +1,53 @@
+/**
+ * A node as the API, the CLI and the console show it: the inventory row
+ * plus its latest swarm report and restore progress, both kept in memory
+ * (they change every second and are worthless after a restart).
+ */
+import type { Store } from '../store/db.ts';
+import type { NodePhase, NodeRecord } from '../store/nodes.ts';
+import type { NodeSwarmReport, SwarmService } from '../swarm/service.ts';
+
+/** A node with its live progress. */
+export type NodeView = NodeRecord & {
+  swarm?: NodeSwarmReport & { at: number };
+  restore?: { written: number; total: number };
+};
+
+/** Live per-node progress and the views built from it. */
+export class NodeViews {
+  private readonly store: Store;
+  private readonly swarm: SwarmService | undefined;
+  private readonly restoreProgress = new Map<string, { written: number; total: number; at: number }>();
+  /** Bumped by every report, so live views know when to recompute. */
+  version = 0;
+
+  constructor(store: Store, swarm?: SwarmService) {
+    this.store = store;
+    this.swarm = swarm;
+  }
+
+  /** Record a node's restore progress (bytes written to disk of the image's size). */
+  restore(mac: string, p: { written: number; total: number }): void {
+    this.restoreProgress.set(mac, { ...p, at: Date.now() });
+  }
+
+  /** Note that something about the nodes changed. */
+  touch(): void {
+    this.version++;
+  }
+
+  /** One node's view. */
+  view(n: NodeRecord): NodeView {
+    const r = this.swarm?.nodeReport(n.mac);
+    const p = restoringPhases.has(n.phase) ? this.restoreProgress.get(n.mac) : undefined;
+    return { ...n, ...(r ? { swarm: r } : {}), ...(p ? { restore: { written: p.written, total: p.total } } : {}) };
+  }
+
+  /** The inventory (retired nodes only with `all`). */
+  list(all = false): NodeView[] {
+    return this.store.nodes.list({ all }).map((n) => this.view(n));
+  }
+}
+
+/** Phases in which restore progress means something. */
+const restoringPhases = new Set<NodePhase>(['restoring', 'personalising']);

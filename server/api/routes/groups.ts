@@ -1,0 +1,72 @@
+/**
+ * Configuration groups: GET /groups, PUT /groups/:name (create or change),
+ * DELETE /groups/:name (refused while nodes are in it or it is the default
+ * group). All need admin.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { ImgsrvError } from '../../errors.ts';
+import type { Store } from '../../store/db.ts';
+import type { GroupPatch } from '../../store/groups.ts';
+import { resolveImage, type DeployContext } from '../../deploy/plan.ts';
+import { requireAuth } from '../auth.ts';
+import { DISK_PATTERN, GROUP_PATTERN, HOSTNAME_TEMPLATE_PATTERN, IMAGE_PATTERN, KERNEL_ARG_PATTERN, MOUNT_POINT_PATTERN } from './patterns.ts';
+
+const nameParams = { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: GROUP_PATTERN } } };
+const nullable = (schema: object) => ({ anyOf: [schema, { type: 'null' }] });
+
+/** The body of PUT /groups/:name (every field optional; null = inherit the global setting). */
+export const groupPatchSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    image: nullable({ type: 'string', pattern: IMAGE_PATTERN }),
+    hostnamePattern: nullable({ type: 'string', pattern: HOSTNAME_TEMPLATE_PATTERN }),
+    keep: nullable({ type: 'array', maxItems: 32, items: { type: 'string', pattern: MOUNT_POINT_PATTERN } }),
+    kernelArgs: { type: 'array', maxItems: 32, items: { type: 'string', pattern: KERNEL_ARG_PATTERN } },
+    targetDisk: nullable({ type: 'string', pattern: DISK_PATTERN }),
+    promptTimeout: nullable({ type: 'integer', minimum: 0, maximum: 86400 }),
+  },
+};
+
+export const groupRoutes: FastifyPluginAsync<{ store: Store; deploy?: DeployContext | undefined }> = async (app, { store, deploy }) => {
+  const admin = requireAuth(store, ['admin']);
+
+  app.get('/groups', { onRequest: admin, schema: { summary: 'Configuration groups' } }, async () => store.groups.list());
+
+  app.get<{ Params: { name: string } }>('/groups/:name', { onRequest: admin, schema: { summary: 'One group', params: nameParams } }, async (req) => {
+    const g = store.groups.get(req.params.name);
+    if (!g) throw new ImgsrvError('NOT_FOUND', `no group ${req.params.name}`, { hint: 'see `imgsrv groups ls`' });
+    return g;
+  });
+
+  app.put<{ Params: { name: string }; Body: GroupPatch }>(
+    '/groups/:name',
+    { onRequest: admin, schema: { summary: "Create a group or change its settings (null inherits the global one)", params: nameParams, body: groupPatchSchema } },
+    async (req) => {
+      const { name } = req.params;
+      // Refuse an image that isn't there (a typo would leave the group's nodes waiting).
+      if (req.body.image && deploy) resolveImage(deploy.images, req.body.image);
+      const created = !store.groups.get(name);
+      const g = store.groups.upsert(name, req.body);
+      store.events.add(created ? 'group.created' : 'group.changed', `group ${name} ${created ? 'created' : 'changed'}`, { data: req.body });
+      return g;
+    },
+  );
+
+  app.delete<{ Params: { name: string } }>('/groups/:name', { onRequest: admin, schema: { summary: 'Remove an empty group', params: nameParams } }, async (req, reply) => {
+    const { name } = req.params;
+    if (!store.groups.get(name)) throw new ImgsrvError('NOT_FOUND', `no group ${name}`, { hint: 'see `imgsrv groups ls`' });
+    const members = store.groups.members(name);
+    if (members.length) {
+      throw new ImgsrvError('CONFLICT', `group ${name} still has ${members.length} node(s): ${members.slice(0, 5).join(', ')}${members.length > 5 ? ', …' : ''}`, {
+        hint: 'move them to another group first (`imgsrv nodes set MAC --group G`)',
+      });
+    }
+    if (store.settings.get<string | null>('nodes.defaultGroup') === name) {
+      throw new ImgsrvError('CONFLICT', `group ${name} is where new nodes go`, { hint: 'change it first: `imgsrv settings set nodes.defaultGroup=-`' });
+    }
+    store.groups.remove(name);
+    store.events.add('group.removed', `group ${name} removed`, {});
+    return reply.code(204).send();
+  });
+};

@@ -1,0 +1,37 @@
+/** The last verification of each image version, so listings show it without re-reading the image. */
+import type { DatabaseSync } from 'node:sqlite';
+
+/** How the last `verify` of a version ended. */
+export interface ImageCheck {
+  ok: boolean;
+  at: number;
+  detail: unknown;
+}
+
+/** Repository over the `image_checks` table. */
+export class ImageCheckRepo {
+  private readonly db: DatabaseSync;
+  constructor(db: DatabaseSync) {
+    this.db = db;
+  }
+
+  record(name: string, version: number, ok: boolean, detail: unknown, now = Date.now()): void {
+    this.db
+      .prepare(
+        `INSERT INTO image_checks (name, version, ok, at, detail) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (name, version) DO UPDATE SET ok = excluded.ok, at = excluded.at, detail = excluded.detail`,
+      )
+      .run(name, version, ok ? 1 : 0, now, JSON.stringify(detail));
+  }
+
+  get(name: string, version: number): ImageCheck | null {
+    const r = this.db.prepare('SELECT ok, at, detail FROM image_checks WHERE name = ? AND version = ?').get(name, version) as
+      | { ok: number; at: number; detail: string | null }
+      | undefined;
+    return r ? { ok: r.ok === 1, at: r.at, detail: r.detail === null ? null : (JSON.parse(r.detail) as unknown) } : null;
+  }
+
+  forget(name: string, version: number): void {
+    this.db.prepare('DELETE FROM image_checks WHERE name = ? AND version = ?').run(name, version);
+  }
+}
