@@ -12,8 +12,8 @@ import type { SwarmStats } from '../swarm/download.ts';
 
 export type { DeployPlan };
 
-/** Phases the client reports (the server's NODE_PHASES). */
-export type ClientPhase = 'booted' | 'downloading' | 'restoring' | 'personalising' | 'seeding' | 'done' | 'failed';
+/** Phases the client reports (the server's NODE_PHASES); `retired` once a retired node's disk is wiped. */
+export type ClientPhase = 'booted' | 'downloading' | 'restoring' | 'personalising' | 'seeding' | 'done' | 'failed' | 'retired';
 
 /** One report: phase plus whatever is known. */
 export interface ClientReport {

@@ -2,7 +2,8 @@
 /**
  * The node client, run by the netboot environment's /init once the NIC has
  * an address: ask the server for this node's plan, restore the image,
- * report every phase, and reboot into the restored disk. A failure is shown
+ * report every phase, and reboot into the restored disk (or, for a node
+ * retired with wipe, erase its disk and power off). A failure is shown
  * on the console with the failing step and its output, reported to the
  * server, and the node then waits for an operator (it never reboots into a
  * half-written disk); a re-image request from the operator starts over.
@@ -19,6 +20,7 @@ import { createReporter, fetchPlan } from './api.ts';
 import { readBootParams, type BootParams } from './boot-params.ts';
 import { NodeConsole } from './console.ts';
 import { runDeployment } from './deploy.ts';
+import { runWipe } from './wipe.ts';
 
 const sleep = (sec: number): Promise<void> => new Promise((r) => setTimeout(r, sec * 1000));
 
@@ -31,13 +33,13 @@ export function addressOf(mac: string, fallback?: string): string | undefined {
 }
 
 /** The failure text the console and the server get: step, command and its output when a command failed. */
-export function describeFailure(err: unknown): { title: string; body: string } {
+export function describeFailure(err: unknown, what: 'restore' | 'wipe' = 'restore'): { title: string; body: string } {
   if (err instanceof StepError) {
-    return { title: `restore failed at step "${err.step}"`, body: `${err.message}\n$ ${err.argv.join(' ')}\n${err.output}` };
+    return { title: `${what} failed at step "${err.step}"`, body: `${err.message}\n$ ${err.argv.join(' ')}\n${err.output}` };
   }
-  if (err instanceof ImgsrvError) return { title: `restore failed: ${err.message}`, body: err.oneLine() };
+  if (err instanceof ImgsrvError) return { title: `${what} failed: ${err.message}`, body: err.oneLine() };
   const e = err as Error;
-  return { title: `restore failed: ${e?.message ?? String(err)}`, body: e?.stack ?? String(err) };
+  return { title: `${what} failed: ${e?.message ?? String(err)}`, body: e?.stack ?? String(err) };
 }
 
 async function reboot(runner: Runner, con: NodeConsole): Promise<never> {
@@ -46,6 +48,15 @@ async function reboot(runner: Runner, con: NodeConsole): Promise<never> {
   await runner.run('reboot', ['reboot', '-f']);
   await sleep(3600);
   throw new Error('reboot did not happen');
+}
+
+async function powerOff(runner: Runner, con: NodeConsole): Promise<never> {
+  con.line('powering off');
+  await runner.run('sync', ['sync']).catch(() => {});
+  // busybox poweroff, as /init does: -f skips init (there is none to ask in the netboot environment)
+  await runner.run('power off', ['poweroff', '-f']);
+  await sleep(3600);
+  throw new Error('power off did not happen');
 }
 
 async function run(params: BootParams, con: NodeConsole, log: Logger): Promise<void> {
@@ -69,21 +80,32 @@ async function run(params: BootParams, con: NodeConsole, log: Logger): Promise<v
       await sleep(plan.retryAfterSec ?? 10);
       continue;
     }
+    const what = plan.action === 'wipe' ? 'wipe' : 'restore';
     try {
+      if (plan.action === 'wipe') {
+        await runWipe({ plan, runner, con, report, log });
+        await powerOff(runner, con);
+      }
       await runDeployment({ plan, params, api, ip, firmware, con, report, runner, log, signal });
       await reboot(runner, con);
     } catch (err) {
-      const f = describeFailure(err);
-      log.error({ err }, 'restore failed');
-      con.alert(f.title, `${f.body}\n\nThe disk may be incomplete, so this node will not reboot into it.\nRetry from the server: imgsrv nodes reimage ${params.mac}`);
+      const f = describeFailure(err, what);
+      log.error({ err }, `${what} failed`);
+      con.alert(
+        f.title,
+        what === 'wipe'
+          ? `${f.body}\n\nThe disk may not be fully erased. Fix the cause; the wipe is tried again in a while,\nor forget the node on the server: imgsrv nodes rm ${params.mac}`
+          : `${f.body}\n\nThe disk may be incomplete, so this node will not reboot into it.\nRetry from the server: imgsrv nodes reimage ${params.mac}`,
+      );
       await report({ phase: 'failed', message: `${f.title}\n${f.body}` });
-      // Wait for the operator: the server answers "restore" again once someone asks for a re-image.
+      // Wait for the operator: the server answers "restore" again once someone asks for a re-image
+      // (and keeps answering "wipe" to a retired node, which then tries again).
       for (;;) {
         await sleep(15);
         const next = await fetchPlan(api, log, signal);
         if (next.action !== 'wait') break;
       }
-      con.line('re-image requested; starting over');
+      con.line(what === 'wipe' ? 'trying again' : 're-image requested; starting over');
     }
   }
 }

@@ -18,6 +18,9 @@ import { registerLab } from './commands/lab.ts';
 import { registerCapture } from './commands/capture.ts';
 import { registerImages } from './commands/images.ts';
 import { registerDeploy } from './commands/deploy.ts';
+import { registerAdmin } from './commands/admin.ts';
+import { registerGroups } from './commands/groups.ts';
+import { registerSettings } from './commands/settings.ts';
 
 /** Options every subcommand inherits. */
 export interface GlobalOptions {
@@ -46,6 +49,9 @@ export function buildProgram(): Command {
   registerCapture(program);
   registerImages(program);
   registerDeploy(program);
+  registerGroups(program);
+  registerSettings(program);
+  registerAdmin(program);
   // Every subcommand (and theirs) throws instead of exiting, so main() picks the exit code.
   const override = (c: Command) => {
     c.exitOverride();

@@ -109,6 +109,27 @@ describe('imgsrv serve under bad input and restarts', () => {
     const leases = (JSON.parse(await srv.exec('curl', ['-sf', '-H', `Authorization: Bearer ${await adminToken(server)}`, 'http://198.18.0.1:8080/api/v1/leases'])) as Array<{ ip: string; mac: string }>);
     expect(new Set(leases.map((l) => l.ip)).size).toBe(leases.length);
   });
+
+  it('applies DHCP settings changed through the API at once, without a restart', async () => {
+    const put = async (body: object) =>
+      JSON.parse(
+        await srv.exec('curl', ['-s', '-X', 'PUT', '-H', `Authorization: Bearer ${await adminToken(server)}`, '-H', 'content-type: application/json', '-d', JSON.stringify(body), 'http://198.18.0.1:8080/api/v1/settings']),
+      ) as { dhcp?: { range: string }; error?: string; message?: string };
+    const changed = await put({ dhcp: { range: '198.18.0.150-198.18.0.160', reservations: [{ mac: '52:54:00:00:00:d1', ip: '198.18.0.77' }] } });
+    expect(changed.dhcp?.range).toBe('198.18.0.150-198.18.0.160');
+    const fresh = await lab.addHost('cd0', undefined, { mac: '52:54:00:00:00:d0' });
+    expect(await lease(fresh)).toMatch(/^198\.18\.0\.1(5\d|60)$/);
+    const reserved = await lab.addHost('cd1', undefined, { mac: '52:54:00:00:00:d1' });
+    expect(await lease(reserved)).toBe('198.18.0.77');
+    // Off: no answer at all; a bad change is refused and changes nothing.
+    await put({ dhcp: { mode: 'off' } });
+    const quiet = await fresh.exec('udhcpc', ['-i', 'eth0', '-f', '-q', '-n', '-t', '2', '-T', '1', '-s', '/bin/true'], { withStderr: true }).catch((e: Error) => e.message);
+    expect(quiet).toMatch(/no lease/);
+    expect((await put({ dhcp: { mode: 'full', range: '198.18.0.160-198.18.0.150' } })).message).toMatch(/dhcp\.range/);
+    await put({ dhcp: { mode: 'full' } });
+    expect(await lease(fresh)).toMatch(/^198\.18\.0\.1(5\d|60)$/);
+    expect(server.child.exitCode).toBeNull();
+  });
 });
 
 async function adminToken(server: LabServer): Promise<string> {

@@ -1,18 +1,21 @@
-/** `imgsrv nodes ls|show|assign|rm`: the node inventory. */
+/** `imgsrv nodes ls|show|set|assign|reimage|retire|rm`: the node inventory. */
 import type { Command } from 'commander';
 import { ImgsrvError } from '../../errors.ts';
-import { normalizeMac, type NodeRecord } from '../../store/nodes.ts';
+import type { NodeRecord } from '../../store/nodes.ts';
+import { clearable, parseMac as mac } from '../args.ts';
 import { apiFor } from '../client.ts';
 import { ago, humanBytes, printList, printObject } from '../output.ts';
 import type { NodeSwarmReport } from '../../swarm/service.ts';
 
-type NodeRow = NodeRecord & { swarm?: NodeSwarmReport };
+/** A node as the API shows it (NodeView): the record plus group, retirement and live swarm state. */
+type NodeRow = NodeRecord & { swarm?: NodeSwarmReport; group?: string | null; retired?: { at: number; wipe: boolean } | null };
 
-
-function mac(raw: string): string {
-  const m = normalizeMac(raw);
-  if (!m) throw new ImgsrvError('BAD_USAGE', `"${raw}" is not a MAC address`, { hint: 'use the form aa:bb:cc:dd:ee:ff' });
-  return m;
+/** The body of PUT /nodes/:mac from `nodes set` flags: only the fields given, "-" = null. */
+export function nodePatch(flags: { hostname?: string; group?: string; image?: string }): Record<string, string | null> {
+  const body: Record<string, string | null> = {};
+  for (const k of ['hostname', 'group', 'image'] as const) if (flags[k] !== undefined) body[k] = clearable(flags[k]);
+  if (Object.keys(body).length === 0) throw new ImgsrvError('BAD_USAGE', 'nothing to set', { hint: 'give --hostname, --group or --image ("-" clears one)' });
+  return body;
 }
 
 export function registerNodes(program: Command): void {
@@ -21,9 +24,10 @@ export function registerNodes(program: Command): void {
   nodes
     .command('ls')
     .description('list nodes')
-    .option('--json', 'print a JSON array (fields: mac, ip, firmware, hostname, phase, …)')
-    .action(async (flags: { json?: boolean }, cmd: Command) => {
-      const list = await apiFor(cmd).request<NodeRow[]>('GET', '/api/v1/nodes');
+    .option('--all', 'include retired nodes')
+    .option('--json', 'print a JSON array (fields: mac, ip, firmware, hostname, phase, group, …)')
+    .action(async (flags: { json?: boolean; all?: boolean }, cmd: Command) => {
+      const list = await apiFor(cmd).request<NodeRow[]>('GET', flags.all ? '/api/v1/nodes?all=true' : '/api/v1/nodes');
       printList(
         list,
         [
@@ -32,6 +36,7 @@ export function registerNodes(program: Command): void {
           ['firmware', (n) => n.firmware],
           ['hostname', (n) => n.hostname],
           ['phase', (n) => n.phase],
+          ['group', (n) => n.group],
           ['install', (n) => (n.installedImage ? `${n.install} ${n.installedImage}` : n.install)],
           ['image', (n) => (n.swarm ? `${Math.floor(n.swarm.progress * 100)}%` : undefined)],
           ['down', (n) => (n.swarm ? `${humanBytes(n.swarm.downloaded)} ${humanBytes(n.swarm.downloadSpeed)}/s` : undefined)],
@@ -50,6 +55,33 @@ export function registerNodes(program: Command): void {
     .action(async (m: string, flags: { json?: boolean }, cmd: Command) => {
       const node = await apiFor(cmd).request<NodeRecord>('GET', `/api/v1/nodes/${mac(m)}`);
       printObject(node as unknown as Record<string, unknown>, Boolean(flags.json));
+    });
+
+  nodes
+    .command('set <mac>')
+    .description('change a node: only the options given change; "-" clears one (no hostname: asked at boot; no group; no image: the group\'s or the deploy image)')
+    .option('--hostname <name>', 'pre-assigned hostname (the node then skips the hostname prompt)')
+    .option('--group <name>', 'configuration group the node belongs to')
+    .option('--image <ref>', 'pin the node to NAME or NAME@VERSION')
+    .option('--json', 'print JSON')
+    .action(async (m: string, flags: { hostname?: string; group?: string; image?: string; json?: boolean }, cmd: Command) => {
+      const path = `/api/v1/nodes/${mac(m)}`;
+      const node = await apiFor(cmd).request<NodeRow>('PUT', path, nodePatch(flags));
+      if (flags.json) return void process.stdout.write(`${JSON.stringify(node, null, 2)}\n`);
+      process.stdout.write(`${node.mac} hostname ${node.hostname ?? '(asked at boot)'}, group ${node.group ?? '(none)'}, image ${node.image ?? '(group or default)'}\n`);
+    });
+
+  nodes
+    .command('retire <mac>')
+    .description('retire a node: it leaves the inventory listing and is no longer installed')
+    .option('--wipe', 'erase its disk at its next network boot, then power it off')
+    .action(async (m: string, flags: { wipe?: boolean }, cmd: Command) => {
+      const node = await apiFor(cmd).request<NodeRow>('POST', `/api/v1/nodes/${mac(m)}/retire`, { wipe: Boolean(flags.wipe) });
+      process.stdout.write(
+        flags.wipe
+          ? `${node.mac} retired; its disk will be wiped at its next network boot, then it powers off\n`
+          : `${node.mac} retired (see it with \`imgsrv nodes ls --all\`)\n`,
+      );
     });
 
   nodes
@@ -72,7 +104,7 @@ export function registerNodes(program: Command): void {
 
   nodes
     .command('rm <mac>')
-    .description('remove a node from the inventory')
+    .description('forget a node entirely (retire keeps its record)')
     .action(async (m: string, _flags: unknown, cmd: Command) => {
       await apiFor(cmd).request('DELETE', `/api/v1/nodes/${mac(m)}`);
       process.stdout.write(`removed ${mac(m)}\n`);

@@ -1,4 +1,4 @@
-/** `imgsrv swarm ls|show|restart-seeder`: the BitTorrent side of deployments. */
+/** `imgsrv swarm ls|show|history|restart-seeder`: the BitTorrent side of deployments. */
 import type { Command } from 'commander';
 import type { SwarmView } from '../../swarm/service.ts';
 import { apiFor } from '../client.ts';
@@ -56,6 +56,24 @@ export function registerSwarm(program: Command): void {
           ['left', (p) => humanBytes(p.left)],
           ['down', (p) => humanBytes(p.downloaded)],
           ['up', (p) => humanBytes(p.uploaded)],
+        ],
+        false,
+      );
+    });
+
+  swarm
+    .command('history')
+    .description('bytes sent over time: by the server vs by the nodes to each other (the peer-to-peer effect)')
+    .option('--json', 'print JSON ({samples: [{at, server, peers}]}, cumulative bytes)')
+    .action(async (flags: { json?: boolean }, cmd: Command) => {
+      const h = await apiFor(cmd).request<{ samples: Array<{ at: number; server: number; peers: number }> }>('GET', '/api/v1/swarm/history');
+      if (flags.json) return void process.stdout.write(JSON.stringify(h, null, 2) + '\n');
+      printList(
+        h.samples,
+        [
+          ['at', (s) => new Date(s.at).toISOString()],
+          ['server sent', (s) => humanBytes(s.server)],
+          ['peers sent', (s) => humanBytes(s.peers)],
         ],
         false,
       );

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../server/log.ts';
+import type { DiskInfo } from '../restore/disks.ts';
+import type { Runner } from '../restore/run.ts';
+import type { ClientReport, DeployPlan } from './api.ts';
+import { runWipe } from './wipe.ts';
+
+const GiB = 1024 ** 3;
+const disk = (name: string, over: Partial<DiskInfo> = {}): DiskInfo => ({
+  name,
+  path: `/dev/${name}`,
+  sizeBytes: 20 * GiB,
+  removable: false,
+  readOnly: false,
+  rotational: false,
+  model: '',
+  serial: '',
+  wwid: '',
+  transport: 'virtio',
+  holdsMounts: false,
+  ...over,
+});
+// The stick the node booted from (mounted), a USB disk, the real disk.
+const DISKS = [disk('sda', { transport: 'usb', holdsMounts: true }), disk('sdb', { transport: 'usb', removable: true }), disk('vda')];
+const runner: Runner = { run: async () => '' };
+
+function deps(plan: DeployPlan, reportResults: boolean[] = [true]) {
+  const wiped: string[] = [];
+  const reports: ClientReport[] = [];
+  const lines: string[] = [];
+  return {
+    wiped,
+    reports,
+    lines,
+    d: {
+      plan,
+      runner,
+      log: silentLogger,
+      con: { line: (t: string) => void lines.push(t) },
+      report: async (r: ClientReport) => (reports.push(r), reportResults.shift() ?? true),
+      disks: async () => DISKS,
+      wipe: async (_r: Runner, path: string) => (wiped.push(path), { disk: path, partitions: [`${path}1`], sizeBytes: 20 * GiB }),
+      retryMs: 1,
+    },
+  };
+}
+
+describe('the wipe plan', () => {
+  it('wipes the first suitable disk (never the mounted one), then reports retired', async () => {
+    const t = deps({ action: 'wipe', reason: 'retired', targetDisk: null });
+    expect(await runWipe(t.d)).toBe('/dev/vda');
+    expect(t.wiped).toEqual(['/dev/vda']);
+    expect(t.reports).toEqual([{ phase: 'retired', message: 'disk /dev/vda wiped' }]);
+    expect(t.lines.join('\n')).toMatch(/erasing \/dev\/vda/);
+  });
+
+  it("takes the plan's target disk", async () => {
+    const t = deps({ action: 'wipe', targetDisk: 'sdb' });
+    expect(await runWipe(t.d)).toBe('/dev/sdb');
+  });
+
+  it('refuses a mounted target disk before touching anything', async () => {
+    const t = deps({ action: 'wipe', targetDisk: '/dev/sda' });
+    await expect(runWipe(t.d)).rejects.toThrow(/choosing the disk to wipe: requested disk \/dev\/sda .* is in use/);
+    expect(t.wiped).toEqual([]);
+    expect(t.reports).toEqual([]);
+  });
+
+  it('tries the report again when the server does not answer', async () => {
+    const t = deps({ action: 'wipe' }, [false, false, true]);
+    await runWipe(t.d);
+    expect(t.reports).toHaveLength(3);
+  });
+});
