@@ -60,19 +60,32 @@ export class LiveSettingsService {
     this.apply = fn;
   }
 
-  /** The settings in force. */
+  /** The settings in force: each stored value, else the config's. */
   get(): LiveSettings {
-    const s = this.store.settings;
     const d = this.defaults;
-    return {
-      dhcp: {
-        mode: s.get<LiveSettings['dhcp']['mode']>(KEYS.dhcpMode) ?? d.dhcp.mode,
-        range: s.get<string | null>(KEYS.dhcpRange) ?? d.dhcp.range,
-        reservations: s.get<Reservation[]>(KEYS.reservations) ?? d.dhcp.reservations,
-      },
-      boot: { mode: s.get<'http' | 'tftp'>(KEYS.bootMode) ?? d.boot.mode },
-      nodes: { hostnamePattern: s.get<string>(KEYS.hostnamePattern) ?? d.nodes.hostnamePattern, defaultGroup: s.get<string | null>(KEYS.defaultGroup) ?? null },
+    const v = <T>(key: string, fallback: T): T => {
+      const stored = this.store.settings.get<T>(key);
+      return stored === undefined ? fallback : stored;
     };
+    return {
+      dhcp: { mode: v(KEYS.dhcpMode, d.dhcp.mode), range: v(KEYS.dhcpRange, d.dhcp.range), reservations: v(KEYS.reservations, d.dhcp.reservations) },
+      boot: { mode: v(KEYS.bootMode, d.boot.mode) },
+      nodes: { hostnamePattern: v(KEYS.hostnamePattern, d.nodes.hostnamePattern), defaultGroup: v(KEYS.defaultGroup, d.nodes.defaultGroup) },
+    };
+  }
+
+  /** Stored settings that differ from the config's (a flag like --dhcp is overridden by them: say so at start). */
+  overrides(): Array<{ key: string; stored: unknown; config: unknown }> {
+    const now = this.get();
+    const d = this.defaults;
+    const pairs: Array<[string, unknown, unknown]> = [
+      ['dhcp.mode', now.dhcp.mode, d.dhcp.mode],
+      ['dhcp.range', now.dhcp.range, d.dhcp.range],
+      ['dhcp.reservations', now.dhcp.reservations, d.dhcp.reservations],
+      ['boot.mode', now.boot.mode, d.boot.mode],
+      ['nodes.hostnamePattern', now.nodes.hostnamePattern, d.nodes.hostnamePattern],
+    ];
+    return pairs.filter(([, a, b]) => JSON.stringify(a) !== JSON.stringify(b)).map(([key, stored, config]) => ({ key, stored, config }));
   }
 
   /** Validate, store and apply a change; changes run one at a time. Throws BAD_USAGE naming the key, or the apply error after rolling back. */
@@ -125,16 +138,19 @@ export class LiveSettingsService {
     if (g !== null && !this.store.groups.get(g)) throw new ImgsrvError('BAD_USAGE', `nodes.defaultGroup: no group ${g}`, { hint: 'create it first: `imgsrv groups set NAME`' });
   }
 
+  /** Store the values that differ from the config's and drop the others, so the config file stays in charge of the rest. */
   private write(s: LiveSettings): void {
-    const set = (k: string, v: unknown) => this.store.settings.set(k, v);
+    const d = this.defaults;
+    const set = (key: string, value: unknown, fallback: unknown) =>
+      this.store.settings.set(key, JSON.stringify(value) === JSON.stringify(fallback) ? undefined : value);
     this.store.db.exec('BEGIN IMMEDIATE');
     try {
-      set(KEYS.dhcpMode, s.dhcp.mode);
-      set(KEYS.dhcpRange, s.dhcp.range);
-      set(KEYS.reservations, s.dhcp.reservations);
-      set(KEYS.bootMode, s.boot.mode);
-      set(KEYS.hostnamePattern, s.nodes.hostnamePattern);
-      set(KEYS.defaultGroup, s.nodes.defaultGroup);
+      set(KEYS.dhcpMode, s.dhcp.mode, d.dhcp.mode);
+      set(KEYS.dhcpRange, s.dhcp.range, d.dhcp.range);
+      set(KEYS.reservations, s.dhcp.reservations, d.dhcp.reservations);
+      set(KEYS.bootMode, s.boot.mode, d.boot.mode);
+      set(KEYS.hostnamePattern, s.nodes.hostnamePattern, d.nodes.hostnamePattern);
+      set(KEYS.defaultGroup, s.nodes.defaultGroup, d.nodes.defaultGroup);
       this.store.db.exec('COMMIT');
     } catch (err) {
       this.store.db.exec('ROLLBACK');

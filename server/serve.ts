@@ -56,6 +56,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
     // Settings changed in the console or with `imgsrv settings` override the config file's.
     const live = new LiveSettingsService(store, config);
     const settings = live.get();
+    for (const o of live.overrides()) log.warn(o, 'a setting changed in the console or with `imgsrv settings` overrides the config file and flags');
     store.leases.setReservations(settings.dhcp.reservations);
     for (const a of config.nodes.assignments) store.nodes.assignHostname(a.mac, a.hostname);
 
