@@ -4,9 +4,11 @@
  * cut mid-restore restores again cleanly when it boots again; and `imgsrv
  * serve` restarted while a node restores does not stop it finishing. The
  * server's upload is capped so the restore lasts long enough for the
- * faults to land in the middle of it.
+ * faults to land in the middle of it. Last, the restored node is retired
+ * with wipe: at its next boot it erases its disk and powers off.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -76,5 +78,35 @@ run('deployment faults', () => {
     expect(body).toMatch(sampleAppResponse(up[1]!));
     const node = await waitNode(d, CUT_MAC, (n) => n.install === 'installed', 60_000, vm);
     expect(node).toMatchObject({ hostname: up[1], installedImage: 'sample@1', error: null });
+    await vm.stop();
   }, 1_500_000);
+
+  it('a node retired with wipe erases its disk at its next boot, powers off, and leaves the inventory', async () => {
+    const disk = join(work, 'cut1.raw');
+    expect(execFileSync('blkid', ['-p', '-o', 'value', '-s', 'PTTYPE', disk], { encoding: 'utf8' }).trim()).toMatch(/gpt|dos/);
+    await d.server.cli(['nodes', 'retire', CUT_MAC, '--wipe']);
+    expect((await d.nodes()).map((n) => n.mac)).not.toContain(CUT_MAC);
+
+    const vm = await d.blankVm({ name: 'wipe', firmware: 'bios', mac: CUT_MAC, disk });
+    await vm.waitFor(/disk \S+ wiped/, 600_000);
+    expect(await vm.waitExit(120_000)).not.toBeNull();
+    const all = JSON.parse(await d.server.cli(['nodes', 'ls', '--all', '--json'])) as Array<Record<string, unknown>>;
+    expect(all.find((n) => n.mac === CUT_MAC)).toMatchObject({ phase: 'retired', retired: { wipe: false } });
+    // Nothing left to find: no partition table, no file system signature, zeros at both ends (GPT keeps a copy at the end).
+    let found = '';
+    try {
+      found = execFileSync('blkid', ['-p', disk], { encoding: 'utf8' });
+    } catch {
+      /* blkid exits 2 when it finds nothing */
+    }
+    expect(found).toBe('');
+    const size = statSync(disk).size;
+    const fd = openSync(disk, 'r');
+    const buf = Buffer.alloc(2 << 20);
+    for (const at of [0, size - buf.length]) {
+      readSync(fd, buf, 0, buf.length, at);
+      expect(buf.every((b) => b === 0), `bytes at ${at}`).toBe(true);
+    }
+    closeSync(fd);
+  }, 900_000);
 });

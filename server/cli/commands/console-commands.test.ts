@@ -7,67 +7,28 @@
  * child costs a second of Node start-up.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import type { FastifyInstance } from 'fastify';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../main.ts';
-import { packImage } from '../../../images/pack.ts';
-import { createRegistry } from '../../api/metrics.ts';
-import { buildApp } from '../../api/app.ts';
-import { unknownFacts } from '../../capture/probe.ts';
-import { metaDraft } from '../../capture/run.ts';
-import { validateConfig } from '../../config/load.ts';
-import { LiveSettingsService } from '../../live-settings.ts';
-import { ImageLocks } from '../../images/locks.ts';
-import { ImageStore } from '../../images/store.ts';
-import { silentLogger } from '../../log.ts';
-import { openStore, type Store } from '../../store/db.ts';
+import { TEST_ADMIN as ADMIN, TEST_NODE as NODE, testApp, type TestApp } from '../../api/test-app.ts';
 
 const IMGSRV = resolve(import.meta.dirname, '..', '..', '..', 'bin', 'imgsrv');
-const ADMIN = 'admin-token-for-cli-tests';
-const NODE = 'node-token-for-cli-tests';
 const MAC = '52:54:00:00:00:c1';
 
-let app: FastifyInstance;
-let store: Store;
+let t: TestApp;
+let dir: string;
 let base: string;
-const dir = mkdtempSync(join(tmpdir(), 'imgsrv-cli-'));
 
 beforeAll(async () => {
-  store = openStore(':memory:');
-  store.tokens.set('admin', ADMIN);
-  store.tokens.set('node', NODE);
-  const locks = new ImageLocks(store.db);
-  const images = new ImageStore({ root: join(dir, 'images'), locks, logger: silentLogger });
-  const tree = join(dir, 'tree');
-  mkdirSync(join(tree, 'etc'), { recursive: true });
-  writeFileSync(join(tree, 'etc', 'hostname'), 'sample\n');
-  await images.build('web', async (d, v) =>
-    metaDraft(await packImage({ root: tree, outDir: d }), { sourceHost: 'rsync://198.18.0.10/root', host: unknownFacts(), torrent: { image: 'web', version: v } }),
-  );
-  app = await buildApp({
-    store,
-    logger: silentLogger,
-    registry: createRegistry(store),
-    boot: { filesDir: dir, httpBase: 'http://198.18.0.1', mode: () => 'http' as const, tftpServer: '198.18.0.1', nodeToken: NODE, kernelArgs: [] },
-    status: () => ({ version: 't', startedAt: 0, interface: null, address: null, services: {} }),
-    images,
-    live: new LiveSettingsService(store, validateConfig({})),
-    deploy: { store, images, locks, settings: { keep: [], promptTimeout: 45, hostnamePattern: 'node-{n}', linger: 30 }, torrentBase: 'rsync://198.18.0.1/torrents' },
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  const seen = await app.inject({ method: 'POST', url: '/api/v1/nodes/report', headers: { authorization: `Bearer ${NODE}` }, payload: { mac: MAC, phase: 'booted' } });
+  t = await testApp();
+  dir = t.dir;
+  await t.app.listen({ host: '127.0.0.1', port: 0 });
+  base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+  const seen = await t.app.inject({ method: 'POST', url: '/api/v1/nodes/report', headers: { authorization: `Bearer ${NODE}` }, payload: { mac: MAC, phase: 'booted' } });
   expect(seen.statusCode).toBe(200);
 });
-afterAll(async () => {
-  await app?.close();
-  store?.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(async () => t?.close());
 
 /** Run `imgsrv --server <app> …args` with the admin token; stdin gets `input` (closed either way, so it is never a TTY). */
 function cli(args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -112,7 +73,7 @@ describe('as child processes: stdin, exit codes, one-line errors', () => {
   it('admin password takes the password piped on stdin; the console then signs in with it', async () => {
     const r = await cli(['admin', 'password'], 'a-new-console-pw\n');
     expect(r.code, r.stderr).toBe(0);
-    const session = await app.inject({ method: 'POST', url: '/api/v1/session', payload: { password: 'a-new-console-pw' } });
+    const session = await t.app.inject({ method: 'POST', url: '/api/v1/session', payload: { password: 'a-new-console-pw' } });
     expect(session.statusCode).toBe(200);
   });
 

@@ -5,20 +5,7 @@ import { clearable, clearableList } from '../args.ts';
 import { apiFor } from '../client.ts';
 import { printList, printObject } from '../output.ts';
 
-/** A group as GET /api/v1/groups shows it; null fields inherit the global setting. */
-export interface GroupView {
-  name: string;
-  image: string | null;
-  hostnamePattern: string | null;
-  keep: string[] | null;
-  kernelArgs: string[];
-  targetDisk: string | null;
-  promptTimeout: number | null;
-  nodes: number;
-}
-
-/** The partial body of PUT /api/v1/groups/:name. */
-export type GroupPatch = Partial<Omit<GroupView, 'name' | 'nodes'>>;
+import type { GroupPatch, GroupRecord as GroupView } from '../../store/groups.ts';
 
 /** Flags of `groups set` as commander hands them over (`kernelArgs` false = --no-kernel-args). */
 export interface GroupSetFlags {

@@ -5,23 +5,8 @@ import { ImgsrvError } from '../../errors.ts';
 import { parseMac } from '../args.ts';
 import { apiFor } from '../client.ts';
 import { printList, printObject } from '../output.ts';
-
-/** A DHCP reservation: this MAC always gets this address (and hostname). */
-export interface Reservation {
-  mac: string;
-  ip: string;
-  hostname?: string;
-}
-
-/** GET /api/v1/settings. */
-export interface SettingsView {
-  dhcp: { mode: 'full' | 'proxy' | 'off'; range: string | null; reservations: Reservation[] };
-  boot: { mode: 'http' | 'tftp' };
-  nodes: { hostnamePattern: string; defaultGroup: string | null };
-}
-
-/** A nested partial of SettingsView: the body of PUT /api/v1/settings. */
-export type SettingsPatch = { [S in keyof SettingsView]?: Partial<SettingsView[S]> };
+import type { Reservation } from '../../../netboot/dhcp/leases.ts';
+import type { LiveSettings as SettingsView, LiveSettingsPatch as SettingsPatch } from '../../live-settings.ts';
 
 /** The keys `settings set` takes; `values` limits the choices, `clearable` lets "-" mean null. */
 export const SETTING_KEYS: Record<string, { values?: readonly string[]; clearable?: boolean }> = {
