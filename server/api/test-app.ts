@@ -12,7 +12,8 @@ import { packImage } from '../../images/pack.ts';
 import { unknownFacts } from '../capture/probe.ts';
 import { metaDraft } from '../capture/run.ts';
 import { configSchema } from '../config/schema.ts';
-import type { DeployContext } from '../deploy/plan.ts';
+import { CaptureManager } from '../capture/manager.ts';
+import type { DeployContext, DeploySettings } from '../deploy/plan.ts';
 import { ImageLocks } from '../images/locks.ts';
 import { ImageStore } from '../images/store.ts';
 import { LiveSettingsService } from '../live-settings.ts';
@@ -32,12 +33,16 @@ export interface TestApp {
   locks: ImageLocks;
   deploy: DeployContext;
   live: LiveSettingsService;
+  /** A capture manager whose captures never finish by themselves: enough to start, follow and cancel. */
+  captures: CaptureManager;
   dir: string;
   close(): Promise<void>;
 }
 
 /** Build the app over a fresh in-memory store with `versions` published versions of image `web`. */
-export async function testApp(opts: { versions?: number; config?: unknown; extra?: Partial<AppDeps> } = {}): Promise<TestApp> {
+export async function testApp(
+  opts: { versions?: number; config?: unknown; deploySettings?: Partial<DeploySettings>; extra?: Partial<AppDeps> } = {},
+): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'imgsrv-api-'));
   const store = openStore(':memory:');
   store.tokens.set('admin', TEST_ADMIN);
@@ -58,9 +63,17 @@ export async function testApp(opts: { versions?: number; config?: unknown; extra
     store,
     images,
     locks,
-    settings: { keep: [], promptTimeout: 45, hostnamePattern: config.nodes.hostnamePattern, linger: 30 },
+    settings: { keep: [], promptTimeout: 45, hostnamePattern: config.nodes.hostnamePattern, linger: 30, ...opts.deploySettings },
     torrentBase: 'rsync://198.18.0.1/torrents',
   };
+  const captures = new CaptureManager({
+    store,
+    images,
+    dataDir: dir,
+    settings: { excludes: [], zstdLevel: 3, threads: 0, connectTimeoutSeconds: 5, user: 'root', port: 22 },
+    logger: silentLogger,
+    run: (job) => new Promise((_, reject) => job.signal.addEventListener('abort', () => reject(job.signal.reason))),
+  });
   const app = await buildApp({
     store,
     logger: silentLogger,
@@ -68,6 +81,7 @@ export async function testApp(opts: { versions?: number; config?: unknown; extra
     boot: { filesDir: dir, httpBase: 'http://198.18.0.1', mode: () => live.get().boot.mode, tftpServer: '198.18.0.1', nodeToken: TEST_NODE, kernelArgs: ['console=ttyS0'] },
     status: () => ({ version: 't', startedAt: 0, interface: null, address: null, services: {} }),
     images,
+    captures,
     deploy,
     live,
     ...opts.extra,
@@ -80,8 +94,10 @@ export async function testApp(opts: { versions?: number; config?: unknown; extra
     locks,
     deploy,
     live,
+    captures,
     dir,
     close: async () => {
+      await captures.shutdown();
       await app.close();
       store.close();
       rmSync(dir, { recursive: true, force: true });

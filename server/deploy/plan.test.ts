@@ -1,68 +1,27 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { packImage } from '../../images/pack.ts';
-import { unknownFacts } from '../capture/probe.ts';
-import { silentLogger } from '../log.ts';
-import { openStore, type Store } from '../store/db.ts';
-import { metaDraft } from '../capture/run.ts';
-import { ImageLocks } from '../images/locks.ts';
-import { ImageStore } from '../images/store.ts';
-import { appRoutes, buildApp } from '../api/app.ts';
-import { createRegistry } from '../api/metrics.ts';
+import type { Store } from '../store/db.ts';
+import type { ImageLocks } from '../images/locks.ts';
+import { appRoutes } from '../api/app.ts';
+import { TEST_ADMIN, TEST_NODE, testApp, type TestApp } from '../api/test-app.ts';
 import type { DeployPlan } from './plan.ts';
 
-const ADMIN = 'admin-token-for-deploy-tests';
-const NODE = 'node-token-for-deploy-tests';
-const admin = { authorization: `Bearer ${ADMIN}` };
-const node = { authorization: `Bearer ${NODE}` };
+const admin = { authorization: `Bearer ${TEST_ADMIN}` };
+const node = { authorization: `Bearer ${TEST_NODE}` };
 const A = '52:54:00:00:00:0a';
 const B = '52:54:00:00:00:0b';
 
 describe('deployment plan, reports and local boot', () => {
+  let t: TestApp;
   let app: FastifyInstance;
   let store: Store;
   let locks: ImageLocks;
-  const dir = mkdtempSync(join(tmpdir(), 'imgsrv-deploy-'));
 
   beforeAll(async () => {
-    store = openStore(':memory:');
-    store.tokens.set('admin', ADMIN);
-    store.tokens.set('node', NODE);
-    locks = new ImageLocks(store.db);
-    const images = new ImageStore({ root: join(dir, 'images'), locks, logger: silentLogger });
-    const tree = join(dir, 'tree');
-    mkdirSync(join(tree, 'etc'), { recursive: true });
-    writeFileSync(join(tree, 'etc', 'hostname'), 'sample\n');
-    for (let i = 0; i < 2; i++) {
-      await images.build('web', async (d, v) =>
-        metaDraft(await packImage({ root: tree, outDir: d }), { sourceHost: 'rsync://198.18.0.10/root', host: unknownFacts(), torrent: { image: 'web', version: v } }),
-      );
-    }
-    app = await buildApp({
-      store,
-      logger: silentLogger,
-      registry: createRegistry(store),
-      boot: { filesDir: dir, httpBase: 'http://198.18.0.1', mode: () => 'http' as const, tftpServer: '198.18.0.1', nodeToken: NODE, kernelArgs: [] },
-      status: () => ({ version: 't', startedAt: 0, interface: null, address: null, services: {} }),
-      images,
-      deploy: {
-        store,
-        images,
-        locks,
-        settings: { keep: ['/data'], promptTimeout: 45, hostnamePattern: 'node-{n}', linger: 30 },
-        torrentBase: 'rsync://198.18.0.1/torrents',
-      },
-    });
-    await app.ready();
+    t = await testApp({ versions: 2, deploySettings: { keep: ['/data'], promptTimeout: 45 } });
+    ({ app, store, locks } = t);
   });
-  afterAll(async () => {
-    await app.close();
-    store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(async () => t.close());
 
   const plan = async (mac: string): Promise<DeployPlan> => {
     const res = await app.inject({ method: 'GET', url: `/api/v1/nodes/${mac}/plan`, headers: node });

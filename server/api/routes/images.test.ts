@@ -1,73 +1,30 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { packImage } from '../../../images/pack.ts';
-import { silentLogger } from '../../log.ts';
-import { openStore, type Store } from '../../store/db.ts';
-import { CaptureManager } from '../../capture/manager.ts';
-import { metaDraft } from '../../capture/run.ts';
-import { ImageLocks } from '../../images/locks.ts';
-import { ImageStore } from '../../images/store.ts';
-import { appRoutes, buildApp } from '../app.ts';
-import { createRegistry } from '../metrics.ts';
+import type { ImageLocks } from '../../images/locks.ts';
+import type { ImageStore } from '../../images/store.ts';
+import { appRoutes } from '../app.ts';
+import { TEST_ADMIN as ADMIN, TEST_NODE as NODE, testApp, type TestApp } from '../test-app.ts';
 
-const ADMIN = 'admin-token-for-tests';
-const NODE = 'node-token-for-tests';
 const auth = { authorization: `Bearer ${ADMIN}` };
 
 describe('image and capture routes', () => {
+  let t: TestApp;
   let app: FastifyInstance;
-  let store: Store;
   let images: ImageStore;
   let locks: ImageLocks;
-  const dir = mkdtempSync(join(tmpdir(), 'imgsrv-api-img-'));
 
   beforeAll(async () => {
-    store = openStore(':memory:');
-    store.tokens.set('admin', ADMIN);
-    store.tokens.set('node', NODE);
-    locks = new ImageLocks(store.db);
-    images = new ImageStore({ root: join(dir, 'images'), locks, logger: silentLogger });
-    const tree = join(dir, 'tree');
-    mkdirSync(join(tree, 'etc'), { recursive: true });
-    writeFileSync(join(tree, 'etc', 'os-release'), 'ID=test\n');
-    for (let i = 0; i < 2; i++) {
-      await images.build('web', async (d) => metaDraft(await packImage({ root: tree, outDir: d }), { sourceHost: 'root@198.18.0.10', host: { partitionTable: 'unknown', disks: [], filesystems: [], swap: [], bootMode: 'bios', bootloader: 'grub', kernels: [], interfaces: [] } }));
-    }
-    // A capture that never finishes by itself: enough to test start, follow, cancel.
-    const captures = new CaptureManager({
-      store,
-      images,
-      dataDir: dir,
-      settings: { excludes: [], zstdLevel: 3, threads: 0, connectTimeoutSeconds: 5, user: 'root', port: 22 },
-      logger: silentLogger,
-      run: (job) => new Promise((_, reject) => job.signal.addEventListener('abort', () => reject(job.signal.reason))),
-    });
-    app = await buildApp({
-      store,
-      logger: silentLogger,
-      registry: createRegistry(store),
-      boot: { filesDir: dir, httpBase: 'http://198.18.0.1', mode: () => 'http' as const, tftpServer: '198.18.0.1', nodeToken: NODE, kernelArgs: [] },
-      status: () => ({ version: 't', startedAt: 0, interface: null, address: null, services: {} }),
-      images,
-      captures,
-    });
-    await app.ready();
+    t = await testApp({ versions: 2 });
+    ({ app, images, locks } = t);
   });
-  afterAll(async () => {
-    await app.close();
-    store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(async () => t.close());
 
   it('lists versions with stable fields, shows one, verifies it', async () => {
     const list = (await app.inject({ url: '/api/v1/images', headers: auth })).json() as Array<Record<string, unknown>>;
     expect(list.map((i) => i.version)).toEqual([1, 2]);
     for (const k of ['name', 'version', 'size', 'sha256', 'compressedSize', 'sourceHost', 'createdAt']) expect(list[0]).toHaveProperty(k);
     const show = (await app.inject({ url: '/api/v1/images/web/2', headers: auth })).json() as { meta: { host: { bootloader: string } } };
-    expect(show.meta.host.bootloader).toBe('grub');
+    expect(show.meta.host.bootloader).toBe('unknown');
     expect((await app.inject({ url: '/api/v1/images/web/9', headers: auth })).statusCode).toBe(404);
     expect((await app.inject({ url: '/api/v1/images/..%2Fetc/1', headers: auth })).statusCode).toBe(400);
     const v = await app.inject({ method: 'POST', url: '/api/v1/images/web/1/verify', headers: auth });
