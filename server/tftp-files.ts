@@ -22,7 +22,7 @@ export function createNodeTftpFiles(opts: {
     const mac = macFromPxelinuxPath(name);
     if (mac) {
       const node = opts.store.nodes.record({ mac });
-      if (node.install === 'installed' || (node.retired && !node.retired.wipe)) return Buffer.from(buildPxelinuxLocalBoot());
+      if (!node.retired?.wipe && (node.install === 'installed' || node.retired)) return Buffer.from(buildPxelinuxLocalBoot());
       opts.store.events.add('node.pxelinux', 'pxelinux config fetched', { mac });
       return Buffer.from(buildPxelinuxConfig({ kernel: 'imgsrv/vmlinuz', initrd: 'imgsrv/initrd.img' }, { ...params, extra: nodeKernelArgs(opts.store, node, opts.kernelArgs) }));
     }

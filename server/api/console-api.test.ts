@@ -112,6 +112,10 @@ describe('console API: sessions, groups, settings, retire, live', () => {
   });
 
   it('a retired node leaves the inventory, wipes its disk when asked, and comes back only by re-image', async () => {
+    // B is installed: its disk boots until the wipe is asked for.
+    expect(await plan(B)).toMatchObject({ action: 'restore' });
+    await inject('POST', '/api/v1/nodes/report', { mac: B, phase: 'done' }, nodeAuth);
+    expect((await t.app.inject(`/boot/ipxe/${B}`)).body).not.toContain('vmlinuz');
     const r = await inject('POST', `/api/v1/nodes/${B}/retire`, { wipe: true });
     expect(r.json()).toMatchObject({ mac: B, phase: 'retired', retired: { wipe: true } });
     expect(((await inject('GET', '/api/v1/nodes')).json() as Array<{ mac: string }>).map((n) => n.mac)).not.toContain(B);

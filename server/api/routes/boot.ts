@@ -49,8 +49,8 @@ export const bootRoutes: FastifyPluginAsync<BootRouteOptions & { store: Store }>
     if (!mac) return reply.code(400).type('text/plain').send('#!ipxe\necho imgsrv: bad MAC in script URL\nshell\n');
     const node = opts.store.nodes.record({ mac, phase: undefined });
     const mode = opts.mode();
-    // A retired node boots whatever its disk holds (nothing, once wiped); only a pending wipe brings it to the netboot environment.
-    if (node.install === 'installed' || (node.retired && !node.retired.wipe)) {
+    // A pending wipe brings any node to the netboot environment; otherwise an installed or retired node boots whatever its disk holds (nothing, once wiped).
+    if (!node.retired?.wipe && (node.install === 'installed' || node.retired)) {
       opts.store.events.add('node.localboot', node.retired ? 'retired: sent to its local disk' : 'installed: sent to its local disk', { mac });
       return reply
         .type('text/plain; charset=utf-8')
