@@ -21,6 +21,8 @@ packages=(
   linux-image-amd64 busybox-static kmod cpio zstd e2fsprogs dosfstools fdisk gdisk xfsprogs grub-pc-bin grub-efi-amd64-bin grub2-common extlinux efibootmgr
   # the lab: namespaces, QEMU with SeaBIOS+iPXE ROMs and OVMF, and real clients to test against
   iproute2 iputils-ping nftables qemu-system-x86 ipxe-qemu ovmf dnsmasq-base udhcpc isc-dhcp-client tftp-hpa curl aria2 udpcast
+  # the web console's browser tests (Debian's Chromium, driven by playwright-core)
+  chromium
   ca-certificates
 )
 # Only the `nodejs`/`npm` of Debian if there is no npm at all: `npm ci` then brings the pinned Node 24.
@@ -36,4 +38,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 npm ci --no-audit --no-fund
+# The web console: Vite builds it into server/console/dist, which `imgsrv serve` serves.
+npm run build:console --silent
 echo "setup.sh: ready ($(node_modules/.bin/node --version), $(rsync --version | head -1))"

@@ -130,6 +130,12 @@ describe('console API: sessions, groups, settings, retire, live', () => {
     expect(await plan(B)).toMatchObject({ action: 'restore' });
   });
 
+  it('keeps the error of a node that fails before it asked for a plan', async () => {
+    const mac = '52:54:00:00:01:0f';
+    await inject('POST', '/api/v1/nodes/report', { mac, phase: 'failed', message: 'no NIC driver for 8086:15f3' }, nodeAuth);
+    expect((await inject('GET', `/api/v1/nodes/${mac}`)).json()).toMatchObject({ phase: 'failed', install: 'none', error: 'no NIC driver for 8086:15f3' });
+  });
+
   it('records each verification with the image', async () => {
     expect((await inject('GET', '/api/v1/images')).json()[0]).toMatchObject({ name: 'web', verification: null });
     expect((await inject('POST', '/api/v1/images/web/1/verify', {})).json()).toMatchObject({ ok: true });

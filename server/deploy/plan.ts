@@ -169,6 +169,11 @@ export function onNodeReport(ctx: DeployContext, before: NodeRecord | undefined,
     ctx.store.events.add('node.wiped', message ?? 'disk wiped', { mac });
     return;
   }
+  // A node that fails before it has a plan (say, its netboot environment can't find a disk driver) still shows why.
+  if (phase === 'failed' && before?.install !== 'installing') {
+    ctx.store.nodes.setInstall(mac, before?.install ?? 'none', { error: message ?? 'failed (no detail reported)' });
+    return;
+  }
   if (!phase || before?.install !== 'installing') return;
   const [name, v] = (before.installedImage ?? '').split('@');
   const release = (): void => {

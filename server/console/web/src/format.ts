@@ -1,0 +1,49 @@
+/** Formatting of bytes, rates, ratios and times for display. */
+
+const UNITS = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+
+/** 1536 → "1.5 KB" (decimal units, like disk vendors and the CLI). */
+export function bytes(n: number | null | undefined): string {
+  if (n == null || !Number.isFinite(n)) return '–';
+  let v = n;
+  let i = 0;
+  while (v >= 1000 && i < UNITS.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v >= 100 || i === 0 ? Math.round(v) : v.toFixed(1)} ${UNITS[i]}`;
+}
+
+/** Bytes per second → "12.5 MB/s". */
+export function rate(n: number | null | undefined): string {
+  return n == null ? '–' : `${bytes(n)}/s`;
+}
+
+/** 0.42 → "42%". */
+export function percent(f: number): string {
+  return `${Math.round(Math.max(0, Math.min(1, f)) * 100)}%`;
+}
+
+/** An ISO string or epoch ms → local date and time. */
+export function dateTime(t: string | number | null | undefined): string {
+  if (t == null) return '–';
+  const d = new Date(t);
+  return Number.isNaN(d.getTime()) ? String(t) : d.toLocaleString();
+}
+
+/** Epoch ms → "5 s ago", "3 min ago". */
+export function ago(t: number | null | undefined, now = Date.now()): string {
+  if (!t) return '–';
+  const s = Math.max(0, Math.round((now - t) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.round(s / 60)} min ago`;
+  if (s < 86400) return `${Math.round(s / 3600)} h ago`;
+  return dateTime(t);
+}
+
+/** Seconds → "0:42" / "12:03" for chart axes. */
+export function clock(t: number): string {
+  const d = new Date(t);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+}
