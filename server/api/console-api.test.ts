@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -139,8 +139,15 @@ describe('console API: sessions, groups, settings, retire, live', () => {
   it('records each verification with the image', async () => {
     expect((await inject('GET', '/api/v1/images')).json()[0]).toMatchObject({ name: 'web', verification: null });
     expect((await inject('POST', '/api/v1/images/web/1/verify', {})).json()).toMatchObject({ ok: true });
-    const list = (await inject('GET', '/api/v1/images')).json() as Array<{ version: number; verification: { ok: boolean } | null }>;
-    expect(list.find((i) => i.version === 1)?.verification).toMatchObject({ ok: true });
+    let list = (await inject('GET', '/api/v1/images')).json() as Array<{ version: number; verification: { ok: boolean; problems: string[] } | null }>;
+    expect(list.find((i) => i.version === 1)?.verification).toMatchObject({ ok: true, problems: [] });
+    // A damaged artifact: the listing says so, with what did not match.
+    truncateSync(join(t.images.dir('web', 1), 'image.tar.zst'), 20);
+    expect((await inject('POST', '/api/v1/images/web/1/verify', {})).json()).toMatchObject({ ok: false });
+    list = (await inject('GET', '/api/v1/images')).json() as typeof list;
+    const failed = list.find((i) => i.version === 1)?.verification;
+    expect(failed?.ok).toBe(false);
+    expect(failed?.problems.join('\n')).toMatch(/image\.tar\.zst/);
   });
 
   it('streams node changes to a live console', async () => {

@@ -5,7 +5,8 @@ import type { DatabaseSync } from 'node:sqlite';
 export interface ImageCheck {
   ok: boolean;
   at: number;
-  detail: unknown;
+  /** What did not match (empty when ok). */
+  problems: string[];
 }
 
 /** Repository over the `image_checks` table. */
@@ -15,20 +16,20 @@ export class ImageCheckRepo {
     this.db = db;
   }
 
-  record(name: string, version: number, ok: boolean, detail: unknown, now = Date.now()): void {
+  record(name: string, version: number, ok: boolean, problems: string[], now = Date.now()): void {
     this.db
       .prepare(
         `INSERT INTO image_checks (name, version, ok, at, detail) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (name, version) DO UPDATE SET ok = excluded.ok, at = excluded.at, detail = excluded.detail`,
       )
-      .run(name, version, ok ? 1 : 0, now, JSON.stringify(detail));
+      .run(name, version, ok ? 1 : 0, now, JSON.stringify(problems));
   }
 
   get(name: string, version: number): ImageCheck | null {
     const r = this.db.prepare('SELECT ok, at, detail FROM image_checks WHERE name = ? AND version = ?').get(name, version) as
       | { ok: number; at: number; detail: string | null }
       | undefined;
-    return r ? { ok: r.ok === 1, at: r.at, detail: r.detail === null ? null : (JSON.parse(r.detail) as unknown) } : null;
+    return r ? { ok: r.ok === 1, at: r.at, problems: r.detail === null ? [] : (JSON.parse(r.detail) as string[]) } : null;
   }
 
   forget(name: string, version: number): void {

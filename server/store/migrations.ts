@@ -112,7 +112,7 @@ export const MIGRATIONS: readonly string[] = [
     version INTEGER NOT NULL,
     ok      INTEGER NOT NULL,
     at      INTEGER NOT NULL,
-    detail  TEXT,                            -- JSON: the verifier's result
+    detail  TEXT,                            -- JSON array: the problems the verifier found
     PRIMARY KEY (name, version)
   );
   `,

@@ -1,17 +1,7 @@
 /** A simulated node for the console tests: what a booted node sends the server, with the node token. */
 import { expect } from 'vitest';
 import type { ApiClient } from './browser.ts';
-
-/** The swarm part of a report (sizes of the test image: 8 MiB). */
-export interface SwarmReport {
-  infoHash: string;
-  downloaded: number;
-  uploaded: number;
-  peers: number;
-  progress: number;
-  downloadSpeed: number;
-  uploadSpeed: number;
-}
+import type { NodeSwarmReport as SwarmReport } from '../../server/swarm/service.ts';
 
 /** Report and plan calls for simulated nodes; `infoHash()` is the image's swarm, known once the server runs. */
 export function simulatedNodes(api: () => ApiClient, nodeToken: () => string, infoHash: () => string) {

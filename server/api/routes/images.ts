@@ -51,7 +51,7 @@ export const imageRoutes: FastifyPluginAsync<{ store: Store; images: ImageStore 
   app.post<{ Params: VersionParams }>('/images/:name/:version/verify', { onRequest: admin, schema: { params: versionParams } }, async (req) => {
     images.meta(req.params.name, req.params.version);
     const res = await verifyImage(images.dir(req.params.name, req.params.version));
-    store.imageChecks.record(req.params.name, req.params.version, res.ok, res);
+    store.imageChecks.record(req.params.name, req.params.version, res.ok, res.problems);
     store.events.add('image.verified', `${req.params.name}@${req.params.version} ${res.ok ? 'verified' : 'FAILED verification'}`, { data: res });
     return res;
   });

@@ -19,7 +19,7 @@ export interface NodeView {
   mac: string;
   ip: string | null;
   firmware: 'bios' | 'uefi' | null;
-  arch: string | null;
+  arch: number | null;
   hostname: string | null;
   phase: Phase;
   kernel: string | null;
@@ -29,7 +29,7 @@ export interface NodeView {
   image: string | null;
   installedImage: string | null;
   error: string | null;
-  seq: number;
+  seq: number | null;
   group: string | null;
   retired: null | { at: number; wipe: boolean };
   swarm?: NodeSwarm;
@@ -48,7 +48,8 @@ export interface ImageSummary {
   createdAt: string;
   zstdLevel: number;
   inUse: boolean;
-  verification?: null | { ok: boolean; at: number | string; detail?: string };
+  /** How the last verification ended; `problems` lists what did not match. */
+  verification: null | { ok: boolean; at: number; problems: string[] };
 }
 
 /** A capture job (GET /captures, `captures` live event). */
@@ -60,9 +61,9 @@ export interface CaptureView {
   phase: string | null;
   version: number | null;
   error: string | null;
-  startedAt: number | string;
-  finishedAt: number | string | null;
-  progress: null | { phase?: string; bytes?: number; files?: number; totalBytes?: number; [k: string]: unknown };
+  startedAt: number;
+  finishedAt: number | null;
+  progress: null | { phase: string; bytes: number; totalBytes?: number | undefined; bytesPerSecond: number; etaSeconds?: number | undefined; files?: number | undefined; mount?: string | undefined };
 }
 
 /** GET /deploy. */
@@ -128,5 +129,5 @@ export interface SwarmEvent extends SwarmSample {
 export interface Session {
   user: string;
   csrfToken: string;
-  expiresAt: number | string;
+  expiresAt: number;
 }

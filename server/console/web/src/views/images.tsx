@@ -18,8 +18,8 @@ function Verification({ image, onVerify, busy }: { image: ImageSummary; onVerify
           ✓ verified
         </span>
       ) : (
-        <span class="bad" title={v.detail ?? ''}>
-          ✗ failed{v.detail ? `: ${v.detail}` : ''}
+        <span class="bad" title={v.problems.join('\n')}>
+          ✗ failed{v.problems[0] ? `: ${v.problems[0]}${v.problems.length > 1 ? ` (+${v.problems.length - 1} more)` : ''}` : ''}
         </span>
       )}
       <button type="button" class="small" onClick={onVerify} disabled={busy}>
@@ -58,8 +58,8 @@ export function ImagesView({ live }: { live: LiveState }) {
   };
   const verify = async (img: ImageSummary) => {
     setStatus(null);
-    const r = await action.run(() => api<{ ok: boolean; detail?: string }>('POST', `/images/${seg(img.name)}/${img.version}/verify`, {}));
-    if (r) setStatus(`${img.name}@${img.version}: ${r.ok ? 'verified, every file matches' : `verification failed${r.detail ? `: ${r.detail}` : ''}`}.`);
+    const r = await action.run(() => api<{ ok: boolean; problems: string[] }>('POST', `/images/${seg(img.name)}/${img.version}/verify`, {}));
+    if (r) setStatus(`${img.name}@${img.version}: ${r.ok ? 'verified, every file matches' : `verification failed: ${r.problems.join('; ')}`}.`);
     refresh();
   };
   const remove = async () => {
