@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { ImageMeta } from '../../images/meta.ts';
 import { unpackImage } from '../../images/unpack.ts';
+import { checkArtifact } from '../restore/artifact-check.ts';
 import type { Logger } from '../../server/log.ts';
 import { chooseTargetDisk, formatBytes, listDisks, type DiskInfo } from '../restore/disks.ts';
 import { planLayout, requiredBytes, type LayoutPlan, type PartitionMapping } from '../restore/layout.ts';
@@ -83,14 +84,16 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
     await mountTarget(runner, mapping, root);
     mounted = true;
     const total = job.meta.artifact.rawBytes;
+    const artifact = checkArtifact(job.input(), job.meta.artifact);
     const { files, bytes } = await unpackImage({
-      input: job.input(),
+      input: artifact.stream,
       target: root,
       signal: job.signal,
       logger: log,
       onProgress: (p) => job.onProgress(p.bytes, total),
     });
     job.onProgress(bytes, total);
+    await artifact.verify();
     job.onPhase('personalising', `${files} files restored; waiting for the hostname`);
     const hostname = await job.hostname;
     job.onPhase('personalising', `hostname ${hostname}`);

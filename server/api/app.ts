@@ -69,7 +69,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     // pino's Logger is a FastifyBaseLogger; the cast keeps FastifyInstance's default type parameters.
     loggerInstance: deps.logger.child({ subsystem: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: false,
     bodyLimit: 1 << 20,
     // Never trust X-Forwarded-For: node identity comes from the token and body.
     trustProxy: false,
