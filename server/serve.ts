@@ -18,6 +18,8 @@ import { createNodeTftpFiles } from './tftp-files.ts';
 import { VERSION } from './version.ts';
 import { ImageStore } from './images/store.ts';
 import { ImageLocks } from './images/locks.ts';
+import { ImageSigner } from './images/signer.ts';
+import { keyIdOf } from '../images/signing.ts';
 import { CaptureManager } from './capture/manager.ts';
 import { SwarmService } from './swarm/service.ts';
 import { RsyncDaemon } from './swarm/rsyncd.ts';
@@ -69,7 +71,9 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
 
     // Images and captures: sweep what a crash left half-built before anything new starts.
     const locks = new ImageLocks(store.db);
-    const images = new ImageStore({ root: join(paths.root, 'images'), locks, logger: log.child({ subsystem: 'images' }) });
+    const signer = new ImageSigner(paths.root);
+    if (signer.configured) log.info({ keyId: keyIdOf(signer.publicKey()!) }, 'image signing configured: new versions are signed');
+    const images = new ImageStore({ root: join(paths.root, 'images'), locks, logger: log.child({ subsystem: 'images' }), signer });
     images.sweepPartials();
     const captures = new CaptureManager({
       store,
@@ -127,6 +131,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
     } else services.swarm = { state: 'off' };
 
     const app = await buildApp({
+      signingKey: () => signer.publicKey(),
       live,
       swarm,
       deploy: {

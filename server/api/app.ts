@@ -53,6 +53,8 @@ export interface AppDeps {
   consoleRoot?: string;
   /** Sign-in attempts per address per minute (default 5). */
   signInPerMinute?: number;
+  /** The signing key's public half (PEM), when signing is configured: `images verify` then checks signatures. */
+  signingKey?: () => string | undefined;
 }
 
 /** A registered route, as the auth tests enumerate them. */
@@ -135,7 +137,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(groupRoutes, { prefix: '/api/v1', store: deps.store, deploy: deps.deploy });
   if (deps.live) await app.register(settingsRoutes, { prefix: '/api/v1', store: deps.store, live: deps.live });
   if (deps.deploy) await app.register(deployRoutes, { prefix: '/api/v1', deploy: deps.deploy });
-  if (deps.images) await app.register(imageRoutes, { prefix: '/api/v1', store: deps.store, images: deps.images });
+  if (deps.images) await app.register(imageRoutes, { prefix: '/api/v1', store: deps.store, images: deps.images, signingKey: deps.signingKey });
   if (deps.captures) await app.register(captureRoutes, { prefix: '/api/v1', store: deps.store, captures: deps.captures });
   if (deps.swarm && deps.images) {
     await app.register(swarmApiRoutes, { prefix: '/api/v1', store: deps.store, swarm: deps.swarm });

@@ -16,6 +16,7 @@ import { CaptureManager } from '../capture/manager.ts';
 import type { DeployContext, DeploySettings } from '../deploy/plan.ts';
 import { ImageLocks } from '../images/locks.ts';
 import { ImageStore } from '../images/store.ts';
+import { generateKeyFiles, ImageSigner } from '../images/signer.ts';
 import { LiveSettingsService } from '../live-settings.ts';
 import { silentLogger } from '../log.ts';
 import { openStore, type Store } from '../store/db.ts';
@@ -41,14 +42,17 @@ export interface TestApp {
 
 /** Build the app over a fresh in-memory store with `versions` published versions of image `web`. */
 export async function testApp(
-  opts: { versions?: number; config?: unknown; deploySettings?: Partial<DeploySettings>; extra?: Partial<AppDeps> } = {},
+  opts: { versions?: number; config?: unknown; deploySettings?: Partial<DeploySettings>; signing?: boolean; extra?: Partial<AppDeps> } = {},
 ): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), 'imgsrv-api-'));
   const store = openStore(':memory:');
   store.tokens.set('admin', TEST_ADMIN);
   store.tokens.set('node', TEST_NODE);
   const locks = new ImageLocks(store.db);
-  const images = new ImageStore({ root: join(dir, 'images'), locks, logger: silentLogger });
+  // With signing: a key in the data dir, as `imgsrv keys generate` makes it; versions are signed at publish.
+  if (opts.signing) generateKeyFiles(dir);
+  const signer = new ImageSigner(dir);
+  const images = new ImageStore({ root: join(dir, 'images'), locks, logger: silentLogger, signer });
   const tree = join(dir, 'tree');
   mkdirSync(join(tree, 'etc'), { recursive: true });
   writeFileSync(join(tree, 'etc', 'hostname'), 'sample\n');
@@ -84,6 +88,7 @@ export async function testApp(
     captures,
     deploy,
     live,
+    signingKey: () => signer.publicKey(),
     ...opts.extra,
   });
   await app.ready();

@@ -21,6 +21,7 @@ import { registerDeploy } from './commands/deploy.ts';
 import { registerAdmin } from './commands/admin.ts';
 import { registerGroups } from './commands/groups.ts';
 import { registerSettings } from './commands/settings.ts';
+import { registerKeys } from './commands/keys.ts';
 
 /** Options every subcommand inherits. */
 export interface GlobalOptions {
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
   registerDeploy(program);
   registerGroups(program);
   registerSettings(program);
+  registerKeys(program);
   registerAdmin(program);
   // Every subcommand (and theirs) throws instead of exiting, so main() picks the exit code.
   const override = (c: Command) => {

@@ -16,6 +16,7 @@
  * wipe, its next plan is to erase its disk.
  */
 import type { ImageMeta } from '../../images/meta.ts';
+import type { ImageSignature } from '../../images/signing.ts';
 import { ImgsrvError } from '../errors.ts';
 import type { ImageLocks } from '../images/locks.ts';
 import type { ImageStore } from '../images/store.ts';
@@ -41,6 +42,8 @@ export interface DeployPlan {
   targetDisk?: string | null;
   /** Seconds to keep seeding after the image is complete, when the server has not said done. */
   linger?: number;
+  /** The version's signature (meta.sig); null when unsigned. A node that trusts a key refuses an unsigned or badly signed image. */
+  signature?: ImageSignature | null;
 }
 
 /** Deployment settings from the config (the settings table overrides image and keep). */
@@ -159,6 +162,7 @@ export function planFor(ctx: DeployContext, mac: string): DeployPlan {
     keep: eff.keep,
     targetDisk: eff.targetDisk,
     linger: ctx.settings.linger,
+    signature: ctx.images.signature(ref.name, ref.version),
   };
 }
 

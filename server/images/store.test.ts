@@ -50,7 +50,7 @@ describe('image store', () => {
     expect((await publish('db')).version).toBe(1);
     const list = store.list();
     expect(list.map((i) => `${i.name}@${i.version}`)).toEqual(['db@1', 'web@1', 'web@2']);
-    expect(list[0]).toEqual({ name: 'db', version: 1, size: 100, compressedSize: 10, sha256: hex('a'), files: 1, sourceHost: 'root@198.18.0.10', createdAt: '1970-01-01T00:00:00.000Z', zstdLevel: 3, inUse: false });
+    expect(list[0]).toEqual({ name: 'db', version: 1, size: 100, compressedSize: 10, sha256: hex('a'), files: 1, sourceHost: 'root@198.18.0.10', createdAt: '1970-01-01T00:00:00.000Z', zstdLevel: 3, inUse: false, signedBy: null });
     expect(store.meta('web').version).toBe(2);
   });
 

@@ -11,6 +11,7 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rea
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { imageMetaSchema, type ImageMeta } from '../../images/meta.ts';
+import type { ImageSignature } from '../../images/signing.ts';
 import { ImgsrvError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { validateImageName } from '../capture/source.ts';
@@ -30,6 +31,8 @@ export interface ImageSummary {
   createdAt: string;
   zstdLevel: number;
   inUse: boolean;
+  /** The key id that signed this version (meta.sig), or null when it is unsigned. */
+  signedBy: string | null;
 }
 
 /** What a builder hands back: the meta without name and version, which the store assigns. */
@@ -45,10 +48,14 @@ export class ImageStore {
   /** Highest version handed out per name in this process, so a removed latest version's number is not reused while we run. */
   private readonly issued = new Map<string, number>();
 
-  constructor(opts: { root: string; locks: ImageLocks; logger: Logger }) {
+  private readonly signer: { sign(meta: ImageMeta): ImageSignature | undefined } | undefined;
+
+  /** `signer`, when given and configured, signs every version as it is published (meta.sig). */
+  constructor(opts: { root: string; locks: ImageLocks; logger: Logger; signer?: { sign(meta: ImageMeta): ImageSignature | undefined } }) {
     this.root = opts.root;
     this.locks = opts.locks;
     this.log = opts.logger;
+    this.signer = opts.signer;
     mkdirSync(this.root, { recursive: true, mode: 0o755 });
   }
 
@@ -120,7 +127,30 @@ export class ImageStore {
       createdAt: m.createdAt,
       zstdLevel: m.artifact.zstdLevel,
       inUse: this.locks.holders(m.name, m.version).length > 0,
+      signedBy: this.signature(m.name, m.version)?.keyId ?? null,
     };
+  }
+
+  /** The version's signature (meta.sig), or null when it is unsigned or the file is unreadable. */
+  signature(name: string, version: number): ImageSignature | null {
+    try {
+      const s = JSON.parse(readFileSync(join(this.dir(name, version), 'meta.sig'), 'utf8')) as ImageSignature;
+      return s && s.alg === 'ed25519' && typeof s.keyId === 'string' && typeof s.sig === 'string' ? s : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Sign (or sign again) a published version with the store's signer; NOT_FOUND / BAD_CONFIG when there is nothing to sign with. */
+  sign(name: string, version: number): ImageSignature {
+    const meta = this.meta(name, version);
+    const signature = this.signer?.sign(meta);
+    if (!signature) throw new ImgsrvError('BAD_CONFIG', 'no signing key is configured', { hint: 'make one with `imgsrv keys generate`' });
+    const file = join(this.dir(name, version), 'meta.sig');
+    writeDurably(`${file}.tmp`, JSON.stringify(signature) + '\n');
+    renameSync(`${file}.tmp`, file);
+    this.log.info({ image: `${name}@${version}`, keyId: signature.keyId }, 'image version signed');
+    return signature;
   }
 
   /**
@@ -151,6 +181,8 @@ export class ImageStore {
       const version = this.pickVersion(name, prefer);
       const meta = imageMetaSchema.parse({ ...draft, name, version });
       writeDurably(join(partial, 'meta.json'), JSON.stringify(meta, null, 2) + '\n');
+      const signature = this.signer?.sign(meta);
+      if (signature) writeDurably(join(partial, 'meta.sig'), JSON.stringify(signature) + '\n');
       const target = this.dir(name, version);
       try {
         renameSync(partial, target);

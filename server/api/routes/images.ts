@@ -10,6 +10,7 @@ import type { Store } from '../../store/db.ts';
 import type { ImageStore } from '../../images/store.ts';
 import { exportBundle, importBundle } from '../../images/bundle.ts';
 import { requireAuth } from '../auth.ts';
+import { checkSignature } from '../../../images/signing.ts';
 
 const NAME = '^[a-z0-9][a-z0-9_.-]{0,62}$';
 const nameParams = { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: NAME } } };
@@ -29,7 +30,7 @@ export function imageRows(store: Store, images: ImageStore) {
   return images.list().map((s) => ({ ...s, verification: store.imageChecks.get(s.name, s.version) }));
 }
 
-export const imageRoutes: FastifyPluginAsync<{ store: Store; images: ImageStore }> = async (app, { store, images }) => {
+export const imageRoutes: FastifyPluginAsync<{ store: Store; images: ImageStore; signingKey?: () => string | undefined }> = async (app, { store, images, signingKey }) => {
   const admin = requireAuth(store, ['admin']);
   // Bundles are streamed straight to disk: no body limit, no buffering (this parser is scoped to this plugin).
   app.addContentTypeParser('application/x-tar', (_req, payload, done) => done(null, payload));
@@ -50,11 +51,29 @@ export const imageRoutes: FastifyPluginAsync<{ store: Store; images: ImageStore 
 
   app.post<{ Params: VersionParams }>('/images/:name/:version/verify', { onRequest: admin, schema: { params: versionParams } }, async (req) => {
     images.meta(req.params.name, req.params.version);
-    const res = await verifyImage(images.dir(req.params.name, req.params.version));
-    store.imageChecks.record(req.params.name, req.params.version, res.ok, res.problems);
+    const { name, version } = req.params;
+    const res = await verifyImage(images.dir(name, version));
+    // With signing configured, a version must also carry a good signature by this server's key.
+    const pub = signingKey?.();
+    if (pub) {
+      const sig = checkSignature(images.meta(name, version), images.signature(name, version), [pub]);
+      if (!sig.ok) res.problems.push(`meta.sig: ${sig.reason} (\`imgsrv images sign ${name}@${version}\` signs it)`);
+      res.ok = res.problems.length === 0;
+    }
+    store.imageChecks.record(name, version, res.ok, res.problems);
     store.events.add('image.verified', `${req.params.name}@${req.params.version} ${res.ok ? 'verified' : 'FAILED verification'}`, { data: res });
     return res;
   });
+
+  app.post<{ Params: VersionParams }>(
+    '/images/:name/:version/sign',
+    { onRequest: admin, schema: { summary: "Sign a version with the server's key (meta.sig)", params: versionParams } },
+    async (req) => {
+      const signature = images.sign(req.params.name, req.params.version);
+      store.events.add('image.signed', `${req.params.name}@${req.params.version} signed by key ${signature.keyId}`, { data: { name: req.params.name, version: req.params.version, keyId: signature.keyId } });
+      return signature;
+    },
+  );
 
   app.delete<{ Params: VersionParams }>('/images/:name/:version', { onRequest: admin, schema: { params: versionParams } }, async (req, reply) => {
     await images.remove(req.params.name, req.params.version);

@@ -1,4 +1,4 @@
-/** `imgsrv images ls|show|rm|verify|export|import`: the image store, through the server's API. */
+/** `imgsrv images ls|show|rm|verify|sign|export|import`: the image store, through the server's API. */
 import { createReadStream, createWriteStream, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -113,6 +113,15 @@ export function registerImages(program: Command): void {
       if (flags.json) process.stdout.write(JSON.stringify({ name, version, ...res }, null, 2) + '\n');
       else process.stdout.write(res.ok ? `${name}@${version}: ok\n` : `${name}@${version}: ${res.problems.length} problem(s)\n${res.problems.map((p) => `  ${p}`).join('\n')}\n`);
       if (!res.ok) throw new ImgsrvError('IMAGE_INVALID', `${name}@${version} does not verify (${res.problems[0] ?? ''})`, { hint: 'remove it and capture again, or import a good copy' });
+    });
+
+  images
+    .command('sign <image>')
+    .description("sign NAME[@VERSION] with the server's key (new versions are signed at publish once `imgsrv keys generate` made one)")
+    .action(async (raw: string, _flags: unknown, cmd: Command) => {
+      const { name, version } = await resolveVersion(cmd, raw);
+      const sig = await apiFor(cmd).request<{ keyId: string }>('POST', `/api/v1/images/${name}/${version}/sign`);
+      process.stdout.write(`${name}@${version}: signed by key ${sig.keyId}\n`);
     });
 
   images
