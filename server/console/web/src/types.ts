@@ -48,6 +48,8 @@ export interface ImageSummary {
   createdAt: string;
   zstdLevel: number;
   inUse: boolean;
+  /** The key id that signed this version, or null when unsigned. */
+  signedBy: string | null;
   /** How the last verification ended; `problems` lists what did not match. */
   verification: null | { ok: boolean; at: number; problems: string[] };
 }

@@ -25,6 +25,7 @@ function Verification({ image, onVerify, busy }: { image: ImageSummary; onVerify
       <button type="button" class="small" onClick={onVerify} disabled={busy}>
         Verify<span class="visually-hidden"> {image.name}@{image.version}</span>
       </button>
+      <span class="muted small-text">{image.signedBy ? `signed by key ${image.signedBy}` : 'unsigned'}</span>
     </span>
   );
 }
