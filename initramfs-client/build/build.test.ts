@@ -1,6 +1,7 @@
 // buildNetboot against a small fake system root (a kernel, its config and a
 // few modules), so the whole build runs in well under a second. The lab test
 // (test/lab/qemu-initramfs.lab.test.ts) builds from the real Debian kernel and boots it.
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,8 +9,10 @@ import { zstdDecompressSync } from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ImgsrvError } from '../../server/errors.ts';
 import { silentLogger } from '../../server/log.ts';
+import { generateSigningKey, keyIdOf } from '../../images/signing.ts';
 import { buildNetboot, compareKernelVersions } from './build.ts';
 import { decodeCpio } from './cpio.ts';
+import { normaliseTrustedKeys, TRUSTED_KEYS_PATH } from './trusted-keys.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'imgsrv-build-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -99,6 +102,46 @@ describe('buildNetboot', () => {
     await expect(buildNetboot({ outDir: join(tmp, 'z'), logger: silentLogger, sysroot: root, kernelVersion: '5.10.0-1-amd64', runtime: false })).rejects.toThrow(
       /kernel 5.10.0-1-amd64 not found/,
     );
+  });
+});
+
+describe('trusted signing keys', () => {
+  const root = fakeRoot('keys');
+  const a = generateSigningKey();
+  const b = generateSigningKey();
+  const build = (name: string, trustedKeys?: string[]) =>
+    buildNetboot({ outDir: join(tmp, name), logger: silentLogger, sysroot: root, sourceDateEpoch: 42, runtime: false, ...(trustedKeys ? { trustedKeys } : {}) });
+  const shipped = (initrd: string) =>
+    new Map(
+      decodeCpio(zstdDecompressSync(readFileSync(initrd)))
+        .filter((e) => e.path.startsWith(`${TRUSTED_KEYS_PATH}/`))
+        .map((e) => [e.path, Buffer.from(e.data ?? []).toString()]),
+    );
+
+  it('ships each key once as /imgsrv/trusted-keys/<keyId>.pem, public half only, whatever the order', async () => {
+    const ids = [keyIdOf(a.publicKey), keyIdOf(b.publicKey)].sort();
+    // The private key where a public one belongs: only its public half may go in.
+    const r = await build('k1', [b.publicKey, a.privateKey, a.publicKey]);
+    expect(r.trustedKeys).toEqual(ids);
+    const files = shipped(r.initrd);
+    expect([...files.keys()]).toEqual(ids.map((id) => `${TRUSTED_KEYS_PATH}/${id}.pem`));
+    expect(files.get(`${TRUSTED_KEYS_PATH}/${keyIdOf(a.publicKey)}.pem`)).toBe(a.publicKey);
+    expect([...files.values()].join('')).not.toMatch(/PRIVATE/);
+    const again = await build('k2', [a.publicKey, b.publicKey]);
+    expect(again.sha256).toEqual(r.sha256);
+  });
+
+  it('ships none without keys, and a key changes the initramfs', async () => {
+    const none = await build('k0');
+    expect(none.trustedKeys).toEqual([]);
+    expect(shipped(none.initrd).size).toBe(0);
+    expect((await build('k3', [a.publicKey])).sha256.initrd).not.toBe(none.sha256.initrd);
+  });
+
+  it('refuses what is not an ed25519 public key, naming it', async () => {
+    await expect(build('bad1', ['not a key'])).rejects.toMatchObject({ code: 'NETBOOT_BUILD', message: 'trusted key #1 is not a PEM public key' });
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    expect(() => normaliseTrustedKeys([a.publicKey, rsa], ['a.pub', '/data/signing/rsa.pub'])).toThrow('/data/signing/rsa.pub is a rsa key, not ed25519');
   });
 });
 

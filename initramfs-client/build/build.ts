@@ -2,8 +2,10 @@
  * Build the netboot environment: Debian's kernel (linux-image-amd64) plus an
  * initramfs holding static busybox, the NIC, storage and file-system drivers
  * with their dependencies (and the NICs' firmware), our /init, and (unless
- * `runtime: false`) Node 24 with the bundled client and the restore's tools. Same inputs give the same bytes: entries are
- * sorted, owned by root, stamped with one mtime, and compressed in one thread.
+ * `runtime: false`) Node 24 with the bundled client and the restore's tools,
+ * and the public keys the node trusts to sign images. Same inputs give the
+ * same bytes: entries are sorted, owned by root, stamped with one mtime, and
+ * compressed in one thread.
  */
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
@@ -16,6 +18,7 @@ import { ImgsrvError } from '../../server/errors.ts';
 import { buildLocalBootEfi, LOCALBOOT_EFI } from './localboot.ts';
 import { addParentDirs, encodeCpio, type CpioEntry } from './cpio.ts';
 import { runtimeEntries } from './payload.ts';
+import { normaliseTrustedKeys, trustedKeyEntries } from './trusted-keys.ts';
 import { DEFAULT_FS_MODULES, DEFAULT_NIC_MODULES, DEFAULT_STORAGE_MODULES, moduleName, parseModulesDep, resolveModules, subsetModulesAlias, subsetModulesDep } from './modules.ts';
 
 /** Options for `buildNetboot`. */
@@ -37,6 +40,12 @@ export interface BuildNetbootOptions {
   clientEntry?: string;
   /** zstd level (1-19); default 9: level 19 saves 2% of the node binary at 10x the build time. */
   zstdLevel?: number;
+  /**
+   * ed25519 public keys (PEM) whose signatures the node accepts, shipped as
+   * /imgsrv/trusted-keys/<keyId>.pem; with any, the node refuses unsigned or
+   * badly signed images. Default none (signing not configured).
+   */
+  trustedKeys?: readonly string[];
 }
 
 /** What `buildNetboot` produced. */
@@ -56,6 +65,8 @@ export interface NetbootBuild {
   bundleInputs?: string[];
   /** Firmware files shipped for the drivers (paths under /lib/firmware). */
   firmware: string[];
+  /** Ids of the keys the node trusts to sign images, sorted; empty when signing is off. */
+  trustedKeys: string[];
   /** The largest files in the initramfs, biggest first (what dominates its size). */
   largest: { path: string; bytes: number }[];
   sha256: { kernel: string; initrd: string };
@@ -88,6 +99,7 @@ export async function buildNetboot(opts: BuildNetbootOptions): Promise<NetbootBu
   });
   const compress = await pickCompression(join(root, 'boot', `config-${ver}`), opts.zstdLevel ?? 9);
   const runtime = opts.runtime ?? true;
+  const trusted = normaliseTrustedKeys(opts.trustedKeys ?? []);
 
   const dep = parseModulesDep(await readFile(join(modDir, 'modules.dep'), 'utf8'));
   const { loadOrder, missing } = resolveModules(dep, opts.modules ?? [...DEFAULT_NIC_MODULES, ...DEFAULT_STORAGE_MODULES, ...DEFAULT_FS_MODULES]);
@@ -117,6 +129,7 @@ export async function buildNetboot(opts: BuildNetbootOptions): Promise<NetbootBu
     ...['proc', 'sys', 'run', 'var', 'root'].map((d): CpioEntry => ({ path: d, type: 'dir', mode: 0o755 })),
     { path: 'tmp', type: 'dir', mode: 0o1777 },
     ...(rt?.entries ?? []),
+    ...trustedKeyEntries(trusted),
     // /init modprobes these unconditionally: disks may sit behind any storage driver.
     { path: 'etc/imgsrv/boot-modules', type: 'file', mode: 0o644, data: Buffer.from(loadOrder.filter(loadAtBoot).map((p) => `${moduleName(p)}\n`).join('')) },
     { path: `${mods}/modules.dep`, type: 'file', mode: 0o644, data: Buffer.from(subsetModulesDep(dep, loadOrder)) },
@@ -138,6 +151,7 @@ export async function buildNetboot(opts: BuildNetbootOptions): Promise<NetbootBu
     .map((e) => ({ path: `/${e.path}`, bytes: e.data?.length ?? 0 }))
     .sort((a, b) => b.bytes - a.bytes || (a.path < b.path ? -1 : 1))
     .slice(0, 5);
+  log.info({ trustedKeys: trusted.map((k) => k.keyId) }, trusted.length > 0 ? 'nodes will refuse images not signed by these keys' : 'no trusted keys: nodes will not check image signatures');
   log.info({ kernelVersion: ver, modules: loadOrder.length, cpioBytes: cpio.length, initrdBytes: initrdData.length, compression: compress.name }, 'initramfs built');
 
   await mkdir(opts.outDir, { recursive: true });
@@ -163,6 +177,7 @@ export async function buildNetboot(opts: BuildNetbootOptions): Promise<NetbootBu
     compression: compress.name,
     ...(rt ? { clientEntry: rt.clientEntry, bundleInputs: rt.bundleInputs } : {}),
     firmware,
+    trustedKeys: trusted.map((k) => k.keyId),
     largest,
     sha256: { kernel: sha256(kernelData), initrd: sha256(initrdData) },
   };

@@ -1,9 +1,9 @@
 /**
  * One real netboot build shared by the tests: kept in <repo>/.cache/netboot-<hash>/
  * where the hash covers the builder's own sources, the Node binary, the host's
- * tools and kernel; build.json there also records the files the client bundle
- * was made from, with their hash, so an edit to the client rebuilds while edits
- * elsewhere in the tree don't.
+ * tools and kernel, and the trusted signing keys; build.json there also
+ * records the files the client bundle was made from, with their hash, so an
+ * edit to the client rebuilds while edits elsewhere in the tree don't.
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { silentLogger, type Logger } from '../../server/log.ts';
 import { buildNetboot, type NetbootBuild } from './build.ts';
 import { runtimeInputs } from './payload.ts';
+import { normaliseTrustedKeys } from './trusted-keys.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 /** Where cached builds live (git-ignored). */
@@ -22,6 +23,8 @@ export const CACHED_EPOCH = 1_700_000_000;
 /** Options for `cachedNetboot`. */
 export interface CachedNetbootOptions {
   clientEntry?: string;
+  /** Public keys (PEM) the node trusts to sign images (see BuildNetbootOptions.trustedKeys). */
+  trustedKeys?: readonly string[];
   logger?: Logger;
 }
 
@@ -32,7 +35,7 @@ type Meta = NetbootBuild & { buildMs: number; bundleHash: string };
 
 /** The real build (kernel from /boot, runtime from this host), from the cache when its inputs are unchanged. */
 export async function cachedNetboot(opts: CachedNetbootOptions = {}): Promise<CachedNetboot> {
-  const dir = join(CACHE_DIR, `netboot-${await builderHash(opts.clientEntry ?? '')}`);
+  const dir = join(CACHE_DIR, `netboot-${await builderHash(opts.clientEntry ?? '', opts.trustedKeys ?? [])}`);
   const paths = { kernel: join(dir, 'vmlinuz'), initrd: join(dir, 'initrd.img'), dir };
   const hit = await readFile(join(dir, 'build.json'), 'utf8').then((t) => JSON.parse(t) as Meta, () => null);
   if (hit && hit.bundleHash === (await filesHash(hit.bundleInputs ?? []))) return { ...hit, ...paths, cached: true };
@@ -43,6 +46,7 @@ export async function cachedNetboot(opts: CachedNetbootOptions = {}): Promise<Ca
     logger: opts.logger ?? silentLogger,
     sourceDateEpoch: CACHED_EPOCH,
     ...(opts.clientEntry ? { clientEntry: opts.clientEntry } : {}),
+    ...(opts.trustedKeys ? { trustedKeys: opts.trustedKeys } : {}),
   });
   const meta: Meta = { ...out, buildMs: Date.now() - t0, bundleHash: await filesHash(out.bundleInputs ?? []) };
   await writeFile(join(tmp, 'build.json'), JSON.stringify(meta, null, 2));
@@ -53,8 +57,12 @@ export async function cachedNetboot(opts: CachedNetbootOptions = {}): Promise<Ca
   return { ...meta, ...paths, cached: false };
 }
 
-/** Cached builds kept (~65 MiB each): the tests use two (default client, lab client); the rest are stale. */
-const KEEP = 4;
+/**
+ * Cached builds kept (~65 MiB each): the tests use four (here the default and
+ * the lab client; test/lab/imgsrv.ts, in the same directory, the served build
+ * with and without trusted keys) and one spare; the rest are stale.
+ */
+const KEEP = 5;
 
 /** Remove all but the `keep` newest cached builds. */
 async function prune(keep: number): Promise<void> {
@@ -70,13 +78,15 @@ async function filesHash(files: readonly string[]): Promise<string> {
   return h.digest('hex');
 }
 
-/** First 16 hex digits of sha256 over the builder's sources (by content) and the host files it takes (by size and mtime). */
-export async function builderHash(clientEntry: string): Promise<string> {
+/** First 16 hex digits of sha256 over the builder's sources (by content), the trusted keys, and the host files it takes (by size and mtime). */
+export async function builderHash(clientEntry: string, trustedKeys: readonly string[] = []): Promise<string> {
   const h = createHash('sha256');
   h.update(`entry ${clientEntry}\n`);
+  // By key id, sorted: the same keys in another order or PEM layout build the same initramfs.
+  for (const k of normaliseTrustedKeys(trustedKeys)) h.update(`trusted ${k.keyId}\n`);
   const own = (await readdir(join(REPO, 'initramfs-client/build'))).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts')).map((f) => `initramfs-client/build/${f}`);
   const init = (await readdir(join(REPO, 'initramfs-client/init'))).filter((f) => !f.endsWith('.test.ts')).map((f) => `initramfs-client/init/${f}`);
-  h.update(await filesHash([...own, ...init, 'package-lock.json', 'server/log.ts', 'server/errors.ts'].sort()));
+  h.update(await filesHash([...own, ...init, 'package-lock.json', 'server/log.ts', 'server/errors.ts', 'images/signing.ts'].sort()));
   const bootFiles = (await readdir('/boot')).filter((f) => f.startsWith('vmlinuz-') || f.startsWith('config-'));
   const modDeps = (await readdir('/lib/modules').catch(() => [] as string[])).map((v) => `/lib/modules/${v}/modules.dep`);
   for (const p of [...runtimeInputs(), ...bootFiles.map((f) => `/boot/${f}`), ...modDeps, '/bin/busybox', '/lib/firmware'].sort()) {

@@ -1,5 +1,6 @@
 /**
- * One deployment on the node: the hostname question runs alongside the
+ * One deployment on the node: the image's signature is checked first (when
+ * the node trusts signing keys), then the hostname question runs alongside the
  * download and the disk work (the operator types while bytes arrive), the
  * swarm feeds the restore in order, progress goes to the console and the
  * server, and once the disk is bootable the node seeds for the others
@@ -19,6 +20,7 @@ import type { ClientPhase, ClientReport, DeployPlan } from './api.ts';
 import type { BootParams } from './boot-params.ts';
 import type { NodeConsole } from './console.ts';
 import { pickDisk, restore, type RestoreResult } from './restore.ts';
+import { readTrustedKeys, verifyPlanSignature } from './trust.ts';
 
 /** What a deployment needs from main. */
 export interface DeployDeps {
@@ -34,8 +36,9 @@ export interface DeployDeps {
   signal: AbortSignal;
   /** Where the downloaded image is kept while the node seeds (RAM in the netboot environment). */
   swarmDir?: string;
+  /** Where the public keys the node trusts to sign images are; default TRUSTED_KEYS_DIR. */
+  trustedKeysDir?: string;
 }
-
 
 /** Restore per the plan, then seed; resolves when the node may reboot into its disk. */
 export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
@@ -44,6 +47,10 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
   const meta = plan.meta;
   const label = `${plan.image.name}@${plan.image.version}`;
   con.line(`deploying ${label} (${formatBytes(meta.artifact.rawBytes)}, ${meta.artifact.files} files, from ${meta.sourceHost})`);
+
+  // A refused image must leave the disk as it was: check before the disk is even chosen.
+  const trust = verifyPlanSignature(plan, await readTrustedKeys(d.trustedKeysDir));
+  if (trust.signed) con.line(`image signed by key ${trust.keyId}`);
 
   // Refuse a disk that is too small before the download starts and before anything is written.
   const target = await pickDisk(meta, plan.targetDisk);

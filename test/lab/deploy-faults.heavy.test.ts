@@ -1,6 +1,7 @@
 /**
- * Deployment faults on real VMs (`npm run test:heavy`; several minutes):
- * a disk too small is refused with nothing written; a node whose power is
+ * Deployment faults on real VMs (`npm run test:heavy`; several minutes),
+ * with image signing configured: a disk too small is refused with nothing
+ * written; so is an image whose signature was tampered with; a node whose power is
  * cut mid-restore restores again cleanly when it boots again; and `imgsrv
  * serve` restarted while a node restores does not stop it finishing. The
  * server's upload is capped so the restore lasts long enough for the
@@ -8,7 +9,7 @@
  * with wipe: at its next boot it erases its disk and powers off.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -21,6 +22,24 @@ const run = (await labAvailable()) ? describe : describe.skip;
 
 const SMALL_MAC = '52:54:00:fa:00:01';
 const CUT_MAC = '52:54:00:fa:00:02';
+const TAMPER_MAC = '52:54:00:fa:00:03';
+
+/** Whether every byte of the file is zero (read in chunks: the disks are 1 GiB). */
+function allZeros(file: string): boolean {
+  const fd = openSync(file, 'r');
+  const buf = Buffer.alloc(16 << 20);
+  const zero = Buffer.alloc(buf.length);
+  try {
+    for (let at = 0; ; ) {
+      const n = readSync(fd, buf, 0, buf.length, at);
+      if (n === 0) return true;
+      if (!buf.subarray(0, n).equals(zero.subarray(0, n))) return false;
+      at += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
 
 async function waitNode(d: DeployLab, mac: string, pred: (n: Record<string, unknown>) => boolean, timeoutMs: number, vm?: Vm): Promise<Record<string, unknown>> {
   const deadline = Date.now() + timeoutMs;
@@ -39,7 +58,7 @@ run('deployment faults', () => {
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'imgsrv-deploy-faults-'));
     // 2 Mbit/s: the 13.6 MiB image takes about a minute to leave the server.
-    d = await startDeployLab({ work, promptTimeout: 5, uploadLimit: '2Mbit' });
+    d = await startDeployLab({ work, promptTimeout: 5, uploadLimit: '2Mbit', signing: true });
   }, 900_000);
   afterAll(async () => {
     await d?.destroy();
@@ -56,6 +75,31 @@ run('deployment faults', () => {
     const disk = readFileSync(join(work, 'small.raw'));
     expect(disk.length).toBe(96 * 2 ** 20);
     expect(disk.every((b) => b === 0)).toBe(true);
+  }, 600_000);
+
+  it('refuses an image whose signature was tampered with before touching the disk, on the console and to the server', async () => {
+    // The server signed sample@1 at capture (meta.sig beside meta.json); flip one byte of the signature.
+    const sigFile = join(d.server.data, 'images', 'sample', '1', 'meta.sig');
+    const original = readFileSync(sigFile, 'utf8');
+    const sig = JSON.parse(original) as { alg: string; keyId: string; sig: string };
+    expect(sig).toMatchObject({ alg: 'ed25519', keyId: d.signingKeyId });
+    const bytes = Buffer.from(sig.sig, 'base64');
+    bytes[0] = bytes[0]! ^ 0x01;
+    writeFileSync(sigFile, JSON.stringify({ ...sig, sig: bytes.toString('base64') }) + '\n');
+    try {
+      const vm = await d.blankVm({ name: 'tamper', firmware: 'bios', mac: TAMPER_MAC, diskSize: '1G' });
+      await vm.waitFor(/refusing sample@1/, 300_000);
+      const node = await waitNode(d, TAMPER_MAC, (n) => n.install === 'failed', 60_000, vm);
+      expect(String(node.error)).toMatch(new RegExp(`refusing sample@1: the signature by key ${d.signingKeyId} does not match`));
+      expect(vm.serial).toMatch(/will not reboot into it/);
+      expect(vm.serial).not.toMatch(/image signed by key|target disk|partitioning/);
+      await vm.stop();
+    } finally {
+      writeFileSync(sigFile, original);
+    }
+    const disk = join(work, 'tamper.raw');
+    expect(statSync(disk).size).toBe(2 ** 30);
+    expect(allZeros(disk)).toBe(true);
   }, 600_000);
 
   it('restores again cleanly after a power cut mid-restore, and finishes across a server restart', async () => {

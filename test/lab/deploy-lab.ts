@@ -2,10 +2,14 @@
  * The deployment lab shared by the end-to-end test, the fault tests and
  * `imgsrv lab demo`: a lab network, `imgsrv serve` with full DHCP, the
  * compact sample OS served by an rsync daemon and captured as `sample@1`,
- * and that image set for blank nodes. VMs are the caller's.
+ * and that image set for blank nodes; optionally with image signing
+ * configured (the test-only key in the data dir before the netboot
+ * environment is built, so nodes trust it and the server signs with it).
+ * VMs are the caller's.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { keyIdOf } from '../../images/signing.ts';
 import { Lab, sh, sweepStaleLabs, type LabHost } from './netns.ts';
 import { provideNetboot, startLabServer, type LabServer } from './imgsrv.ts';
 import { startVm, type Vm, type VmOptions } from './qemu.ts';
@@ -19,7 +23,17 @@ export interface DeployLabOptions {
   /** swarm.uploadLimit, e.g. "4Mbit", to stretch a deployment so faults can land mid-way. */
   uploadLimit?: string;
   httpPort?: number;
+  /** Configure image signing with the test-only key pair (testdata/test-only-signing-key): nodes refuse unsigned images. */
+  signing?: boolean;
 }
+
+/**
+ * A fixed, public, TEST-ONLY signing key pair (see its README): fixed so the
+ * netboot build that embeds its public half stays cached between runs.
+ */
+export const TEST_SIGNING_KEY_DIR = join(import.meta.dirname, 'testdata', 'test-only-signing-key');
+/** The key id of the test-only signing key. */
+export const TEST_SIGNING_KEY_ID = keyIdOf(readFileSync(join(TEST_SIGNING_KEY_DIR, 'ed25519.pub'), 'utf8'));
 
 /** A running deployment lab. */
 export interface DeployLab {
@@ -30,6 +44,8 @@ export interface DeployLab {
   os: SampleOs;
   /** Seconds the capture took. */
   captureSeconds: number;
+  /** The id of the key the server signs with and nodes trust, when signing is configured. */
+  signingKeyId: string | undefined;
   /** Stop `imgsrv serve` and start it again on the same data and config (a server restart). */
   restartServer(pauseMs?: number): Promise<void>;
   /** A blank VM (sparse raw disk of `diskSize`, NIC first then disk, reboots allowed) whose serial log goes to the work dir. */
@@ -58,6 +74,13 @@ export async function startDeployLab(o: DeployLabOptions): Promise<DeployLab> {
     const srv = await lab.addHost('srv', '198.18.0.1/24');
     sample = await startSampleOsHost(lab, os.root, { cidr: '198.18.0.5/24' });
     const data = join(o.work, 'data');
+    // Where `imgsrv keys generate` would put the key pair; before the netboot build, which takes the public half.
+    if (o.signing) {
+      mkdirSync(join(data, 'signing'), { recursive: true, mode: 0o700 });
+      copyFileSync(join(TEST_SIGNING_KEY_DIR, 'ed25519.pub'), join(data, 'signing', 'ed25519.pub'));
+      copyFileSync(join(TEST_SIGNING_KEY_DIR, 'ed25519.key'), join(data, 'signing', 'ed25519.key'));
+      chmodSync(join(data, 'signing', 'ed25519.key'), 0o600);
+    }
     await provideNetboot(data);
     const config = join(o.work, 'imgsrv.yaml');
     writeFileSync(
@@ -90,6 +113,7 @@ export async function startDeployLab(o: DeployLabOptions): Promise<DeployLab> {
       sample,
       os,
       captureSeconds,
+      signingKeyId: o.signing ? TEST_SIGNING_KEY_ID : undefined,
       async restartServer(pauseMs = 3000) {
         await server!.stop();
         await new Promise((r) => setTimeout(r, pauseMs));

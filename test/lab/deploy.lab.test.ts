@@ -8,7 +8,9 @@
  * pre-assigned hostname and is never asked. After the reboot the firmware
  * tries the network first (the server sends installed nodes to their
  * disk), each boots its restored system with its own boot loader, takes
- * its hostname, and its application answers over the lab network.
+ * its hostname, and its application answers over the lab network. Image
+ * signing is configured: the server signs what it publishes, the nodes'
+ * netboot environment trusts its key and they check the signature first.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,7 +45,7 @@ run('deploy: blank VMs restore a captured OS and reboot into it', () => {
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'imgsrv-deploy-'));
     // A long prompt timeout: the test answers it.
-    d = await startDeployLab({ work, promptTimeout: 600 });
+    d = await startDeployLab({ work, promptTimeout: 600, signing: true });
     figures.captureSeconds = d.captureSeconds;
     await d.server.cli(['nodes', 'assign', UEFI_MAC, 'web-b']);
   }, 600_000);
@@ -83,7 +85,8 @@ run('deploy: blank VMs restore a captured OS and reboot into it', () => {
     );
     for (const u of ups) {
       expect(u.hostname).toBe(u.name);
-      // It went through the restore, rebooted, and the server sent it to its disk.
+      // It checked the image's signature, went through the restore, rebooted, and the server sent it to its disk.
+      expect(u.vm.serial).toContain(`imgsrv: image signed by key ${d.signingKeyId}`);
       expect(u.vm.serial).toMatch(/imgsrv: rebooting into the restored system/);
       expect(u.vm.serial).toMatch(/imgsrv: booting from local disk/);
       const body = await srv.exec('curl', ['-sS', '--max-time', '20', `http://${u.ip}:${SAMPLE_APP_PORT}/`]);

@@ -2,7 +2,7 @@
  * Run the real `imgsrv` CLI inside a lab namespace: the server with a temp
  * data dir, and client commands against it, exactly as an operator would.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -54,9 +54,10 @@ export async function startLabServer(host: LabHost, args: string[], opts: { data
   };
 }
 
-/** Fingerprint of everything that goes into the netboot build, to reuse a cached build. */
-function netbootInputsHash(): string {
+/** Fingerprint of everything that goes into the netboot build (the trusted keys' PEMs too), to reuse a cached build. */
+function netbootInputsHash(trustedKeys: readonly string[]): string {
   const h = createHash('sha256');
+  for (const pem of trustedKeys) h.update('trusted key\n').update(pem);
   const walk = (dir: string) => {
     for (const name of readdirSync(dir).sort()) {
       const p = join(dir, name);
@@ -65,21 +66,27 @@ function netbootInputsHash(): string {
     }
   };
   walk(join(REPO, 'initramfs-client'));
-  for (const f of ['server/cli/commands/netboot.ts', 'netboot/boot/ipxe.ts']) h.update(f).update(String(statSync(join(REPO, f)).mtimeMs));
+  for (const f of ['server/cli/commands/netboot.ts', 'netboot/boot/ipxe.ts', 'images/signing.ts']) h.update(f).update(String(statSync(join(REPO, f)).mtimeMs));
   for (const f of readdirSync('/boot').filter((n) => n.startsWith('vmlinuz-')).sort()) h.update(f);
   return h.digest('hex').slice(0, 16);
 }
 
 /**
  * Put a netboot build into `data` with the real `imgsrv netboot build`,
- * built once per input fingerprint into .cache/ (lab tests share it).
+ * built once per input fingerprint into .cache/ (lab tests share it). As for
+ * an operator, the public keys already in `<data>/signing/*.pub` go in as the
+ * keys nodes trust to sign images (the build sees copies of them).
  */
 export async function provideNetboot(data: string): Promise<void> {
-  const cacheData = join(REPO, '.cache', `netboot-${netbootInputsHash()}`);
+  const signing = join(data, 'signing');
+  const pubs = existsSync(signing) ? readdirSync(signing).filter((f) => f.endsWith('.pub')).sort() : [];
+  const pems = pubs.map((f) => readFileSync(join(signing, f), 'utf8'));
+  const cacheData = join(REPO, '.cache', `netboot-${netbootInputsHash(pems)}`);
   const built = join(cacheData, 'tftp', 'imgsrv');
   if (!existsSync(join(built, 'initrd.img'))) {
     rmSync(cacheData, { recursive: true, force: true });
-    mkdirSync(cacheData, { recursive: true });
+    mkdirSync(join(cacheData, 'signing'), { recursive: true });
+    pubs.forEach((f, i) => writeFileSync(join(cacheData, 'signing', f), pems[i]!));
     await sh(IMGSRV, ['--data', cacheData, 'netboot', 'build'], { timeoutMs: 300_000 });
   }
   mkdirSync(join(data, 'tftp'), { recursive: true });
