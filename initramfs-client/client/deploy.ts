@@ -40,6 +40,9 @@ export interface DeployDeps {
   trustedKeysDir?: string;
 }
 
+/** Errors raised before anything was written to the disk (a refused signature, a disk too small). */
+export const refusedBeforeWriting = new WeakSet<object>();
+
 /** Restore per the plan, then seed; resolves when the node may reboot into its disk. */
 export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
   const { plan, con, log, report } = d;
@@ -48,12 +51,18 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
   const label = `${plan.image.name}@${plan.image.version}`;
   con.line(`deploying ${label} (${formatBytes(meta.artifact.rawBytes)}, ${meta.artifact.files} files, from ${meta.sourceHost})`);
 
-  // A refused image must leave the disk as it was: check before the disk is even chosen.
-  const trust = verifyPlanSignature(plan, await readTrustedKeys(d.trustedKeysDir));
-  if (trust.signed) con.line(`image signed by key ${trust.keyId}`);
-
-  // Refuse a disk that is too small before the download starts and before anything is written.
-  const target = await pickDisk(meta, plan.targetDisk);
+  // Both refusals below leave the disk as it was; the console then says so instead of "may be incomplete".
+  let target: Awaited<ReturnType<typeof pickDisk>>;
+  try {
+    // A refused image must leave the disk as it was: check before the disk is even chosen.
+    const trust = verifyPlanSignature(plan, await readTrustedKeys(d.trustedKeysDir));
+    if (trust.signed) con.line(`image signed by key ${trust.keyId}`);
+    // Refuse a disk that is too small before the download starts and before anything is written.
+    target = await pickDisk(meta, plan.targetDisk);
+  } catch (err) {
+    if (err !== null && typeof err === 'object') refusedBeforeWriting.add(err);
+    throw err;
+  }
   const { disk } = target;
   con.line(`target disk ${disk.path}: ${formatBytes(disk.sizeBytes)} ${disk.transport}${disk.model ? ` ${disk.model}` : ''}`);
 

@@ -19,7 +19,7 @@ import type { NodeApi } from '../swarm/node-api.ts';
 import { createReporter, fetchPlan } from './api.ts';
 import { readBootParams, type BootParams } from './boot-params.ts';
 import { NodeConsole } from './console.ts';
-import { runDeployment } from './deploy.ts';
+import { refusedBeforeWriting, runDeployment } from './deploy.ts';
 import { runWipe } from './wipe.ts';
 
 const sleep = (sec: number): Promise<void> => new Promise((r) => setTimeout(r, sec * 1000));
@@ -95,7 +95,11 @@ async function run(params: BootParams, con: NodeConsole, log: Logger): Promise<v
         f.title,
         what === 'wipe'
           ? `${f.body}\n\nThe disk may not be fully erased. Fix the cause; the wipe is tried again in a while,\nor forget the node on the server: imgsrv nodes rm ${params.mac}`
-          : `${f.body}\n\nThe disk may be incomplete, so this node will not reboot into it.\nRetry from the server: imgsrv nodes reimage ${params.mac}`,
+          : `${f.body}\n\n${
+              typeof err === 'object' && err !== null && refusedBeforeWriting.has(err)
+                ? 'Nothing was written to the disk.'
+                : 'The disk may be incomplete, so this node will not reboot into it.'
+            }\nRetry from the server: imgsrv nodes reimage ${params.mac}`,
       );
       await report({ phase: 'failed', message: `${f.title}\n${f.body}` });
       // Wait for the operator: the server answers "restore" again once someone asks for a re-image

@@ -17,7 +17,7 @@ import { readTrustedKeys, verifyPlanSignature } from './trust.ts';
 // runDeployment must not get as far as choosing the disk when it refuses.
 const pickDisk = vi.hoisted(() => vi.fn(async () => Promise.reject(new Error('pickDisk called'))));
 vi.mock('./restore.ts', () => ({ pickDisk, restore: vi.fn() }));
-const { runDeployment } = await import('./deploy.ts');
+const { refusedBeforeWriting, runDeployment } = await import('./deploy.ts');
 
 const tmp = mkdtempSync(join(tmpdir(), 'imgsrv-trust-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -159,7 +159,10 @@ describe('runDeployment with trusted keys', () => {
   it('refuses a tampered image before choosing the disk, running anything or downloading', async () => {
     pickDisk.mockClear();
     const x = deps(plan({ meta: { ...meta, artifact: { ...meta.artifact, rawBytes: 2000 } } }));
-    await expect(runDeployment(x.d)).rejects.toMatchObject({ code: 'IMAGE_INVALID', message: expect.stringMatching(/^refusing sample@1: .*does not match/) });
+    const err = await runDeployment(x.d).catch((e: unknown) => e as Error);
+    expect(err).toMatchObject({ code: 'IMAGE_INVALID', message: expect.stringMatching(/^refusing sample@1: .*does not match/) });
+    // The console then says nothing was written, not "the disk may be incomplete".
+    expect(refusedBeforeWriting.has(err)).toBe(true);
     expect(pickDisk).not.toHaveBeenCalled();
     expect(x.runner.run).not.toHaveBeenCalled();
     expect(x.reports).toEqual([]);

@@ -293,6 +293,16 @@ describe.skipIf(!runnable)('web console (Chromium)', () => {
     await page.setViewportSize({ width: 1280, height: 800 });
   });
 
+  it('shows what a node sends as text, never as markup', async () => {
+    const evil = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b>bold</b>';
+    await go('nodes');
+    await boot(MAC(9), '198.18.0.109', 'bios');
+    await report({ mac: MAC(9), phase: 'failed', message: evil });
+    await expect.poll(() => row(MAC(9)).locator('.node-error').textContent()).toBe(evil);
+    expect(await page.locator('main img, main script, main b').count()).toBe(0);
+    expect(await page.evaluate(() => (globalThis as { __pwned?: number }).__pwned)).toBeUndefined();
+  });
+
   it('ran without CSP violations or script errors', () => {
     // Chromium also logs every 4xx answer (the wrong password, the refused setting): those were expected.
     expect(pageErrors.filter((e) => !/^Failed to load resource: the server responded with a status of 4\d\d/.test(e))).toEqual([]);
