@@ -1,5 +1,7 @@
 /** Node inventory: every machine that network-booted, keyed by MAC. */
 import type { DatabaseSync } from 'node:sqlite';
+import { normalizeMac } from '../../netboot/mac.ts';
+import { ImgsrvError } from '../errors.ts';
 
 /** Phases a node moves through, as its reports and the server set them. */
 export const NODE_PHASES = ['discovered', 'booted', 'downloading', 'restoring', 'personalising', 'seeding', 'done', 'failed', 'retired'] as const;
@@ -86,6 +88,13 @@ const toRecord = (r: Row): NodeRecord => ({
 });
 
 export { normalizeMac } from '../../netboot/mac.ts';
+
+/** A MAC from a request or a command line, normalised to aa:bb:cc:dd:ee:ff; BAD_USAGE when it isn't one. */
+export function parseMac(raw: string): string {
+  const mac = normalizeMac(raw);
+  if (!mac) throw new ImgsrvError('BAD_USAGE', `"${raw}" is not a MAC address`, { hint: 'use the form aa:bb:cc:dd:ee:ff' });
+  return mac;
+}
 
 /** Repository over the `nodes` table. */
 export class NodeRepo {

@@ -7,7 +7,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ImgsrvError } from '../../errors.ts';
 import { defaultImage, keepList, planFor, requestReimage, resolveImage, type DeployContext } from '../../deploy/plan.ts';
 import { requireAuth } from '../auth.ts';
-import { macParam, macParams } from './nodes.ts';
+import { parseMac } from '../../store/nodes.ts';
+import { macParams } from './nodes.ts';
 import { IMAGE_PATTERN, MOUNT_POINT_PATTERN } from './patterns.ts';
 
 
@@ -16,7 +17,7 @@ export const deployRoutes: FastifyPluginAsync<{ deploy: DeployContext }> = async
   const nodeOrAdmin = requireAuth(deploy.store, ['node', 'admin']);
 
   app.get<{ Params: { mac: string } }>('/nodes/:mac/plan', { onRequest: nodeOrAdmin, schema: { params: macParams } }, async (req) => {
-    const mac = macParam(req.params.mac);
+    const mac = parseMac(req.params.mac);
     const plan = planFor(deploy, mac);
     req.log.info({ mac, action: plan.action, image: plan.image, reason: plan.reason }, 'node plan');
     return plan;
@@ -86,6 +87,6 @@ export const deployRoutes: FastifyPluginAsync<{ deploy: DeployContext }> = async
         },
       },
     },
-    async (req) => requestReimage(deploy, macParam(req.params.mac), req.body?.image),
+    async (req) => requestReimage(deploy, parseMac(req.params.mac), req.body?.image),
   );
 };

@@ -5,14 +5,14 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { ImgsrvError } from '../../errors.ts';
 import type { Store } from '../../store/db.ts';
-import { NODE_PHASES, normalizeMac, type NodePhase } from '../../store/nodes.ts';
+import { NODE_PHASES, parseMac, type NodePhase } from '../../store/nodes.ts';
 import { requireAuth } from '../auth.ts';
 import type { NodeSwarmReport } from '../../swarm/service.ts';
 import { onNodeReport, resolveImage, retireNode, type DeployContext } from '../../deploy/plan.ts';
 import type { NodeViews } from '../node-view.ts';
 import { GROUP_PATTERN, HOSTNAME_PATTERN, IMAGE_PATTERN, IPV4_PATTERN } from './patterns.ts';
 
-/** A MAC in a route parameter or body (either separator, either case; normalised by macParam). */
+/** A MAC in a route parameter or body (either separator, either case; normalised by parseMac). */
 export const MAC_PATTERN = '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$';
 /** The params schema of routes under /nodes/:mac. */
 export const macParams = { type: 'object', required: ['mac'], properties: { mac: { type: 'string', pattern: MAC_PATTERN } } };
@@ -37,12 +37,6 @@ interface NodeReport {
   restore?: { written: number; total: number };
 }
 
-/** The route's MAC, normalised; BAD_USAGE when it isn't one. */
-export function macParam(raw: string): string {
-  const mac = normalizeMac(raw);
-  if (!mac) throw new ImgsrvError('BAD_USAGE', `"${raw}" is not a MAC address`, { hint: 'use the form aa:bb:cc:dd:ee:ff' });
-  return mac;
-}
 
 const count = { type: 'number', minimum: 0 };
 const swarmReportSchema = {
@@ -89,7 +83,7 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { st
   );
 
   app.get<{ Params: MacParams }>('/nodes/:mac', { onRequest: admin, schema: { summary: 'One node', params: macParams } }, async (req) =>
-    views.view(found(macParam(req.params.mac))),
+    views.view(found(parseMac(req.params.mac))),
   );
 
   app.put<{ Params: MacParams; Body: { hostname?: string | null; group?: string | null; image?: string | null } }>(
@@ -112,7 +106,7 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { st
       },
     },
     async (req) => {
-      const mac = macParam(req.params.mac);
+      const mac = parseMac(req.params.mac);
       const { hostname, group, image } = req.body;
       if (group && !store.groups.get(group)) throw new ImgsrvError('NOT_FOUND', `no group ${group}`, { hint: 'create it first: `imgsrv groups set NAME`' });
       if (image && deploy) resolveImage(deploy.images, image);
@@ -149,7 +143,7 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { st
       },
     },
     async (req) => {
-      const mac = macParam(req.params.mac);
+      const mac = parseMac(req.params.mac);
       found(mac);
       if (!deploy) throw new ImgsrvError('CONFLICT', 'deployment is not running on this server', { hint: 'retire needs `imgsrv serve`' });
       const node = retireNode(deploy, mac, Boolean(req.body?.wipe));
@@ -159,7 +153,7 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { st
   );
 
   app.delete<{ Params: MacParams }>('/nodes/:mac', { onRequest: admin, schema: { summary: 'Forget a node entirely', params: macParams } }, async (req, reply) => {
-    const mac = macParam(req.params.mac);
+    const mac = parseMac(req.params.mac);
     if (!store.nodes.remove(mac)) throw new ImgsrvError('NOT_FOUND', `no node with MAC ${mac}`, { hint: 'see `imgsrv nodes ls`' });
     store.events.add('node.removed', 'removed from the inventory', { mac });
     views.touch();
@@ -198,7 +192,7 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { st
     },
     async (req) => {
       const r = req.body;
-      const mac = macParam(r.mac);
+      const mac = parseMac(r.mac);
       const before = store.nodes.get(mac);
       const node = store.nodes.record({ mac, ip: r.ip, firmware: r.firmware, kernel: r.kernel, phase: r.phase });
       if (r.swarm) swarm?.report(mac, r.swarm);

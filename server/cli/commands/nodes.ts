@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { ImgsrvError } from '../../errors.ts';
 import type { NodeRecord } from '../../store/nodes.ts';
-import { clearable, parseMac as mac } from '../args.ts';
+import { clearable } from '../args.ts';
+import { parseMac as mac } from '../../store/nodes.ts';
 import { apiFor } from '../client.ts';
 import { ago, humanBytes, printList, printObject } from '../output.ts';
 import type { NodeSwarmReport } from '../../swarm/service.ts';

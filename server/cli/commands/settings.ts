@@ -2,7 +2,7 @@
 import { isIPv4 } from 'node:net';
 import type { Command } from 'commander';
 import { ImgsrvError } from '../../errors.ts';
-import { parseMac } from '../args.ts';
+import { parseMac } from '../../store/nodes.ts';
 import { apiFor } from '../client.ts';
 import { printList, printObject } from '../output.ts';
 import type { Reservation } from '../../../netboot/dhcp/leases.ts';
