@@ -5,7 +5,24 @@
  * UEFI iPXE gets a script whose URLs are tftp://.
  */
 import type { Config } from './config/schema.ts';
+import type { Store } from './store/db.ts';
+import type { NodeRecord } from './store/nodes.ts';
 import { selectBoot, type BootClient, type BootDecision } from '../netboot/boot/select.ts';
+
+/**
+ * Whether a node is sent to its local disk instead of the netboot environment:
+ * installed or retired nodes boot whatever their disk holds (nothing, once
+ * wiped); a pending wipe brings any node to the netboot environment.
+ */
+export function bootsLocally(node: NodeRecord): boolean {
+  return !node.retired?.wipe && (node.install === 'installed' || node.retired !== null);
+}
+
+/** The netboot kernel arguments for one node: the configured ones, then its group's. */
+export function nodeKernelArgs(store: Store, node: NodeRecord, base: readonly string[]): string[] {
+  const group = node.group ? store.groups.get(node.group) : undefined;
+  return [...base, ...(group?.kernelArgs ?? [])];
+}
 
 /** The TFTP name of the iPXE script used in tftp boot mode. */
 export const TFTP_IPXE_SCRIPT = 'imgsrv.ipxe';

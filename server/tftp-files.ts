@@ -4,10 +4,9 @@
  * mode, the iPXE script whose kernel and initrd URLs are tftp://.
  */
 import type { Store } from './store/db.ts';
-import { TFTP_IPXE_SCRIPT } from './boot-policy.ts';
+import { bootsLocally, nodeKernelArgs, TFTP_IPXE_SCRIPT } from './boot-policy.ts';
 import { buildIpxeScript } from '../netboot/boot/ipxe.ts';
 import { buildPxelinuxConfig, buildPxelinuxLocalBoot, macFromPxelinuxPath } from '../netboot/boot/pxelinux.ts';
-import { nodeKernelArgs } from './api/routes/boot.ts';
 
 /** Build the TFTP server's `resolveVirtual` hook. */
 export function createNodeTftpFiles(opts: {
@@ -22,7 +21,7 @@ export function createNodeTftpFiles(opts: {
     const mac = macFromPxelinuxPath(name);
     if (mac) {
       const node = opts.store.nodes.record({ mac });
-      if (!node.retired?.wipe && (node.install === 'installed' || node.retired)) return Buffer.from(buildPxelinuxLocalBoot());
+      if (bootsLocally(node)) return Buffer.from(buildPxelinuxLocalBoot());
       opts.store.events.add('node.pxelinux', 'pxelinux config fetched', { mac });
       return Buffer.from(buildPxelinuxConfig({ kernel: 'imgsrv/vmlinuz', initrd: 'imgsrv/initrd.img' }, { ...params, extra: nodeKernelArgs(opts.store, node, opts.kernelArgs) }));
     }

@@ -68,6 +68,12 @@ export interface DeployContext {
 
 const lockHolder = (mac: string): string => `node:${mac}`;
 
+/** Release the lock a node's install holds on its image version (installedImage NAME@VERSION), if any. */
+function releaseInstallLock(ctx: DeployContext, node: NodeRecord): void {
+  const [name, v] = (node.installedImage ?? '').split('@');
+  if (name && v) ctx.locks.release(name, Number(v), lockHolder(node.mac));
+}
+
 /** The image blank nodes get: the operator's setting, else the config's. */
 export function defaultImage(ctx: DeployContext): string | undefined {
   return ctx.store.settings.get<string>('deploy.image') ?? ctx.settings.image;
@@ -179,17 +185,13 @@ export function onNodeReport(ctx: DeployContext, before: NodeRecord | undefined,
     return;
   }
   if (!phase || before?.install !== 'installing') return;
-  const [name, v] = (before.installedImage ?? '').split('@');
-  const release = (): void => {
-    if (name && v) ctx.locks.release(name, Number(v), lockHolder(mac));
-  };
   // The disk is bootable from the moment the node seeds: a power cut then must boot it, not restore again.
   if (phase === 'seeding' || phase === 'done') {
     ctx.store.nodes.setInstall(mac, 'installed', { error: null });
-    release();
+    releaseInstallLock(ctx, before);
   } else if (phase === 'failed') {
     ctx.store.nodes.setInstall(mac, 'failed', { error: message ?? 'failed (no detail reported)' });
-    release();
+    releaseInstallLock(ctx, before);
   }
 }
 
@@ -198,8 +200,7 @@ export function requestReimage(ctx: DeployContext, mac: string, image?: string |
   if (image) resolveImage(ctx.images, image);
   if (image !== undefined) ctx.store.nodes.setImage(mac, image);
   const node = ctx.store.nodes.get(mac) ?? ctx.store.nodes.record({ mac });
-  const [name, v] = (node.installedImage ?? '').split('@');
-  if (name && v) ctx.locks.release(name, Number(v), lockHolder(mac));
+  releaseInstallLock(ctx, node);
   if (node.retired) ctx.store.nodes.setRetired(mac, null);
   ctx.store.nodes.setInstall(mac, 'pending', { error: null });
   ctx.store.events.add('node.reimage', `re-image requested${image ? ` with ${image}` : ''}`, { mac });
@@ -209,8 +210,7 @@ export function requestReimage(ctx: DeployContext, mac: string, image?: string |
 /** Retire a node: out of the inventory and never installed again; `wipe` erases its disk at its next network boot. */
 export function retireNode(ctx: DeployContext, mac: string, wipe: boolean): NodeRecord {
   const node = ctx.store.nodes.get(mac) ?? ctx.store.nodes.record({ mac });
-  const [name, v] = (node.installedImage ?? '').split('@');
-  if (name && v) ctx.locks.release(name, Number(v), lockHolder(mac));
+  releaseInstallLock(ctx, node);
   const out = ctx.store.nodes.setRetired(mac, { wipe })!;
   ctx.store.events.add('node.retired', wipe ? 'retired; its disk is erased at its next network boot' : 'retired', { mac });
   return out;

@@ -9,13 +9,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Store } from '../../store/db.ts';
 import { normalizeMac } from '../../store/nodes.ts';
 import { buildIpxeScript, buildLocalBootIpxeScript } from '../../../netboot/boot/ipxe.ts';
-import type { NodeRecord } from '../../store/nodes.ts';
-
-/** The netboot kernel arguments for one node: the configured ones, then its group's. */
-export function nodeKernelArgs(store: Store, node: NodeRecord, base: readonly string[]): string[] {
-  const group = node.group ? store.groups.get(node.group) : undefined;
-  return [...base, ...(group?.kernelArgs ?? [])];
-}
+import { bootsLocally, nodeKernelArgs } from '../../boot-policy.ts';
 
 /** Options for the boot routes. */
 export interface BootRouteOptions {
@@ -49,8 +43,7 @@ export const bootRoutes: FastifyPluginAsync<BootRouteOptions & { store: Store }>
     if (!mac) return reply.code(400).type('text/plain').send('#!ipxe\necho imgsrv: bad MAC in script URL\nshell\n');
     const node = opts.store.nodes.record({ mac, phase: undefined });
     const mode = opts.mode();
-    // A pending wipe brings any node to the netboot environment; otherwise an installed or retired node boots whatever its disk holds (nothing, once wiped).
-    if (!node.retired?.wipe && (node.install === 'installed' || node.retired)) {
+    if (bootsLocally(node)) {
       opts.store.events.add('node.localboot', node.retired ? 'retired: sent to its local disk' : 'installed: sent to its local disk', { mac });
       return reply
         .type('text/plain; charset=utf-8')
