@@ -9,7 +9,7 @@ import { defaultImage, keepList, planFor, requestReimage, resolveImage, type Dep
 import { requireAuth } from '../auth.ts';
 import { parseMac } from '../../store/nodes.ts';
 import { macParams } from './nodes.ts';
-import { IMAGE_PATTERN, MOUNT_POINT_PATTERN } from './patterns.ts';
+import { IMAGE_PATTERN, MOUNT_POINT_PATTERN, nullable } from './patterns.ts';
 
 
 export const deployRoutes: FastifyPluginAsync<{ deploy: DeployContext }> = async (app, { deploy }) => {
@@ -57,8 +57,8 @@ export const deployRoutes: FastifyPluginAsync<{ deploy: DeployContext }> = async
           type: 'object',
           additionalProperties: false,
           properties: {
-            image: { anyOf: [{ type: 'string', pattern: IMAGE_PATTERN }, { type: 'null' }] },
-            keep: { anyOf: [{ type: 'array', maxItems: 32, items: { type: 'string', pattern: MOUNT_POINT_PATTERN } }, { type: 'null' }] },
+            image: nullable({ type: 'string', pattern: IMAGE_PATTERN }),
+            keep: nullable({ type: 'array', maxItems: 32, items: { type: 'string', pattern: MOUNT_POINT_PATTERN } }),
           },
         },
       },
@@ -81,7 +81,7 @@ export const deployRoutes: FastifyPluginAsync<{ deploy: DeployContext }> = async
         params: macParams,
         body: {
           anyOf: [
-            { type: 'object', additionalProperties: false, properties: { image: { anyOf: [{ type: 'string', pattern: IMAGE_PATTERN }, { type: 'null' }] } } },
+            { type: 'object', additionalProperties: false, properties: { image: nullable({ type: 'string', pattern: IMAGE_PATTERN }) } },
             { type: 'null' },
           ],
         },

@@ -9,10 +9,9 @@ import type { Store } from '../../store/db.ts';
 import type { GroupPatch } from '../../store/groups.ts';
 import { resolveImage, type DeployContext } from '../../deploy/plan.ts';
 import { requireAuth } from '../auth.ts';
-import { DISK_PATTERN, GROUP_PATTERN, HOSTNAME_TEMPLATE_PATTERN, IMAGE_PATTERN, KERNEL_ARG_PATTERN, MOUNT_POINT_PATTERN } from './patterns.ts';
+import { DISK_PATTERN, GROUP_PATTERN, HOSTNAME_TEMPLATE_PATTERN, IMAGE_PATTERN, KERNEL_ARG_PATTERN, MOUNT_POINT_PATTERN, nullable } from './patterns.ts';
 
 const nameParams = { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: GROUP_PATTERN } } };
-const nullable = (schema: object) => ({ anyOf: [schema, { type: 'null' }] });
 
 /** The body of PUT /groups/:name (every field optional; null = inherit the global setting). */
 export const groupPatchSchema = {

@@ -10,7 +10,7 @@ import { requireAuth } from '../auth.ts';
 import type { NodeSwarmReport } from '../../swarm/service.ts';
 import { onNodeReport, resolveImage, retireNode, type DeployContext } from '../../deploy/plan.ts';
 import type { NodeViews } from '../node-view.ts';
-import { GROUP_PATTERN, HOSTNAME_PATTERN, IMAGE_PATTERN, IPV4_PATTERN } from './patterns.ts';
+import { GROUP_PATTERN, HOSTNAME_PATTERN, IMAGE_PATTERN, IPV4_PATTERN, nullable } from './patterns.ts';
 
 /** A MAC in a route parameter or body (either separator, either case; normalised by parseMac). */
 export const MAC_PATTERN = '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$';
@@ -37,7 +37,6 @@ interface NodeReport {
   restore?: { written: number; total: number };
 }
 
-
 const count = { type: 'number', minimum: 0 };
 const swarmReportSchema = {
   type: 'object',
@@ -61,8 +60,6 @@ export interface NodeRouteOptions {
   swarm?: { report(mac: string, r: NodeSwarmReport): void } | undefined;
   deploy?: DeployContext | undefined;
 }
-
-const nullable = (schema: object) => ({ anyOf: [schema, { type: 'null' }] });
 
 export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { store, views, swarm, deploy }) => {
   const admin = requireAuth(store, ['admin']);
@@ -139,7 +136,7 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { st
       schema: {
         summary: 'Retire a node: it leaves the inventory and is never installed again; wipe=true erases its disk at its next network boot',
         params: macParams,
-        body: { anyOf: [{ type: 'object', additionalProperties: false, properties: { wipe: { type: 'boolean' } } }, { type: 'null' }] },
+        body: nullable({ type: 'object', additionalProperties: false, properties: { wipe: { type: 'boolean' } } }),
       },
     },
     async (req) => {

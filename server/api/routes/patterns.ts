@@ -16,3 +16,6 @@ export const KERNEL_ARG_PATTERN = '^[^\\s"]{1,256}$';
 export const MOUNT_POINT_PATTERN = '^/[^\\s]{0,4095}$';
 /** A disk name, /dev path, serial or WWN. */
 export const DISK_PATTERN = '^[A-Za-z0-9/._:-]{1,256}$';
+
+/** A JSON schema that also accepts null (null = clear the field / inherit the global setting). */
+export const nullable = (schema: object): object => ({ anyOf: [schema, { type: 'null' }] });

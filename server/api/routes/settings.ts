@@ -3,7 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Store } from '../../store/db.ts';
 import type { LiveSettingsPatch, LiveSettingsService } from '../../live-settings.ts';
 import { requireAuth } from '../auth.ts';
-import { GROUP_PATTERN, HOSTNAME_PATTERN, HOSTNAME_TEMPLATE_PATTERN, IPV4_PATTERN } from './patterns.ts';
+import { GROUP_PATTERN, HOSTNAME_PATTERN, HOSTNAME_TEMPLATE_PATTERN, IPV4_PATTERN, nullable } from './patterns.ts';
 import { MAC_PATTERN } from './nodes.ts';
 
 const settingsPatchSchema = {
@@ -15,7 +15,7 @@ const settingsPatchSchema = {
       additionalProperties: false,
       properties: {
         mode: { type: 'string', enum: ['full', 'proxy', 'off'] },
-        range: { anyOf: [{ type: 'string', pattern: '^[0-9.]{7,15}-[0-9.]{7,15}$' }, { type: 'null' }] },
+        range: nullable({ type: 'string', pattern: '^[0-9.]{7,15}-[0-9.]{7,15}$' }),
         reservations: {
           type: 'array',
           maxItems: 4096,
@@ -34,7 +34,7 @@ const settingsPatchSchema = {
       additionalProperties: false,
       properties: {
         hostnamePattern: { type: 'string', pattern: HOSTNAME_TEMPLATE_PATTERN },
-        defaultGroup: { anyOf: [{ type: 'string', pattern: GROUP_PATTERN }, { type: 'null' }] },
+        defaultGroup: nullable({ type: 'string', pattern: GROUP_PATTERN }),
       },
     },
   },

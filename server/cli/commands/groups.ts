@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { ImgsrvError } from '../../errors.ts';
 import { clearable, clearableList } from '../args.ts';
 import { apiFor } from '../client.ts';
+import { GROUP_PATTERN } from '../../api/routes/patterns.ts';
 import { printList, printObject } from '../output.ts';
 
 import type { GroupPatch, GroupRecord as GroupView } from '../../store/groups.ts';
@@ -19,7 +20,7 @@ export interface GroupSetFlags {
 }
 
 /** The server's group name rule, checked before any request. */
-export const GROUP_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+export const GROUP_NAME = new RegExp(GROUP_PATTERN);
 
 /** A valid group name, or BAD_USAGE. */
 export function groupName(raw: string): string {
@@ -98,9 +99,7 @@ export function registerGroups(program: Command): void {
     .description('show one group')
     .option('--json', 'print JSON')
     .action(async (name: string, flags: { json?: boolean }, cmd: Command) => {
-      // The API lists groups (GET /groups); there is no per-group GET.
-      const g = (await apiFor(cmd).request<GroupView[]>('GET', '/api/v1/groups')).find((x) => x.name === groupName(name));
-      if (!g) throw new ImgsrvError('NOT_FOUND', `no group ${name}`, { hint: 'see `imgsrv groups ls`' });
+      const g = await apiFor(cmd).request<GroupView>('GET', `/api/v1/groups/${groupName(name)}`);
       printObject(flags.json ? (g as unknown as Record<string, unknown>) : describeGroup(g), Boolean(flags.json));
     });
 
