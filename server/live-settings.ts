@@ -6,12 +6,10 @@
  * changes). If applying fails, the previous settings are stored and applied
  * again, so a bad change loses nothing.
  */
-import { isIPv4 } from 'node:net';
 import type { Config } from './config/schema.ts';
-import { rangeSchema } from './config/schema.ts';
+import { rangeSchema, reservationSchema } from './config/schema.ts';
 import { ImgsrvError } from './errors.ts';
 import type { Store } from './store/db.ts';
-import { normalizeMac } from './store/nodes.ts';
 import type { Reservation } from '../netboot/dhcp/leases.ts';
 
 /** The live settings (the API's GET /settings). */
@@ -159,9 +157,12 @@ export class LiveSettingsService {
   }
 }
 
+/** One reservation through the config file's own rule, with the key path in the error. */
 function checkReservation(r: Reservation, i: number): Reservation {
-  const mac = normalizeMac(r.mac);
-  if (!mac) throw new ImgsrvError('BAD_USAGE', `dhcp.reservations.${i}.mac: "${r.mac}" is not a MAC address`, { hint: 'use aa:bb:cc:dd:ee:ff' });
-  if (!isIPv4(r.ip)) throw new ImgsrvError('BAD_USAGE', `dhcp.reservations.${i}.ip: "${r.ip}" is not an IPv4 address`, { hint: 'e.g. 198.18.0.50' });
-  return r.hostname ? { mac, ip: r.ip, hostname: r.hostname } : { mac, ip: r.ip };
+  const res = reservationSchema.safeParse(r);
+  if (!res.success) {
+    const issue = res.error.issues[0];
+    throw new ImgsrvError('BAD_USAGE', `dhcp.reservations.${i}.${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`, { hint: 'e.g. { mac: aa:bb:cc:dd:ee:01, ip: 198.18.0.50 }' });
+  }
+  return res.data;
 }

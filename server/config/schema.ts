@@ -18,6 +18,9 @@ const mac = z.string().transform((s, ctx) => {
 const hostname = z
   .string()
   .regex(/^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/i, 'must be a valid hostname (RFC 1123)');
+/** A DHCP reservation: this MAC always gets this address (and hostname); the MAC is normalised. */
+export const reservationSchema = z.strictObject({ mac, ip: ipv4, hostname: hostname.optional() });
+
 /** "first-last" address range, e.g. 198.18.0.100-198.18.0.200. */
 export const rangeSchema = z.string().transform((s, ctx) => {
   const [first, last, extra] = s.split('-');
@@ -81,7 +84,7 @@ export const configSchema = z
         router: ipv4.optional(),
         dns: z.array(ipv4).default([]),
         domain: z.string().optional(),
-        reservations: z.array(z.strictObject({ mac, ip: ipv4, hostname: hostname.optional() })).default([]),
+        reservations: z.array(reservationSchema).default([]),
         /** Ports, for tests that must not take 67/68/4011. */
         ports: z
           .strictObject({ server: z.number().int().default(67), client: z.number().int().default(68), proxy: z.number().int().default(4011) })
