@@ -69,7 +69,7 @@ export class LiveHub {
     every(this.d.nodesMs ?? 500, () => this.tickNodes());
     every(this.d.swarmMs ?? 2000, () => this.tickSwarm());
     every(1000, () => this.tickCaptures());
-    every(10_000, () => this.send('images', this.d.images?.()));
+    every(10_000, () => this.send('images', () => this.d.images?.()));
     every(15_000, () => this.broadcast(': keep-alive\n\n'));
   }
 
@@ -102,17 +102,17 @@ export class LiveHub {
   private onEvent(ev: EventRecord): void {
     this.broadcast(frame('event', ev));
     if (ev.kind.startsWith('node.')) this.d.views.touch();
-    if (ev.kind.startsWith('image.') || ev.kind === 'capture.done' || ev.kind === 'capture.published') this.send('images', this.d.images?.());
+    if (ev.kind.startsWith('image.') || ev.kind === 'capture.done') this.send('images', () => this.d.images?.());
   }
 
   private tickNodes(): void {
     if (!this.clients.size || this.d.views.version === this.lastNodesVersion) return;
     this.lastNodesVersion = this.d.views.version;
-    this.send('nodes', this.d.views.list());
+    this.send('nodes', () => this.d.views.list());
   }
 
   private tickCaptures(): void {
-    if (this.clients.size) this.send('captures', this.d.captures?.list());
+    this.send('captures', () => this.d.captures?.list());
   }
 
   private tickSwarm(): void {
@@ -143,8 +143,10 @@ export class LiveHub {
     return { at: Date.now(), server, peers, swarms: swarms.map(({ peers: _p, ...rest }) => rest) };
   }
 
-  /** Send a view to everyone, unless it is what they already have. */
-  private send(name: string, data: unknown): void {
+  /** Build a view and send it to everyone, unless nobody watches or it is what they already have (a console that connects gets fresh views in attach). */
+  private send(name: string, build: () => unknown): void {
+    if (!this.clients.size) return;
+    const data = build();
     if (data === undefined) return;
     const json = JSON.stringify(data);
     if (this.last.get(name) === json) return;
