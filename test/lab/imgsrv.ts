@@ -2,10 +2,12 @@
  * Run the real `imgsrv` CLI inside a lab namespace: the server with a temp
  * data dir, and client commands against it, exactly as an operator would.
  */
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
+import { readPublicKeyFiles } from '../../initramfs-client/build/trusted-keys.ts';
+import { signingPaths } from '../../server/images/signer.ts';
 import { execFile, type ChildProcess } from 'node:child_process';
 import { sh, stopChild, type LabHost } from './netns.ts';
 
@@ -78,15 +80,13 @@ function netbootInputsHash(trustedKeys: readonly string[]): string {
  * keys nodes trust to sign images (the build sees copies of them).
  */
 export async function provideNetboot(data: string): Promise<void> {
-  const signing = join(data, 'signing');
-  const pubs = existsSync(signing) ? readdirSync(signing).filter((f) => f.endsWith('.pub')).sort() : [];
-  const pems = pubs.map((f) => readFileSync(join(signing, f), 'utf8'));
-  const cacheData = join(REPO, '.cache', `netboot-${netbootInputsHash(pems)}`);
+  const pubs = await readPublicKeyFiles(signingPaths(data).dir);
+  const cacheData = join(REPO, '.cache', `netboot-${netbootInputsHash(pubs.map((p) => p.pem))}`);
   const built = join(cacheData, 'tftp', 'imgsrv');
   if (!existsSync(join(built, 'initrd.img'))) {
     rmSync(cacheData, { recursive: true, force: true });
-    mkdirSync(join(cacheData, 'signing'), { recursive: true });
-    pubs.forEach((f, i) => writeFileSync(join(cacheData, 'signing', f), pems[i]!));
+    mkdirSync(signingPaths(cacheData).dir, { recursive: true });
+    for (const p of pubs) writeFileSync(join(signingPaths(cacheData).dir, basename(p.file)), p.pem);
     await sh(IMGSRV, ['--data', cacheData, 'netboot', 'build'], { timeoutMs: 300_000 });
   }
   mkdirSync(join(data, 'tftp'), { recursive: true });
