@@ -10,6 +10,7 @@ import type { Config } from './config/schema.ts';
 import { rangeSchema, reservationSchema } from './config/schema.ts';
 import { ImgsrvError } from './errors.ts';
 import type { Store } from './store/db.ts';
+import { inTransaction } from './store/transaction.ts';
 import type { Reservation } from '../netboot/dhcp/leases.ts';
 
 /** The live settings (the API's GET /settings). */
@@ -141,19 +142,14 @@ export class LiveSettingsService {
     const d = this.defaults;
     const set = (key: string, value: unknown, fallback: unknown) =>
       this.store.settings.set(key, JSON.stringify(value) === JSON.stringify(fallback) ? undefined : value);
-    this.store.db.exec('BEGIN IMMEDIATE');
-    try {
+    inTransaction(this.store.db, () => {
       set(KEYS.dhcpMode, s.dhcp.mode, d.dhcp.mode);
       set(KEYS.dhcpRange, s.dhcp.range, d.dhcp.range);
       set(KEYS.reservations, s.dhcp.reservations, d.dhcp.reservations);
       set(KEYS.bootMode, s.boot.mode, d.boot.mode);
       set(KEYS.hostnamePattern, s.nodes.hostnamePattern, d.nodes.hostnamePattern);
       set(KEYS.defaultGroup, s.nodes.defaultGroup, d.nodes.defaultGroup);
-      this.store.db.exec('COMMIT');
-    } catch (err) {
-      this.store.db.exec('ROLLBACK');
-      throw err;
-    }
+    });
   }
 }
 

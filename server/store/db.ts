@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ImgsrvError } from '../errors.ts';
 import { MIGRATIONS } from './migrations.ts';
+import { inTransaction } from './transaction.ts';
 import { NodeRepo } from './nodes.ts';
 import { SqliteLeaseStore } from './leases.ts';
 import { EventLog } from './events.ts';
@@ -68,13 +69,12 @@ export function migrate(db: DatabaseSync, migrations: readonly string[] = MIGRAT
     });
   }
   for (let v = current; v < migrations.length; v++) {
-    db.exec('BEGIN IMMEDIATE');
     try {
-      db.exec(migrations[v]!);
-      db.exec(`PRAGMA user_version = ${v + 1}`);
-      db.exec('COMMIT');
+      inTransaction(db, () => {
+        db.exec(migrations[v]!);
+        db.exec(`PRAGMA user_version = ${v + 1}`);
+      });
     } catch (err) {
-      db.exec('ROLLBACK');
       throw new ImgsrvError('IO', `state store migration ${v + 1} failed`, { cause: err });
     }
   }

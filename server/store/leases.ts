@@ -5,6 +5,7 @@
  */
 import type { DatabaseSync } from 'node:sqlite';
 import type { Lease, LeaseStore, Reservation } from '../../netboot/dhcp/leases.ts';
+import { inTransaction } from './transaction.ts';
 
 interface Row {
   ip: string;
@@ -69,15 +70,10 @@ export class SqliteLeaseStore implements LeaseStore {
 
   /** Replace the reservation table with the configured set (config is the source of truth). */
   setReservations(list: Reservation[]): void {
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
+    inTransaction(this.db, () => {
       this.db.exec('DELETE FROM reservations');
       const ins = this.db.prepare('INSERT INTO reservations (mac, ip, hostname) VALUES (?, ?, ?)');
       for (const r of list) ins.run(r.mac, r.ip, r.hostname ?? null);
-      this.db.exec('COMMIT');
-    } catch (err) {
-      this.db.exec('ROLLBACK');
-      throw err;
-    }
+    });
   }
 }

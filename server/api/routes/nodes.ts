@@ -10,6 +10,7 @@ import { requireAuth } from '../auth.ts';
 import type { NodeSwarmReport } from '../../swarm/service.ts';
 import { onNodeReport, resolveImage, retireNode, type DeployContext } from '../../deploy/plan.ts';
 import type { NodeViews } from '../node-view.ts';
+import { inTransaction } from '../../store/transaction.ts';
 import { GROUP_PATTERN, HOSTNAME_PATTERN, IMAGE_PATTERN, IPV4_PATTERN, nullable } from './patterns.ts';
 
 /** A MAC in a route parameter or body (either separator, either case; normalised by parseMac). */
@@ -108,16 +109,11 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { st
       if (group && !store.groups.get(group)) throw new ImgsrvError('NOT_FOUND', `no group ${group}`, { hint: 'create it first: `imgsrv groups set NAME`' });
       if (image && deploy) resolveImage(deploy.images, image);
       // One transaction: a refused field leaves the others unchanged too.
-      store.db.exec('BEGIN IMMEDIATE');
-      try {
+      inTransaction(store.db, () => {
         if (hostname !== undefined) store.nodes.assignHostname(mac, hostname);
         if (group !== undefined) store.nodes.setGroup(mac, group);
         if (image !== undefined) store.nodes.setImage(mac, image);
-        store.db.exec('COMMIT');
-      } catch (err) {
-        store.db.exec('ROLLBACK');
-        throw err;
-      }
+      });
       const changes = [
         hostname !== undefined ? (hostname ? `hostname ${hostname} assigned` : 'hostname assignment cleared') : '',
         group !== undefined ? (group ? `moved to group ${group}` : 'left its group') : '',
