@@ -2,8 +2,10 @@
  * The few libc calls Node lacks and an OS image needs: extended attributes
  * (xattr(7): security.capability and POSIX ACLs live there), mknod(2) for
  * device nodes and fifos, lseek(2) SEEK_DATA/SEEK_HOLE to find a sparse
- * file's data, and utimensat(2) because Node's utimes takes float seconds and
- * loses nanoseconds. Called through koffi (prebuilt FFI, nothing to compile).
+ * file's data, utimensat(2) because Node's utimes takes float seconds and
+ * loses nanoseconds, and syncfs(2), the one flush that reports a file
+ * system's writeback errors (sync(1) exits 0 whatever happened). Called
+ * through koffi (prebuilt FFI, nothing to compile).
  * Paths are raw bytes (Buffer) so non-UTF-8 names pass through unchanged.
  */
 import { createRequire } from 'node:module';
@@ -17,6 +19,7 @@ interface Libc {
   mknod: Fn;
   lseek: Fn;
   utimensat: Fn;
+  syncfs: Fn;
   errno: () => number;
 }
 let libc: Libc | undefined;
@@ -35,6 +38,7 @@ function load(): Libc {
       mknod: lib.func('int mknod(const void *path, uint32_t mode, uint64_t dev)'),
       lseek: lib.func('int64_t lseek(int fd, int64_t offset, int whence)'),
       utimensat: lib.func('int utimensat(int dirfd, const void *path, const void *times, int flags)'),
+      syncfs: lib.func('int syncfs(int fd)'),
       errno: () => koffi.errno(),
     };
   }
@@ -203,4 +207,13 @@ function* splitNul(buf: Buffer): Generator<Buffer> {
     }
   }
   if (start < buf.length) yield buf.subarray(start);
+}
+
+/**
+ * Flush the file system holding the open `fd` and report any writeback error
+ * (EIO, ENOSPC) recorded on it since `fd` was opened — whoever else saw it.
+ */
+export function syncfs(fd: number): void {
+  const c = load();
+  if (Number(c.syncfs(fd)) < 0) throw new SysError('syncfs', c.errno());
 }

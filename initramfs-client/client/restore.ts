@@ -22,6 +22,7 @@ import { rewriteIdentifiers } from '../restore/rewrite.ts';
 import { personalise } from '../restore/personalise.ts';
 import { regenerateSshHostKeys } from '../restore/ssh-keys.ts';
 import { installBootloader } from '../restore/bootloader.ts';
+import { openWriteCheck, type WriteCheck } from '../restore/write-check.ts';
 import type { Runner } from '../restore/run.ts';
 
 /** Where the target's file systems are mounted while they are written. */
@@ -68,7 +69,10 @@ export async function pickDisk(meta: ImageMeta, requested: string | null | undef
   return { disk, layout };
 }
 
-/** Run the restore; on failure the target is unmounted and the error (a StepError where a command failed) propagates. */
+/**
+ * Run the restore; on failure the target is unmounted and the error (a
+ * StepError where a command failed, DISK when the disk lost writes) propagates.
+ */
 export async function restore(job: RestoreJob): Promise<RestoreResult> {
   const root = job.root ?? TARGET_ROOT;
   const { runner, log } = job;
@@ -80,9 +84,12 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
   if (layout.keepTable) job.onPhase('restoring', `keeping ${layout.partitions.filter((p) => p.keep).map((p) => p.mountpoint).join(', ')} (same layout on disk)`);
   const mapping = await applyLayout(runner, layout);
   let mounted = false;
+  let writes: WriteCheck | undefined;
   try {
-    await mountTarget(runner, mapping, root);
+    const dirs = await mountTarget(runner, mapping, root);
     mounted = true;
+    // Before the first byte goes to disk, so a writeback error at any point is reported at a check below.
+    writes = openWriteCheck(disk.path, dirs);
     const total = job.meta.artifact.rawBytes;
     const artifact = checkArtifact(job.input(), job.meta.artifact);
     const { files, bytes } = await unpackImage({
@@ -94,6 +101,7 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
     });
     job.onProgress(bytes, total);
     await artifact.verify();
+    writes.check('after the image was written');
     job.onPhase('personalising', `${files} files restored; waiting for the hostname`);
     const hostname = await job.hostname;
     job.onPhase('personalising', `hostname ${hostname}`);
@@ -112,8 +120,10 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
       log,
     });
     await runner.run('sync', ['sync']);
+    writes.check('after the boot loader was installed');
     return { disk, layout, mapping, files, bytes, hostname };
   } finally {
+    writes?.close();
     if (mounted || existsSync(root)) await unmountTarget(runner, root).catch((err: unknown) => log.error({ err }, 'unmount failed'));
   }
 }

@@ -3,13 +3,15 @@
  * with image signing configured: a disk too small is refused with nothing
  * written; so is an image whose signature was tampered with; a node whose power is
  * cut mid-restore restores again cleanly when it boots again; and `imgsrv
- * serve` restarted while a node restores does not stop it finishing. The
+ * serve` restarted while a node restores does not stop it finishing; a disk
+ * that fails mid-write fails the restore and the node waits instead of
+ * rebooting into it. The
  * server's upload is capped so the restore lasts long enough for the
  * faults to land in the middle of it. Last, the restored node is retired
  * with wipe: at its next boot it erases its disk and powers off.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,6 +25,7 @@ const run = (await labAvailable()) ? describe : describe.skip;
 const SMALL_MAC = '52:54:00:fa:00:01';
 const CUT_MAC = '52:54:00:fa:00:02';
 const TAMPER_MAC = '52:54:00:fa:00:03';
+const FAILING_MAC = '52:54:00:fa:00:04';
 
 /** Whether every byte of the file is zero (read in chunks: the disks are 1 GiB). */
 function allZeros(file: string): boolean {
@@ -124,6 +127,35 @@ run('deployment faults', () => {
     expect(node).toMatchObject({ hostname: up[1], installedImage: 'sample@1', error: null });
     await vm.stop();
   }, 1_500_000);
+
+  it('a disk that fails mid-write fails the restore, is reported, and the node never reboots into it', async () => {
+    // The VM's disk file lives on its own tmpfs; mid-restore the tmpfs shrinks to what it holds, so every
+    // block the guest writes from then on fails (QEMU passes the host's ENOSPC on as EIO: werror=report).
+    const backing = join(work, 'failing-backing');
+    mkdirSync(backing);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1100M', 'tmpfs', backing]);
+    try {
+      const disk = join(backing, 'failing.raw');
+      execFileSync('truncate', ['-s', '1G', disk]);
+      const vm = await d.blankVm({ name: 'failing', firmware: 'bios', mac: FAILING_MAC, disk });
+      await vm.waitFor(/restoring: disk \d+%/, 600_000);
+      const s = statfsSync(backing);
+      const usedKiB = Math.ceil(((s.blocks - s.bfree) * s.bsize) / 1024);
+      execFileSync('mount', ['-o', `remount,size=${usedKiB + 1024}k`, backing]);
+      const node = await waitNode(d, FAILING_MAC, (n) => n.install === 'failed', 600_000, vm);
+      console.log(`disk failed with ${(usedKiB / 1024).toFixed(1)} MiB written; the node reported: ${String(node.error).split('\n')[0]}`);
+      expect(String(node.error)).toMatch(/restore failed/);
+      expect(vm.serial).toMatch(/will not reboot into it/);
+      // It waits for the operator: no reboot, no second boot, still running a while later.
+      await expect(vm.waitExit(20_000)).rejects.toThrow(/still running/);
+      expect(vm.serial).not.toMatch(/rebooting into the restored system/);
+      expect(vm.serial.match(/imgsrv-client \S+ starting/g)?.length).toBe(1);
+      expect((await waitNode(d, FAILING_MAC, () => true, 10_000)).install).toBe('failed');
+      await vm.stop();
+    } finally {
+      execFileSync('umount', ['-l', backing]);
+    }
+  }, 1_200_000);
 
   it('a node retired with wipe erases its disk at its next boot, powers off, and leaves the inventory', async () => {
     const disk = join(work, 'cut1.raw');

@@ -97,7 +97,9 @@ export function qemuArgs(opts: VmOptions, tap: string, varsCopy: string | undefi
   if (opts.disk) {
     const format = opts.disk.endsWith('.qcow2') ? 'qcow2' : 'raw';
     // bootindex belongs to the device, not the drive: NIC first when netbooting, then the disk.
-    args.push('-drive', `file=${opts.disk},format=${format},if=none,id=disk0`, '-device', `virtio-blk-pci,drive=disk0,bootindex=${opts.netboot ? 2 : 1}`);
+    // werror/rerror=report: a host-side write error reaches the guest as EIO, like a failing disk,
+    // instead of QEMU pausing the VM (its default on ENOSPC), which a test would see as a hang.
+    args.push('-drive', `file=${opts.disk},format=${format},if=none,id=disk0,werror=report,rerror=report`, '-device', `virtio-blk-pci,drive=disk0,bootindex=${opts.netboot ? 2 : 1}`);
   }
   return args;
 }
