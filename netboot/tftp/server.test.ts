@@ -1,5 +1,6 @@
 /** The server over real loopback sockets: negotiation, windows, rollover, refusals. */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -113,6 +114,21 @@ describe('TFTP server over loopback', () => {
     results.forEach((r, i) => expect(r.data.equals(files[i % 2 ? 'medium.bin' : 'exact.bin']!)).toBe(true));
     await new Promise((r) => setTimeout(r, 20));
     expect(server.active).toBe(0);
+  });
+
+  // The server asks for 4 MiB; the kernel grants at most net.core.rmem_max (4 MiB on our machines, ~200 KiB by default).
+  const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+  it.skipIf(rmemMax < 2 << 20)('answers a burst of 1,000 requests that all arrive before it reads one (a rack of ROMs at once)', async () => {
+    // Each from its own port, all sent in one tick: they queue on the listening socket together,
+    // and a default-sized receive queue (~200 KiB) drops most of them.
+    const peers = await Promise.all(Array.from({ length: 1000 }, () => RawPeer.open()));
+    try {
+      for (const p of peers) p.send({ type: 'RRQ', filename: 'burst-missing', mode: 'octet', options: {} }, server.port);
+      const replies = await Promise.all(peers.map((p) => p.next(5000)));
+      expect(replies.filter((r) => r?.p.type === 'ERROR' && r.p.code === 1)).toHaveLength(peers.length);
+    } finally {
+      for (const p of peers) p.close();
+    }
   });
 
   it('fails to start with a coded SOCKET error when the port is taken', async () => {

@@ -106,6 +106,10 @@ export async function startTftpServer(opts: TftpServerOptions): Promise<TftpServ
     });
   }
   const port = main.address().port;
+  // A rack of ROMs sends its RRQs together; a default ~200 KiB queue holds ~250 and
+  // drops the rest, each costing its ROM a retry seconds later. Ask for a deep queue
+  // (the kernel caps it at net.core.rmem_max), as the DHCP socket does.
+  main.setRecvBufferSize(4 << 20);
   log.info({ address: opts.address, port, root: root.real }, 'TFTP server listening');
 
   /** Transfers by client endpoint; a placeholder (null) while the file is being opened. */
