@@ -48,9 +48,9 @@ async function fixture(uploadLimit = 1_500_000) {
   return { tmp: tmp.dir, image, torrentFile, tokenFile };
 }
 
-/** A stand-in server: records reports, says "done" once a node reported seeding. */
-async function standInServer() {
-  const reports: { auth: string | undefined; body: { mac: string; phase: string; swarm: Record<string, unknown> } }[] = [];
+/** A stand-in server: records reports, says "done" once a node reported seeding, hands out `plans` in turn (the last one repeats). */
+async function standInServer(plans: object[] = []) {
+  const reports: { auth: string | undefined; body: { mac: string; phase: string; swarm: Record<string, unknown>; message?: string; ip?: string } }[] = [];
   const polls: string[] = [];
   const readBody = async (req: IncomingMessage): Promise<string> => {
     let s = '';
@@ -63,6 +63,9 @@ async function standInServer() {
     if (req.method === 'POST' && req.url === '/api/v1/nodes/report') {
       reports.push({ auth, body: JSON.parse(await readBody(req)) });
       return void res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    }
+    if (req.method === 'GET' && /^\/api\/v1\/nodes\/[0-9a-f:]{17}\/plan$/.test(req.url ?? '') && plans.length) {
+      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(plans.length > 1 ? plans.shift() : plans[0]));
     }
     const m = /^\/api\/v1\/swarm\/([0-9a-f]{40})$/.exec(req.url ?? '');
     if (req.method === 'GET' && m) {
@@ -137,11 +140,48 @@ describe('swarm cli', () => {
     expect(r.stderr).toMatch(/no data from any peer or the web seed for 0.5 s \(0% done, 0 peers\)/);
   });
 
+  it('--plan: reports booted, waits while the plan says so, then downloads the planned image, verified against its meta, and reports done', async () => {
+    const f = await fixture();
+    const restore = { action: 'restore', image: { name: 'demo', version: 1 }, torrentUrl: f.torrentFile, meta: { artifact: { sha256: f.image.sha256, compressedBytes: SIZE } }, linger: 30 };
+    const srv = await standInServer([{ action: 'wait', reason: 'no image yet', retryAfterSec: 0.2 }, restore]);
+    const r = await runCli([
+      '--plan', '--dir', join(f.tmp, 'node'), '--address', '127.0.0.1',
+      '--server', srv.url, '--token-file', f.tokenFile, '--mac', '52:54:00:aa:bb:03', '--report-interval', '0.3', '--json', '--log-level', 'warn',
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const ev = lines(r.stdout);
+    expect(ev.filter((e) => e.event === 'plan').map((e) => e.action)).toEqual(['wait', 'restore']);
+    expect(ev.find((e) => e.event === 'complete')).toMatchObject({ sha256: f.image.sha256, bytes: SIZE, verifiedAgainst: 'demo@1' });
+    expect(ev.at(-1)).toMatchObject({ event: 'seeded', result: 'done' });
+    const phases = srv.reports.map((x) => x.body.phase);
+    expect(phases.slice(0, 2)).toEqual(['booted', 'booted']);
+    expect(srv.reports[0]!.body.ip).toBe('127.0.0.1');
+    expect(phases).toContain('downloading');
+    expect(phases.at(-1)).toBe('done');
+  });
+
+  it('--plan: a download that does not match the plan\'s image fails, and the server is told why', async () => {
+    const f = await fixture(-1);
+    const wrong = 'ab'.repeat(32);
+    const srv = await standInServer([{ action: 'restore', image: { name: 'demo', version: 1 }, torrentUrl: f.torrentFile, meta: { artifact: { sha256: wrong, compressedBytes: SIZE } } }]);
+    const r = await runCli(['--plan', '--dir', join(f.tmp, 'node'), '--address', '127.0.0.1', '--server', srv.url, '--token-file', f.tokenFile, '--mac', '52:54:00:aa:bb:04', '--log-level', 'silent']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain(`sha256 ${f.image.sha256}, but demo@1 is ${SIZE} bytes with sha256 ${wrong}`);
+    const failed = srv.reports.find((x) => x.body.phase === 'failed');
+    expect(failed?.body.message).toContain(wrong);
+    expect(srv.reports.some((x) => x.body.phase === 'seeding')).toBe(false);
+  });
+
   it('fails with one line: bad usage and a refused torrent URL exit 2', async () => {
     const usage = await runCli(['--dir', '/tmp/x', '--address', '127.0.0.1']);
     expect(usage.code).toBe(2);
     expect(usage.stderr.trim().split('\n')).toHaveLength(1);
     expect(usage.stderr).toMatch(/--torrent is required/);
+    const planAlone = await runCli(['--plan', '--dir', '/tmp/x', '--address', '127.0.0.1']);
+    expect(planAlone.code).toBe(2);
+    expect(planAlone.stderr).toMatch(/--plan needs --server, --token-file and --mac/);
     const refused = await runCli(['--torrent', 'http://198.18.0.1/x.torrent', '--dir', '/tmp/x', '--address', '127.0.0.1']);
     expect(refused.code).toBe(2);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);

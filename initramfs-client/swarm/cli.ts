@@ -3,7 +3,7 @@
  * Headless swarm download, for the lab tests and the swarm benchmark (and a
  * person debugging a node):
  *
- *   node initramfs-client/swarm/cli.ts --torrent <rsync-url|file> --dir DIR --address IP
+ *   node initramfs-client/swarm/cli.ts (--torrent <rsync-url|file> | --plan) --dir DIR --address IP
  *        [--port N] [--out FILE|-] [--server URL --token-file F --mac MAC]
  *        [--linger SECONDS] [--upload-limit BYTES_PER_S] [--web-seed fallback|always|never] [--json]
  *        [--report-interval SECONDS] [--stall-timeout SECONDS] [--log-level LEVEL]
@@ -18,6 +18,12 @@
  * downloaded and verified (sha256 of the streamed bytes, timings, sources),
  * and `{"event":"seeded",…}` when it stops seeding. Exit 0 on success, 1 on
  * failure, 2 on bad usage, with one line on stderr.
+ *
+ * --plan (with --server, --token-file and --mac) is a simulated node: it
+ * reports `booted`, asks for its deployment plan as the node client does
+ * (`{"event":"plan",…}`), downloads the plan's torrent, fails unless the
+ * stream's size and sha256 are the plan's image's, seeds with the plan's
+ * linger, and reports `done` at the end or `failed` with the reason.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream, readFileSync } from 'node:fs';
@@ -29,17 +35,22 @@ import { ImgsrvError } from '../../server/errors.ts';
 import { createRootLogger, type Logger } from '../../server/log.ts';
 import { SwarmDownload, type SwarmStats, type WebSeedMode } from './download.ts';
 import { fetchTorrent, parseTorrentSource } from './fetch-torrent.ts';
-import { reportSwarm, swarmDone, type NodeApi, type SwarmPhase } from './node-api.ts';
+import { createReporter, type ClientPhase, type ClientReport } from '../client/api.ts';
+import { checkAgainstPlan, targetFromPlan, type DownloadTarget } from './cli-plan.ts';
+import { swarmDone, type NodeApi } from './node-api.ts';
 
 /** Validated command-line options. */
 export interface CliOptions {
-  torrent: string;
+  /** null with --plan: the torrent comes from the server's plan. */
+  torrent: string | null;
+  plan: boolean;
   dir: string;
   address: string;
   port: number;
   out: string | null;
   api: NodeApi | null;
-  lingerMs: number;
+  /** null: the plan's linger, else 600 s (the server's swarm.linger default). */
+  lingerMs: number | null;
   uploadLimit: number;
   webSeeds: WebSeedMode;
   json: boolean;
@@ -50,7 +61,7 @@ export interface CliOptions {
 }
 
 const usage = (msg: string): ImgsrvError =>
-  new ImgsrvError('BAD_USAGE', msg, { hint: 'usage: cli.ts --torrent <rsync-url|file> --dir DIR --address IP [--out FILE|-] [--server URL --token-file F --mac MAC] [--linger S] [--json]' });
+  new ImgsrvError('BAD_USAGE', msg, { hint: 'usage: cli.ts (--torrent <rsync-url|file> | --plan) --dir DIR --address IP [--out FILE|-] [--server URL --token-file F --mac MAC] [--linger S] [--json]' });
 
 function webSeedMode(raw: string | undefined): WebSeedMode {
   if (raw === undefined) return 'fallback';
@@ -67,6 +78,7 @@ export function parseCli(argv: string[]): CliOptions {
       strict: true,
       options: {
         torrent: { type: 'string' },
+        plan: { type: 'boolean' },
         dir: { type: 'string' },
         address: { type: 'string' },
         port: { type: 'string' },
@@ -92,10 +104,13 @@ export function parseCli(argv: string[]): CliOptions {
     if (!Number.isFinite(n) || n < 0) throw usage(`--${name} must be a number >= 0, not ${JSON.stringify(raw)}`);
     return n;
   };
-  for (const k of ['torrent', 'dir', 'address'] as const) if (!v[k]) throw usage(`--${k} is required`);
-  parseTorrentSource(v.torrent!); // refuse a bad URL before touching the disk or the network
+  if (!v.torrent && !v.plan) throw usage('--torrent is required (or --plan, to take it from the server)');
+  if (v.torrent && v.plan) throw usage('--torrent and --plan exclude each other');
+  for (const k of ['dir', 'address'] as const) if (!v[k]) throw usage(`--${k} is required`);
+  if (v.torrent) parseTorrentSource(v.torrent); // refuse a bad URL before touching the disk or the network
   if (v.out === '-' && v.json) throw usage('--out - and --json both want stdout; write the image to a file');
   let api: NodeApi | null = null;
+  if (v.plan && !v.server) throw usage('--plan needs --server, --token-file and --mac');
   if (v.server || v['token-file'] || v.mac) {
     if (!v.server || !v['token-file'] || !v.mac) throw usage('--server, --token-file and --mac go together');
     if (!/^https?:\/\//.test(v.server)) throw usage(`--server must be an http:// URL, not ${JSON.stringify(v.server)}`);
@@ -111,13 +126,14 @@ export function parseCli(argv: string[]): CliOptions {
   const port = num('port', v.port, 0);
   if (!Number.isInteger(port) || port > 65535) throw usage('--port must be 0..65535');
   return {
-    torrent: v.torrent!,
+    torrent: v.torrent ?? null,
+    plan: !!v.plan,
     dir: v.dir!,
     address: v.address!,
     port,
     out: v.out ?? null,
     api,
-    lingerMs: num('linger', v.linger, 600) * 1000, // the server's swarm.linger default
+    lingerMs: v.linger === undefined ? null : num('linger', v.linger, 0) * 1000,
     uploadLimit: num('upload-limit', v['upload-limit'], 0),
     webSeeds: webSeedMode(v['web-seed']),
     json: !!v.json,
@@ -127,14 +143,38 @@ export function parseCli(argv: string[]): CliOptions {
   };
 }
 
-/** Run the download; resolves with the process exit code. */
+/** Run the download (with --plan, the deployment); resolves with the process exit code. */
 export async function runCli(o: CliOptions, log: Logger, signal: AbortSignal): Promise<number> {
   const emit = (event: string, data: object): void => {
     if (o.json) process.stdout.write(`${JSON.stringify({ event, ...data })}\n`);
   };
+  // The server being down must not stop a node that can get the image from its peers: reports are best effort.
+  const report = o.api ? createReporter(o.api, log) : async (): Promise<boolean> => false;
+  if (!o.plan) return download(o, { torrent: o.torrent!, expected: null, lingerSec: null }, report, emit, log, signal);
+  const target = await targetFromPlan(o.api!, o.address, report, log, signal, (plan) =>
+    emit('plan', { action: plan.action, image: plan.image, torrentUrl: plan.torrentUrl, reason: plan.reason }),
+  );
+  if (!target) return 0;
+  try {
+    return await download(o, target, report, emit, log, signal);
+  } catch (err) {
+    // As the node client does: the console and the install state say why.
+    if (!signal.aborted) await report({ phase: 'failed', message: err instanceof ImgsrvError ? err.oneLine() : String(err) });
+    throw err;
+  }
+}
+
+async function download(
+  o: CliOptions,
+  target: DownloadTarget,
+  send: (r: ClientReport) => Promise<boolean>,
+  emit: (event: string, data: object) => void,
+  log: Logger,
+  signal: AbortSignal,
+): Promise<number> {
   const t0 = performance.now();
   const seconds = (): number => Math.round(performance.now() - t0) / 1000;
-  const torrentFile = await fetchTorrent(o.torrent, join(o.dir, '.torrents'), { logger: log, signal });
+  const torrentFile = await fetchTorrent(target.torrent, join(o.dir, '.torrents'), { logger: log, signal });
   const dl = await SwarmDownload.start({
     torrentFile,
     dataDir: o.dir,
@@ -145,15 +185,8 @@ export async function runCli(o: CliOptions, log: Logger, signal: AbortSignal): P
     logger: log,
     signal,
   });
-  let phase: SwarmPhase = 'downloading';
-  let reportFailures = 0;
-  const report = async (): Promise<void> => {
-    if (!o.api) return;
-    // The server being down must not stop a node that can get the image from its peers.
-    await reportSwarm(o.api, phase, dl.stats()).catch((err: Error) => {
-      if (reportFailures++ % 10 === 0) log.warn({ err: err.message }, 'progress report failed; continuing');
-    });
-  };
+  let phase: ClientPhase = 'downloading';
+  const report = (): Promise<boolean> => send({ phase, swarm: dl.stats() });
   const reporter = setInterval(() => void report(), o.reportMs || 3000);
   try {
     void report();
@@ -190,10 +223,13 @@ export async function runCli(o: CliOptions, log: Logger, signal: AbortSignal): P
     await Promise.race([Promise.all([pipeline(dl.stream(), tap, sink, { end: o.out !== '-' }), dl.whenComplete()]), stalled]);
     const s = dl.stats();
     const downloadSeconds = seconds();
+    const sha256 = hash.digest('hex');
+    checkAgainstPlan(target.expected, { sha256, bytes });
     emit('complete', {
       infoHash: s.infoHash,
-      sha256: hash.digest('hex'),
+      sha256,
       bytes,
+      ...(target.expected ? { verifiedAgainst: target.expected.image } : {}),
       seconds: downloadSeconds,
       fromPeers: s.fromPeers,
       fromWebSeed: s.fromWebSeed,
@@ -206,10 +242,12 @@ export async function runCli(o: CliOptions, log: Logger, signal: AbortSignal): P
     void report();
     const api = o.api;
     const result = await dl.seedUntil({
-      lingerMs: o.lingerMs,
+      lingerMs: o.lingerMs ?? (target.lingerSec ?? 600) * 1000,
       pollMs: o.reportMs || 3000,
       ...(api ? { isDone: () => swarmDone(api, s.infoHash) } : {}),
     });
+    // The node client reports `done` once it stops seeding (deploy.ts); a bare download stays `seeding`.
+    if (o.plan) phase = 'done';
     await report();
     emit('seeded', { result, uploaded: dl.stats().uploaded, seconds: seconds(), seedSeconds: Math.round((seconds() - downloadSeconds) * 1000) / 1000 });
     return 0;

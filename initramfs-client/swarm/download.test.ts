@@ -19,7 +19,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function fixture(opts: { tracker?: boolean; webSeed?: boolean } = {}) {
+async function fixture(opts: { tracker?: boolean; webSeed?: boolean; webSeedDelayMs?: number } = {}) {
   const tmp = tempDir();
   cleanups.push(tmp.remove);
   const seedDir = join(tmp.dir, 'seed');
@@ -27,7 +27,7 @@ async function fixture(opts: { tracker?: boolean; webSeed?: boolean } = {}) {
   const image = makeImage(seedDir, NAME, SIZE);
   const tracker = opts.tracker === false ? null : await startTracker();
   if (tracker) cleanups.push(tracker.close);
-  const web = opts.webSeed ? await startWebSeed(image.path, NAME) : null;
+  const web = opts.webSeed ? await startWebSeed(image.path, NAME, { delayMs: opts.webSeedDelayMs ?? 0 }) : null;
   if (web) cleanups.push(web.close);
   const announce = tracker?.url ?? 'http://127.0.0.1:9/announce'; // port 9 (discard): nothing listens
   const torrent = await makeTorrent(image.path, { announce, pieceLength: PIECE, ...(web ? { urlList: [web.url] } : {}) });
@@ -207,6 +207,24 @@ describe('SwarmDownload', () => {
     const [got] = await Promise.all([hashStream(b.stream()), b.whenComplete()]);
     expect(got).toEqual({ sha256: g.image.sha256, bytes: SIZE });
     expect(b.stats().fromWebSeed).toBe(SIZE);
+  });
+
+  it('in fallback mode drops the web seed once the server\'s seeder sends again (its upload policy applies again)', async () => {
+    // Tracker up, no seeder yet (the server restarting): the web seed joins after 0.5 s without a byte.
+    const f = await fixture({ webSeed: true, webSeedDelayMs: 300 });
+    const a = await downloader(f, 'a', { webSeeds: 'fallback', webSeedAfterMs: 500 });
+    await waitFor(() => a.stats().webSeed && a.stats().fromWebSeed > 0, 10_000, 'the web seed to join');
+    // The seeder is back on the web seed's host: the node goes back to BitTorrent alone.
+    const seeder = await startSeeder(f.torrent, f.seedDir);
+    cleanups.push(seeder.close);
+    await waitFor(() => !a.stats().webSeed, 10_000, 'the web seed to be dropped');
+    expect(a.stats().done).toBe(false);
+    const [got] = await Promise.all([hashStream(a.stream()), a.whenComplete()]);
+    expect(got).toEqual({ sha256: f.image.sha256, bytes: SIZE });
+    const s = a.stats();
+    expect(s.fromWebSeed).toBeGreaterThan(0);
+    expect(s.fromPeers).toBeGreaterThan(s.fromWebSeed);
+    expect(s.fromPeers + s.fromWebSeed).toBeLessThan(1.2 * SIZE);
   });
 
   it('finishes when a peer it is downloading from disappears mid-transfer', async () => {

@@ -16,6 +16,7 @@ import type { Logger } from '../../server/log.ts';
 import { createBoundClient, destroyClient } from '../../server/swarm/webtorrent.ts';
 import { createInOrderStream, type InOrderStreamOptions } from './in-order-stream.ts';
 import { PeerBans, type BannedPeer } from './peer-ban.ts';
+import { WebSeedFallback } from './web-seed-fallback.ts';
 import { skipHeldPieces, type InternalTorrent, type InternalWire } from './wt-internals.ts';
 
 /** What {@link SwarmDownload.start} needs. */
@@ -31,7 +32,8 @@ export interface SwarmDownloadOptions {
   /**
    * The torrent's BEP 19 web seed: 'fallback' (default) adds it only when the
    * swarm gives nothing for `webSeedAfterMs` (tracker or seeder down, no
-   * peers); 'always' uses it from the start; 'never' ignores it. A web seed
+   * peers) and drops it again once the server's seeder sends pieces (it is
+   * back); 'always' uses it from the start; 'never' ignores it. A web seed
    * is plain HTTP from the server: used by every node at once it would bypass
    * the server's upload policy and send the same bytes N times.
    */
@@ -72,6 +74,8 @@ export interface SwarmStats {
   fromWebSeed: number;
   /** Peers banned for sending corrupt data. */
   banned: number;
+  /** The web seed is in use ('always', or 'fallback' while the swarm stalls). */
+  webSeed: boolean;
   /** Every piece verified. */
   done: boolean;
 }
@@ -88,17 +92,13 @@ export class SwarmDownload extends EventEmitter {
   #fromPeers = 0;
   #fromWebSeed = 0;
   #ticker: NodeJS.Timeout;
-  /** Web seed URLs held back until the swarm stalls ('fallback' mode). */
-  #reserveWebSeeds: string[];
-  #lastBytes = 0;
-  #lastBytesAt = Date.now();
+  readonly #webSeedFallback: WebSeedFallback;
   #closed: Promise<void> | null = null;
   #rejectComplete: (err: Error) => void = () => {};
 
   private constructor(client: WebTorrent, torrent: InternalTorrent, path: string, opts: SwarmDownloadOptions & { reserveWebSeeds?: string[] }) {
     super();
-    this.#reserveWebSeeds = opts.reserveWebSeeds ?? [];
-    const webSeedAfterMs = opts.webSeedAfterMs ?? 5000;
+    this.#webSeedFallback = new WebSeedFallback(torrent, opts.reserveWebSeeds ?? [], opts.webSeedAfterMs ?? 5000, opts.logger);
     this.#client = client;
     this.#torrent = torrent;
     this.#log = opts.logger;
@@ -112,7 +112,10 @@ export class SwarmDownload extends EventEmitter {
       const source = wire.type === 'webSeed' ? 'webseed' : (wire.remoteAddress ?? '?');
       wire.on('download', (n: number) => {
         if (wire.type === 'webSeed') this.#fromWebSeed += n;
-        else this.#fromPeers += n;
+        else {
+          this.#fromPeers += n;
+          this.#webSeedFallback.peerSent(wire.remoteAddress);
+        }
         this.#bySource.set(source, (this.#bySource.get(source) ?? 0) + n);
       });
     });
@@ -133,21 +136,12 @@ export class SwarmDownload extends EventEmitter {
     });
     this.#complete.catch(() => {}); // a caller that never awaits it must not crash the process
     this.#ticker = setInterval(() => {
-      this.#fallBackToWebSeed(webSeedAfterMs);
-      this.emit('progress', this.stats());
+      const s = this.stats();
+      this.#webSeedFallback.tick(s.fromPeers + s.fromWebSeed, s.peers);
+      this.emit('progress', s);
     }, 1000);
     this.#ticker.unref();
     opts.signal?.addEventListener('abort', () => void this.close(), { once: true });
-  }
-
-  /** Add the held-back web seeds once the swarm has given no bytes for `afterMs`. */
-  #fallBackToWebSeed(afterMs: number): void {
-    const bytes = this.#fromPeers + this.#fromWebSeed;
-    const now = Date.now();
-    if (bytes !== this.#lastBytes) [this.#lastBytes, this.#lastBytesAt] = [bytes, now];
-    if (this.#reserveWebSeeds.length === 0 || this.#torrent.done || this.#torrent.destroyed || now - this.#lastBytesAt < afterMs) return;
-    this.#log.warn({ stalledMs: now - this.#lastBytesAt, peers: this.stats().peers }, 'no bytes from the swarm: adding the web seed');
-    for (const url of this.#reserveWebSeeds.splice(0)) this.#torrent.addWebSeed(url);
   }
 
   /** Bind a client to `address`, add the torrent (rarest-first, data in dataDir) and resolve once its store is verified. */
@@ -246,6 +240,7 @@ export class SwarmDownload extends EventEmitter {
       fromPeers: this.#fromPeers,
       fromWebSeed: this.#fromWebSeed,
       banned: this.#bans.list().length,
+      webSeed: live && t.wires.some((w) => w.type === 'webSeed'),
       done: t.done,
     };
   }

@@ -1,7 +1,8 @@
 /**
- * The two server calls the swarm side of a node makes: report progress
- * (`POST /api/v1/nodes/report`) and ask whether the deployment is complete
- * (`GET /api/v1/swarm/<infoHash>`), both with the node token.
+ * The node's server calls on the swarm side: the request helper (node
+ * token, timeout, coded errors) that client/api.ts builds its plan and
+ * reports on, the `swarm` object of a report, and whether the deployment
+ * is complete (`GET /api/v1/swarm/<infoHash>`).
  */
 import { ImgsrvError } from '../../server/errors.ts';
 import type { SwarmStats } from './download.ts';
@@ -16,9 +17,6 @@ export interface NodeApi {
   timeoutMs?: number;
 }
 
-/** Node phases the swarm side reports (a subset of the server's NODE_PHASES). */
-export type SwarmPhase = 'downloading' | 'seeding';
-
 /** The `swarm` object of a node report: exactly the fields the server's schema accepts. */
 export function swarmReport(s: SwarmStats): { infoHash: string; downloaded: number; uploaded: number; peers: number; progress: number; downloadSpeed: number; uploadSpeed: number } {
   const n = (x: number): number => (Number.isFinite(x) && x > 0 ? Math.round(x) : 0);
@@ -31,11 +29,6 @@ export function swarmReport(s: SwarmStats): { infoHash: string; downloaded: numb
     downloadSpeed: n(s.downloadSpeed),
     uploadSpeed: n(s.uploadSpeed),
   };
-}
-
-/** POST the node's phase and swarm stats; throws SERVER_UNREACHABLE / UNAUTHORIZED on failure. */
-export async function reportSwarm(api: NodeApi, phase: SwarmPhase, stats: SwarmStats): Promise<void> {
-  await call(api, 'POST', '/api/v1/nodes/report', { mac: api.mac, phase, swarm: swarmReport(stats) });
 }
 
 /** True when the server says the deployment of this torrent is complete and nodes may stop seeding. */

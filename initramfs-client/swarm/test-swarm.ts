@@ -80,12 +80,13 @@ export async function startSeeder(torrentBuf: Buffer, dir: string, opts: { uploa
   return { client, torrent, port: client.torrentPort, close: () => destroyClient(client) };
 }
 
-/** A BEP 19 web seed: GET/HEAD of the one file at /seed/<name>, with single-range `Range` support. */
-export async function startWebSeed(file: string, name: string): Promise<{ url: string; requests: () => number; close: () => Promise<void> }> {
+/** A BEP 19 web seed: GET/HEAD of the one file at /seed/<name>, with single-range `Range` support; `delayMs` slows each answer. */
+export async function startWebSeed(file: string, name: string, opts: { delayMs?: number } = {}): Promise<{ url: string; requests: () => number; close: () => Promise<void> }> {
   const size = statSync(file).size;
   let requests = 0;
-  const server = createServer((req, res) => {
+  const server = createServer(async (req, res) => {
     requests++;
+    if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
     if (req.url !== `/seed/${name}`) {
       res.writeHead(404).end();
       return;

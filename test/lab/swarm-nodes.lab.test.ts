@@ -5,63 +5,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageMeta } from '../../images/meta.ts';
 import { Lab, labAvailable, sweepStaleLabs, type LabHost } from './netns.ts';
-import { REPO, startLabServer, type LabServer } from './imgsrv.ts';
+import { startLabServer, type LabServer } from './imgsrv.ts';
+import { SimNode } from './sim-node.ts';
 import { makeTestImage } from './swarm-image.ts';
 
 const run = (await labAvailable()) ? describe : describe.skip;
-const NODE_BIN = join(REPO, 'node_modules', '.bin', 'node');
-const CLI = join(REPO, 'initramfs-client', 'swarm', 'cli.ts');
 const SIZE = 24 << 20;
-
-interface Complete {
-  sha256: string;
-  bytes: number;
-  seconds: number;
-  fromPeers: number;
-  fromWebSeed: number;
-  uploaded: number;
-}
-
-/** One simulated node: the CLI in a namespace, its JSON lines collected. */
-class SimNode {
-  readonly child: ChildProcess;
-  private out = '';
-  private err = '';
-  readonly exited: Promise<number | null>;
-
-  constructor(host: LabHost, server: LabServer, work: string, mac: string, torrent = 'rsync://198.18.0.1/torrents/web/1.torrent') {
-    const dir = mkdtempSync(join(work, 'node-'));
-    this.child = host.spawn(
-      NODE_BIN,
-      [CLI, '--torrent', torrent, '--dir', dir, '--address', host.address!, '--server', 'http://198.18.0.1:8080', '--token-file', join(server.data, 'node.token'), '--mac', mac, '--linger', '120', '--report-interval', '1', '--json'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    this.child.stdout!.on('data', (d: Buffer) => (this.out += d.toString()));
-    this.child.stderr!.on('data', (d: Buffer) => (this.err += d.toString()));
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
-  }
-
-  events(kind: string): Array<Record<string, unknown>> {
-    return this.out
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .filter((e) => e.event === kind);
-  }
-
-  complete(): Complete | undefined {
-    return this.events('complete')[0] as unknown as Complete | undefined;
-  }
-
-  async finish(): Promise<{ code: number | null; complete?: Complete; seeded?: Record<string, unknown>; stderr: string }> {
-    const code = await this.exited;
-    return { code, complete: this.complete(), seeded: this.events('seeded')[0], stderr: this.err.slice(-2000) };
-  }
-}
 
 run('swarm: simulated nodes against imgsrv serve', () => {
   let lab: Lab;
