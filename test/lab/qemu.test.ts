@@ -32,7 +32,7 @@ describe('qemuArgs', () => {
     ]);
     const noRom = qemuArgs({ ...base, firmware: 'uefi', netboot: true, nicRom: '', disk: '/d.qcow2' }, 't', '/v');
     expect(after(noRom, '-device')[0]).toMatch(/bootindex=1,romfile=$/);
-    expect(after(noRom, '-drive')).toContain('file=/d.qcow2,format=qcow2,if=none,id=disk0');
+    expect(after(noRom, '-drive')).toContain('file=/d.qcow2,format=qcow2,if=none,id=disk0,werror=report,rerror=report');
     expect(after(noRom, '-device')).toContain('virtio-blk-pci,drive=disk0,bootindex=2');
     expect(noRom).toContain('-no-reboot');
     expect(qemuArgs({ ...base, firmware: 'bios', netboot: true, allowReboot: true }, 't', undefined)).not.toContain('-no-reboot');
