@@ -22,6 +22,16 @@ describe('manifest lines', () => {
     expect(() => decodeManifestLine('{"path":"a","type":"socket","mode":0,"uid":0,"gid":0,"mtime":"0"}', 'line 7')).toThrow(/bad manifest line 7: type socket/);
     expect(() => decodeManifestLine('{"path":"a","type":"file","mode":-1,"uid":0,"gid":0,"mtime":"0"}')).toThrow(/mode/);
     expect(() => decodeManifestLine('nope')).toThrow(/not JSON/);
+    expect(() => decodeManifestLine('{"path":"d","type":"char","mode":0,"uid":0,"gid":0,"mtime":"0","rdev":[-1,0]}')).toThrow(/rdev/);
+    expect(() => decodeManifestLine('{"path":"f","type":"file","mode":0,"uid":0,"gid":0,"mtime":"0","sparse":[[-4,1]]}')).toThrow(/sparse/);
+    expect(() => decodeManifestLine('{"path":"f","type":"file","mode":0,"uid":0,"gid":0,"mtime":"0","xattrs":["AA=="]}')).toThrow(/xattrs/);
+  });
+
+  it('decode what encode would write again (fuzz-found: -0 and empty xattrs did not round-trip)', () => {
+    const e = decodeManifestLine('{"path":"d","type":"block","mode":-0,"uid":0,"gid":0,"mtime":"-0","rdev":[-0,0],"xattrs":{}}');
+    expect(e).toEqual({ path: Buffer.from('d'), type: 'block', mode: 0, uid: 0, gid: 0, mtimeNs: 0n, rdev: { major: 0, minor: 0 } });
+    expect(Object.is(e.mode, 0) && Object.is(e.rdev!.major, 0)).toBe(true);
+    expect(decodeManifestLine(encodeManifestLine(e))).toEqual(e);
   });
 
   it('diff names path and field', () => {

@@ -83,7 +83,8 @@ function bad(where: string, what: string): never {
   throw new ImgsrvError('IO', `bad manifest ${where}: ${what}`, { hint: 'the image is damaged: capture it again or restore it from a backup' });
 }
 
-const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v);
+// Non-negative safe integers only; JSON's -0 passes `>= 0`, so it is turned into 0 where read.
+const isUint = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 /** Parse one JSON line of a manifest; `where` (e.g. "line 12") goes into errors. */
 export function decodeManifestLine(line: string, where = 'line'): ManifestEntry {
@@ -98,26 +99,27 @@ export function decodeManifestLine(line: string, where = 'line'): ManifestEntry 
     typeof o.path === 'string' ? Buffer.from(o.path, 'utf8') : typeof o.pathB64 === 'string' ? Buffer.from(o.pathB64, 'base64') : bad(where, 'no path');
   const type = o.type as EntryType;
   if (!TYPES.includes(type)) bad(where, `type ${String(o.type)}`);
-  for (const k of ['mode', 'uid', 'gid'] as const) if (!isInt(o[k]) || (o[k] as number) < 0) bad(where, `${k} must be a non-negative integer`);
+  for (const k of ['mode', 'uid', 'gid'] as const) if (!isUint(o[k])) bad(where, `${k} must be a non-negative integer`);
   if (typeof o.mtime !== 'string' || !/^-?\d+$/.test(o.mtime)) bad(where, 'mtime must be a decimal string of nanoseconds');
-  const e: ManifestEntry = { path, type, mode: o.mode as number, uid: o.uid as number, gid: o.gid as number, mtimeNs: BigInt(o.mtime) };
-  if (o.size !== undefined) e.size = isInt(o.size) && o.size >= 0 ? o.size : bad(where, 'size');
+  const e: ManifestEntry = { path, type, mode: (o.mode as number) + 0, uid: (o.uid as number) + 0, gid: (o.gid as number) + 0, mtimeNs: BigInt(o.mtime) };
+  if (o.size !== undefined) e.size = isUint(o.size) ? o.size + 0 : bad(where, 'size');
   if (o.sha256 !== undefined) e.sha256 = typeof o.sha256 === 'string' && /^[0-9a-f]{64}$/.test(o.sha256) ? o.sha256 : bad(where, 'sha256');
   if (typeof o.target === 'string') e.target = Buffer.from(o.target, 'utf8');
   else if (typeof o.targetB64 === 'string') e.target = Buffer.from(o.targetB64, 'base64');
   if (o.rdev !== undefined) {
     const r = o.rdev;
-    if (!Array.isArray(r) || r.length !== 2 || !isInt(r[0]) || !isInt(r[1])) bad(where, 'rdev must be [major, minor]');
-    e.rdev = { major: r[0] as number, minor: r[1] as number };
+    if (!Array.isArray(r) || r.length !== 2 || !isUint(r[0]) || !isUint(r[1])) bad(where, 'rdev must be [major, minor]');
+    e.rdev = { major: (r[0] as number) + 0, minor: (r[1] as number) + 0 };
   }
   if (o.xattrs !== undefined) {
-    if (typeof o.xattrs !== 'object' || o.xattrs === null) bad(where, 'xattrs');
-    e.xattrs = new Map(Object.entries(o.xattrs as Record<string, unknown>).map(([k, v]) => [k, typeof v === 'string' ? Buffer.from(v, 'base64') : bad(where, `xattr ${k}`)]));
+    if (typeof o.xattrs !== 'object' || o.xattrs === null || Array.isArray(o.xattrs)) bad(where, 'xattrs');
+    const x = new Map(Object.entries(o.xattrs as Record<string, unknown>).map(([k, v]) => [k, typeof v === 'string' ? Buffer.from(v, 'base64') : bad(where, `xattr ${k}`)]));
+    if (x.size > 0) e.xattrs = x; // {} is what no xattrs looks like: the encoder leaves it out
   }
   if (o.sparse !== undefined) {
     const s = o.sparse;
-    if (!Array.isArray(s) || !s.every((p) => Array.isArray(p) && p.length === 2 && isInt(p[0]) && isInt(p[1]))) bad(where, 'sparse');
-    e.sparse = s as Array<[number, number]>;
+    if (!Array.isArray(s) || !s.every((p) => Array.isArray(p) && p.length === 2 && isUint(p[0]) && isUint(p[1]))) bad(where, 'sparse');
+    e.sparse = (s as Array<[number, number]>).map(([o, l]) => [o + 0, l + 0]);
   }
   return e;
 }

@@ -25,7 +25,7 @@ function refused(rel: Buffer, why: string): ImgsrvError {
 export class RestoreTarget {
   readonly root: Buffer;
   private readonly safeDirs = new Set<string>(); // rel paths known to be real directories
-  private readonly dirs: ManifestEntry[] = [];
+  private readonly dirs = new Map<string, ManifestEntry>(); // by path key, in order of (last) appearance
   private readonly log: Logger | undefined;
 
   constructor(root: string, log?: Logger) {
@@ -77,6 +77,8 @@ export class RestoreTarget {
       fs.rmdirSync(abs); // ENOTEMPTY: an archive replacing a full directory is an error
       const key = pathKey(rel);
       for (const k of this.safeDirs) if (k === key || k.startsWith(`${key}/`)) this.safeDirs.delete(k);
+      // Its mode and times must not land on whatever takes its name (a symlink would carry the chmod outside).
+      for (const k of this.dirs.keys()) if (k === key || k.startsWith(`${key}/`)) this.dirs.delete(k);
       return false;
     }
     fs.unlinkSync(abs);
@@ -93,7 +95,10 @@ export class RestoreTarget {
     }
     this.owner(e);
     this.xattrs(e);
-    this.dirs.push(e);
+    // A directory listed twice gets the later entry's mode and times.
+    const key = pathKey(e.path);
+    this.dirs.delete(key);
+    this.dirs.set(key, e);
   }
 
   /** Create a regular file for writing; returns its fd. */
@@ -167,11 +172,26 @@ export class RestoreTarget {
 
   /** Apply directory modes and times, deepest first, once all content is written. */
   finish(): void {
-    for (let i = this.dirs.length - 1; i >= 0; i--) {
-      const e = this.dirs[i]!;
-      fs.chmodSync(this.abs(e.path), e.mode);
-      lutimensNs(this.abs(e.path), e.mtimeNs, e.mtimeNs);
+    const c = fs.constants;
+    for (const e of [...this.dirs.values()].reverse()) {
+      const abs = this.abs(e.path);
+      // chmod(2) follows symlinks: open the directory itself (O_NOFOLLOW) and fchmod it, so a
+      // name an archive turned into a symlink can never carry the mode outside the target.
+      let fd: number;
+      try {
+        fd = fs.openSync(abs, c.O_RDONLY | c.O_DIRECTORY | c.O_NOFOLLOW);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ELOOP' || code === 'ENOTDIR') throw refused(e.path, 'the directory was replaced by a later entry; refusing to follow it');
+        throw err;
+      }
+      try {
+        fs.fchmodSync(fd, e.mode);
+      } finally {
+        fs.closeSync(fd);
+      }
+      lutimensNs(abs, e.mtimeNs, e.mtimeNs);
     }
-    this.dirs.length = 0;
+    this.dirs.clear();
   }
 }

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import type { ManifestEntry } from './manifest-codec.ts';
 import { formatPaxTime, fromTarHeader, parsePaxTime, safeEntryPath, toTarHeader, type TarHeader } from './tar-entry.ts';
 import { craftTar } from './testdata/helpers.ts';
+import { ImgsrvError } from '../server/errors.ts';
 
 async function roundTrip(e: ManifestEntry, body?: Buffer): Promise<{ header: TarHeader; back: ManifestEntry }> {
   const { header } = toTarHeader(e);
@@ -72,6 +73,36 @@ describe('tar entries', () => {
     expect(() => safeEntryPath(Buffer.from('a/../../b'))).toThrow(/"\.\." in path/);
     expect(() => safeEntryPath(Buffer.from('/etc/passwd'))).toThrow(/absolute path/);
     expect(() => safeEntryPath(Buffer.from('a\0b'))).toThrow(/NUL byte/);
+  });
+
+  it('refuses numbers the kernel calls would choke on (fuzz-found), as ImgsrvError', () => {
+    const bad = (h: Partial<TarHeader>): unknown => {
+      try {
+        return fromTarHeader({ name: 'x', type: 'file', ...h });
+      } catch (err) {
+        return err;
+      }
+    };
+    for (const [h, msg] of [
+      [{ mtime: new Date(Number.NaN) }, /bad mtime/],
+      [{ uid: 2 ** 32 }, /bad uid/],
+      [{ uid: -1 }, /bad uid/],
+      [{ gid: Number.NaN }, /bad gid/],
+      [{ pax: { uid: '4294967295' } }, /bad uid/], // (uid_t)-1 means "leave it" to chown(2)
+      [{ pax: { mtime: '99999999999999999999' } }, /bad pax time/],
+      [{ type: 'character-device', devmajor: 2 ** 32 }, /bad SCHILY\.devmajor/],
+    ] as Array<[Partial<TarHeader>, RegExp]>) {
+      const err = bad(h);
+      expect(err, JSON.stringify(h)).toBeInstanceOf(ImgsrvError);
+      expect((err as Error).message).toMatch(msg);
+    }
+    expect(fromTarHeader({ name: 'x', type: 'file', uid: 0xfffffffe, mtime: new Date(0) }).entry.uid).toBe(0xfffffffe);
+  });
+
+  it('refuses NUL bytes where the name goes to a system call as a C string', () => {
+    const b64 = (s: string): string => Buffer.from(s).toString('base64');
+    expect(() => fromTarHeader({ name: 'l', type: 'symlink', linkname: 'x', pax: { 'IMGSRV.linkpathb64': b64('a\0b') } })).toThrow(/symlink target \(NUL byte\)/);
+    expect(() => fromTarHeader({ name: 'f', type: 'file', pax: { [`IMGSRV.xattr.${Buffer.from('user.a\0b').toString('base64url')}`]: 'eA==' } })).toThrow(/xattr name \(NUL byte\)/);
   });
 
   it('refuses unsupported entry types and sparse formats', () => {

@@ -51,7 +51,8 @@ export function formatPaxTime(ns: bigint): string {
 
 /** Parse a pax time into nanoseconds (extra digits are cut, missing ones are zeros). */
 export function parsePaxTime(s: string): bigint {
-  const m = /^(-?)(\d+)(?:\.(\d*))?$/.exec(s);
+  // At most 18 digits of seconds: the time must fit the kernel's 64-bit tv_sec.
+  const m = /^(-?)(\d{1,18})(?:\.(\d*))?$/.exec(s);
   if (!m) throw new ImgsrvError('IO', `bad pax time "${s.slice(0, 40)}"`);
   const ns = BigInt(m[2]!) * 1_000_000_000n + BigInt((m[3] ?? '').slice(0, 9).padEnd(9, '0'));
   return m[1] ? -ns : ns;
@@ -134,6 +135,10 @@ export function safeEntryPath(raw: Buffer, what = 'entry'): Buffer {
   return Buffer.concat(parts.flatMap((p, i) => (i ? [Buffer.from('/'), p] : [p])));
 }
 
+// uid_t and gid_t are 32 bits, and (uid_t)-1 tells chown(2) "leave it"; glibc's dev_t halves are 32 bits.
+const MAX_ID = 0xfffffffe;
+const MAX_DEV = 0xffffffff;
+
 const FROM_TAR: Partial<Record<string, EntryType>> = {
   file: 'file', 'contiguous-file': 'file', directory: 'dir', symlink: 'symlink', link: 'hardlink', 'character-device': 'char', 'block-device': 'block', fifo: 'fifo',
 };
@@ -151,38 +156,46 @@ export function fromTarHeader(h: TarHeader): TarEntry {
   const path = safeEntryPath(rawName);
   const type = h.type ? FROM_TAR[h.type] : undefined;
   if (!type) throw new ImgsrvError('IO', `entry ${JSON.stringify(displayPath(path))}: unsupported tar entry type ${String(h.type)}`, { hint: 'make archives with imgsrv or GNU tar --format=posix' });
-  const num = (k: string, dflt: number): number => {
+  const bad = (what: string): ImgsrvError => new ImgsrvError('IO', `entry ${JSON.stringify(displayPath(path))}: bad ${what}`, { hint: 'the archive is corrupt' });
+  // A pax record, else the ustar field (which tar-stream decodes to NaN or a negative number when it is damaged).
+  const num = (k: string, dflt: number | undefined, max: number): number => {
     const v = pax[k];
-    if (v === undefined) return dflt;
-    if (!/^\d{1,15}$/.test(v)) throw new ImgsrvError('IO', `entry ${JSON.stringify(displayPath(path))}: bad pax ${k}`);
-    return Number(v);
+    if (v !== undefined && !/^\d{1,15}$/.test(v)) throw bad(`pax ${k}`);
+    const n = v !== undefined ? Number(v) : (dflt ?? 0);
+    if (!Number.isSafeInteger(n) || n < 0 || n > max) throw bad(`${k} ${String(n)}`);
+    return n;
   };
+  const ms = h.mtime?.getTime() ?? 0;
+  if (pax.mtime === undefined && !Number.isSafeInteger(ms)) throw bad('mtime');
   const entry: ManifestEntry = {
     path,
     type,
     mode: (h.mode ?? 0) & 0o7777,
-    uid: num('uid', h.uid ?? 0),
-    gid: num('gid', h.gid ?? 0),
-    mtimeNs: pax.mtime !== undefined ? parsePaxTime(pax.mtime) : BigInt(h.mtime?.getTime() ?? 0) * 1_000_000n,
+    uid: num('uid', h.uid, MAX_ID),
+    gid: num('gid', h.gid, MAX_ID),
+    mtimeNs: pax.mtime !== undefined ? parsePaxTime(pax.mtime) : BigInt(ms) * 1_000_000n,
   };
   if (type === 'symlink' || type === 'hardlink') {
     const b64 = pax['IMGSRV.linkpathb64'];
     entry.target = b64 !== undefined ? Buffer.from(b64, 'base64') : Buffer.from(h.linkname ?? '', pax.linkpath !== undefined ? 'utf8' : 'latin1');
     if (type === 'hardlink') entry.target = safeEntryPath(entry.target, `hard link ${JSON.stringify(displayPath(path))} →`);
+    else if (entry.target.includes(0)) throw bad('symlink target (NUL byte)');
   }
-  if (type === 'char' || type === 'block') entry.rdev = { major: num('SCHILY.devmajor', h.devmajor ?? 0), minor: num('SCHILY.devminor', h.devminor ?? 0) };
+  if (type === 'char' || type === 'block') entry.rdev = { major: num('SCHILY.devmajor', h.devmajor, MAX_DEV), minor: num('SCHILY.devminor', h.devminor, MAX_DEV) };
   const xattrs = new Map<string, Buffer>();
   for (const [k, v] of Object.entries(pax)) {
     if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice(13), Buffer.from(v, 'utf8'));
     else if (k.startsWith('IMGSRV.xattr.')) xattrs.set(Buffer.from(k.slice(13), 'base64url').toString('latin1'), Buffer.from(v, 'base64'));
   }
+  // The name goes to lsetxattr(2) as a C string: a NUL would silently set another attribute.
+  for (const name of xattrs.keys()) if (name.includes('\0')) throw bad('xattr name (NUL byte)');
   if (xattrs.size > 0) entry.xattrs = xattrs;
   if (type !== 'file') return { entry };
   if (pax['GNU.sparse.major'] !== undefined || pax['GNU.sparse.map'] !== undefined || pax['GNU.sparse.offset'] !== undefined) {
     if (pax['GNU.sparse.major'] !== '1' || pax['GNU.sparse.minor'] !== '0') {
       throw new ImgsrvError('IO', `entry ${JSON.stringify(displayPath(path))}: only GNU sparse format 1.0 is supported`, { hint: 'make archives with imgsrv or GNU tar --sparse-version=1.0' });
     }
-    entry.size = num('GNU.sparse.realsize', 0);
+    entry.size = num('GNU.sparse.realsize', 0, Number.MAX_SAFE_INTEGER);
     return { entry, sparseRealSize: entry.size };
   }
   entry.size = h.size ?? 0;

@@ -10,7 +10,8 @@ import parseTorrent from 'parse-torrent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packImage, type PackResult } from './pack.ts';
 import { candidatePieceLengths, MAX_PIECE_LENGTH, MIN_PIECE_LENGTH, PieceHasher, pieceLengthFor } from './pieces.ts';
-import { decodeInfo, encodeInfo, infoHash, renameInfo } from './torrent-info.ts';
+import { decodeInfo, encodeInfo, infoHash, renameInfo, wellFormedBencode } from './torrent-info.ts';
+import { ImgsrvError } from '../server/errors.ts';
 import { verifyImage } from './verify.ts';
 import { unknownFacts } from '../server/capture/probe.ts';
 import { metaDraft } from '../server/capture/run.ts';
@@ -76,6 +77,20 @@ describe('info dictionary from packing', () => {
   it('refuses hashes that do not cover the length, and damaged dictionaries', () => {
     expect(() => encodeInfo('x', { ...packed.pieces, length: packed.pieces.length + 1e6 })).toThrow(/do not cover/);
     expect(() => decodeInfo(Buffer.from('d4:name1:xe'))).toThrow(/single-file/);
+  });
+
+  it('refuses malformed bencode with IMAGE_INVALID before bencode.decode sees it (fuzz-found: a negative length looped forever)', () => {
+    for (const bad of ['d4:name-1:xe', 'd4:name1:x6:lengthi-0ee', 'd4:name01:xe', 'i1', 'd1:ai1e', 'de extra', 'x', '', `${'l'.repeat(40)}${'e'.repeat(40)}`]) {
+      let err: unknown;
+      try {
+        decodeInfo(Buffer.from(bad));
+      } catch (e) {
+        err = e;
+      }
+      expect(err, bad).toBeInstanceOf(ImgsrvError);
+      expect((err as ImgsrvError).code, bad).toBe('IMAGE_INVALID');
+    }
+    expect(wellFormedBencode(Buffer.from('d1:ai-3e1:bl0:i0eee'))).toBe(true);
   });
 
   it('verify checks the pieces against the artifact in its one read', async () => {

@@ -87,6 +87,24 @@ describe('unpack refuses entries that escape the target', () => {
     expect(fs.readFileSync(path.join(outside, 'passwd'), 'utf8')).toBe('root:x:0:0\n');
   });
 
+  it('never carries a directory\'s mode through a symlink that later took its name (fuzz-found)', async () => {
+    fs.chmodSync(outside, 0o755);
+    for (const link of [outside, '../../../outside', '..']) {
+      const err = await unpackBytes(zstd(await craftTar([
+        { header: { name: 'd', type: 'directory', mode: 0o777 } },
+        { header: { name: 'd/e', type: 'directory', mode: 0o777 } },
+        { header: { name: 'd/e', type: 'symlink', linkname: link, mode: 0o777 } },
+        { header: { name: 'd', type: 'directory', mode: 0o750 } },
+      ])));
+      expect(err, link).toBeUndefined();
+      expect(fs.statSync(outside).mode & 0o7777, link).toBe(0o755);
+      expect(fs.statSync(path.join(target, 'd')).mode & 0o7777, link).toBe(0o750); // the later entry's mode
+      expect(fs.statSync(path.join(base, 'a', 'b')).mode & 0o7777, link).toBe(0o755);
+      expect(fs.lstatSync(path.join(target, 'd', 'e')).isSymbolicLink()).toBe(true);
+      fs.rmSync(path.join(target, 'd'), { recursive: true });
+    }
+  });
+
   it('refuses hard links to ../../etc/passwd', async () => {
     const err = await unpackBytes(zstd(await craftTar([{ header: { name: 'pw', type: 'link', linkname: '../../../outside/passwd' } }])));
     expectRefused(err, /refused hard link "pw" → "\.\.\/\.\.\/\.\.\/outside\/passwd": "\.\." in path/);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { packImage, type PackResult } from './pack.ts';
 import { verifyImage } from './verify.ts';
-import { tempDir, writeMeta } from './testdata/helpers.ts';
+import { craftTar, tempDir, writeMeta, zstd } from './testdata/helpers.ts';
 
 let base: string;
 let out: string;
@@ -80,5 +80,13 @@ describe('verifyImage', () => {
     meta.artifact.sha256 = 'nope';
     fs.writeFileSync(path.join(out, 'meta.json'), JSON.stringify(meta));
     expect((await verifyImage(out)).problems[0]).toMatch(/artifact\.sha256: must be 64 lowercase hex digits/);
+  });
+
+  it('reports, never hangs on, a directory entry with a size (fuzz-found: tar-stream never ends its body)', async () => {
+    const tarBytes = await craftTar([{ header: { name: 'd', type: 'directory', mode: 0o755, size: 1024 } }]);
+    fs.writeFileSync(packed.artifact, zstd(tarBytes));
+    const res = await verifyImage(out);
+    expect(res.ok).toBe(false);
+    expect(res.problems).toContain('d: in the archive but not in the manifest');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { buildKernelCmdline } from './cmdline.ts';
-import { buildIpxeScript } from './ipxe.ts';
+import { buildIpxeScript, buildLocalBootIpxeScript } from './ipxe.ts';
 import { buildPxelinuxConfig, macFromPxelinuxPath } from './pxelinux.ts';
 
 const params = { server: 'http://198.18.0.1:8080', token: 'tok_-123', extra: ['console=ttyS0,115200'] };
@@ -15,6 +15,19 @@ describe('kernel command line', () => {
   it.each([' ', '"', "'", '\\', '\n', '\0', '${x}'])('refuses a value containing %j', (bad) => {
     expect(() => buildKernelCmdline({ ...params, token: `a${bad}b` })).toThrow(/kernel command line/);
     expect(() => buildKernelCmdline({ ...params, extra: [`quiet${bad}`] })).toThrow(/kernel command line/);
+  });
+
+  // Fuzz-found: iPXE reads these words as the end of the kernel command or a comment, so
+  // extra: ['&&', 'shell'] ran an iPXE shell once the kernel loaded.
+  it.each(['||', '&&', ';', '#', '#quiet'])('refuses an argument iPXE would read as syntax: %j', (word) => {
+    expect(() => buildKernelCmdline({ ...params, extra: ['quiet', word, 'shell'] })).toThrow(/is iPXE syntax/);
+  });
+
+  it('refuses extra arguments that set its own keys (the node takes the last occurrence)', () => {
+    for (const arg of ['imgsrv.server=http://198.18.0.99', 'imgsrv.token=x', 'imgsrv.mac=aa', 'initrd=evil.img', 'BOOTIF=01-aa']) {
+      expect(() => buildKernelCmdline({ ...params, extra: [arg] }), arg).toThrow(/sets a key imgsrv sets itself/);
+    }
+    expect(buildKernelCmdline({ ...params, extra: ['imgsrv.debug', 'initrdmem=1'] })).toMatch(/ imgsrv\.debug initrdmem=1$/);
   });
 });
 
@@ -32,6 +45,17 @@ describe('iPXE script', () => {
     expect(script).toMatch(/^boot \|\| goto retry$/m);
     expect(script).toMatch(/^goto fetch$/m);
   });
+
+  // Fuzz-found: the URLs went into script lines unchecked (a newline added a command, a NUL cut the line, a leading "-" became an option).
+  it.each(['http://x/vmlinuz\nshell', 'http://x/vm linuz', 'http://x/vm\0linuz', 'http://x/${net0/ip}', '--timeout=1', '#x', '||'])('refuses the script URL %j', (url) => {
+    expect(() => buildIpxeScript({ kernelUrl: url, initrdUrl: 'http://x/initrd.img' }, params)).toThrow(/iPXE script URL for kernel/);
+    expect(() => buildIpxeScript({ kernelUrl: 'http://x/vmlinuz', initrdUrl: url }, params)).toThrow(/iPXE script URL for initrd/);
+    expect(() => buildLocalBootIpxeScript('installed', url)).toThrow(/iPXE script URL for localboot\.efi/);
+  });
+
+  it('keeps the local-boot reason to plain words', () => {
+    expect(buildLocalBootIpxeScript('a ${x} || shell\n#c', 'http://x/l.efi').split('\n')[1]).toBe('echo imgsrv: a x  shellc');
+  });
 });
 
 describe('pxelinux config', () => {
@@ -41,6 +65,12 @@ describe('pxelinux config', () => {
     expect(cfg).toContain('INITRD imgsrv/initrd.img');
     expect(cfg).toContain('APPEND imgsrv.server=http://198.18.0.1:8080 imgsrv.token=tok_-123 console=ttyS0,115200');
     expect(cfg).toContain('IPAPPEND 2');
+  });
+  it('refuses kernel and initrd paths that are not one word (INITRD takes a comma list)', () => {
+    for (const bad of ['imgsrv/initrd.img,evil.img', 'a b', 'a\fAPPEND x', 'a\nLOCALBOOT 0']) {
+      expect(() => buildPxelinuxConfig({ kernel: 'imgsrv/vmlinuz', initrd: bad }, params), bad).toThrow(/pxelinux initrd path/);
+      expect(() => buildPxelinuxConfig({ kernel: bad, initrd: 'imgsrv/initrd.img' }, params), bad).toThrow(/pxelinux kernel path/);
+    }
   });
   it('parses the MAC from the requested path', () => {
     expect(macFromPxelinuxPath('pxelinux.cfg/01-AA-bb-cc-dd-ee-ff')).toBe('aa:bb:cc:dd:ee:ff');

@@ -2,7 +2,8 @@
  * The kernel command line for the netboot environment: everything the node
  * client needs (`imgsrv.server=`, `imgsrv.token=`, …). The line is parsed by
  * the kernel with no quoting we can rely on across loaders (iPXE, pxelinux),
- * so values are restricted to characters that need none.
+ * so values are restricted to characters that need none; and since iPXE
+ * reads it as part of a script line, no word may be iPXE syntax either.
  */
 import { ImgsrvError } from '../../server/errors.ts';
 
@@ -24,25 +25,40 @@ export interface NodeBootParams {
 const SAFE = /^[\x21\x23-\x26\x28-\x5b\x5d-\x7e]+$/;
 // iPXE expands ${var}; a MAC passed as "${mac}" is the one intended use.
 const IPXE_VAR = /^\$\{[a-z0-9:_-]+\}$/;
+// iPXE's exec.c ends a command at a word "||", "&&" or ";" and starts a comment at a word beginning with "#":
+// as a kernel argument such a word would end the kernel command and run (or drop) what follows.
+const IPXE_SYNTAX = /^(?:\|\||&&|;|#.*)$/;
+// Keys this line sets itself: the client takes the last occurrence (boot-params.ts), so an extra argument must not repeat one.
+const OWN_KEYS = /^(?:imgsrv\.server|imgsrv\.token|imgsrv\.mac|initrd|BOOTIF)(?:=|$)/;
 
-function word(name: string, value: string, allowIpxeVar = false): string {
-  if (!(SAFE.test(value) || (allowIpxeVar && IPXE_VAR.test(value)))) {
-    throw new ImgsrvError('BAD_CONFIG', `kernel command line value for ${name} contains a space, quote or control character`, {
-      hint: 'use a value without spaces or quotes',
-    });
-  }
-  if (!allowIpxeVar && value.includes('${')) {
-    throw new ImgsrvError('BAD_CONFIG', `kernel command line value for ${name} contains "\${"`, { hint: 'iPXE would expand it; remove it' });
-  }
+/**
+ * Check one word that goes into a boot script or command line: printable
+ * ASCII without spaces, quotes or backslashes, no iPXE expansion ("${"),
+ * not iPXE syntax. Returns it; throws BAD_CONFIG naming `name`.
+ */
+export function bootWord(name: string, value: string, opts: { allowIpxeVar?: boolean; what?: string; refuse?: { re: RegExp; why: string } } = {}): string {
+  const what = opts.what ?? `kernel command line value for ${name}`;
+  const fail = (why: string, hint: string): never => {
+    throw new ImgsrvError('BAD_CONFIG', `${what} ${why}`, { hint });
+  };
+  if (opts.refuse?.re.test(value)) fail(opts.refuse.why, 'change the value');
+  if (!(SAFE.test(value) || (opts.allowIpxeVar && IPXE_VAR.test(value)))) fail('contains a space, quote or control character', 'use a value without spaces or quotes');
+  if (!opts.allowIpxeVar && value.includes('${')) fail('contains "${"', 'iPXE would expand it; remove it');
+  if (IPXE_SYNTAX.test(value)) fail(`is iPXE syntax (${JSON.stringify(value.slice(0, 20))})`, 'iPXE would read it as the end of a command or a comment; remove it');
   return value;
 }
 
-/** Build the kernel command line; throws on a value that would need quoting. */
+/** Check one extra kernel argument (config `boot.kernelArgs`, a group's kernel arguments); returns it or throws BAD_CONFIG. */
+export function checkKernelArg(arg: string): string {
+  return bootWord('extra argument', arg, { refuse: { re: OWN_KEYS, why: `${JSON.stringify(arg.slice(0, 40))} sets a key imgsrv sets itself (remove it from boot.kernelArgs or the group's kernel arguments)` } });
+}
+
+/** Build the kernel command line; throws on a value that would need quoting or would change the line's meaning. */
 export function buildKernelCmdline(p: NodeBootParams): string {
   const args: string[] = [];
-  if (p.initrdName) args.push(`initrd=${word('initrd', p.initrdName)}`);
-  args.push(`imgsrv.server=${word('server', p.server)}`, `imgsrv.token=${word('token', p.token)}`);
-  if (p.mac) args.push(`imgsrv.mac=${word('mac', p.mac, true)}`);
-  for (const e of p.extra ?? []) args.push(word('extra argument', e));
+  if (p.initrdName) args.push(`initrd=${bootWord('initrd', p.initrdName)}`);
+  args.push(`imgsrv.server=${bootWord('server', p.server)}`, `imgsrv.token=${bootWord('token', p.token)}`);
+  if (p.mac) args.push(`imgsrv.mac=${bootWord('mac', p.mac, { allowIpxeVar: true })}`);
+  for (const e of p.extra ?? []) args.push(checkKernelArg(e));
   return args.join(' ');
 }

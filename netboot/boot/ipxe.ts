@@ -3,7 +3,7 @@
  * initrd over HTTP (or TFTP in tftp boot mode) and boot the netboot
  * environment, retrying a failed fetch instead of falling back to disk.
  */
-import { buildKernelCmdline, type NodeBootParams } from './cmdline.ts';
+import { bootWord, buildKernelCmdline, type NodeBootParams } from './cmdline.ts';
 
 /** Where the loader fetches kernel and initrd from. */
 export interface BootFiles {
@@ -15,17 +15,24 @@ export interface BootFiles {
 
 export const INITRD_NAME = 'initrd.img';
 
+/** Check a URL that goes into a script line: one plain word, and not an option of kernel/initrd/chain (iPXE's getopt reads a leading "-"). */
+export function scriptUrl(name: string, url: string): string {
+  return bootWord(name, url, { what: `iPXE script URL for ${name}`, refuse: { re: /^-/, why: 'starts with "-" (iPXE would read it as an option)' } });
+}
+
 /** Build an iPXE script; the MAC is left to iPXE's ${mac} so one script fits any NIC it booted from. */
 export function buildIpxeScript(files: BootFiles, params: Omit<NodeBootParams, 'initrdName' | 'mac'>): string {
   const cmdline = buildKernelCmdline({ ...params, mac: '${mac}', initrdName: INITRD_NAME });
+  const kernelUrl = scriptUrl('kernel', files.kernelUrl);
+  const initrdUrl = scriptUrl('initrd', files.initrdUrl);
   return [
     '#!ipxe',
     '# imgsrv netboot environment',
     'set attempt:int32 0',
     ':fetch',
     'inc attempt',
-    `kernel ${files.kernelUrl} ${cmdline} || goto retry`,
-    `initrd --name ${INITRD_NAME} ${files.initrdUrl} || goto retry`,
+    `kernel ${kernelUrl} ${cmdline} || goto retry`,
+    `initrd --name ${INITRD_NAME} ${initrdUrl} || goto retry`,
     'boot || goto retry',
     ':retry',
     // Back off instead of hammering a busy server; a blank node has nothing better to do.
@@ -45,12 +52,13 @@ export function buildIpxeScript(files: BootFiles, params: Omit<NodeBootParams, '
 export function buildLocalBootIpxeScript(reason: string, localBootEfiUrl: string): string {
   // The reason is ours (image names, MACs) but echo must not see iPXE syntax from it either.
   const safe = reason.replace(/[^A-Za-z0-9 ._@:/-]/g, '');
+  const efi = scriptUrl('localboot.efi', localBootEfiUrl);
   return [
     '#!ipxe',
     `echo imgsrv: ${safe}`,
     'echo imgsrv: booting from local disk',
     'iseq ${platform} efi || exit',
-    `chain ${localBootEfiUrl} || echo imgsrv: cannot load the local boot loader; exiting to the firmware`,
+    `chain ${efi} || echo imgsrv: cannot load the local boot loader; exiting to the firmware`,
     'exit 1',
     '',
   ].join('\n');

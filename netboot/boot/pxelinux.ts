@@ -2,7 +2,7 @@
  * The per-node pxelinux config (served over TFTP as pxelinux.cfg/01-<mac>):
  * the TFTP-only path, kernel and initrd fetched by pxelinux itself.
  */
-import { buildKernelCmdline, type NodeBootParams } from './cmdline.ts';
+import { bootWord, buildKernelCmdline, type NodeBootParams } from './cmdline.ts';
 
 /** Paths relative to the TFTP root. */
 export interface PxelinuxFiles {
@@ -12,13 +12,17 @@ export interface PxelinuxFiles {
 
 /** Build a pxelinux config that boots the netboot environment at once. */
 export function buildPxelinuxConfig(files: PxelinuxFiles, params: Omit<NodeBootParams, 'initrdName' | 'mac'>): string {
+  // One word each; INITRD takes a comma-separated list, so a comma would add an initrd.
+  const file = (name: string, v: string): string => bootWord(name, v, { what: `pxelinux ${name} path`, refuse: { re: /,/, why: 'contains "," (INITRD reads a list)' } });
+  const kernel = file('kernel', files.kernel);
+  const initrd = file('initrd', files.initrd);
   return [
     'DEFAULT imgsrv',
     'PROMPT 0',
     'TIMEOUT 0',
     'LABEL imgsrv',
-    `  KERNEL ${files.kernel}`,
-    `  INITRD ${files.initrd}`,
+    `  KERNEL ${kernel}`,
+    `  INITRD ${initrd}`,
     `  APPEND ${buildKernelCmdline(params)}`,
     // IPAPPEND 2 adds BOOTIF=01-<mac> so the client brings up the NIC it booted from.
     '  IPAPPEND 2',
