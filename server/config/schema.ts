@@ -8,6 +8,16 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { normalizeMac } from '../store/nodes.ts';
 import { ipToInt } from '../../netboot/dhcp/options.ts';
+import { checkKernelArg } from '../../netboot/boot/cmdline.ts';
+
+/** The boot builders' own rule for an extra kernel argument, so a bad one is refused at load, with its key path. */
+export function kernelArgIssue(arg: string, ctx: z.RefinementCtx): void {
+  try {
+    checkKernelArg(arg);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+  }
+}
 
 const ipv4 = z.string().refine((s) => isIPv4(s), { message: 'must be an IPv4 address' });
 const mac = z.string().transform((s, ctx) => {
@@ -106,7 +116,7 @@ export const configSchema = z
         biosLoader: z.enum(['ipxe', 'pxelinux']).default('ipxe'),
         uefiLoader: z.enum(['ipxe.efi', 'snponly.efi']).default('ipxe.efi'),
         /** Extra kernel command-line arguments for the netboot environment. */
-        kernelArgs: z.array(z.string().regex(/^[^\s"]+$/, 'must be one argument without spaces or quotes')).default(['console=tty0', 'console=ttyS0,115200']),
+        kernelArgs: z.array(z.string().superRefine(kernelArgIssue)).default(['console=tty0', 'console=ttyS0,115200']),
       })
       .prefault({}),
     nodes: z

@@ -4,7 +4,8 @@
  * group). All need admin.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { ImgsrvError } from '../../errors.ts';
+import { ImgsrvError, withContext } from '../../errors.ts';
+import { checkKernelArg } from '../../../netboot/boot/cmdline.ts';
 import type { Store } from '../../store/db.ts';
 import type { GroupPatch } from '../../store/groups.ts';
 import { resolveImage, type DeployContext } from '../../deploy/plan.ts';
@@ -45,6 +46,14 @@ export const groupRoutes: FastifyPluginAsync<{ store: Store; deploy?: DeployCont
       const { name } = req.params;
       // Refuse an image that isn't there (a typo would leave the group's nodes waiting).
       if (req.body.image && deploy) resolveImage(deploy.images, req.body.image);
+      // The boot builders' rule, now rather than when a node of the group asks for its boot script.
+      req.body.kernelArgs?.forEach((a, i) => {
+        try {
+          checkKernelArg(a);
+        } catch (err) {
+          throw withContext(err, `kernelArgs[${i}]`);
+        }
+      });
       const created = !store.groups.get(name);
       const g = store.groups.upsert(name, req.body);
       store.events.add(created ? 'group.created' : 'group.changed', `group ${name} ${created ? 'created' : 'changed'}`, { data: req.body });
