@@ -84,9 +84,12 @@ export async function startSeeder(torrentBuf: Buffer, dir: string, opts: { uploa
 export async function startWebSeed(file: string, name: string, opts: { delayMs?: number } = {}): Promise<{ url: string; requests: () => number; close: () => Promise<void> }> {
   const size = statSync(file).size;
   let requests = 0;
+  let closed = false;
   const server = createServer(async (req, res) => {
     requests++;
     if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
+    // A delayed answer may wake after close() and after the test removed the file: answer nothing then.
+    if (closed || res.destroyed) return void res.destroy();
     if (req.url !== `/seed/${name}`) {
       res.writeHead(404).end();
       return;
@@ -104,7 +107,9 @@ export async function startWebSeed(file: string, name: string, opts: { delayMs?:
       ...(m ? { 'content-range': `bytes ${start}-${end}/${size}` } : {}),
     });
     if (req.method === 'HEAD') return void res.end();
-    createReadStream(file, { start, end }).pipe(res);
+    createReadStream(file, { start, end })
+      .on('error', () => res.destroy())
+      .pipe(res);
   });
   await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
   const port = (server.address() as AddressInfo).port;
@@ -113,6 +118,7 @@ export async function startWebSeed(file: string, name: string, opts: { delayMs?:
     requests: () => requests,
     close: () =>
       new Promise((ok) => {
+        closed = true;
         server.closeAllConnections();
         server.close(() => ok());
       }),
