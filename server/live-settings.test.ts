@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { configSchema } from './config/schema.ts';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createBootDecider } from './boot-policy.ts';
 import { LiveSettingsService } from './live-settings.ts';
 import { openStore } from './store/db.ts';
 
@@ -47,5 +51,45 @@ describe('live settings', () => {
     const live = new LiveSettingsService(openStore(':memory:'), config);
     await expect(live.update({ dhcp: { reservations: [{ mac: 'nope', ip: '198.18.0.9' }] } })).rejects.toThrow(/dhcp\.reservations\.0\.mac/);
     await expect(live.update({ nodes: { defaultGroup: 'missing' } })).rejects.toThrow(/nodes\.defaultGroup: no group missing/);
+  });
+
+  // The settings are kept in memory (the DHCP path reads the boot mode for every PXE packet):
+  // a change must be in force for the very next packet, and a rolled-back one must not be.
+  it('puts a change in force at once for the boot decision and for new nodes, and drops a rolled-back one', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'imgsrv-live-')), 'imgsrv.db');
+    const store = openStore(file);
+    const live = new LiveSettingsService(store, config);
+    const decide = createBootDecider({ config, bootMode: () => live.get().boot.mode, httpBase: 'http://198.18.0.1', serverAddress: '198.18.0.1', loaders: [] });
+    const uefiIpxe = { mac: '52:54:00:00:00:01', arch: 7, isIpxe: true };
+    expect(decide(uefiIpxe)?.filename).toMatch(/^http:\/\//);
+
+    let duringApply: string | undefined;
+    live.onApply(async (next) => {
+      duringApply = decide(uefiIpxe)?.filename;
+      if (next.nodes.hostnamePattern === 'bad-{n}') throw new Error('cannot apply');
+    });
+    await live.update({ boot: { mode: 'tftp' } });
+    expect(duringApply).toBe('imgsrv.ipxe');
+    expect(decide(uefiIpxe)?.filename).toBe('imgsrv.ipxe');
+
+    await expect(live.update({ boot: { mode: 'http' }, nodes: { hostnamePattern: 'bad-{n}' } })).rejects.toThrow(/previous settings stay/);
+    expect(decide(uefiIpxe)?.filename).toBe('imgsrv.ipxe');
+    expect(live.get().nodes.hostnamePattern).toBe('web-{n}');
+
+    // New nodes join the default group from the next sighting on.
+    store.groups.upsert('rack1', {});
+    await live.update({ nodes: { defaultGroup: 'rack1' } });
+    store.nodes.sight({ mac: '52:54:00:00:00:02' });
+    expect(store.nodes.get('52:54:00:00:00:02')?.group).toBe('rack1');
+
+    // The copy in memory cannot be changed behind the store's back.
+    expect(() => {
+      (live.get().boot as { mode: string }).mode = 'http';
+    }).toThrow(TypeError);
+    // And what was stored is what a restarted server starts with.
+    store.close();
+    const again = openStore(file);
+    expect(new LiveSettingsService(again, config).get()).toEqual(live.get());
+    again.close();
   });
 });

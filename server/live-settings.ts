@@ -4,7 +4,9 @@
  * group new nodes join. The config file gives the defaults; a change is
  * stored, then applied (the DHCP service restarts when its mode or range
  * changes). If applying fails, the previous settings are stored and applied
- * again, so a bad change loses nothing.
+ * again, so a bad change loses nothing. The settings in force are kept in
+ * memory (read once at start, replaced by each change): the DHCP path asks
+ * for the boot mode on every PXE packet.
  */
 import type { Config } from './config/schema.ts';
 import { rangeSchema, reservationSchema } from './config/schema.ts';
@@ -41,6 +43,8 @@ const KEYS = {
 export class LiveSettingsService {
   private readonly store: Store;
   private readonly defaults: LiveSettings;
+  /** The settings in force; this service is the only writer of their keys, so the copy cannot go stale. */
+  private current: LiveSettings;
   private apply: (next: LiveSettings, prev: LiveSettings) => Promise<void> = async () => undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -52,6 +56,7 @@ export class LiveSettingsService {
       boot: { mode: config.boot.mode },
       nodes: { hostnamePattern: config.nodes.hostnamePattern, defaultGroup: null },
     };
+    this.current = this.read();
   }
 
   /** Set what applying a change does (serve wires DHCP restarts and reservations here). */
@@ -59,18 +64,26 @@ export class LiveSettingsService {
     this.apply = fn;
   }
 
-  /** The settings in force: each stored value, else the config's. */
+  /** The settings in force (frozen: a change goes through update). */
   get(): LiveSettings {
+    return this.current;
+  }
+
+  /** Each stored value, else the config's. */
+  private read(): LiveSettings {
     const d = this.defaults;
     const v = <T>(key: string, fallback: T): T => {
       const stored = this.store.settings.get<T>(key);
       return stored === undefined ? fallback : stored;
     };
-    return {
-      dhcp: { mode: v(KEYS.dhcpMode, d.dhcp.mode), range: v(KEYS.dhcpRange, d.dhcp.range), reservations: v(KEYS.reservations, d.dhcp.reservations) },
-      boot: { mode: v(KEYS.bootMode, d.boot.mode) },
-      nodes: { hostnamePattern: v(KEYS.hostnamePattern, d.nodes.hostnamePattern), defaultGroup: v(KEYS.defaultGroup, d.nodes.defaultGroup) },
-    };
+    // A copy: the fallbacks are the config's own objects, which freezing must not touch.
+    return deepFreeze(
+      structuredClone({
+        dhcp: { mode: v(KEYS.dhcpMode, d.dhcp.mode), range: v(KEYS.dhcpRange, d.dhcp.range), reservations: v(KEYS.reservations, d.dhcp.reservations) },
+        boot: { mode: v(KEYS.bootMode, d.boot.mode) },
+        nodes: { hostnamePattern: v(KEYS.hostnamePattern, d.nodes.hostnamePattern), defaultGroup: v(KEYS.defaultGroup, d.nodes.defaultGroup) },
+      }),
+    );
   }
 
   /** Stored settings that differ from the config's (a flag like --dhcp is overridden by them: say so at start). */
@@ -95,20 +108,24 @@ export class LiveSettingsService {
   }
 
   private async updateNow(patch: LiveSettingsPatch): Promise<LiveSettings> {
-    const prev = this.get();
-    const next: LiveSettings = {
+    const prev = this.current;
+    const draft: LiveSettings = {
       dhcp: { ...prev.dhcp, ...patch.dhcp },
       boot: { ...prev.boot, ...patch.boot },
       nodes: { ...prev.nodes, ...patch.nodes },
     };
-    next.dhcp.reservations = next.dhcp.reservations.map((r, i) => checkReservation(r, i));
-    this.check(next);
+    draft.dhcp.reservations = draft.dhcp.reservations.map((r, i) => checkReservation(r, i));
+    this.check(draft);
+    const next = deepFreeze(draft);
     this.write(next);
+    // In force from here on: the apply step and every packet after it see the new values.
+    this.current = next;
     try {
       this.store.leases.setReservations(next.dhcp.reservations);
       await this.apply(next, prev);
     } catch (err) {
       this.write(prev);
+      this.current = prev;
       this.store.leases.setReservations(prev.dhcp.reservations);
       await this.apply(prev, next).catch(() => undefined);
       throw new ImgsrvError('CONFLICT', `the change could not be applied, so the previous settings stay: ${(err as Error).message}`, {
@@ -151,6 +168,15 @@ export class LiveSettingsService {
       set(KEYS.defaultGroup, s.nodes.defaultGroup, d.nodes.defaultGroup);
     });
   }
+}
+
+/** Freeze `v` and everything in it, so a caller of get() cannot change the settings in force behind the store's back. */
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
 }
 
 /** One reservation through the config file's own rule, with the key path in the error. */

@@ -26,6 +26,7 @@ import { RsyncDaemon } from './swarm/rsyncd.ts';
 import { installLoaders } from '../netboot/boot/loaders.ts';
 import { startDhcpServer, type DhcpServer } from '../netboot/dhcp/server.ts';
 import { LiveSettingsService, type LiveSettings } from './live-settings.ts';
+import { dhcpStoreOptions } from './store/dhcp-store.ts';
 import { rangeSchema } from './config/schema.ts';
 import { startTftpServer } from '../netboot/tftp/server.ts';
 
@@ -212,13 +213,9 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
         subnet: { address: iface.address, prefix: iface.prefix, router: config.dhcp.router, dns: config.dhcp.dns, domain: config.dhcp.domain },
         range: s.dhcp.range ? rangeSchema.parse(s.dhcp.range) : undefined,
         leaseSeconds: config.dhcp.leaseSeconds,
-        leases: store.leases,
+        // Leases, the node inventory, and one commit per batch of packets before any reply.
+        ...dhcpStoreOptions(store),
         boot: bootDecider,
-        onClient: (ev) => {
-          const before = store.nodes.get(ev.mac);
-          store.nodes.record({ mac: ev.mac, arch: ev.arch, firmware: ev.firmware, ip: ev.ip });
-          if (!before) store.events.add('node.discovered', `first seen (${ev.message}, ${ev.firmware ?? 'unknown firmware'})`, { mac: ev.mac, data: ev });
-        },
         logger: dhcpLog,
         registry,
         ports: config.dhcp.ports,

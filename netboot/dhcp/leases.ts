@@ -28,7 +28,8 @@ export interface LeaseStore {
   all(): Lease[];
   upsert(lease: Lease): void; // keyed by ip (one row per address; a declined address has a mac like 'declined')
   remove(ip: string): void;
-  reservations(): Reservation[];
+  /** Called for every candidate address: keep it cheap (the SQLite store answers from memory). */
+  reservations(): readonly Reservation[];
 }
 
 /** In-memory LeaseStore for tests and for `--dhcp` runs without a state store. */
@@ -62,7 +63,7 @@ export class MemoryLeaseStore implements LeaseStore {
     if (old && this.macs.get(old.mac) === ip) this.macs.delete(old.mac);
     this.rows.delete(ip);
   }
-  reservations(): Reservation[] {
+  reservations(): readonly Reservation[] {
     return this.reserved;
   }
 }
@@ -152,9 +153,10 @@ export class LeasePool {
    * Records an 'offered' row; undefined when the pool is exhausted.
    */
   offer(mac: string, requested: string | undefined, now: number): Lease | undefined {
-    const ip = this.choose(mac, requested, now);
-    if (ip === undefined) return undefined;
+    // Read once: nothing below writes before take(), and each read is a query on the server's store.
     const prev = this.store.byMac(mac);
+    const ip = this.choose(mac, requested, now, prev);
+    if (ip === undefined) return undefined;
     const lease: Lease = {
       mac,
       ip,
@@ -163,14 +165,13 @@ export class LeasePool {
       expiresAt: prev?.ip === ip && prev.state === 'bound' ? Math.max(prev.expiresAt, now + this.offerMs) : now + this.offerMs,
       ...(prev?.hostname !== undefined ? { hostname: prev.hostname } : {}),
     };
-    this.take(lease);
+    this.take(lease, prev);
     return lease;
   }
 
-  private choose(mac: string, requested: string | undefined, now: number): string | undefined {
+  private choose(mac: string, requested: string | undefined, now: number, prev: Lease | undefined): string | undefined {
     const res = this.reservationOf(mac);
     if (res) return this.usableBy(mac, res.ip, now) ? res.ip : undefined;
-    const prev = this.store.byMac(mac);
     if (prev && prev.state !== 'declined' && this.usableBy(mac, prev.ip, now)) return prev.ip;
     if (requested !== undefined && this.usableBy(mac, requested, now)) return requested;
     const size = this.last - this.first + 1;
@@ -185,9 +186,8 @@ export class LeasePool {
     return undefined;
   }
 
-  /** Store a lease, dropping the MAC's row for any other address so one MAC holds one address. */
-  private take(lease: Lease): void {
-    const prev = this.store.byMac(lease.mac);
+  /** Store a lease, dropping the MAC's row for any other address so one MAC holds one address; `prev` is the MAC's current row. */
+  private take(lease: Lease, prev = this.store.byMac(lease.mac)): void {
     if (prev && prev.ip !== lease.ip) this.store.remove(prev.ip);
     this.store.upsert(lease);
   }
@@ -215,21 +215,21 @@ export class LeasePool {
       if (!row || row.mac !== mac || row.state === 'declined' || row.state === 'released') {
         return { kind: 'nak', why: `no offer of ${ip} to this client` };
       }
-      return this.bind(mac, ip, now, hostname);
+      return this.bind(mac, ip, now, hostname, row);
     }
     if (!this.inSubnet(ip)) return { kind: 'nak', why: `${ip} is not on our network` };
     if (row && row.mac === mac && (row.state === 'bound' || row.state === 'offered') && row.expiresAt > now) {
-      return this.bind(mac, ip, now, hostname);
+      return this.bind(mac, ip, now, hostname, row);
     }
     // Authoritative for this subnet: re-grant an address we know is free (e.g. after
     // losing the lease database) rather than make the client wait for a timeout.
-    if (this.usableBy(mac, ip, now) && (this.reservationOf(mac)?.ip ?? ip) === ip) return this.bind(mac, ip, now, hostname);
+    if (this.usableBy(mac, ip, now) && (this.reservationOf(mac)?.ip ?? ip) === ip) return this.bind(mac, ip, now, hostname, row);
     return { kind: 'nak', why: `${ip} is not available to this client` };
   }
 
-  private bind(mac: string, ip: string, now: number, hostname: string | undefined): RequestOutcome {
-    const prevName = this.store.byIp(ip)?.hostname;
-    const name = hostname ?? prevName;
+  /** `row` is the address's current row (read by the caller, nothing written since). */
+  private bind(mac: string, ip: string, now: number, hostname: string | undefined, row: Lease | undefined): RequestOutcome {
+    const name = hostname ?? row?.hostname;
     const lease: Lease = { mac, ip, state: 'bound', expiresAt: now + this.leaseMs, ...(name !== undefined ? { hostname: name } : {}) };
     this.take(lease);
     return { kind: 'ack', lease };

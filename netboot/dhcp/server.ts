@@ -13,7 +13,7 @@ import { bindToDevice } from '../bind-device.ts';
 import { ImgsrvError } from '../../server/errors.ts';
 import type { BootClient, BootDecision } from '../boot/select.ts';
 import { DhcpDecodeError, decode, encode, type DhcpMessage } from './codec.ts';
-import { handleDhcp, type ClientEvent, type HandlerConfig } from './handler.ts';
+import { handleDhcp, type ClientEvent, type HandlerConfig, type Outbound } from './handler.ts';
 import { LeasePool, type LeaseStore } from './leases.ts';
 import { messageTypeName } from './options.ts';
 
@@ -36,6 +36,13 @@ export interface DhcpServerOptions {
   bindToDevice?: boolean | undefined;
   /** Clock for lease times (tests); default Date.now. */
   now?: () => number;
+  /**
+   * Runs the decisions for a batch of packets (their lease writes and onClient
+   * hooks) as one store transaction; replies go out only after it returns, so a
+   * lease is committed before its OFFER or ACK leaves. A throw sends none of the
+   * batch's replies (the clients retransmit). Default: no transaction (memory store).
+   */
+  transaction?: (<T>(fn: () => T) => T) | undefined;
 }
 
 /** A running DHCP service. */
@@ -46,11 +53,27 @@ export interface DhcpServer {
 
 const DEFAULT_PORTS = { server: 67, client: 68, proxy: 4011 };
 
+/** A received datagram waiting for its batch. */
+interface Inbound {
+  buf: Buffer;
+  rinfo: dgram.RemoteInfo;
+  localPort: number;
+  out: dgram.Socket;
+}
+
+/** A decided reply waiting for its batch's commit. */
+interface Pending {
+  r: Outbound;
+  out: dgram.Socket;
+  ctx: { mac: string; xid: number; type: string; port: number };
+}
+
 /** Start the DHCP service; rejects on socket errors (port in use, no permission). */
 export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
   const ports = opts.ports ?? DEFAULT_PORTS;
   const log = opts.logger;
   const now = opts.now ?? Date.now;
+  const transaction = opts.transaction ?? (<T>(fn: () => T): T => fn());
   let pool: LeasePool | undefined;
   if (opts.mode === 'full') {
     if (!opts.range) throw new ImgsrvError('BAD_CONFIG', 'full DHCP mode needs an address range', { hint: 'set dhcp.range or use proxy mode' });
@@ -77,9 +100,12 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const stats: Record<string, number> = {};
   const metrics = createMetrics(opts.registry);
   const iface = opts.interfaceName;
-  const bump = (key: string): void => {
-    stats[key] = (stats[key] ?? 0) + 1;
+  const bump = (key: string, n = 1): void => {
+    stats[key] = (stats[key] ?? 0) + n;
   };
+  let queue: Inbound[] = [];
+  let decodedInBatch = 0;
+  let closed = false;
 
   const bindAddress = opts.bindAddress ?? '0.0.0.0';
   const sockets: dgram.Socket[] = [];
@@ -91,16 +117,18 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     // A rack powering on at once is a burst of broadcasts: ask for a deep receive queue
     // (the kernel caps it at net.core.rmem_max) so the burst waits instead of being dropped.
     recv.setRecvBufferSize(4 << 20);
-    const send = bindAddress === opts.serverAddress ? recv : await bindSocket(opts.serverAddress, ports.server);
-    if (send !== recv) sockets.push(send);
-    send.setBroadcast(true);
+    const sender = bindAddress === opts.serverAddress ? recv : await bindSocket(opts.serverAddress, ports.server);
+    if (sender !== recv) sockets.push(sender);
+    sender.setBroadcast(true);
     const proxySock = opts.mode === 'proxy' ? await bindSocket(opts.serverAddress, ports.proxy) : undefined;
     if (proxySock) sockets.push(proxySock);
     // The wildcard socket hears broadcasts from every network this host is on: pin all
     // of them to the one netboot interface so we never answer on another network.
     if (opts.bindToDevice !== false) for (const s of sockets) bindToDevice(s, iface);
 
-    const onPacket = (buf: Buffer, rinfo: dgram.RemoteInfo, localPort: number, out: dgram.Socket): void => {
+    /** Decide one packet (inside the batch's transaction); returns the replies to send after the commit. */
+    const decide = (p: Inbound): Pending[] => {
+      const { buf, rinfo, localPort, out } = p;
       let msg: DhcpMessage;
       try {
         msg = decode(buf);
@@ -109,8 +137,9 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         bump(`dropped.${reason}`);
         metrics.dropped.inc({ reason, interface: iface });
         log.debug({ from: rinfo.address, bytes: buf.length, reason, err: (err as Error).message }, 'dropped malformed DHCP packet');
-        return;
+        return [];
       }
+      decodedInBatch++;
       const type = messageTypeName(msg.options.messageType);
       bump(`received.${type}`);
       metrics.received.inc({ type, interface: iface });
@@ -122,7 +151,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         bump('dropped.internal');
         metrics.dropped.inc({ reason: 'internal', interface: iface });
         log.error({ err, mac: msg.chaddr, type }, 'DHCP handler failed');
-        return;
+        return [];
       }
       const ctx = { mac: msg.chaddr, xid: msg.xid, type, port: localPort };
       if (result.dropped) {
@@ -146,22 +175,46 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
           log.error({ err, mac: msg.chaddr }, 'onClient hook failed');
         }
       }
-      for (const r of result.replies) {
-        const rtype = messageTypeName(r.msg.options.messageType);
-        out.send(encode(r.msg), r.port, r.address, (err) => {
-          if (err) {
-            bump('sendErrors');
-            log.warn({ ...ctx, err: err.message, to: r.address }, 'DHCP send failed');
-            return;
-          }
-          bump(`sent.${rtype}`);
-          metrics.sent.inc({ type: rtype, interface: iface });
-        });
-        log.info({ ...ctx, reply: rtype, to: `${r.address}:${r.port}`, yiaddr: r.msg.yiaddr, file: r.msg.options.bootfile }, rtype);
-      }
+      return result.replies.map((r) => ({ r, out, ctx }));
     };
-    recv.on('message', (b, ri) => onPacket(b, ri, ports.server, send));
-    if (send !== recv) send.on('message', (b, ri) => onPacket(b, ri, ports.server, send));
+    const send = ({ r, out, ctx }: Pending): void => {
+      const rtype = messageTypeName(r.msg.options.messageType);
+      out.send(encode(r.msg), r.port, r.address, (err) => {
+        if (err) {
+          bump('sendErrors');
+          log.warn({ ...ctx, err: err.message, to: r.address }, 'DHCP send failed');
+          return;
+        }
+        bump(`sent.${rtype}`);
+        metrics.sent.inc({ type: rtype, interface: iface });
+      });
+      log.info({ ...ctx, reply: rtype, to: `${r.address}:${r.port}`, yiaddr: r.msg.yiaddr, file: r.msg.options.bootfile }, rtype);
+    };
+    // Packets that arrive together (a rack powering on) are decided together: one commit for the
+    // batch instead of one per write, then the replies. The batch is what one turn of the event
+    // loop read from the sockets, so no packet waits for more than that turn.
+    const flush = (): void => {
+      const batch = queue;
+      queue = [];
+      if (closed) return;
+      decodedInBatch = 0;
+      let replies: Pending[];
+      try {
+        replies = transaction(() => batch.flatMap(decide));
+      } catch (err) {
+        // Malformed ones were counted already; the others lost their decisions with the rollback.
+        bump('dropped.uncommitted', decodedInBatch);
+        metrics.dropped.inc({ reason: 'uncommitted', interface: iface }, decodedInBatch);
+        log.error({ err, packets: decodedInBatch }, 'DHCP decisions not committed to the store: no replies sent');
+        return;
+      }
+      for (const p of replies) send(p);
+    };
+    const onPacket = (buf: Buffer, rinfo: dgram.RemoteInfo, localPort: number, out: dgram.Socket): void => {
+      if (queue.push({ buf, rinfo, localPort, out }) === 1) setImmediate(flush);
+    };
+    recv.on('message', (b, ri) => onPacket(b, ri, ports.server, sender));
+    if (sender !== recv) sender.on('message', (b, ri) => onPacket(b, ri, ports.server, sender));
     proxySock?.on('message', (b, ri) => onPacket(b, ri, ports.proxy, proxySock));
     for (const s of sockets) s.on('error', (err) => log.error({ err }, 'DHCP socket error'));
   } catch (err) {
@@ -172,6 +225,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   return {
     stats,
     close: async () => {
+      closed = true;
+      queue = [];
       await Promise.all(sockets.splice(0).map(closeSocket));
     },
   };
@@ -205,7 +260,7 @@ function createMetrics(registry: Registry | undefined): { received: Counter; sen
   return {
     received: counter(registry, 'imgsrv_dhcp_received_total', 'DHCP messages received, by message type', ['type', 'interface']),
     sent: counter(registry, 'imgsrv_dhcp_sent_total', 'DHCP messages sent, by message type', ['type', 'interface']),
-    dropped: counter(registry, 'imgsrv_dhcp_dropped_total', 'DHCP packets dropped as malformed or invalid, by reason', ['reason', 'interface']),
+    dropped: counter(registry, 'imgsrv_dhcp_dropped_total', 'DHCP packets dropped as malformed or invalid, or unanswered because the store could not commit, by reason', ['reason', 'interface']),
     exhausted: counter(registry, 'imgsrv_dhcp_pool_exhausted_total', 'DISCOVERs left unanswered because the pool was full', ['interface']),
   };
 }

@@ -8,6 +8,7 @@ import { dirname } from 'node:path';
 import { ImgsrvError } from '../errors.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { inTransaction } from './transaction.ts';
+import { forgetStatements } from './statements.ts';
 import { NodeRepo } from './nodes.ts';
 import { SqliteLeaseStore } from './leases.ts';
 import { EventLog } from './events.ts';
@@ -55,7 +56,10 @@ export function openStore(file: string): Store {
     groups: new GroupRepo(db),
     sessions: new SessionRepo(db),
     imageChecks: new ImageCheckRepo(db),
-    close: () => db.close(),
+    close: () => {
+      forgetStatements(db);
+      db.close();
+    },
   };
 }
 

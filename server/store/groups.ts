@@ -4,6 +4,7 @@
  * (a null field inherits the global value).
  */
 import type { DatabaseSync } from 'node:sqlite';
+import { stmt } from './statements.ts';
 
 /** A group as the API and `imgsrv groups ls --json` show it (stable field names). */
 export interface GroupRecord {
@@ -58,11 +59,11 @@ export class GroupRepo {
   }
 
   list(): GroupRecord[] {
-    return (this.db.prepare(`${SELECT} ORDER BY g.name`).all() as unknown as Row[]).map(toRecord);
+    return (stmt(this.db, `${SELECT} ORDER BY g.name`).all() as unknown as Row[]).map(toRecord);
   }
 
   get(name: string): GroupRecord | undefined {
-    const row = this.db.prepare(`${SELECT} WHERE g.name = ?`).get(name) as Row | undefined;
+    const row = stmt(this.db, `${SELECT} WHERE g.name = ?`).get(name) as Row | undefined;
     return row && toRecord(row);
   }
 
@@ -77,33 +78,32 @@ export class GroupRepo {
       targetDisk: patch.targetDisk !== undefined ? patch.targetDisk : (cur?.targetDisk ?? null),
       promptTimeout: patch.promptTimeout !== undefined ? patch.promptTimeout : (cur?.promptTimeout ?? null),
     };
-    this.db
-      .prepare(
-        `INSERT INTO groups (name, image, hostname_pattern, keep, kernel_args, target_disk, prompt_timeout, created_at)
+    stmt(
+      this.db,
+      `INSERT INTO groups (name, image, hostname_pattern, keep, kernel_args, target_disk, prompt_timeout, created_at)
          VALUES (:name, :image, :pattern, :keep, :args, :disk, :timeout, :now)
          ON CONFLICT (name) DO UPDATE SET image = :image, hostname_pattern = :pattern, keep = :keep,
            kernel_args = :args, target_disk = :disk, prompt_timeout = :timeout`,
-      )
-      .run({
-        name,
-        image: next.image,
-        pattern: next.hostnamePattern,
-        keep: next.keep === null ? null : JSON.stringify(next.keep),
-        args: JSON.stringify(next.kernelArgs),
-        disk: next.targetDisk,
-        timeout: next.promptTimeout,
-        now,
-      });
+    ).run({
+      name,
+      image: next.image,
+      pattern: next.hostnamePattern,
+      keep: next.keep === null ? null : JSON.stringify(next.keep),
+      args: JSON.stringify(next.kernelArgs),
+      disk: next.targetDisk,
+      timeout: next.promptTimeout,
+      now,
+    });
     return this.get(name)!;
   }
 
   /** Remove an empty group; returns whether it existed. Nodes still in it (retired ones too) make the foreign key refuse. */
   remove(name: string): boolean {
-    return Number(this.db.prepare('DELETE FROM groups WHERE name = ?').run(name).changes) > 0;
+    return Number(stmt(this.db, 'DELETE FROM groups WHERE name = ?').run(name).changes) > 0;
   }
 
   /** Every node (retired included) still pointing at the group. */
   members(name: string): string[] {
-    return (this.db.prepare('SELECT mac FROM nodes WHERE group_name = ? ORDER BY mac').all(name) as Array<{ mac: string }>).map((r) => r.mac);
+    return (stmt(this.db, 'SELECT mac FROM nodes WHERE group_name = ? ORDER BY mac').all(name) as Array<{ mac: string }>).map((r) => r.mac);
   }
 }

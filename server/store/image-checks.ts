@@ -1,5 +1,6 @@
 /** The last verification of each image version, so listings show it without re-reading the image. */
 import type { DatabaseSync } from 'node:sqlite';
+import { stmt } from './statements.ts';
 
 /** How the last `verify` of a version ended. */
 export interface ImageCheck {
@@ -17,22 +18,21 @@ export class ImageCheckRepo {
   }
 
   record(name: string, version: number, ok: boolean, problems: string[], now = Date.now()): void {
-    this.db
-      .prepare(
-        `INSERT INTO image_checks (name, version, ok, at, detail) VALUES (?, ?, ?, ?, ?)
+    stmt(
+      this.db,
+      `INSERT INTO image_checks (name, version, ok, at, detail) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (name, version) DO UPDATE SET ok = excluded.ok, at = excluded.at, detail = excluded.detail`,
-      )
-      .run(name, version, ok ? 1 : 0, now, JSON.stringify(problems));
+    ).run(name, version, ok ? 1 : 0, now, JSON.stringify(problems));
   }
 
   get(name: string, version: number): ImageCheck | null {
-    const r = this.db.prepare('SELECT ok, at, detail FROM image_checks WHERE name = ? AND version = ?').get(name, version) as
+    const r = stmt(this.db, 'SELECT ok, at, detail FROM image_checks WHERE name = ? AND version = ?').get(name, version) as
       | { ok: number; at: number; detail: string | null }
       | undefined;
     return r ? { ok: r.ok === 1, at: r.at, problems: r.detail === null ? [] : (JSON.parse(r.detail) as string[]) } : null;
   }
 
   forget(name: string, version: number): void {
-    this.db.prepare('DELETE FROM image_checks WHERE name = ? AND version = ?').run(name, version);
+    stmt(this.db, 'DELETE FROM image_checks WHERE name = ? AND version = ?').run(name, version);
   }
 }

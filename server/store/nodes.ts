@@ -1,5 +1,6 @@
 /** Node inventory: every machine that network-booted, keyed by MAC. */
 import type { DatabaseSync } from 'node:sqlite';
+import { stmt } from './statements.ts';
 import { normalizeMac } from '../../netboot/mac.ts';
 import { ImgsrvError } from '../errors.ts';
 
@@ -96,6 +97,9 @@ export function parseMac(raw: string): string {
   return mac;
 }
 
+/** How stale a node's lastSeen may get before a DHCP sighting that changes nothing else rewrites it (see NodeRepo.sight). */
+export const LAST_SEEN_STEP_MS = 1000;
+
 /** Repository over the `nodes` table. */
 export class NodeRepo {
   private readonly db: DatabaseSync;
@@ -109,108 +113,129 @@ export class NodeRepo {
   /** The group a new row starts in: the default group, when it (still) exists. */
   private newGroup(): string | null {
     const g = this.defaultGroup();
-    return g && this.db.prepare('SELECT 1 FROM groups WHERE name = ?').get(g) ? g : null;
+    return g && stmt(this.db, 'SELECT 1 FROM groups WHERE name = ?').get(g) ? g : null;
   }
 
   /** Insert or update a node from a sighting (DHCP, boot report, heartbeat). */
   record(s: NodeSighting, now = Date.now()): NodeRecord {
-    this.db
-      .prepare(
-        `INSERT INTO nodes (mac, ip, firmware, arch, phase, kernel, first_seen, last_seen, group_name)
+    this.upsert(s, now, this.newGroup());
+    return this.get(s.mac)!;
+  }
+
+  /**
+   * A DHCP sighting, written only when it changes something: a new node, a
+   * changed field, or a lastSeen older than LAST_SEEN_STEP_MS. A client's
+   * DISCOVER and REQUEST come milliseconds apart, and rewriting the row for the
+   * second cost a write per packet under a booting rack (issue 7 load test).
+   * Returns whether the node is new.
+   */
+  sight(s: NodeSighting, now = Date.now()): { created: boolean } {
+    const row = stmt(this.db, 'SELECT ip, firmware, arch, phase, kernel, last_seen FROM nodes WHERE mac = ?').get(s.mac) as
+      | Pick<Row, 'ip' | 'firmware' | 'arch' | 'phase' | 'kernel' | 'last_seen'>
+      | undefined;
+    if (!row) {
+      this.upsert(s, now, this.newGroup());
+      return { created: true };
+    }
+    const differs = <T>(v: T | undefined, stored: T | null): boolean => v !== undefined && v !== stored;
+    const changed =
+      differs(s.ip, row.ip) || differs(s.firmware, row.firmware) || differs(s.arch, row.arch) || differs(s.phase, row.phase) || differs(s.kernel, row.kernel);
+    // The group applies only to a new row (ON CONFLICT leaves it), so an update needs no settings lookup.
+    if (changed || Math.abs(now - row.last_seen) >= LAST_SEEN_STEP_MS) this.upsert(s, now, null);
+    return { created: false };
+  }
+
+  private upsert(s: NodeSighting, now: number, grp: string | null): void {
+    stmt(
+      this.db,
+      `INSERT INTO nodes (mac, ip, firmware, arch, phase, kernel, first_seen, last_seen, group_name)
          VALUES (:mac, :ip, :firmware, :arch, COALESCE(:phase, 'discovered'), :kernel, :now, :now, :grp)
          ON CONFLICT (mac) DO UPDATE SET
            ip = COALESCE(:ip, ip), firmware = COALESCE(:firmware, firmware), arch = COALESCE(:arch, arch),
            phase = COALESCE(:phase, phase), kernel = COALESCE(:kernel, kernel), last_seen = :now`,
-      )
-      .run({
-        mac: s.mac,
-        ip: s.ip ?? null,
-        firmware: s.firmware ?? null,
-        arch: s.arch ?? null,
-        phase: s.phase ?? null,
-        kernel: s.kernel ?? null,
-        now,
-        grp: this.newGroup(),
-      });
-    return this.get(s.mac)!;
+    ).run({
+      mac: s.mac,
+      ip: s.ip ?? null,
+      firmware: s.firmware ?? null,
+      arch: s.arch ?? null,
+      phase: s.phase ?? null,
+      kernel: s.kernel ?? null,
+      now,
+      grp,
+    });
   }
 
   /** Pre-assign (or clear, with null) a node's hostname; creates the node if unseen. */
   assignHostname(mac: string, hostname: string | null, now = Date.now()): NodeRecord {
-    this.db
-      .prepare(
-        `INSERT INTO nodes (mac, hostname, first_seen, last_seen, group_name) VALUES (?, ?, ?, ?, ?)
+    stmt(
+      this.db,
+      `INSERT INTO nodes (mac, hostname, first_seen, last_seen, group_name) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (mac) DO UPDATE SET hostname = excluded.hostname`,
-      )
-      .run(mac, hostname, now, now, this.newGroup());
+    ).run(mac, hostname, now, now, this.newGroup());
     return this.get(mac)!;
   }
 
   get(mac: string): NodeRecord | undefined {
-    const row = this.db.prepare('SELECT * FROM nodes WHERE mac = ?').get(mac) as Row | undefined;
+    const row = stmt(this.db, 'SELECT * FROM nodes WHERE mac = ?').get(mac) as Row | undefined;
     return row && toRecord(row);
   }
 
   /** The inventory: every node but retired ones, unless `all`. */
   list(opts: { all?: boolean } = {}): NodeRecord[] {
     const sql = opts.all ? 'SELECT * FROM nodes ORDER BY mac' : 'SELECT * FROM nodes WHERE retired_at IS NULL ORDER BY mac';
-    return (this.db.prepare(sql).all() as unknown as Row[]).map(toRecord);
+    return (stmt(this.db, sql).all() as unknown as Row[]).map(toRecord);
   }
 
   /** Set the install state; `installedImage`/`error` replace the stored ones when given (null clears). */
   setInstall(mac: string, install: InstallState, extra: { installedImage?: string | null; error?: string | null } = {}): NodeRecord | undefined {
-    this.db
-      .prepare(
-        `UPDATE nodes SET install = :install,
+    stmt(
+      this.db,
+      `UPDATE nodes SET install = :install,
            installed_image = CASE WHEN :setImage THEN :installedImage ELSE installed_image END,
            error = CASE WHEN :setError THEN :error ELSE error END
          WHERE mac = :mac`,
-      )
-      .run({
-        mac,
-        install,
-        setImage: extra.installedImage !== undefined ? 1 : 0,
-        installedImage: extra.installedImage ?? null,
-        setError: extra.error !== undefined ? 1 : 0,
-        error: extra.error ?? null,
-      });
+    ).run({
+      mac,
+      install,
+      setImage: extra.installedImage !== undefined ? 1 : 0,
+      installedImage: extra.installedImage ?? null,
+      setError: extra.error !== undefined ? 1 : 0,
+      error: extra.error ?? null,
+    });
     return this.get(mac);
   }
 
   /** Pin a node to an image (NAME or NAME@VERSION), or back to the default with null; creates the node if unseen. */
   setImage(mac: string, image: string | null, now = Date.now()): NodeRecord {
-    this.db
-      .prepare('INSERT INTO nodes (mac, image, first_seen, last_seen, group_name) VALUES (?, ?, ?, ?, ?) ON CONFLICT (mac) DO UPDATE SET image = excluded.image')
+    stmt(this.db, 'INSERT INTO nodes (mac, image, first_seen, last_seen, group_name) VALUES (?, ?, ?, ?, ?) ON CONFLICT (mac) DO UPDATE SET image = excluded.image')
       .run(mac, image, now, now, this.newGroup());
     return this.get(mac)!;
   }
 
   /** Put a node in a group (null: none); creates the node if unseen. The group must exist (foreign key). */
   setGroup(mac: string, group: string | null, now = Date.now()): NodeRecord {
-    this.db
-      .prepare('INSERT INTO nodes (mac, group_name, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT (mac) DO UPDATE SET group_name = excluded.group_name')
+    stmt(this.db, 'INSERT INTO nodes (mac, group_name, first_seen, last_seen) VALUES (?, ?, ?, ?) ON CONFLICT (mac) DO UPDATE SET group_name = excluded.group_name')
       .run(mac, group, now, now);
     return this.get(mac)!;
   }
 
   /** Retire a node (out of the inventory, never installed again), or bring it back with null. */
   setRetired(mac: string, retired: { wipe: boolean } | null, now = Date.now()): NodeRecord | undefined {
-    this.db
-      .prepare(`UPDATE nodes SET retired_at = :at, wipe = :wipe, phase = CASE WHEN :at IS NULL THEN phase ELSE 'retired' END WHERE mac = :mac`)
+    stmt(this.db, `UPDATE nodes SET retired_at = :at, wipe = :wipe, phase = CASE WHEN :at IS NULL THEN phase ELSE 'retired' END WHERE mac = :mac`)
       .run({ mac, at: retired ? now : null, wipe: retired?.wipe ? 1 : 0 });
     return this.get(mac);
   }
 
   /** The node's sequence number, giving it the next free one on first use (stable afterwards). */
   ensureSeq(mac: string): number {
-    this.db.prepare('UPDATE nodes SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM nodes) WHERE mac = ? AND seq IS NULL').run(mac);
-    const row = this.db.prepare('SELECT seq FROM nodes WHERE mac = ?').get(mac) as { seq: number | null } | undefined;
+    stmt(this.db, 'UPDATE nodes SET seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM nodes) WHERE mac = ? AND seq IS NULL').run(mac);
+    const row = stmt(this.db, 'SELECT seq FROM nodes WHERE mac = ?').get(mac) as { seq: number | null } | undefined;
     if (row?.seq == null) throw new Error(`node ${mac} is not in the inventory`);
     return row.seq;
   }
 
   /** Remove a node from the inventory; returns whether it existed. */
   remove(mac: string): boolean {
-    return Number(this.db.prepare('DELETE FROM nodes WHERE mac = ?').run(mac).changes) > 0;
+    return Number(stmt(this.db, 'DELETE FROM nodes WHERE mac = ?').run(mac).changes) > 0;
   }
 }

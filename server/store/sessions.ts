@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
+import { stmt } from './statements.ts';
 
 /** A live session. */
 export interface SessionRecord {
@@ -31,18 +32,17 @@ export class SessionRepo {
 
   /** Start a session; returns the cookie value (shown once) and the record. */
   create(ttlMs: number, address: string | null, now = Date.now()): { id: string; session: SessionRecord } {
-    this.db.prepare('DELETE FROM sessions WHERE expires_at <= ?').run(now);
+    stmt(this.db, 'DELETE FROM sessions WHERE expires_at <= ?').run(now);
     const id = randomBytes(32).toString('base64url');
     const csrfToken = randomBytes(24).toString('base64url');
-    this.db
-      .prepare('INSERT INTO sessions (id_sha256, csrf, address, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
+    stmt(this.db, 'INSERT INTO sessions (id_sha256, csrf, address, created_at, expires_at) VALUES (?, ?, ?, ?, ?)')
       .run(hash(id), csrfToken, address, now, now + ttlMs);
     return { id, session: { csrfToken, createdAt: now, expiresAt: now + ttlMs } };
   }
 
   /** The live session a cookie value names, if any. */
   get(id: string, now = Date.now()): SessionRecord | undefined {
-    const row = this.db.prepare('SELECT csrf, created_at, expires_at FROM sessions WHERE id_sha256 = ?').get(hash(id)) as
+    const row = stmt(this.db, 'SELECT csrf, created_at, expires_at FROM sessions WHERE id_sha256 = ?').get(hash(id)) as
       | { csrf: string; created_at: number; expires_at: number }
       | undefined;
     if (!row || row.expires_at <= now) return undefined;
@@ -51,11 +51,11 @@ export class SessionRepo {
 
   /** End a session (sign-out). */
   remove(id: string): void {
-    this.db.prepare('DELETE FROM sessions WHERE id_sha256 = ?').run(hash(id));
+    stmt(this.db, 'DELETE FROM sessions WHERE id_sha256 = ?').run(hash(id));
   }
 
   /** End every session (the admin password changed). */
   clear(): void {
-    this.db.prepare('DELETE FROM sessions').run();
+    stmt(this.db, 'DELETE FROM sessions').run();
   }
 }

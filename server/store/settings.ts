@@ -4,6 +4,7 @@
  * the CLI and the console change them without editing the config file.
  */
 import type { DatabaseSync } from 'node:sqlite';
+import { stmt } from './statements.ts';
 
 /** Repository over the `settings` table. */
 export class SettingsRepo {
@@ -14,13 +15,13 @@ export class SettingsRepo {
 
   /** The stored value, or undefined when the key was never set (or was cleared). */
   get<T>(key: string): T | undefined {
-    const row = this.db.prepare('SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = stmt(this.db, 'SELECT value FROM settings WHERE key = ?').get(key) as { value: string } | undefined;
     return row ? (JSON.parse(row.value) as T) : undefined;
   }
 
   /** Store a value; undefined removes the key. */
   set(key: string, value: unknown): void {
-    if (value === undefined) this.db.prepare('DELETE FROM settings WHERE key = ?').run(key);
-    else this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, JSON.stringify(value));
+    if (value === undefined) stmt(this.db, 'DELETE FROM settings WHERE key = ?').run(key);
+    else stmt(this.db, 'INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, JSON.stringify(value));
   }
 }

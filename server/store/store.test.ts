@@ -5,7 +5,9 @@ import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import { migrate, openStore } from './db.ts';
 import { MIGRATIONS } from './migrations.ts';
-import { normalizeMac } from './nodes.ts';
+import { LAST_SEEN_STEP_MS, normalizeMac } from './nodes.ts';
+import { stmt } from './statements.ts';
+import { inTransaction } from './transaction.ts';
 
 const tmp = () => join(mkdtempSync(join(tmpdir(), 'imgsrv-store-')), 'imgsrv.db');
 
@@ -79,5 +81,87 @@ describe('state store', () => {
     expect(normalizeMac('aabb.ccdd.eeff')).toBe('aa:bb:cc:dd:ee:ff');
     expect(normalizeMac('aa:bb:cc:dd:ee')).toBeUndefined();
     expect(normalizeMac('gg:bb:cc:dd:ee:ff')).toBeUndefined();
+  });
+
+  it('prepares each statement once per connection', () => {
+    const a = openStore(':memory:');
+    const b = openStore(':memory:');
+    const sql = 'SELECT value FROM settings WHERE key = ?';
+    expect(stmt(a.db, sql)).toBe(stmt(a.db, sql));
+    expect(stmt(a.db, sql)).not.toBe(stmt(b.db, sql));
+    a.settings.set('k', 1);
+    expect([a.settings.get('k'), b.settings.get('k')]).toEqual([1, undefined]);
+    a.close();
+    b.close();
+  });
+
+  it('nests a transaction as a savepoint: an inner failure undoes only its own writes', () => {
+    const s = openStore(':memory:');
+    inTransaction(s.db, () => {
+      s.settings.set('outer', 1);
+      expect(() =>
+        inTransaction(s.db, () => {
+          s.settings.set('inner', 2);
+          throw new Error('inner fails');
+        }),
+      ).toThrow('inner fails');
+      s.settings.set('after', 3);
+    });
+    expect([s.settings.get('outer'), s.settings.get('inner'), s.settings.get('after')]).toEqual([1, undefined, 3]);
+    s.close();
+  });
+
+  it('never reports a commit for a transaction that ended early', () => {
+    const s = openStore(':memory:');
+    // What SQLite does by itself on SQLITE_FULL or IOERR, even when the caller caught the error.
+    expect(() =>
+      inTransaction(s.db, () => {
+        s.settings.set('a', 1);
+        s.db.exec('ROLLBACK');
+        s.settings.set('b', 2);
+      }),
+    ).toThrow(/rolled back/);
+    expect(s.db.isTransaction).toBe(false);
+    s.close();
+  });
+
+  it('keeps reservations in memory, never ones a rollback undid', () => {
+    const s = openStore(':memory:');
+    const r1 = { mac: 'aa:bb:cc:00:00:01', ip: '198.18.0.5' };
+    s.leases.setReservations([r1]);
+    expect(s.leases.reservations()).toEqual([r1]);
+    expect(() =>
+      inTransaction(s.db, () => {
+        s.leases.setReservations([{ mac: 'aa:bb:cc:00:00:02', ip: '198.18.0.6' }]);
+        expect(s.leases.reservations()).toEqual([{ mac: 'aa:bb:cc:00:00:02', ip: '198.18.0.6' }]);
+        throw new Error('abort');
+      }),
+    ).toThrow('abort');
+    expect(s.leases.reservations()).toEqual([r1]);
+    s.leases.setReservations([]);
+    expect(s.leases.reservations()).toEqual([]);
+    s.close();
+  });
+
+  it('writes a DHCP sighting only when it changes something', () => {
+    const s = openStore(':memory:');
+    const mac = 'aa:bb:cc:00:00:04';
+    const writes = () => Number((s.db.prepare('SELECT total_changes() AS n').get() as { n: number }).n);
+    expect(s.nodes.sight({ mac, firmware: 'bios', arch: 0 }, 1000)).toEqual({ created: true });
+    let n = writes();
+    // The REQUEST right after the DISCOVER: nothing new, no write.
+    expect(s.nodes.sight({ mac, firmware: 'bios', arch: 0 }, 1005)).toEqual({ created: false });
+    expect(writes()).toBe(n);
+    // An address learned: written at once, with the time.
+    s.nodes.sight({ mac, firmware: 'bios', arch: 0, ip: '198.18.0.9' }, 1010);
+    expect(writes()).toBe(++n);
+    expect(s.nodes.get(mac)).toMatchObject({ ip: '198.18.0.9', firmware: 'bios', arch: 0, firstSeen: 1000, lastSeen: 1010 });
+    // Seen again later: lastSeen moves on; absent fields keep their value.
+    s.nodes.sight({ mac }, 1010 + LAST_SEEN_STEP_MS);
+    expect(s.nodes.get(mac)).toMatchObject({ ip: '198.18.0.9', lastSeen: 1010 + LAST_SEEN_STEP_MS });
+    // A node removed from the inventory is new again at its next packet.
+    s.nodes.remove(mac);
+    expect(s.nodes.sight({ mac }, 5000)).toEqual({ created: true });
+    s.close();
   });
 });

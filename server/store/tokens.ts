@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
+import { stmt } from './statements.ts';
 
 /** 'admin' may do everything; 'node' may only report from a booting node. */
 export type TokenScope = 'admin' | 'node';
@@ -24,19 +25,18 @@ export class TokenRepo {
   }
 
   has(scope: TokenScope): boolean {
-    return this.db.prepare('SELECT 1 FROM tokens WHERE name = ?').get(scope) !== undefined;
+    return stmt(this.db, 'SELECT 1 FROM tokens WHERE name = ?').get(scope) !== undefined;
   }
 
   /** Store (replacing) the hash of a scope's token. */
   set(scope: TokenScope, token: string, now = Date.now()): void {
-    this.db
-      .prepare('INSERT INTO tokens (name, sha256, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, created_at = excluded.created_at')
+    stmt(this.db, 'INSERT INTO tokens (name, sha256, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET sha256 = excluded.sha256, created_at = excluded.created_at')
       .run(scope, hash(token).toString('hex'), now);
   }
 
   /** Whether `token` is the current token of `scope` (constant-time). */
   verify(scope: TokenScope, token: string): boolean {
-    const row = this.db.prepare('SELECT sha256 FROM tokens WHERE name = ?').get(scope) as { sha256: string } | undefined;
+    const row = stmt(this.db, 'SELECT sha256 FROM tokens WHERE name = ?').get(scope) as { sha256: string } | undefined;
     if (!row) return false;
     return timingSafeEqual(Buffer.from(row.sha256, 'hex'), hash(token));
   }

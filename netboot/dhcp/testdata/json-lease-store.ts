@@ -33,7 +33,7 @@ export class JsonLeaseStore implements LeaseStore {
     this.mem.remove(ip);
     this.flush();
   }
-  reservations(): Reservation[] {
+  reservations(): readonly Reservation[] {
     return this.mem.reservations();
   }
   private flush(): void {
