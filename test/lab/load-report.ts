@@ -91,14 +91,18 @@ export function dhcpFindings(r: DhcpLoadReport, o: { clients: number; udhcpc: nu
 
 /**
  * Judge a TFTP run: every transfer complete with the file's sha256, most of
- * them in flight together, and the server's peak RSS growth under a quarter of
- * what buffering one whole file per transfer would cost.
+ * them in flight together, and the server's peak RSS growth under half of
+ * what buffering one whole file per transfer would cost. A streaming server
+ * holds two 64 KiB chunks per transfer, but the chunks it has sent are
+ * garbage that V8 collects late, so RSS growth varies with the pace of the
+ * run: 14–81 MiB for 200 transfers of 1.5 MiB in CI runs. A server made to
+ * keep every chunk grew 226 MiB; the bound (150 MiB) sits between.
  */
 export function tftpFindings(r: TftpLoadReport, o: { transfers: number; fileBytes: number }): Findings {
   const problems: string[] = [];
   const ms = r.transfers.map((t) => t.endedAt - t.startedAt);
   const growthKiB = r.peakKiB - r.before.rssKiB;
-  const boundKiB = (o.transfers * o.fileBytes) / 4 / 1024;
+  const boundKiB = (o.transfers * o.fileBytes) / 2 / 1024;
   const failed = r.transfers.filter((t) => !t.ok || t.sha256 !== r.sha256 || t.bytes !== o.fileBytes);
   const name = (t: TftpLoadReport['transfers'][number]): string => `${t.client}${t.blksize ? ` blksize ${t.blksize}` : ''}${t.windowsize ? ` windowsize ${t.windowsize}` : ''}`;
   const byClient = Object.entries(Object.groupBy(r.transfers, name)).map(([k, ts]) => ({
