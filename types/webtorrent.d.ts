@@ -85,6 +85,10 @@ declare module 'webtorrent' {
     announce?: string[];
     skipVerify?: boolean;
     strategy?: 'rarest' | 'sequential';
+    /** Upload slots: peers unchoked at each 10 s rechoke (default 10). */
+    uploads?: number;
+    /** Pieces kept in memory for reads (uploads, streams) in front of the store (default 20). */
+    storeCacheSlots?: number;
     private?: boolean;
     store?: unknown;
     deselect?: boolean;

@@ -13,11 +13,16 @@ import parseTorrent from 'parse-torrent';
 import type WebTorrent from 'webtorrent';
 import { ImgsrvError } from '../../server/errors.ts';
 import type { Logger } from '../../server/log.ts';
-import { createBoundClient, destroyClient } from '../../server/swarm/webtorrent.ts';
+import { oneWirePerPeer } from '../../server/swarm/one-wire.ts';
+import { createBoundClient, destroyClient, UNCHOKE_ALL } from '../../server/swarm/webtorrent.ts';
 import { createInOrderStream, type InOrderStreamOptions } from './in-order-stream.ts';
 import { PeerBans, type BannedPeer } from './peer-ban.ts';
 import { WebSeedFallback } from './web-seed-fallback.ts';
-import { skipHeldPieces, type InternalTorrent, type InternalWire } from './wt-internals.ts';
+import { askSeederLast } from './seeder-last.ts';
+import { noHotswap, skipHeldPieces, type InternalTorrent, type InternalWire } from './wt-internals.ts';
+
+/** Memory for recently used pieces, read for uploads and the stream (see start). */
+const STORE_CACHE_BYTES = 32 << 20;
 
 /** What {@link SwarmDownload.start} needs. */
 export interface SwarmDownloadOptions {
@@ -175,7 +180,14 @@ export class SwarmDownload extends EventEmitter {
     }
     const log = opts.logger.child({ subsystem: 'swarm', infoHash: parsed.infoHash });
     client.on('error', (err: Error) => log.error({ err: err.message }, 'torrent client error'));
-    const torrent = client.add(parsed, { path: opts.dataDir, strategy: 'rarest' }) as InternalTorrent;
+    // Nodes of one deployment cooperate: every interested peer is unchoked (no tit-for-tat slots).
+    // Pieces just received are the ones other nodes ask for next: keep ~32 MiB of them in memory
+    // (webtorrent's default, 20 pieces, made every node re-read whole pieces from disk to send 16 KiB blocks).
+    const storeCacheSlots = Math.max(20, Math.ceil(STORE_CACHE_BYTES / parsed.pieceLength));
+    const torrent = client.add(parsed, { path: opts.dataDir, strategy: 'rarest', uploads: UNCHOKE_ALL, storeCacheSlots }) as InternalTorrent;
+    oneWirePerPeer(torrent, client.peerId);
+    askSeederLast(torrent);
+    noHotswap(torrent);
     const dl = new SwarmDownload(client, torrent, join(opts.dataDir, parsed.files[0]!.path), { ...opts, logger: log, reserveWebSeeds });
     try {
       await new Promise<void>((ok, fail) => {

@@ -9,9 +9,10 @@ import type WebTorrent from 'webtorrent';
 import type { Torrent } from 'webtorrent';
 import type { Logger } from '../log.ts';
 import { ArtifactStore } from './artifact-store.ts';
+import { isDuplicateWire, oneWirePerPeer } from './one-wire.ts';
 import { RevealPolicy, revealAhead } from './reveal-policy.ts';
 import { UploadPolicy } from './upload-policy.ts';
-import { createBoundClient, destroyClient } from './webtorrent.ts';
+import { createBoundClient, destroyClient, seederPeerId, UNCHOKE_ALL } from './webtorrent.ts';
 
 /** One image version to seed. */
 export interface SeedItem {
@@ -83,7 +84,7 @@ export class Seeder {
   }
 
   private async newClient(): Promise<WebTorrent> {
-    const client = await createBoundClient({ address: this.opts.address, port: this.opts.port, webSeeds: false, maxConns: 500 });
+    const client = await createBoundClient({ address: this.opts.address, port: this.opts.port, webSeeds: false, maxConns: 500, peerId: seederPeerId() });
     client.on('error', (err: Error) => this.log.error({ err: err.message }, 'seeder error'));
     this.log.info({ address: this.opts.address, port: client.torrentPort }, 'seeder listening');
     return client;
@@ -105,9 +106,15 @@ export class Seeder {
       storeOpts: { file: item.artifact },
       // Our seeder needs no pieces from anyone: choke seeders, never download.
       alwaysChokeSeeders: true,
+      // Every node that asks is unchoked: the upload policy shares the cap. webtorrent's default
+      // (10 slots, re-chosen every 10 s by tit-for-tat) left 6 of 16 nodes choked for 10 s at a
+      // time, holding pieces the reveal policy had shown them alone.
+      uploads: UNCHOKE_ALL,
     } as Parameters<WebTorrent['add']>[1]);
     const entry: Seeded = { item, torrent, policy, reveal: undefined, carried };
+    oneWirePerPeer(torrent, client.peerId);
     torrent.on('wire', (wire) => {
+      if (wire.destroyed || isDuplicateWire(wire)) return; // a second connection to a node we already have (one-wire.ts)
       if (this.opts.superSeed) {
         entry.reveal ??= new RevealPolicy({ pieces: torrent.pieces.length, ahead: revealAhead(torrent.pieceLength) });
         entry.reveal.attach(wire);

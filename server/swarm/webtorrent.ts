@@ -5,8 +5,30 @@
  * a swarm inside the netboot network: TCP only, no DHT, no local service
  * discovery, no UPnP/NAT-PMP, no uTP, and the listener bound to one address.
  */
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import WebTorrent, { type WebTorrentOptions } from 'webtorrent';
+
+/** Upload slots per torrent (webtorrent's `uploads`): more than any swarm has peers, i.e. unchoke every interested one. */
+export const UNCHOKE_ALL = 10_000;
+
+/**
+ * Peer id prefix of imgsrv's seeder (Azureus style, BEP 20): nodes recognise
+ * the server among their peers by it and ask it only for pieces no other
+ * peer offers (initramfs-client/swarm/seeder-last.ts). A peer that claims
+ * it falsely only makes nodes ask it less.
+ */
+export const SEEDER_PEER_ID_PREFIX = '-IS0100-';
+
+/** A fresh seeder peer id, hex as webtorrent takes it: the prefix and 12 random characters. */
+export function seederPeerId(): string {
+  return Buffer.from(SEEDER_PEER_ID_PREFIX + randomBytes(9).toString('base64url')).toString('hex');
+}
+
+/** True if `peerIdHex` (as bittorrent-protocol reports it) is an imgsrv seeder's. */
+export function isSeederPeerId(peerIdHex: string | undefined): boolean {
+  return !!peerIdHex && peerIdHex.startsWith(Buffer.from(SEEDER_PEER_ID_PREFIX).toString('hex'));
+}
 
 /** What every imgsrv BitTorrent client needs: the address to listen on (the netboot interface's) and optionally a port. */
 export interface BoundClientOptions {
