@@ -52,11 +52,32 @@ describe('RevealPolicy', () => {
     expect(a.haves).toEqual([0, 1, 2, 3]);
     expect(b.haves).toEqual([4, 5, 6, 7]);
     expect(c.haves).toEqual([8, 9, 10, 11]);
-    // Everything is out once: a peer that obtained its pieces is next shown one another peer
-    // already holds (4, held by b), then the least-spread pieces still in flight.
+    // Everything is out once: a peer that obtained its pieces is next shown what another peer
+    // already holds (4, held by b), never a piece still on its way from us to another peer.
     b.gets(4);
     for (const i of [0, 1, 2, 3]) a.gets(i);
-    expect(a.haves.slice(4)).toEqual([4, 5, 6, 7]);
+    expect(a.haves.slice(4)).toEqual([4]);
+    c.gets(8);
+    a.gets(4); // from b
+    expect(a.haves.slice(4)).toEqual([4, 8]);
+  });
+
+  it('frees the pieces of a peer that leaves without them', async () => {
+    policy = new RevealPolicy({ pieces: 4, ahead: 2 });
+    const [a, b] = [fakeWire(), fakeWire()];
+    for (const w of [a, b]) {
+      policy.attach(w);
+      w.bitfield(new Uint8Array(1));
+    }
+    await flush();
+    expect(b.haves).toEqual([2, 3]);
+    a.gets(0);
+    a.gets(1);
+    expect(a.haves).toEqual([0, 1]); // 2 and 3 are on their way to b
+    b.destroyed = true;
+    b.emit('close');
+    await new Promise((r) => setTimeout(r, 1100)); // the periodic top-up
+    expect(a.haves).toEqual([0, 1, 2, 3]);
   });
 
   it('keeps at least 4 pieces and 2 MiB in flight per peer', () => {
@@ -64,7 +85,7 @@ describe('RevealPolicy', () => {
     expect(revealAhead(4 << 20)).toBe(4);
   });
 
-  it('shows a second peer a piece another peer holds before one still in flight from us', async () => {
+  it('shows a late peer a piece another peer holds, and none still in flight from us', async () => {
     policy = new RevealPolicy({ pieces: 4, ahead: 2 });
     const [a, b, c] = [fakeWire(), fakeWire(), fakeWire()];
     for (const w of [a, b]) {
@@ -78,6 +99,6 @@ describe('RevealPolicy', () => {
     policy.attach(c);
     c.bitfield(new Uint8Array(1));
     await flush();
-    expect(c.haves[0]).toBe(0);
+    expect(c.haves).toEqual([0]);
   });
 });

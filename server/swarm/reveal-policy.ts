@@ -7,12 +7,17 @@
  * pieces: all nodes start at the front of the image (they restore while they
  * download), so the server sends the same bytes N times. Instead the seeder
  * starts each connection with an empty bitfield and reveals pieces with HAVE
- * messages, a few at a time, choosing the pieces the fewest peers hold or
- * have been shown (ties: lowest index, so a lone node still streams in
- * order). When a peer obtains a revealed piece (from us or anyone), it is
- * shown another. Until every piece is out, peers get different pieces and
- * must trade for the rest; after that, a peer still missing pieces is shown
- * them from us too, so no node ever waits on the swarm alone.
+ * messages, a few at a time: first pieces nobody holds or has been shown
+ * (lowest index first, so a lone node still streams in order), then pieces
+ * other peers already hold, fewest holders first. When a peer obtains a
+ * revealed piece (from us or anyone), it is shown another.
+ *
+ * A piece on its way from us to one peer (shown to it, not yet held by
+ * anyone) is shown to no other: that peer passes it on as soon as it has
+ * it, and a second peer asking us for it would have us send it twice while
+ * pieces nobody has wait. With 48 pieces and 16 nodes, showing in-flight
+ * pieces (lowest index first, as this did) had the server send 1.6 copies.
+ * If the peer it was shown to leaves without it, it is free again.
  *
  * This works with any BitTorrent client: empty bitfield plus HAVE messages
  * is plain BEP 3.
@@ -25,9 +30,16 @@ export interface RevealPolicyOptions {
   ahead: number;
 }
 
+/** revealed[i] of a peer: not shown, shown and still missing on its side, shown and since obtained. */
+const NOT_SHOWN = 0;
+const PENDING = 1;
+const OBTAINED = 2;
+
 interface Peer {
   wire: Wire;
   revealed: Uint8Array;
+  /** Pieces PENDING on this peer. */
+  pending: number;
 }
 
 /**
@@ -44,14 +56,14 @@ export class RevealPolicy {
   private readonly n: number;
   private readonly ahead: number;
   private readonly peers = new Set<Peer>();
-  /** Times each piece has been revealed to a peer that did not have it. */
-  private readonly shown: Uint16Array;
+  /** Per piece: peers it was shown to that do not have it yet (in flight from us). */
+  private readonly inFlight: Uint16Array;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(opts: RevealPolicyOptions) {
     this.n = opts.pieces;
     this.ahead = opts.ahead;
-    this.shown = new Uint16Array(opts.pieces);
+    this.inFlight = new Uint16Array(opts.pieces);
     this.timer = setInterval(() => this.topUpAll(), 1000);
     this.timer.unref();
   }
@@ -61,7 +73,7 @@ export class RevealPolicy {
    * event, before webtorrent sends its bitfield (it does so a microtask later).
    */
   attach(wire: Wire): void {
-    const peer: Peer = { wire, revealed: new Uint8Array(this.n) };
+    const peer: Peer = { wire, revealed: new Uint8Array(this.n), pending: 0 };
     const w = wire as Wire & { bitfield(b: unknown): void; haveAll(): void; have(i: number): void };
     const sendBitfield = w.bitfield.bind(w);
     const empty = new Uint8Array(Math.ceil(this.n / 8));
@@ -72,11 +84,32 @@ export class RevealPolicy {
     };
     w.haveAll = () => w.bitfield(empty);
     this.peers.add(peer);
-    const onChange = (): void => this.topUp(peer);
-    wire.on('have', onChange);
+    const onChange = (): void => {
+      this.settle(peer);
+      this.topUp(peer);
+    };
+    wire.on('have', (i: number) => {
+      if (peer.revealed[i] === PENDING) this.obtained(peer, i);
+      this.topUp(peer);
+    });
     wire.on('bitfield', onChange);
     wire.on('have-all', onChange);
-    wire.once('close', () => this.peers.delete(peer));
+    wire.once('close', () => {
+      // What it was shown and never got is no longer on its way to anyone.
+      for (let i = 0; i < this.n; i++) if (peer.revealed[i] === PENDING) this.obtained(peer, i);
+      this.peers.delete(peer);
+    });
+  }
+
+  private obtained(peer: Peer, i: number): void {
+    peer.revealed[i] = OBTAINED;
+    peer.pending--;
+    this.inFlight[i]!--;
+  }
+
+  /** After a bitfield or have-all: every shown piece the peer now holds is obtained. */
+  private settle(peer: Peer): void {
+    for (let i = 0; i < this.n; i++) if (peer.revealed[i] === PENDING && peer.wire.peerPieces.get(i)) this.obtained(peer, i);
   }
 
   private holders(i: number): number {
@@ -91,24 +124,25 @@ export class RevealPolicy {
     if (w.destroyed) return;
     // Never show more pieces at once than the image can give each connected peer distinct ones of.
     const ahead = Math.max(2, Math.min(this.ahead, Math.floor(this.n / Math.max(1, this.peers.size))));
-    let pending = 0;
-    for (let i = 0; i < this.n; i++) if (peer.revealed[i] && !w.peerPieces.get(i)) pending++;
-    if (pending >= ahead) return;
-    // Candidates: pieces the peer lacks and has not been shown, cheapest (fewest copies out there) first.
-    // A piece shown to someone who doesn't have it yet is "in flight" from us: showing it to a
-    // second peer now would have us send it twice. Those come last; a piece another peer already
-    // holds comes before them (this peer can get it from there, and the upload policy serves
-    // such requests only after rarer ones).
-    const cost: Array<[number, number, number]> = [];
+    if (peer.pending >= ahead) return;
+    // Candidates: pieces the peer lacks and has not been shown. Nobody has them and none is on
+    // its way (fresh pieces) first, in index order; then pieces other peers hold, fewest holders
+    // first (this peer gets them from those peers; nodes ask us only for what no peer offers).
+    // Pieces on their way from us to another peer are not candidates.
+    const fresh: number[] = [];
+    const held: Array<[number, number]> = [];
     for (let i = 0; i < this.n; i++) {
-      if (peer.revealed[i] || w.peerPieces.get(i)) continue;
+      if (peer.revealed[i] !== NOT_SHOWN || w.peerPieces.get(i)) continue;
       const holders = this.holders(i);
-      cost.push([holders === 0 && this.shown[i]! > 0 ? 1 : 0, holders + this.shown[i]!, i]);
+      if (holders > 0) held.push([holders, i]);
+      else if (this.inFlight[i] === 0) fresh.push(i);
+      if (fresh.length >= ahead - peer.pending) break; // enough fresh pieces: nothing held can beat them
     }
-    cost.sort((a, b) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2]);
-    for (const [, , i] of cost.slice(0, ahead - pending)) {
-      peer.revealed[i] = 1;
-      this.shown[i] = Math.min(0xffff, this.shown[i]! + 1);
+    held.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+    for (const i of [...fresh, ...held.map(([, j]) => j)].slice(0, ahead - peer.pending)) {
+      peer.revealed[i] = PENDING;
+      peer.pending++;
+      this.inFlight[i]!++;
       w.have(i);
     }
   }

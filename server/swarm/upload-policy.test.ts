@@ -52,6 +52,60 @@ describe('UploadPolicy', () => {
     expect(p.served).toEqual({ rare: 2, common: 1 });
   });
 
+  it('finishes a piece it started before starting another equally rare one', () => {
+    vi.useFakeTimers();
+    let now = 0;
+    const p = new UploadPolicy({ rate: BLOCK * 10, burst: 1, now: () => now });
+    const a = fakeWire([]);
+    const b = fakeWire([]);
+    p.attach(a);
+    p.attach(b);
+    // Both ask for the first blocks of their piece at once, interleaved, as pipelined requests arrive.
+    a._onRequest(3, 0, BLOCK); // released at once: piece 3 is started
+    b._onRequest(7, 0, BLOCK);
+    a._onRequest(3, BLOCK, BLOCK);
+    b._onRequest(7, BLOCK, BLOCK);
+    a._onRequest(3, 2 * BLOCK, BLOCK);
+    const tick = (): void => {
+      now += 100; // one block's worth of tokens
+      vi.advanceTimersByTime(100);
+    };
+    tick();
+    tick();
+    // Piece 3 goes out whole before any of piece 7, although 7's first block was asked for earlier.
+    expect(a.served).toEqual([[3, 0], [3, BLOCK], [3, 2 * BLOCK]]);
+    expect(b.served).toEqual([]);
+    tick();
+    tick();
+    expect(b.served).toEqual([[7, 0], [7, BLOCK]]);
+    p.destroy();
+  });
+
+  it('counts a piece it is still sending to one peer as held when another asks for it', () => {
+    vi.useFakeTimers();
+    let now = 0;
+    const p = new UploadPolicy({ rate: BLOCK * 10, burst: 1, now: () => now });
+    const a = fakeWire([]);
+    const b = fakeWire([]);
+    p.attach(a);
+    p.attach(b);
+    a._onRequest(4, 0, BLOCK); // released at once: piece 4 is on its way to a
+    a._onRequest(4, BLOCK, BLOCK);
+    b._onRequest(4, 0, BLOCK); // b wants it too, and a piece nobody has
+    b._onRequest(6, 0, BLOCK);
+    const tick = (): void => {
+      now += 100; // one block's worth of tokens
+      vi.advanceTimersByTime(100);
+    };
+    tick();
+    expect(a.served).toEqual([[4, 0], [4, BLOCK]]); // a's piece goes on
+    tick();
+    tick();
+    // b's new piece before b's copy of piece 4, although asked for later (a can pass 4 on soon).
+    expect(b.served).toEqual([[6, 0], [4, 0]]);
+    p.destroy();
+  });
+
   it('serves a request that waited too long ahead of rarer ones, so no peer starves', () => {
     vi.useFakeTimers();
     let now = 0;

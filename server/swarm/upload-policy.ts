@@ -9,6 +9,13 @@
  * the request whose piece the fewest connected peers hold (ties: oldest).
  * A piece nobody has yet goes out before one that peers can already trade;
  * the swarm gets each piece from us about once and the rest from each other.
+ * Among equally rare pieces, one we have started sending goes on before a
+ * new one: a piece can be passed on only once it is whole and verified, so
+ * sending pieces one after another (each done in a fraction of a second)
+ * lets the nodes start trading at once, where interleaving every node's
+ * requests would finish all of them together seconds later. A piece we are
+ * still sending to one peer counts as held once more for any other peer
+ * asking for it: that peer will soon be able to get it from the first.
  * A request that waited `maxWaitMs` is served next regardless, so no peer
  * starves (and its requests never hit the 30 s piece timeout of clients).
  *
@@ -51,6 +58,8 @@ export class UploadPolicy {
   private last: number;
   private timer: NodeJS.Timeout | undefined;
   private order = 0;
+  /** Each piece we have started sending: release order of its first block and the wire it went to (see pick). */
+  private readonly started = new Map<number, { order: number; wire: Wire }>();
   /** Blocks sent, by whether a connected peer already held the piece (the lower the second, the better). */
   readonly served = { rare: 0, common: 0 };
 
@@ -111,13 +120,17 @@ export class UploadPolicy {
       const p = this.queue[i]!;
       if (now - p.at >= this.maxWaitMs) {
         // Starving: oldest first, ahead of any rarity.
-        const key = -1e12 + p.order;
+        const key = -1e15 + p.order;
         if (key < bestKey) [best, bestKey] = [i, key];
         continue;
       }
       let r = rarity.get(p.index);
       if (r === undefined) rarity.set(p.index, (r = this.holders(p.index)));
-      const key = r * 1e9 + p.order;
+      // A piece on its way from us to another peer is as good as held: that peer can pass it on.
+      const started = this.started.get(p.index);
+      const inFlight = started && started.wire !== p.wire && !started.wire.destroyed && !started.wire.peerPieces.get(p.index) ? 1 : 0;
+      // Same rarity: pieces in the order we started them, then pieces not started in request order.
+      const key = (r + inFlight) * 1e12 + (started?.order ?? 1e11 + p.order);
       if (key < bestKey) [best, bestKey] = [i, key];
     }
     return best;
@@ -134,6 +147,7 @@ export class UploadPolicy {
       if (!p || p.wire.destroyed) continue;
       if (this.holders(p.index) > 0) this.served.common++;
       else this.served.rare++;
+      if (!this.started.has(p.index)) this.started.set(p.index, { order: this.order++, wire: p.wire });
       this.tokens -= p.length;
       this.originals.get(p.wire)?.(p.index, p.offset, p.length);
     }
