@@ -121,9 +121,10 @@ function printRow(r: SwarmRun): void {
   const peers = r.peerBytes !== undefined && r.serverBytes !== undefined
     ? `  from server ${round(r.serverBytes / 1e6, 1)} MB (web seed ${round((r.webSeedBytes ?? 0) / 1e6, 1)}), from peers ${round(r.peerBytes / 1e6, 1)} MB`
     : '';
+  const load = r.loadS !== undefined ? `  (nodes loaded in ${r.loadS.toFixed(1)} s before the clock)` : '';
   process.stdout.write(
     `${r.method.padEnd(9)} N=${String(r.n).padStart(2)}  makespan ${r.makespanS.toFixed(1).padStart(6)} s  ×bound ${r.ratioToBound.toFixed(2).padStart(5)}  ×N=1 ${(r.ratioToN1 ?? NaN).toFixed(2).padStart(5)}  ` +
-      `cpu: clients ${r.clientCpuS.toFixed(1).padStart(5)} s, server ${r.serverCpuS.toFixed(1).padStart(4)} s, machine ${String(Math.round(r.cpuBusy * 100)).padStart(3)}%${peers}\n`,
+      `cpu: clients ${r.clientCpuS.toFixed(1).padStart(5)} s, server ${r.serverCpuS.toFixed(1).padStart(4)} s, machine ${String(Math.round(r.cpuBusy * 100)).padStart(3)}%${peers}${load}\n`,
   );
 }
 
@@ -183,7 +184,7 @@ async function main(): Promise<void> {
         const run: SwarmRun = {
           method, n, makespanS: round(t.makespanS), boundS: round(boundS), ratioToBound: round(t.makespanS / boundS),
           ratioToN1: n1 ? round(t.makespanS / n1.makespanS) : n === 1 ? 1 : undefined,
-          ...cpu, finishS: t.finishS.map((s) => round(s)),
+          ...cpu, finishS: t.finishS.map((s) => round(s)), ...(t.loadS !== undefined ? { loadS: round(t.loadS) } : {}),
           ...(t.serverBytes !== undefined ? { serverBytes: t.serverBytes } : {}), ...(t.peerBytes !== undefined ? { peerBytes: t.peerBytes } : {}),
           ...(t.webSeedBytes !== undefined ? { webSeedBytes: t.webSeedBytes } : {}),
         };

@@ -15,6 +15,10 @@ import { stopChild, type LabHost } from '../../test/lab/netns.ts';
 export interface ClientHandle {
   child: ChildProcess;
   done: Promise<ClientDone>;
+  /** Clients started behind a barrier (barrier.ts): resolves once the client has loaded its code. */
+  loaded?: Promise<void>;
+  /** Release a barrier client. */
+  go?: () => void;
 }
 
 /** What a client reported when it finished. */
@@ -59,12 +63,25 @@ export function streamClient(host: LabHost, cmd: string, args: string[], sha256:
 /**
  * A client that prints JSON lines on stdout; it is done at the first line
  * for which `isDone` holds (it may keep running afterwards to seed), and
- * fails if it exits before that or `isFailure` holds for a line.
+ * fails if it exits before that or `isFailure` holds for a line. With
+ * `barrier`, the client was started behind barrier.ts: `loaded` resolves at
+ * its `{"event":"loaded"}` line and `go()` releases it.
  */
-export function jsonClient(host: LabHost, cmd: string, args: string[], isDone: (r: Record<string, unknown>) => boolean, isFailure: (r: Record<string, unknown>) => string | undefined): ClientHandle {
-  const child = host.spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+export function jsonClient(
+  host: LabHost,
+  cmd: string,
+  args: string[],
+  isDone: (r: Record<string, unknown>) => boolean,
+  isFailure: (r: Record<string, unknown>) => string | undefined,
+  opts: { barrier?: boolean } = {},
+): ClientHandle {
+  const child = host.spawn(cmd, args, { stdio: [opts.barrier ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   const err = tail(child, 'stderr');
   let last: Record<string, unknown> | undefined;
+  let onLoaded: () => void = () => undefined;
+  const loaded = new Promise<void>((resolve) => {
+    onLoaded = resolve;
+  });
   const done = new Promise<ClientDone>((resolve, reject) => {
     child.once('error', reject);
     createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -75,18 +92,23 @@ export function jsonClient(host: LabHost, cmd: string, args: string[], isDone: (
         return; // not a report line
       }
       last = r;
+      if (r.event === 'loaded') return onLoaded();
       const failure = isFailure(r);
       if (failure) reject(new Error(`${cmd} in ${host.ns}: ${failure}`));
       else if (isDone(r)) resolve({ at: performance.now(), report: r });
     });
     child.once('close', (code, signal) => reject(new Error(`${cmd} in ${host.ns} exited ${code ?? signal} before it was done: ${err()} ${last ? JSON.stringify(last) : ''}`)));
   });
-  return { child, done };
+  if (!opts.barrier) return { child, done };
+  // A client that dies while loading must not leave the barrier waiting: `done` rejects, and so does `loaded`.
+  return { child, done, loaded: Promise.race([loaded, done.then(() => undefined)]), go: () => void child.stdin?.end('go\n') };
 }
 
 /** Timing of one run of N clients. */
 export interface Timing {
   makespanS: number;
+  /** Barrier clients: seconds from starting the first until the last had loaded its code (not in the makespan). */
+  loadS?: number;
   /** Each client's finish time, seconds after the start. */
   finishS: number[];
   /** Each client's JSON report that said it was done (JSON clients only). */
@@ -102,14 +124,19 @@ export async function timeClients(n: number, start: (i: number) => ClientHandle,
   const handles: ClientHandle[] = [];
   let timer: NodeJS.Timeout | undefined;
   try {
+    const spawned = performance.now();
     for (let i = 0; i < n; i++) handles.push(start(i));
-    const t0 = performance.now();
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`not all ${n} clients finished within ${timeoutMs / 1000} s`)), timeoutMs);
     });
+    // Barrier clients: the clock starts when all have loaded, and all are released together.
+    const barrier = handles.some((h) => h.loaded);
+    if (barrier) await Promise.race([Promise.all(handles.map((h) => h.loaded)), timeout]);
+    const t0 = performance.now();
+    for (const h of handles) h.go?.();
     const done = await Promise.race([Promise.all(handles.map((h) => h.done)), timeout]);
     const finishS = done.map((d) => (d.at - t0) / 1000);
-    return { makespanS: Math.max(...finishS), finishS, reports: done.map((d) => d.report) };
+    return { makespanS: Math.max(...finishS), finishS, reports: done.map((d) => d.report), ...(barrier ? { loadS: (t0 - spawned) / 1000 } : {}) };
   } finally {
     clearTimeout(timer);
     // Rejections of the others after the first failure are expected now; keep them from going unhandled.

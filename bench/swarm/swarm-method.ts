@@ -15,6 +15,9 @@ import { nodeIp, nodeMac, SERVER_IP, type SwarmTopology } from './topology.ts';
 /** The node client's command-line entry (written alongside this benchmark). */
 export const SWARM_CLI = resolve(import.meta.dirname, '..', '..', 'initramfs-client', 'swarm', 'cli.ts');
 
+/** Preloaded into each node client: load, then wait for the start signal. */
+const BARRIER = resolve(import.meta.dirname, 'barrier.ts');
+
 /** The server's data dir and swarm ports, as configured for the benchmark, and where nodes keep their downloads. */
 export interface SwarmServer {
   data: string;
@@ -82,7 +85,8 @@ export async function runSwarm(topo: SwarmTopology, n: number, srv: SwarmServer,
       // Done means the client streamed the whole image and its sha256 is the artifact's (every piece was SHA-1-checked too).
       const done = (r: Record<string, unknown>) => isCompleteEvent(r) && r.sha256 === sha256;
       const wrong = (r: Record<string, unknown>) => (isCompleteEvent(r) && r.sha256 !== sha256 ? `completed with sha256 ${r.sha256}, expected ${sha256}` : undefined);
-      return jsonClient(topo.nodes[i]!, process.execPath, ['--disable-warning=ExperimentalWarning', ...args], done, wrong);
+      // Behind the barrier: the clock starts once every node has loaded its code (see barrier.ts).
+      return jsonClient(topo.nodes[i]!, process.execPath, ['--disable-warning=ExperimentalWarning', '--import', BARRIER, ...args], done, wrong, { barrier: true });
     };
     const timing = await timeClients(n, start, timeoutMs);
     return { ...timing, ...bytesBySource(timing.reports) };
