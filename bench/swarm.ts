@@ -17,9 +17,11 @@
  * peer connection. Measured (swarm, N = 16): at 40 Mbit/s with 100 MB the
  * clients used 280 CPU-s in a 146 s run, the machine 97% busy: CPU-bound, so
  * at 100 Mbit/s even more so. At 10 Mbit/s with 25 MB (the same 20 s bound)
- * they used 56 CPU-s in 64 s (45% busy; 133 CPU-s before the node's
- * rarest-first fix), and at N = 4 18%, so the links, not the CPU, decide. The bound stays 20 s, so unicast's N × bound stays
- * within the time box (the whole default run takes ~17 minutes). The CPU
+ * N = 16 is again near the CPU limit now that it is faster (2026-12-01: 96
+ * CPU-s, about 16 of them loading code, 93% busy in a 41 s run; N = 8 55%,
+ * N = 4 27%); at 5 Mbit/s and 12.5 MB N = 16 runs at 52-66%. The bound stays
+ * 20 s, so unicast's N × bound stays within the time box (the whole default
+ * run takes ~20 minutes). The CPU
  * columns (our processes' CPU seconds; the machine's busy share) show how
  * close each run came to the CPU limit; `--rate-mbit 40 --size-mb 100`
  * reproduces the CPU-bound case.

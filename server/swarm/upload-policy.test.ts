@@ -16,6 +16,22 @@ function fakeWire(has: number[]): Wire & { served: Array<[number, number]> } {
 
 const BLOCK = 16384;
 
+/** A policy capped at 10 blocks/s with no burst, two peers holding nothing, and `tick()`: 100 ms, one block's worth of tokens. */
+function twoPeersAtTenBlocksPerSecond() {
+  vi.useFakeTimers();
+  let now = 0;
+  const p = new UploadPolicy({ rate: BLOCK * 10, burst: 1, now: () => now });
+  const a = fakeWire([]);
+  const b = fakeWire([]);
+  p.attach(a);
+  p.attach(b);
+  const tick = (): void => {
+    now += 100;
+    vi.advanceTimersByTime(100);
+  };
+  return { p, a, b, tick };
+}
+
 describe('UploadPolicy', () => {
   afterEach(() => vi.useRealTimers());
 
@@ -53,23 +69,13 @@ describe('UploadPolicy', () => {
   });
 
   it('finishes a piece it started before starting another equally rare one', () => {
-    vi.useFakeTimers();
-    let now = 0;
-    const p = new UploadPolicy({ rate: BLOCK * 10, burst: 1, now: () => now });
-    const a = fakeWire([]);
-    const b = fakeWire([]);
-    p.attach(a);
-    p.attach(b);
+    const { p, a, b, tick } = twoPeersAtTenBlocksPerSecond();
     // Both ask for the first blocks of their piece at once, interleaved, as pipelined requests arrive.
     a._onRequest(3, 0, BLOCK); // released at once: piece 3 is started
     b._onRequest(7, 0, BLOCK);
     a._onRequest(3, BLOCK, BLOCK);
     b._onRequest(7, BLOCK, BLOCK);
     a._onRequest(3, 2 * BLOCK, BLOCK);
-    const tick = (): void => {
-      now += 100; // one block's worth of tokens
-      vi.advanceTimersByTime(100);
-    };
     tick();
     tick();
     // Piece 3 goes out whole before any of piece 7, although 7's first block was asked for earlier.
@@ -82,21 +88,11 @@ describe('UploadPolicy', () => {
   });
 
   it('counts a piece it is still sending to one peer as held when another asks for it', () => {
-    vi.useFakeTimers();
-    let now = 0;
-    const p = new UploadPolicy({ rate: BLOCK * 10, burst: 1, now: () => now });
-    const a = fakeWire([]);
-    const b = fakeWire([]);
-    p.attach(a);
-    p.attach(b);
+    const { p, a, b, tick } = twoPeersAtTenBlocksPerSecond();
     a._onRequest(4, 0, BLOCK); // released at once: piece 4 is on its way to a
     a._onRequest(4, BLOCK, BLOCK);
     b._onRequest(4, 0, BLOCK); // b wants it too, and a piece nobody has
     b._onRequest(6, 0, BLOCK);
-    const tick = (): void => {
-      now += 100; // one block's worth of tokens
-      vi.advanceTimersByTime(100);
-    };
     tick();
     expect(a.served).toEqual([[4, 0], [4, BLOCK]]); // a's piece goes on
     tick();
