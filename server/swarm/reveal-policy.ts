@@ -17,7 +17,13 @@
  * it, and a second peer asking us for it would have us send it twice while
  * pieces nobody has wait. With 48 pieces and 16 nodes, showing in-flight
  * pieces (lowest index first, as this did) had the server send 1.6 copies.
- * If the peer it was shown to leaves without it, it is free again.
+ * If the peer it was shown to leaves without it, it is free again. A peer
+ * that stays connected but never takes it holds it back from the others
+ * until it leaves; they are not stuck meanwhile: a node that gets no byte for
+ * 5 s adds the web seed (initramfs-client/swarm/web-seed-fallback.ts). No
+ * timeout frees it sooner, because a piece may rightly wait long in our
+ * upload queue (peers × pieces shown × piece length ÷ the cap: tens of
+ * seconds for a large swarm) and freeing it then would send it twice.
  *
  * This works with any BitTorrent client: empty bitfield plus HAVE messages
  * is plain BEP 3.
