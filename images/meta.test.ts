@@ -1,35 +1,19 @@
 // meta.json: strict schema, errors name the key path.
 import { describe, expect, it } from 'vitest';
-import { parseImageMeta, type ImageMeta } from './meta.ts';
-
-const good: ImageMeta = {
-  format: 1, name: 'debian-web', version: 2, createdAt: '2025-01-02T03:04:05.000Z', sourceHost: '198.18.0.10',
-  host: {
-    partitionTable: 'gpt',
-    disks: [{ name: 'vda', sizeBytes: 10 * 2 ** 30, partitions: [
-      { number: 1, startBytes: 1 << 20, sizeBytes: 512 << 20, type: 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b', name: 'ESP', mountpoint: '/boot/efi', fs: { type: 'vfat', uuid: 'ABCD-1234' } },
-      { number: 2, startBytes: 513 << 20, sizeBytes: 9 * 2 ** 30, type: '0fc63daf-8483-4772-8e79-3d69d8477de4', mountpoint: '/', fs: { type: 'ext4', label: 'root', uuid: 'u', mountOptions: 'errors=remount-ro', usedBytes: 123 } },
-    ] }],
-    filesystems: [{ mountpoint: '/', type: 'ext4', source: '/dev/vda2', options: 'rw,relatime', usedBytes: 1, sizeBytes: 2 }],
-    swap: [{ kind: 'file', source: '/swapfile', sizeBytes: 1 << 30 }],
-    bootMode: 'uefi', bootloader: 'grub', kernels: ['6.1.0-18-amd64'], interfaces: [{ name: 'ens3', mac: '52:54:00:12:34:56' }],
-    os: { id: 'debian', versionId: '12', prettyName: 'Debian GNU/Linux 12 (bookworm)' },
-  },
-  artifact: { file: 'image.tar.zst', rawBytes: 100, compressedBytes: 50, sha256: 'f'.repeat(64), zstdLevel: 3, files: 10 },
-  manifest: { file: 'manifest.jsonl', sha256: 'e'.repeat(64) },
-};
+import { parseImageMeta } from './meta.ts';
+import { SAMPLE_META } from './testdata/sample-meta.ts';
 
 describe('parseImageMeta', () => {
   it('accepts a complete meta.json', () => {
-    expect(parseImageMeta(JSON.parse(JSON.stringify(good)))).toEqual(good);
+    expect(parseImageMeta(JSON.parse(JSON.stringify(SAMPLE_META)))).toEqual(SAMPLE_META);
   });
 
   it('names the bad key path', () => {
-    const bad = structuredClone(good) as unknown as { host: { disks: Array<{ sizeBytes: unknown }> } };
+    const bad = structuredClone(SAMPLE_META) as unknown as { host: { disks: Array<{ sizeBytes: unknown }> } };
     bad.host.disks[0]!.sizeBytes = -1;
     expect(() => parseImageMeta(bad)).toThrow(/bad meta\.json: host\.disks\.0\.sizeBytes/);
-    expect(() => parseImageMeta({ ...good, extra: 1 })).toThrow(/unknown key extra/);
-    expect(() => parseImageMeta({ ...good, format: 2 })).toThrow(/format/);
-    expect(() => parseImageMeta({ ...good, host: { ...good.host, bootMode: 'efi' } })).toThrow(/host\.bootMode/);
+    expect(() => parseImageMeta({ ...SAMPLE_META, extra: 1 })).toThrow(/unknown key extra/);
+    expect(() => parseImageMeta({ ...SAMPLE_META, format: 2 })).toThrow(/format/);
+    expect(() => parseImageMeta({ ...SAMPLE_META, host: { ...SAMPLE_META.host, bootMode: 'efi' } })).toThrow(/host\.bootMode/);
   });
 });

@@ -16,6 +16,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { readManifestFile } from '../../../images/manifest.ts';
 import { decodeManifestLine, encodeManifestLine, MANIFEST_HEADER, type ManifestEntry } from '../../../images/manifest-codec.ts';
 import { parseImageMeta, type ImageMeta } from '../../../images/meta.ts';
+import { SAMPLE_META } from '../../../images/testdata/sample-meta.ts';
 import { canonicalJson, checkSignature, generateSigningKey, signMeta } from '../../../images/signing.ts';
 import { decodeInfo, encodeInfo } from '../../../images/torrent-info.ts';
 import { verifyPlanSignature } from '../../../initramfs-client/client/trust.ts';
@@ -30,22 +31,6 @@ function typed(err: unknown, ...codes: string[]): Verdict {
   }
   throw err;
 }
-
-/** A complete meta.json (the one images/meta.test.ts accepts). */
-export const GOOD_META: ImageMeta = {
-  format: 1, name: 'debian-web', version: 2, createdAt: '2025-01-02T03:04:05.000Z', sourceHost: '198.18.0.10',
-  host: {
-    partitionTable: 'gpt',
-    disks: [{ name: 'vda', sizeBytes: 10 * 2 ** 30, partitions: [{ number: 1, startBytes: 1 << 20, sizeBytes: 512 << 20, type: 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b', name: 'ESP', mountpoint: '/boot/efi', fs: { type: 'vfat', uuid: 'ABCD-1234' } }] }],
-    filesystems: [{ mountpoint: '/', type: 'ext4', source: '/dev/vda2', options: 'rw,relatime', usedBytes: 1, sizeBytes: 2 }],
-    swap: [{ kind: 'file', source: '/swapfile', sizeBytes: 1 << 30 }],
-    bootMode: 'uefi', bootloader: 'grub', kernels: ['6.1.0-18-amd64'], interfaces: [{ name: 'ens3', mac: '52:54:00:12:34:56' }],
-    os: { id: 'debian', versionId: '12', prettyName: 'Debian GNU/Linux 12 (bookworm)' },
-  },
-  artifact: { file: 'image.tar.zst', rawBytes: 100, compressedBytes: 50, sha256: 'f'.repeat(64), zstdLevel: 3, files: 10 },
-  manifest: { file: 'manifest.jsonl', sha256: 'e'.repeat(64) },
-  torrent: { file: 'info.bencode', infoHash: 'a'.repeat(40), pieceLength: 16384, pieces: 1 },
-};
 
 const MANIFEST_LINES = [
   '{"path":".","type":"dir","mode":493,"uid":0,"gid":0,"mtime":"1700000000123456789"}',
@@ -105,7 +90,7 @@ export const manifestTarget: FuzzTarget = (() => {
 export const metaTarget: FuzzTarget = {
   name: 'meta',
   description: 'meta.json → parseImageMeta: ImgsrvError only; accepted metas round-trip through JSON and canonical JSON',
-  seeds: () => [Buffer.from(JSON.stringify(GOOD_META)), Buffer.from(JSON.stringify({ ...GOOD_META, torrent: undefined, host: { ...GOOD_META.host, os: undefined } }))],
+  seeds: () => [Buffer.from(JSON.stringify(SAMPLE_META)), Buffer.from(JSON.stringify({ ...SAMPLE_META, torrent: undefined, host: { ...SAMPLE_META.host, os: undefined } }))],
   mix: { mutate: 0.7 },
   mutate: (input, rng) => mutateJson(input, rng),
   exec(input) {
@@ -156,17 +141,17 @@ export const torrentInfoTarget: FuzzTarget = {
 /** {meta, signature} JSON → checkSignature and the node's verifyPlanSignature: never a yes for another meta, typed refusals only. */
 export const signatureTarget: FuzzTarget = (() => {
   const key = generateSigningKey();
-  const signed = canonicalJson(GOOD_META);
+  const signed = canonicalJson(SAMPLE_META);
   return {
     name: 'signature',
     description: '{meta, signature} → checkSignature/verifyPlanSignature: no exception, refusal as IMAGE_INVALID, never accepts a changed meta',
     seeds: () => {
-      const sig = signMeta(GOOD_META, key.privateKey);
+      const sig = signMeta(SAMPLE_META, key.privateKey);
       return [
-        Buffer.from(JSON.stringify({ meta: GOOD_META, signature: sig })),
-        Buffer.from(JSON.stringify({ meta: { ...GOOD_META, version: 3 }, signature: sig })),
-        Buffer.from(JSON.stringify({ meta: GOOD_META, signature: { ...sig, sig: Buffer.alloc(64).toString('base64') } })),
-        Buffer.from(JSON.stringify({ meta: GOOD_META, signature: null })),
+        Buffer.from(JSON.stringify({ meta: SAMPLE_META, signature: sig })),
+        Buffer.from(JSON.stringify({ meta: { ...SAMPLE_META, version: 3 }, signature: sig })),
+        Buffer.from(JSON.stringify({ meta: SAMPLE_META, signature: { ...sig, sig: Buffer.alloc(64).toString('base64') } })),
+        Buffer.from(JSON.stringify({ meta: SAMPLE_META, signature: null })),
       ];
     },
     mix: { mutate: 0.7 },
