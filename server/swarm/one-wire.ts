@@ -40,6 +40,8 @@ export function isDuplicateWire(wire: object): boolean {
 
 type PeerWire = Wire & { peerId?: string; type?: string; destroyed: boolean };
 
+const isOutgoing = (w: PeerWire): boolean => !!w.type?.includes('Outgoing');
+
 /** The parts of webtorrent's Torrent this needs (private `_addPeer`; see initramfs-client/swarm/wt-internals.ts). */
 interface DialingTorrent extends Torrent {
   _addPeer(peer: unknown, type: string, source: string): unknown;
@@ -51,12 +53,12 @@ export function oneWirePerPeer(torrent: Torrent, localPeerId: string): void {
   const live = new Map<string, PeerWire>(); // remote peer id -> the wire we keep
   const dialled = new Map<string, string>(); // "ip:port" we dialled -> the peer id that answered
   const ownAddresses = new Set<string>(); // "ip:port" where we reached ourselves
-  const opener = (w: PeerWire, remote: string): string => (w.type?.includes('Outgoing') ? localPeerId : remote);
+  const opener = (w: PeerWire, remote: string): string => (isOutgoing(w) ? localPeerId : remote);
 
   t.on('wire', (wire: PeerWire, addr?: string) => {
     const id = wire.peerId;
     if (!id || wire.destroyed) return;
-    const outgoing = !!wire.type?.includes('Outgoing');
+    const outgoing = isOutgoing(wire);
     if (id === localPeerId) {
       // Our own listener, handed back by the tracker: webtorrent 3.0's self check compares
       // against a property Torrent does not have, so it never refuses. Never dial it again.
@@ -74,12 +76,13 @@ export function oneWirePerPeer(torrent: Torrent, localPeerId: string): void {
       keep = a !== b && b > a ? wire : other;
       const drop = keep === wire ? other : wire;
       dropping.add(drop);
-      if (drop.type?.includes('Outgoing')) drop.destroy();
+      if (isOutgoing(drop)) drop.destroy();
       else setTimeout(() => drop.destroy(), DROP_AFTER_MS).unref();
     }
-    live.set(id, keep);
-    keep.once('close', () => {
-      if (live.get(id) === keep) live.delete(id);
+    if (keep !== wire) return; // the wire we had stays, with its close handler
+    live.set(id, wire);
+    wire.once('close', () => {
+      if (live.get(id) === wire) live.delete(id);
     });
   });
 
@@ -88,7 +91,8 @@ export function oneWirePerPeer(torrent: Torrent, localPeerId: string): void {
     if (typeof peer === 'string') {
       if (ownAddresses.has(peer)) return null;
       const id = dialled.get(peer);
-      if (id && live.get(id) && !live.get(id)!.destroyed) return null;
+      const kept = id === undefined ? undefined : live.get(id);
+      if (kept && !kept.destroyed) return null;
     }
     return addPeer(peer, type, source);
   };

@@ -20,6 +20,9 @@ export const UNCHOKE_ALL = 10_000;
  */
 export const SEEDER_PEER_ID_PREFIX = '-IS0100-';
 
+/** The prefix as it starts a hex peer id (checked on every block request of a node: computed once). */
+const SEEDER_PREFIX_HEX = Buffer.from(SEEDER_PEER_ID_PREFIX).toString('hex');
+
 /** A fresh seeder peer id, hex as webtorrent takes it: the prefix and 12 random characters. */
 export function seederPeerId(): string {
   return Buffer.from(SEEDER_PEER_ID_PREFIX + randomBytes(9).toString('base64url')).toString('hex');
@@ -27,7 +30,7 @@ export function seederPeerId(): string {
 
 /** True if `peerIdHex` (as bittorrent-protocol reports it) is an imgsrv seeder's. */
 export function isSeederPeerId(peerIdHex: string | undefined): boolean {
-  return !!peerIdHex && peerIdHex.startsWith(Buffer.from(SEEDER_PEER_ID_PREFIX).toString('hex'));
+  return !!peerIdHex && peerIdHex.startsWith(SEEDER_PREFIX_HEX);
 }
 
 /** What every imgsrv BitTorrent client needs: the address to listen on (the netboot interface's) and optionally a port. */
