@@ -21,6 +21,8 @@ export interface WtPeer {
 /** Torrent plus the private members used for stream windows and peer bans. */
 export interface InternalTorrent extends Torrent {
   store: ChunkStore | null;
+  /** Pieces still missing (torrent-piece: `missing` counts the bytes not yet received); null once verified. */
+  pieces: Array<{ length: number; missing: number } | null>;
   /**
    * `_select(..., isStreamSelection = true)` inserts a selection that is not
    * merged with the whole-file priority-0 selection (public `select()` merges
@@ -59,7 +61,15 @@ export function skipHeldPieces(t: InternalTorrent): void {
 }
 
 /** A wire with the fields bittorrent-protocol sets after the handshake. */
-export type InternalWire = Wire & { peerId?: string };
+export type InternalWire = Omit<Wire, 'requests' | 'downloadSpeed'> & {
+  peerId?: string;
+  /** Outstanding requests we sent this peer. */
+  requests: Array<{ piece: number; offset: number; length: number }>;
+  /** The wire's download meter: called with a byte count it records, without one it reads the rate. */
+  downloadSpeed(bytes?: number): number;
+  /** Send CANCEL and fail the pending request's callback ("request was cancelled"). */
+  cancel(index: number, offset: number, length: number): void;
+};
 
 /**
  * Turn off webtorrent's hot-swapping. For a critical piece (the one the

@@ -16,8 +16,12 @@
  * requests would finish all of them together seconds later. A piece we are
  * still sending to one peer counts as held once more for any other peer
  * asking for it: that peer will soon be able to get it from the first.
- * A request that waited `maxWaitMs` is served next regardless, so no peer
- * starves (and its requests never hit the 30 s piece timeout of clients).
+ * A request that waited `maxWaitMs` (default 20 s) is served next
+ * regardless, so no peer starves and its requests never hit the 30 s piece
+ * timeout of clients. It is that long because our nodes queue whole pieces
+ * (initramfs-client/swarm/seeder-last.ts): 16 nodes with a piece or two
+ * each are 8-15 s of queue at 5 Mbit/s, and serving by age at 5 s broke the
+ * one-piece-after-another order exactly when it matters most.
  *
  * It works on bittorrent-protocol's Wire: `_onRequest` is the method that
  * turns an incoming REQUEST message into the 'request' event webtorrent
@@ -39,6 +43,7 @@ export interface UploadPolicyOptions {
   rate: number;
   /** Burst the bucket may hold (bytes); default: 1/4 s of rate, at least two blocks. */
   burst?: number;
+  /** Age after which a request is served before any rarer one (default 20 000). */
   maxWaitMs?: number;
   now?: () => number;
 }
@@ -66,7 +71,7 @@ export class UploadPolicy {
   constructor(opts: UploadPolicyOptions) {
     this.rate = opts.rate;
     this.burst = opts.burst ?? Math.max(2 * 16384, opts.rate / 4);
-    this.maxWaitMs = opts.maxWaitMs ?? 5000;
+    this.maxWaitMs = opts.maxWaitMs ?? 20000;
     this.now = opts.now ?? Date.now;
     this.tokens = this.burst;
     this.last = this.now();
