@@ -89,6 +89,8 @@ declare module 'webtorrent' {
     uploads?: number;
     /** Pieces kept in memory for reads (uploads, streams) in front of the store (default 20). */
     storeCacheSlots?: number;
+    /** Pieces already held (a bitfield, one bit per piece): only pieces marked here are checked against the store at start. */
+    bitfield?: Uint8Array;
     private?: boolean;
     store?: unknown;
     deselect?: boolean;

@@ -5,7 +5,8 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import FSChunkStore from 'fs-chunk-store';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../server/log.ts';
 import { SwarmDownload, type SwarmDownloadOptions, type SwarmStats } from './download.ts';
 import { hashStream, makeImage, makeTorrent, startSeeder, startTracker, startWebSeed, tempDir, waitFor } from './test-swarm.ts';
@@ -264,6 +265,23 @@ describe('SwarmDownload', () => {
     expect(got.sha256).toBe(f.image.sha256);
     expect(fileSha(path)).toBe(f.image.sha256);
     expect(second.stats().fromPeers).toBeLessThan(0.8 * SIZE);
+  });
+
+  it('starts in an empty directory without reading or hashing the store', async () => {
+    const f = await fixture();
+    const get = vi.spyOn(FSChunkStore.prototype, 'get');
+    cleanups.push(() => get.mockRestore());
+    // No seeder: nothing arrives, so any read before the first piece would be the start-up check.
+    const a = await SwarmDownload.start({ torrentFile: f.torrentFile, dataDir: join(f.tmp, 'a'), address: '127.0.0.1', webSeeds: false, logger: silentLogger });
+    cleanups.push(() => a.close());
+    expect(get).not.toHaveBeenCalled();
+    await a.close();
+    // A file there (here an empty one, as a crash right after start leaves it): every piece is checked, as a resume needs.
+    mkdirSync(join(f.tmp, 'a'), { recursive: true });
+    writeFileSync(join(f.tmp, 'a', NAME), '');
+    const b = await SwarmDownload.start({ torrentFile: f.torrentFile, dataDir: join(f.tmp, 'a'), address: '127.0.0.1', webSeeds: false, logger: silentLogger });
+    cleanups.push(() => b.close());
+    expect(get.mock.calls.length).toBeGreaterThanOrEqual(Math.ceil(SIZE / PIECE));
   });
 
   it('seedUntil returns "done" when the server says so and "linger" when time runs out', async () => {

@@ -6,6 +6,7 @@
  * class is the small interface the node client (and the benchmarks) use.
  */
 import { EventEmitter } from 'node:events';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -184,11 +185,16 @@ export class SwarmDownload extends EventEmitter {
     // Pieces just received are the ones other nodes ask for next: keep ~32 MiB of them in memory
     // (webtorrent's default, 20 pieces, made every node re-read whole pieces from disk to send 16 KiB blocks).
     const storeCacheSlots = Math.max(20, Math.ceil(STORE_CACHE_BYTES / parsed.pieceLength));
-    const torrent = client.add(parsed, { path: opts.dataDir, strategy: 'rarest', uploads: UNCHOKE_ALL, storeCacheSlots }) as InternalTorrent;
+    // A partial file is re-verified piece by piece and resumed. Without one there is nothing to verify:
+    // an empty start bitfield spares reading and hashing every piece of a file that is not there yet
+    // (at 16 nodes on 2 cores, 16 images' worth of SHA-1 in the first second of the deployment).
+    const target = join(opts.dataDir, parsed.files[0]!.path);
+    const nothingYet = existsSync(target) ? {} : { bitfield: new Uint8Array(Math.ceil(parsed.pieces.length / 8)) };
+    const torrent = client.add(parsed, { path: opts.dataDir, strategy: 'rarest', uploads: UNCHOKE_ALL, storeCacheSlots, ...nothingYet }) as InternalTorrent;
     oneWirePerPeer(torrent, client.peerId);
     askSeederLast(torrent);
     noHotswap(torrent);
-    const dl = new SwarmDownload(client, torrent, join(opts.dataDir, parsed.files[0]!.path), { ...opts, logger: log, reserveWebSeeds });
+    const dl = new SwarmDownload(client, torrent, target, { ...opts, logger: log, reserveWebSeeds });
     try {
       await new Promise<void>((ok, fail) => {
         const onError = (err: Error): void => fail(new ImgsrvError('IO', `cannot start download: ${err.message}`, { cause: err }));

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Torrent } from 'webtorrent';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { isDuplicateWire, oneWirePerPeer } from './one-wire.ts';
+import { isDuplicateWire, oneWirePerPeer, SETTLED_MS } from './one-wire.ts';
 
 const hex = (s: string): string => Buffer.from(s.padEnd(20, '0')).toString('hex');
 const ME = hex('-WW0300-me');
@@ -83,5 +83,32 @@ describe('oneWirePerPeer', () => {
     incoming.destroy();
     t._addPeer('198.18.0.9:6881', 'tcp', 'tracker');
     expect(t.dialled).toEqual(['198.18.0.9:6881']);
+  });
+
+  it('keeps a settled connection whoever opened it: a later dial to the same peer is the one dropped', () => {
+    vi.useFakeTimers();
+    const t = torrent();
+    // The peer with the smaller id dialled us first; after a re-announce we dial it too.
+    const settled = wire(LOW, 'tcpIncoming');
+    t.emit('wire', settled, '198.18.0.1:40000');
+    vi.advanceTimersByTime(SETTLED_MS);
+    const late = wire(LOW, 'tcpOutgoing');
+    t.emit('wire', late, '198.18.0.1:6881');
+    expect(late.destroyed).toBe(true);
+    expect(settled.destroyed).toBe(false);
+    expect(isDuplicateWire(settled)).toBe(false);
+    t._addPeer('198.18.0.1:6881', 'tcp', 'tracker');
+    expect(t.dialled).toEqual([]);
+    // And at the other end: the peer's late dial to us (incoming here) waits to be closed by the peer.
+    const mine = wire(HIGH, 'tcpOutgoing');
+    t.emit('wire', mine, '198.18.0.9:6881');
+    vi.advanceTimersByTime(SETTLED_MS);
+    const theirs = wire(HIGH, 'tcpIncoming');
+    t.emit('wire', theirs, '198.18.0.9:40000');
+    expect(mine.destroyed).toBe(false);
+    expect(isDuplicateWire(theirs)).toBe(true);
+    vi.advanceTimersByTime(5000);
+    expect(theirs.destroyed).toBe(true);
+    expect(mine.destroyed).toBe(false);
   });
 });

@@ -16,11 +16,14 @@ function fakeWire(has: number[]): Wire & { served: Array<[number, number]> } {
 
 const BLOCK = 16384;
 
-/** A policy capped at 10 blocks/s with no burst, two peers holding nothing, and `tick()`: 100 ms, one block's worth of tokens. */
-function twoPeersAtTenBlocksPerSecond() {
+/**
+ * A policy capped at 10 blocks/s with no burst, two peers holding nothing, and `tick()`: 100 ms, one
+ * block's worth of tokens. Requests for pieces others hold wait `heldDelayMs` (none unless given).
+ */
+function twoPeersAtTenBlocksPerSecond(heldDelayMs = 0) {
   vi.useFakeTimers();
   let now = 0;
-  const p = new UploadPolicy({ rate: BLOCK * 10, burst: 1, now: () => now });
+  const p = new UploadPolicy({ rate: BLOCK * 10, burst: 1, heldDelayMs, now: () => now });
   const a = fakeWire([]);
   const b = fakeWire([]);
   p.attach(a);
@@ -47,7 +50,7 @@ describe('UploadPolicy', () => {
   it('serves the piece fewest peers hold first, at the capped rate', () => {
     vi.useFakeTimers();
     let now = 0;
-    const p = new UploadPolicy({ rate: BLOCK * 10, burst: BLOCK, now: () => now });
+    const p = new UploadPolicy({ rate: BLOCK * 10, burst: BLOCK, heldDelayMs: 0, now: () => now });
     // Two other peers hold piece 1; nobody holds piece 2.
     const a = fakeWire([]);
     const b = fakeWire([1]);
@@ -99,6 +102,22 @@ describe('UploadPolicy', () => {
     tick();
     // b's new piece before b's copy of piece 4, although asked for later (a can pass 4 on soon).
     expect(b.served).toEqual([[6, 0], [4, 0]]);
+    p.destroy();
+  });
+
+  it('holds a request for a piece another peer has or is getting until it is heldDelayMs old; a CANCEL meanwhile means it is never sent', () => {
+    const { p, a, b, tick } = twoPeersAtTenBlocksPerSecond(500);
+    a._onRequest(4, 0, BLOCK); // released at once: piece 4 is on its way to a
+    b._onRequest(4, 0, BLOCK); // b has not heard yet that a will have it
+    b._onRequest(4, BLOCK, BLOCK);
+    for (let i = 0; i < 4; i++) tick();
+    expect(b.served).toEqual([]); // the link stays idle rather than send 4 twice
+    b.emit('cancel', 4, BLOCK, BLOCK); // b heard a's HAVE for one block's worth of time, cancels one of them
+    tick(); // 500 ms: the other one goes, since b still wants it
+    expect(b.served).toEqual([[4, 0]]);
+    for (let i = 0; i < 10; i++) tick();
+    expect(b.served).toEqual([[4, 0]]);
+    expect(p.queued).toBe(0);
     p.destroy();
   });
 

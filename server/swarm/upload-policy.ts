@@ -16,6 +16,17 @@
  * requests would finish all of them together seconds later. A piece we are
  * still sending to one peer counts as held once more for any other peer
  * asking for it: that peer will soon be able to get it from the first.
+ * A request for a piece another peer holds, or that we are sending to
+ * another peer, is served only after it waited `heldDelayMs` (default 2 s),
+ * and not at all if the node cancels it meanwhile. A node asks us for such
+ * a piece when it has not yet heard that a neighbour has it: the
+ * neighbour's HAVE queues behind the blocks that neighbour is uploading to
+ * it, while its HAVE to us (it uploads nothing to us) arrives at once. Our
+ * nodes cancel requests to the seeder when a peer announces the piece
+ * (initramfs-client/swarm/seeder-last.ts); the wait gives that HAVE time to
+ * arrive. Served at once, the last pieces of a 16-node run each left the
+ * server 3-6 times. A peer that cannot get the piece elsewhere gets it after
+ * the wait.
  * A request that waited `maxWaitMs` (default 20 s) is served next
  * regardless, so no peer starves and its requests never hit the 30 s piece
  * timeout of clients. It is that long because our nodes queue whole pieces
@@ -45,6 +56,8 @@ export interface UploadPolicyOptions {
   burst?: number;
   /** Age after which a request is served before any rarer one (default 20 000). */
   maxWaitMs?: number;
+  /** Age before a request for a piece another peer holds or is being sent may be served (default 2000). */
+  heldDelayMs?: number;
   now?: () => number;
 }
 
@@ -55,6 +68,9 @@ export class UploadPolicy {
   private rate: number;
   private readonly burst: number;
   private readonly maxWaitMs: number;
+  private readonly heldDelayMs: number;
+  /** Set by pick() when it found only requests that must wait: when the first of them may go. */
+  private eligibleAt = Infinity;
   private readonly now: () => number;
   private readonly wires = new Set<Wire>();
   private readonly originals = new WeakMap<Wire, OnRequest>();
@@ -72,6 +88,7 @@ export class UploadPolicy {
     this.rate = opts.rate;
     this.burst = opts.burst ?? Math.max(2 * 16384, opts.rate / 4);
     this.maxWaitMs = opts.maxWaitMs ?? 20000;
+    this.heldDelayMs = opts.heldDelayMs ?? 2000;
     this.now = opts.now ?? Date.now;
     this.tokens = this.burst;
     this.last = this.now();
@@ -120,6 +137,7 @@ export class UploadPolicy {
     const now = this.now();
     let best = -1;
     let bestKey = Infinity;
+    this.eligibleAt = Infinity;
     const rarity = new Map<number, number>();
     for (let i = 0; i < this.queue.length; i++) {
       const p = this.queue[i]!;
@@ -134,6 +152,11 @@ export class UploadPolicy {
       // A piece on its way from us to another peer is as good as held: that peer can pass it on.
       const started = this.started.get(p.index);
       const inFlight = started && started.wire !== p.wire && !started.wire.destroyed && !started.wire.peerPieces.get(p.index) ? 1 : 0;
+      if (r + inFlight > 0 && now - p.at < this.heldDelayMs) {
+        // Another peer has it or soon will: give the requester time to hear so and cancel.
+        this.eligibleAt = Math.min(this.eligibleAt, p.at + this.heldDelayMs);
+        continue;
+      }
       // Same rarity: pieces in the order we started them, then pieces not started in request order.
       const key = (r + inFlight) * 1e12 + (started?.order ?? 1e11 + p.order);
       if (key < bestKey) [best, bestKey] = [i, key];
@@ -146,8 +169,13 @@ export class UploadPolicy {
     const now = this.now();
     if (this.rate > 0) this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
     this.last = now;
+    let waitForAge = false;
     while (this.queue.length > 0 && (this.rate <= 0 || this.tokens > 0)) {
       const i = this.pick();
+      if (i < 0) {
+        waitForAge = true; // every queued request is for a piece others hold, and still young
+        break;
+      }
       const [p] = this.queue.splice(i, 1);
       if (!p || p.wire.destroyed) continue;
       if (this.holders(p.index) > 0) this.served.common++;
@@ -157,7 +185,7 @@ export class UploadPolicy {
       this.originals.get(p.wire)?.(p.index, p.offset, p.length);
     }
     if (this.queue.length > 0 && this.rate > 0) {
-      const waitMs = Math.max(1, ((-this.tokens + 1) / this.rate) * 1000);
+      const waitMs = Math.max(1, waitForAge ? this.eligibleAt - now : ((-this.tokens + 1) / this.rate) * 1000);
       this.timer = setTimeout(() => {
         this.timer = undefined;
         this.pump();
