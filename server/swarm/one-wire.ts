@@ -77,9 +77,9 @@ export function oneWirePerPeer(torrent: Torrent, localPeerId: string): void {
     }
     if (addr && outgoing) dialled.set(addr, id);
     const kept = live.get(id);
-    const other = kept?.wire;
     let keep = wire;
-    if (kept && other && !other.destroyed) {
+    if (kept && !kept.wire.destroyed) {
+      const other = kept.wire;
       const a = opener(other, id);
       const b = opener(wire, id);
       // A settled wire stays. Else opposite directions: the larger opener's connection stays; same direction: the older one.

@@ -105,6 +105,20 @@ describe('UploadPolicy', () => {
     p.destroy();
   });
 
+  it('forgets which pieces it started for a peer that left: a later deployment gets its pieces one after another', () => {
+    const { p, a, b, tick } = twoPeersAtTenBlocksPerSecond();
+    a._onRequest(2, 0, BLOCK); // released at once: piece 2 started for a, which then goes away
+    a.destroyed = true;
+    a.emit('close');
+    b._onRequest(5, 0, BLOCK);
+    b._onRequest(5, BLOCK, BLOCK);
+    b._onRequest(2, 0, BLOCK); // a piece started for a peer long gone is no reason to interrupt piece 5
+    b._onRequest(5, 2 * BLOCK, BLOCK);
+    for (let i = 0; i < 4; i++) tick();
+    expect(b.served).toEqual([[5, 0], [5, BLOCK], [5, 2 * BLOCK], [2, 0]]);
+    p.destroy();
+  });
+
   it('holds a request for a piece another peer has or is getting until it is heldDelayMs old; a CANCEL meanwhile means it is never sent', () => {
     const { p, a, b, tick } = twoPeersAtTenBlocksPerSecond(500);
     a._onRequest(4, 0, BLOCK); // released at once: piece 4 is on its way to a

@@ -109,9 +109,17 @@ export class UploadPolicy {
     wire.on('cancel', (index: number, offset: number, length: number) => {
       this.queue = this.queue.filter((p) => !(p.wire === wire && p.index === index && p.offset === offset && p.length === length));
     });
+    // A piece counts as started only while on its way: once its recipient has it, it is held (and
+    // rarer ones go first); if the recipient leaves, nobody is getting it. A seeder serves one image
+    // across many deployments, and start orders kept from an earlier one made a later one interleave
+    // its pieces again (N = 16 after four smaller runs: 39.5 s, against 31-33 s on a fresh server).
+    wire.on('have', (index: number) => {
+      if (this.started.get(index)?.wire === wire) this.started.delete(index);
+    });
     wire.once('close', () => {
       this.wires.delete(wire);
       this.queue = this.queue.filter((p) => p.wire !== wire);
+      for (const [index, s] of this.started) if (s.wire === wire) this.started.delete(index);
     });
   }
 
