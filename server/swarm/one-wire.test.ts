@@ -85,30 +85,36 @@ describe('oneWirePerPeer', () => {
     expect(t.dialled).toEqual(['198.18.0.9:6881']);
   });
 
-  it('keeps a settled connection whoever opened it: a later dial to the same peer is the one dropped', () => {
+  /** A connection to `peer` that has been up SETTLED_MS, then a second one the other way. */
+  function settledThenLate(t: ReturnType<typeof torrent>, peer: string, first: 'tcpOutgoing' | 'tcpIncoming', firstAddr: string, lateAddr: string) {
+    const settled = wire(peer, first);
+    t.emit('wire', settled, firstAddr);
+    vi.advanceTimersByTime(SETTLED_MS);
+    const late = wire(peer, first === 'tcpIncoming' ? 'tcpOutgoing' : 'tcpIncoming');
+    t.emit('wire', late, lateAddr);
+    return { settled, late };
+  }
+
+  it('keeps a settled connection whoever opened it: our later dial to the same peer is closed at once', () => {
     vi.useFakeTimers();
     const t = torrent();
     // The peer with the smaller id dialled us first; after a re-announce we dial it too.
-    const settled = wire(LOW, 'tcpIncoming');
-    t.emit('wire', settled, '198.18.0.1:40000');
-    vi.advanceTimersByTime(SETTLED_MS);
-    const late = wire(LOW, 'tcpOutgoing');
-    t.emit('wire', late, '198.18.0.1:6881');
+    const { settled, late } = settledThenLate(t, LOW, 'tcpIncoming', '198.18.0.1:40000', '198.18.0.1:6881');
     expect(late.destroyed).toBe(true);
     expect(settled.destroyed).toBe(false);
     expect(isDuplicateWire(settled)).toBe(false);
     t._addPeer('198.18.0.1:6881', 'tcp', 'tracker');
     expect(t.dialled).toEqual([]);
-    // And at the other end: the peer's late dial to us (incoming here) waits to be closed by the peer.
-    const mine = wire(HIGH, 'tcpOutgoing');
-    t.emit('wire', mine, '198.18.0.9:6881');
-    vi.advanceTimersByTime(SETTLED_MS);
-    const theirs = wire(HIGH, 'tcpIncoming');
-    t.emit('wire', theirs, '198.18.0.9:40000');
-    expect(mine.destroyed).toBe(false);
-    expect(isDuplicateWire(theirs)).toBe(true);
+  });
+
+  it("keeps a settled connection whoever opened it: the peer's later dial to us waits to be closed by the peer", () => {
+    vi.useFakeTimers();
+    const t = torrent();
+    const { settled, late } = settledThenLate(t, HIGH, 'tcpOutgoing', '198.18.0.9:6881', '198.18.0.9:40000');
+    expect(settled.destroyed).toBe(false);
+    expect(isDuplicateWire(late)).toBe(true);
     vi.advanceTimersByTime(5000);
-    expect(theirs.destroyed).toBe(true);
-    expect(mine.destroyed).toBe(false);
+    expect(late.destroyed).toBe(true);
+    expect(settled.destroyed).toBe(false);
   });
 });
