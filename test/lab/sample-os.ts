@@ -39,8 +39,12 @@ export const SAMPLE_MACHINE_ID = '5a3b1e000b5e4a119c0d5a3b1e000001';
 export const SAMPLE_APP_PORT = 80;
 /** What GET / on the application answers for a machine named `hostname`. */
 export const sampleAppResponse = (hostname: string): RegExp => new RegExp(`^hostname=${hostname.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm');
-/** The console line once the network is up: groups 1 = hostname, 2 = IPv4 address. */
-export const SAMPLE_UP_LINE = /imgsrv-sample: up hostname=(\S+) ip=(\d+\.\d+\.\d+\.\d+)/;
+/**
+ * The console line once the network is up: groups 1 = hostname, 2 = IPv4 address. It must match up
+ * to the end of the line: the console arrives in chunks, and a match on a chunk that ended inside the
+ * address read "198.18.0.1" for 198.18.0.119 (a CI run then asked the server's port 80 for the page).
+ */
+export const SAMPLE_UP_LINE = /imgsrv-sample: up hostname=(\S+) ip=(\d+\.\d+\.\d+\.\d+)\r?\n/;
 /** The rsync daemon module that serves the tree. */
 export const SAMPLE_RSYNC_MODULE = 'root';
 
