@@ -135,6 +135,20 @@ describe('UploadPolicy', () => {
     p.destroy();
   });
 
+  it('serves a new request for a piece nobody has at once while held requests wait to age', () => {
+    const { p, a, b, tick } = twoPeersAtTenBlocksPerSecond(2000);
+    a._onRequest(4, 0, BLOCK); // released at once: piece 4 is on its way to a
+    b._onRequest(4, 0, BLOCK); // held for 2 s: the policy now waits for it to age
+    tick();
+    b._onRequest(6, 0, BLOCK); // nobody has 6: it must not wait behind the held one
+    expect(b.served).toEqual([[6, 0]]);
+    for (let i = 0; i < 18; i++) tick();
+    expect(b.served).toEqual([[6, 0]]); // 1.9 s: 4 still held
+    tick();
+    expect(b.served).toEqual([[6, 0], [4, 0]]);
+    p.destroy();
+  });
+
   it('serves a request that waited too long ahead of rarer ones, so no peer starves', () => {
     vi.useFakeTimers();
     let now = 0;
