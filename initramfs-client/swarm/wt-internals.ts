@@ -38,6 +38,8 @@ export interface InternalTorrent extends Torrent {
   _addIncomingPeer(peer: WtPeer): void;
   /** Reserve and request the next block of `index` from `wire`; false if it cannot (every block reserved, pipeline full). */
   _request(wire: InternalWire, index: number, hotswap: boolean): boolean;
+  /** Ask every wire for more blocks where its pipeline has room (runs the picker once per wire). */
+  _update(): void;
   /** Take a block reserved by a slow wire away for `wire` (used for critical pieces); true if it did. */
   _hotswap(wire: InternalWire, index: number): boolean;
   /** Piece availability across our wires (lib/rarity-map.js), created when metadata arrives. */
@@ -82,4 +84,27 @@ export type InternalWire = Omit<Wire, 'requests' | 'downloadSpeed'> & {
  */
 export function noHotswap(t: InternalTorrent): void {
   t._hotswap = () => false;
+}
+
+/**
+ * Run webtorrent's request update at most once per turn of the event loop.
+ * webtorrent calls `_update` (the picker, once for every wire) for every
+ * block that arrives and every HAVE, BITFIELD and UNCHOKE: one socket read
+ * carrying ten blocks ran the picker over every wire ten times, nine of them
+ * finding nothing new to do. Coalesced, the update runs once after the I/O
+ * that triggered it, with every block and HAVE of that turn already counted.
+ * In a 16-node swarm on 2 cores this cut the node clients' CPU by about
+ * 10 % (bench/swarm: 74 CPU-s against 80-84 for the same run).
+ */
+export function coalesceUpdates(t: InternalTorrent): void {
+  const update = t._update.bind(t);
+  let queued = false;
+  t._update = () => {
+    if (queued) return;
+    queued = true;
+    setImmediate(() => {
+      queued = false;
+      if (!t.destroyed) update();
+    });
+  };
 }
