@@ -81,7 +81,7 @@ export class UploadPolicy {
   /**
    * The timer waits for held requests to age, not for tokens: a request arriving meanwhile may go at
    * once. (It used to wait for the timer too: a 16-node trace showed the link idle for up to a second
-   * at a time with 50-80 servable requests queued, whenever the queue had held only held requests.)
+   * at a time with 50-80 servable requests queued, once every request in the queue had been a held one.)
    */
   private timerForAge = false;
   private order = 0;
