@@ -23,7 +23,7 @@ export interface SwarmRun {
   /** CPU seconds of `imgsrv serve` during the run. */
   serverCpuS: number;
   finishS: number[];
-  /** Swarm only: seconds the node processes took to load their code before the clock started (bench/swarm/barrier.ts). */
+  /** Swarm only: seconds the node processes took to load their code before the clock started (bench/swarm/barrier.mjs). */
   loadS?: number;
   /** Swarm only: bytes the nodes got from the server (seeder + web seed), from each other, and of the first over HTTP. */
   serverBytes?: number;

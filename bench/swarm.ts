@@ -47,7 +47,7 @@ import { startLabServer, type LabServer } from '../test/lab/imgsrv.ts';
 import { checkLink, runMulticast, runUnicast, startStaticServer, type UnicastSource } from './swarm/baselines.ts';
 import type { Timing } from './swarm/clients.ts';
 import { BENCH_IMAGE, BENCH_VERSION, prepareImage } from './swarm/image.ts';
-import { runSwarm, scratchDir, type SwarmServer } from './swarm/swarm-method.ts';
+import { bundleNodeClient, runSwarm, scratchDir, type SwarmServer } from './swarm/swarm-method.ts';
 import { cpuBusy, cpuSample, processCpuSeconds } from './swarm/cpu.ts';
 import { buildTopology, SERVER_IP, type SwarmTopology } from './swarm/topology.ts';
 import { writeSwarmPlot, type SwarmResults, type SwarmRun } from './swarm-plot.ts';
@@ -166,7 +166,7 @@ async function main(): Promise<void> {
       rateMbit: RATE, sizeBytes: bytes, pieceLength: image.meta.torrent?.pieceLength, linkCheckMbit: round(linkMbit, 1), unicastSource: source.kind,
       multicastMaxBitrateMbit: Number(values['multicast-max-bitrate']), serverUploadLimitMbit: UPLOAD_CAP, measuredAt: new Date().toISOString(), machine: await machine(), runs: [],
     };
-    const swarmSrv: SwarmServer = { data, scratch, httpPort: HTTP_PORT, rsyncPort: RSYNC_PORT };
+    const swarmSrv: SwarmServer = { data, scratch, client: await bundleNodeClient(scratch), httpPort: HTTP_PORT, rsyncPort: RSYNC_PORT };
     // N outer, methods inner: a change in the machine's load (it is shared) hits every method alike.
     for (const n of NS) {
       for (const method of METHODS) {

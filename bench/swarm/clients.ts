@@ -15,7 +15,7 @@ import { stopChild, type LabHost } from '../../test/lab/netns.ts';
 export interface ClientHandle {
   child: ChildProcess;
   done: Promise<ClientDone>;
-  /** Clients started behind a barrier (barrier.ts): resolves once the client has loaded its code. */
+  /** Clients started behind a barrier (barrier.mjs): resolves once the client has loaded its code. */
   loaded?: Promise<void>;
   /** Release a barrier client. */
   go?: () => void;
@@ -64,7 +64,7 @@ export function streamClient(host: LabHost, cmd: string, args: string[], sha256:
  * A client that prints JSON lines on stdout; it is done at the first line
  * for which `isDone` holds (it may keep running afterwards to seed), and
  * fails if it exits before that or `isFailure` holds for a line. With
- * `barrier`, the client was started behind barrier.ts: `loaded` resolves at
+ * `barrier`, the client was started behind barrier.mjs: `loaded` resolves at
  * its `{"event":"loaded"}` line and `go()` releases it.
  */
 export function jsonClient(

@@ -3,10 +3,15 @@
  * seeder, rsync daemon, web seed) and N nodes run the node client
  * (initramfs-client/swarm/cli.ts) at once, each in its own namespace with
  * its own address and MAC, downloading from the server and from each other.
+ * The nodes run the client as the initramfs ships it: one JavaScript file
+ * bundled by esbuild (initramfs-client/build/bundle.ts), not the TypeScript
+ * sources. Measured at N = 16: loading took 2.7-3.4 s instead of 8.7-10.1 s,
+ * the clients used 59-64 CPU-s instead of 72-79; the makespan did not change.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { bundleClient } from '../../initramfs-client/build/bundle.ts';
 import { dataPaths } from '../../server/data-dir.ts';
 import { jsonClient, timeClients, type Timing } from './clients.ts';
 import { BENCH_IMAGE, BENCH_VERSION } from './image.ts';
@@ -15,14 +20,23 @@ import { nodeIp, nodeMac, SERVER_IP, type SwarmTopology } from './topology.ts';
 /** The node client's command-line entry (written alongside this benchmark). */
 export const SWARM_CLI = resolve(import.meta.dirname, '..', '..', 'initramfs-client', 'swarm', 'cli.ts');
 
-/** Preloaded into each node client: load, then wait for the start signal. */
-const BARRIER = resolve(import.meta.dirname, 'barrier.ts');
+/** Each node client's entry: load the bundle, then wait for the start signal. */
+const BARRIER = resolve(import.meta.dirname, 'barrier.mjs');
+
+/** Bundle the node client (SWARM_CLI) as the initramfs does, into `dir`; returns the file. */
+export async function bundleNodeClient(dir: string): Promise<string> {
+  const file = join(dir, 'client.mjs');
+  writeFileSync(file, (await bundleClient(SWARM_CLI)).data);
+  return file;
+}
 
 /** The server's data dir and swarm ports, as configured for the benchmark, and where nodes keep their downloads. */
 export interface SwarmServer {
   data: string;
   /** Parent of the nodes' download directories (see scratchDir). */
   scratch: string;
+  /** The bundled node client (bundleNodeClient). */
+  client: string;
   httpPort: number;
   rsyncPort: number;
 }
@@ -70,7 +84,6 @@ export async function runSwarm(topo: SwarmTopology, n: number, srv: SwarmServer,
       const dir = join(work, `n${i}`);
       mkdirSync(dir);
       const args = [
-        SWARM_CLI,
         '--torrent', `rsync://${SERVER_IP}:${srv.rsyncPort}/torrents/${BENCH_IMAGE}/${BENCH_VERSION}.torrent`,
         '--dir', dir,
         '--address', nodeIp(i),
@@ -85,8 +98,8 @@ export async function runSwarm(topo: SwarmTopology, n: number, srv: SwarmServer,
       // Done means the client streamed the whole image and its sha256 is the artifact's (every piece was SHA-1-checked too).
       const done = (r: Record<string, unknown>) => isCompleteEvent(r) && r.sha256 === sha256;
       const wrong = (r: Record<string, unknown>) => (isCompleteEvent(r) && r.sha256 !== sha256 ? `completed with sha256 ${r.sha256}, expected ${sha256}` : undefined);
-      // Behind the barrier: the clock starts once every node has loaded its code (see barrier.ts).
-      return jsonClient(topo.nodes[i]!, process.execPath, ['--disable-warning=ExperimentalWarning', '--import', BARRIER, ...args], done, wrong, { barrier: true });
+      // Behind the barrier: the clock starts once every node has loaded its code (see barrier.mjs).
+      return jsonClient(topo.nodes[i]!, process.execPath, ['--disable-warning=ExperimentalWarning', BARRIER, srv.client, ...args], done, wrong, { barrier: true });
     };
     const timing = await timeClients(n, start, timeoutMs);
     return { ...timing, ...bytesBySource(timing.reports) };

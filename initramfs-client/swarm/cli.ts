@@ -257,7 +257,7 @@ async function download(
   }
 }
 
-async function main(): Promise<void> {
+export async function main(): Promise<void> {
   let opts: CliOptions;
   try {
     opts = parseCli(process.argv.slice(2));
