@@ -21,7 +21,7 @@
  * CPU-s, about 16 of them loading code, 93% busy in a 41 s run; N = 8 55%,
  * N = 4 27%); at 5 Mbit/s and 12.5 MB N = 16 runs at 52-66%. Since the
  * nodes run the bundled client (swarm-method.ts; 2026-12-02) N = 16 uses
- * 56-61 CPU-s, 83-91% busy. The bound stays 20 s, so unicast's N × bound
+ * 56-67 CPU-s, 87-91% busy. The bound stays 20 s, so unicast's N × bound
  * stays within the time box (the whole default run takes ~16 minutes). The CPU
  * columns (our processes' CPU seconds; the machine's busy share) show how
  * close each run came to the CPU limit; `--rate-mbit 40 --size-mb 100`

@@ -5,8 +5,11 @@
  * its own address and MAC, downloading from the server and from each other.
  * The nodes run the client as the initramfs ships it: one JavaScript file
  * bundled by esbuild (initramfs-client/build/bundle.ts), not the TypeScript
- * sources. Measured at N = 16: loading took 2.7-3.4 s instead of 8.7-10.1 s,
- * the clients used 59-64 CPU-s instead of 72-79; the makespan did not change.
+ * sources, so no node process runs Node's TypeScript stripper (see
+ * barrier.mjs). Measured at N = 16 on 2026-12-02: loading 2.7-3.5 s instead
+ * of 8.3-10.1 s, the clients' CPU 56-67 s instead of 72-79 (loading
+ * included), makespan 29.5-35.4 s (median 30.3, nine runs) against
+ * 30.8-36.5 s (median 32.0, eight runs).
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
