@@ -167,7 +167,8 @@ async function main(): Promise<void> {
       rateMbit: RATE, sizeBytes: bytes, pieceLength: image.meta.torrent?.pieceLength, linkCheckMbit: round(linkMbit, 1), unicastSource: source.kind,
       multicastMaxBitrateMbit: Number(values['multicast-max-bitrate']), serverUploadLimitMbit: UPLOAD_CAP, measuredAt: new Date().toISOString(), machine: await machine(), runs: [],
     };
-    const swarmSrv: SwarmServer = { data, scratch, client: await bundleNodeClient(scratch), httpPort: HTTP_PORT, rsyncPort: RSYNC_PORT };
+    // Bundling the node client takes esbuild a second or two: only when the swarm is measured.
+    const swarmSrv: SwarmServer | undefined = doSwarm ? { data, scratch, client: await bundleNodeClient(scratch), httpPort: HTTP_PORT, rsyncPort: RSYNC_PORT } : undefined;
     // N outer, methods inner: a change in the machine's load (it is shared) hits every method alike.
     for (const n of NS) {
       for (const method of METHODS) {
@@ -180,7 +181,7 @@ async function main(): Promise<void> {
         let t: Timing & { serverBytes?: number; peerBytes?: number; webSeedBytes?: number };
         if (method === 'unicast') t = await runUnicast(topo, n, source, image.meta.artifact.sha256, timeoutMs);
         else if (method === 'multicast') t = await runMulticast(topo, n, image.artifact, image.meta.artifact.sha256, timeoutMs, results.multicastMaxBitrateMbit);
-        else t = await runSwarm(topo, n, swarmSrv, image.meta.artifact.sha256, timeoutMs, Number(values.linger));
+        else t = await runSwarm(topo, n, swarmSrv!, image.meta.artifact.sha256, timeoutMs, Number(values.linger)); // method 'swarm': doSwarm
         const c1 = cpuSample();
         const cpu = { cpuBusy: round(cpuBusy(c0, c1)), clientCpuS: round(processCpuSeconds(process.pid) - own0, 1), serverCpuS: round(processCpuSeconds(server.child.pid) - srv0, 1) };
         const n1 = results.runs.find((r) => r.method === method && r.n === 1);
