@@ -50,7 +50,7 @@ import type { Timing } from './swarm/clients.ts';
 import { BENCH_IMAGE, BENCH_VERSION, prepareImage } from './swarm/image.ts';
 import { bundleNodeClient, runSwarm, scratchDir, type SwarmServer } from './swarm/swarm-method.ts';
 import { cpuBusy, cpuSample, processCpuSeconds } from './swarm/cpu.ts';
-import { buildTopology, SERVER_IP, type SwarmTopology } from './swarm/topology.ts';
+import { buildTopology, SERVER_IP, serverCommand, type SwarmTopology } from './swarm/topology.ts';
 import { writeSwarmPlot, type SwarmResults, type SwarmRun } from './swarm-plot.ts';
 import { round } from './stats.ts';
 
@@ -94,7 +94,7 @@ async function startImgsrv(topo: SwarmTopology, data: string): Promise<LabServer
   const config = join(data, 'bench-config.json');
   const swarm = { enabled: true, torrentPort: 6881, rsyncPort: RSYNC_PORT, uploadLimit: UPLOAD_CAP > 0 ? `${UPLOAD_CAP}Mbit` : 0, linger: 600 };
   writeFileSync(config, JSON.stringify({ swarm }));
-  return startLabServer(topo.server, ['--interface', 'eth0', '--dhcp', 'off', '--http-port', String(HTTP_PORT), '--config', config], { data });
+  return startLabServer(topo.server, ['--interface', 'eth0', '--dhcp', 'off', '--http-port', String(HTTP_PORT), '--config', config], { data, command: serverCommand });
 }
 
 const SEED_URL = `http://${SERVER_IP}:${HTTP_PORT}/seed/${BENCH_IMAGE}/${BENCH_VERSION}/${BENCH_IMAGE}-${BENCH_VERSION}.tar.zst`;

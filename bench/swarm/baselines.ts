@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { stopChild } from '../../test/lab/netns.ts';
 import { streamClient, timeClients, type Timing } from './clients.ts';
-import { SERVER_IP, type SwarmTopology } from './topology.ts';
+import { SERVER_IP, serverCommand, type SwarmTopology } from './topology.ts';
 
 /** A running unicast HTTP source. */
 export interface UnicastSource {
@@ -20,7 +20,7 @@ export interface UnicastSource {
 
 /** Start the plain node:http file server in the server namespace on `port`. */
 export async function startStaticServer(topo: SwarmTopology, file: string, port: number): Promise<UnicastSource> {
-  const child = topo.server.spawn(process.execPath, [join(import.meta.dirname, 'static-server.ts'), SERVER_IP, String(port), file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = topo.server.spawn(...serverCommand(process.execPath, [join(import.meta.dirname, 'static-server.ts'), SERVER_IP, String(port), file]), { stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
@@ -64,7 +64,7 @@ export async function runMulticast(topo: SwarmTopology, n: number, file: string,
   // by default costs a fixed 2 s before every transfer; measured here, 100 ms removes it.
   const args = ['--file', file, '--interface', 'eth0', ...rdv, '--min-receivers', String(n), '--nokbd', '--full-duplex', '--no-progress', '--rexmit-hello-interval', '100'];
   if (maxBitrateMbit > 0) args.push('--max-bitrate', `${maxBitrateMbit}m`);
-  const sender: ChildProcess = topo.server.spawn('udp-sender', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const sender: ChildProcess = topo.server.spawn(...serverCommand('udp-sender', args), { stdio: ['ignore', 'pipe', 'pipe'] });
   let senderLog = '';
   sender.stdout!.on('data', (d: Buffer) => (senderLog = (senderLog + d.toString()).slice(-4000)));
   sender.stderr!.on('data', (d: Buffer) => (senderLog = (senderLog + d.toString()).slice(-4000)));

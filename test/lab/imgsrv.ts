@@ -26,9 +26,14 @@ export interface LabServer {
 }
 
 /** Start `imgsrv serve --data <tmp> …args` in `host`; resolves once it logs "imgsrv ready". */
-export async function startLabServer(host: LabHost, args: string[], opts: { data?: string } = {}): Promise<LabServer> {
+export async function startLabServer(
+  host: LabHost,
+  args: string[],
+  opts: { data?: string; /** Rewrite the command line, e.g. to run it under nice(1); must exec it, so the PID stays the server's. */ command?: (cmd: string, args: string[]) => [string, string[]] } = {},
+): Promise<LabServer> {
   const data = opts.data ?? mkdtempSync(join(tmpdir(), 'imgsrv-lab-data-'));
-  const child = host.spawn(IMGSRV, ['--data', data, 'serve', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [cmd, argv] = (opts.command ?? ((c, a) => [c, a]))(IMGSRV, ['--data', data, 'serve', ...args]);
+  const child = host.spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
