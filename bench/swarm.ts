@@ -151,9 +151,11 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const topo = await buildTopology(nmax, RATE);
+  let topo: SwarmTopology | undefined;
   let source: UnicastSource | undefined;
   try {
+    // Inside the try: a lab that fails to build (it cleans up after itself) must not leave the directories behind.
+    topo = await buildTopology(nmax, RATE);
     const server = await startImgsrv(topo, data);
     await server.cli(['images', 'import', image.bundle]);
     const seeded = await waitSeeded(topo);
@@ -203,7 +205,7 @@ async function main(): Promise<void> {
     process.stdout.write(`wrote ${join(RESULTS, 'swarm.svg')}\n`);
   } finally {
     await source?.stop();
-    await topo.lab.destroy();
+    await topo?.lab.destroy();
     onSignal();
   }
 }
