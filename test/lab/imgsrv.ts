@@ -25,12 +25,16 @@ export interface LabServer {
   stop(): Promise<void>;
 }
 
+/** How startLabServer starts the server. */
+export interface LabServerOptions {
+  /** Data dir (default: a new temp dir). */
+  data?: string;
+  /** Rewrite the command line, e.g. to run it under nice(1); the result must exec the server, so the PID stays the server's. */
+  command?: (cmd: string, args: string[]) => [string, string[]];
+}
+
 /** Start `imgsrv serve --data <tmp> …args` in `host`; resolves once it logs "imgsrv ready". */
-export async function startLabServer(
-  host: LabHost,
-  args: string[],
-  opts: { data?: string; /** Rewrite the command line, e.g. to run it under nice(1); must exec it, so the PID stays the server's. */ command?: (cmd: string, args: string[]) => [string, string[]] } = {},
-): Promise<LabServer> {
+export async function startLabServer(host: LabHost, args: string[], opts: LabServerOptions = {}): Promise<LabServer> {
   const data = opts.data ?? mkdtempSync(join(tmpdir(), 'imgsrv-lab-data-'));
   const [cmd, argv] = (opts.command ?? ((c, a) => [c, a]))(IMGSRV, ['--data', data, 'serve', ...args]);
   const child = host.spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
