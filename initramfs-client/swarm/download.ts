@@ -20,7 +20,7 @@ import { createInOrderStream, type InOrderStreamOptions } from './in-order-strea
 import { PeerBans, type BannedPeer } from './peer-ban.ts';
 import { WebSeedFallback } from './web-seed-fallback.ts';
 import { askSeederLast } from './seeder-last.ts';
-import { coalesceUpdates, noHotswap, skipHeldPieces, type InternalTorrent, type InternalWire } from './wt-internals.ts';
+import { cacheWrittenPieces, coalesceUpdates, noHotswap, skipHeldPieces, type InternalTorrent, type InternalWire } from './wt-internals.ts';
 
 /** Memory for recently used pieces, read for uploads and the stream (see start). */
 const STORE_CACHE_BYTES = 32 << 20;
@@ -183,7 +183,8 @@ export class SwarmDownload extends EventEmitter {
     client.on('error', (err: Error) => log.error({ err: err.message }, 'torrent client error'));
     // Nodes of one deployment cooperate: every interested peer is unchoked (no tit-for-tat slots).
     // Pieces just received are the ones other nodes ask for next: keep ~32 MiB of them in memory
-    // (webtorrent's default, 20 pieces, made every node re-read whole pieces from disk to send 16 KiB blocks).
+    // (webtorrent's default, 20 pieces, made every node re-read whole pieces from disk to send 16 KiB blocks);
+    // cacheWrittenPieces puts each verified piece there as it is written.
     const storeCacheSlots = Math.max(20, Math.ceil(STORE_CACHE_BYTES / parsed.pieceLength));
     // A partial file is re-verified piece by piece and resumed. Without one there is nothing to verify:
     // an empty start bitfield spares reading and hashing every piece of a file that is not there yet
@@ -203,6 +204,7 @@ export class SwarmDownload extends EventEmitter {
         torrent.once('ready', () => {
           torrent.removeListener('error', onError);
           skipHeldPieces(torrent);
+          cacheWrittenPieces(torrent);
           ok();
         });
       });

@@ -62,6 +62,38 @@ export function skipHeldPieces(t: InternalTorrent): void {
   map.getRarestPiece = (filter) => original((i) => !t.bitfield.get(i) && (!filter || filter(i)));
 }
 
+/**
+ * The store chain webtorrent builds (immediate-chunk-store over
+ * cache-chunk-store over fs-chunk-store), as far as `cacheWrittenPieces`
+ * reaches into it.
+ */
+interface StoreChain {
+  put?(index: number, buf: Uint8Array, cb?: (err?: Error | null) => void): void;
+  store?: StoreChain;
+  cache?: { set(index: number, buf: Uint8Array): void } | null;
+}
+
+/**
+ * Keep each piece in the store's memory cache once it is written. webtorrent's
+ * cache-chunk-store drops a piece from its cache on put, so the first peer
+ * that asks for a block of a piece we just verified (in a swarm, every peer
+ * asks for the newest pieces at once) and the in-order stream each made it
+ * read the whole piece back from the file it had just written and copy it:
+ * one extra read and copy of the whole image per node, on the disk the
+ * restore is writing to. The buffer is the verified piece itself, which
+ * webtorrent does not touch after handing it to the store.
+ */
+export function cacheWrittenPieces(t: InternalTorrent): void {
+  const cacheStore = (t.store as StoreChain | null)?.store;
+  if (!cacheStore?.cache || !cacheStore.put) return;
+  const put = cacheStore.put.bind(cacheStore);
+  cacheStore.put = (index, buf, cb = () => {}) =>
+    put(index, buf, (err) => {
+      if (!err) cacheStore.cache?.set(index, buf);
+      cb(err);
+    });
+}
+
 /** A wire with the fields bittorrent-protocol sets after the handshake. */
 export type InternalWire = Omit<Wire, 'requests' | 'downloadSpeed'> & {
   peerId?: string;
