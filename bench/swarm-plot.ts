@@ -12,7 +12,10 @@ import { join } from 'node:path';
 export interface SwarmRun {
   method: string;
   n: number;
+  /** With --repeat: the median of `makespansS`, and the other figures are those of the run nearest to it. */
   makespanS: number;
+  /** With --repeat (swarm): every run's makespan, in the order they ran. */
+  makespansS?: number[];
   boundS: number;
   ratioToBound: number;
   ratioToN1: number | undefined;

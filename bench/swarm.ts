@@ -31,6 +31,13 @@
  * Usage: node bench/swarm.ts [--rate-mbit 10] [--size-mb 25] [--n 1,2,4,8,16]
  *   [--methods swarm,unicast,multicast] [--unicast-from auto|imgsrv|static]
  *   [--multicast-max-bitrate MBIT] [--linger S] [--server-upload-mbit auto|MBIT]
+ *   [--repeat 3]
+ *
+ * --repeat runs the swarm method that many times at each N and reports the
+ * median (every run's makespan is kept in `makespansS`): at N = 16 one run
+ * can differ from the next by 5 s on this shared machine, so one run says
+ * little. Unicast and multicast are set by the links (they repeat to within
+ * 0.1 s) and run once.
  *
  * --server-upload-mbit is the server's swarm.uploadLimit; auto = 0.9 × R, as
  * the config schema advises ("a little under the server's link rate"): with
@@ -52,7 +59,7 @@ import { bundleNodeClient, runSwarm, scratchDir, type SwarmServer } from './swar
 import { cpuBusy, cpuSample, processCpuSeconds } from './swarm/cpu.ts';
 import { buildTopology, SERVER_IP, serverCommand, type SwarmTopology } from './swarm/topology.ts';
 import { writeSwarmPlot, type SwarmResults, type SwarmRun } from './swarm-plot.ts';
-import { round } from './stats.ts';
+import { median, round } from './stats.ts';
 
 const { values } = parseArgs({
   options: {
@@ -64,6 +71,7 @@ const { values } = parseArgs({
     'multicast-max-bitrate': { type: 'string', default: '0' },
     linger: { type: 'string', default: '30' },
     'server-upload-mbit': { type: 'string', default: 'auto' },
+    repeat: { type: 'string', default: '3' },
   },
 });
 const RATE = Number(values['rate-mbit']);
@@ -75,11 +83,12 @@ const STATIC_PORT = 8081;
 const RSYNC_PORT = 873;
 const RESULTS = join(import.meta.dirname, 'results');
 const UPLOAD_CAP = values['server-upload-mbit'] === 'auto' ? round(RATE * 0.9, 1) : Number(values['server-upload-mbit']);
+const REPEAT = Number(values.repeat);
 
 type Method = 'swarm' | 'unicast' | 'multicast';
 
-if (!Number.isFinite(RATE) || RATE <= 0 || !Number.isFinite(UPLOAD_CAP) || UPLOAD_CAP < 0 || !Number.isFinite(SIZE) || SIZE <= 0 || NS.some((n) => !Number.isInteger(n) || n < 1 || n > 200)) {
-  process.stderr.write('bad --rate-mbit, --size-mb, --n or --server-upload-mbit\n');
+if (!Number.isFinite(RATE) || RATE <= 0 || !Number.isFinite(UPLOAD_CAP) || UPLOAD_CAP < 0 || !Number.isFinite(SIZE) || SIZE <= 0 || NS.some((n) => !Number.isInteger(n) || n < 1 || n > 200) || !Number.isInteger(REPEAT) || REPEAT < 1) {
+  process.stderr.write('bad --rate-mbit, --size-mb, --n, --server-upload-mbit or --repeat\n');
   process.exit(2);
 }
 for (const m of METHODS) {
@@ -120,15 +129,31 @@ async function machine(): Promise<Record<string, unknown>> {
   return { cpus: os.availableParallelism(), cpuModel: os.cpus()[0]?.model, kernel: os.release(), node: process.version, memGB: round(os.totalmem() / 2 ** 30, 1), udpcast: (await sh('dpkg-query', ['-W', '-f', '${Version}', 'udpcast']).catch(() => 'unknown')).trim() };
 }
 
-function printRow(r: SwarmRun): void {
+function printRow(r: SwarmRun, tag = ''): void {
   const peers = r.peerBytes !== undefined && r.serverBytes !== undefined
     ? `  from server ${round(r.serverBytes / 1e6, 1)} MB (web seed ${round((r.webSeedBytes ?? 0) / 1e6, 1)}), from peers ${round(r.peerBytes / 1e6, 1)} MB`
     : '';
   const load = r.loadS !== undefined ? `  (nodes loaded in ${r.loadS.toFixed(1)} s before the clock)` : '';
   process.stdout.write(
-    `${r.method.padEnd(9)} N=${String(r.n).padStart(2)}  makespan ${r.makespanS.toFixed(1).padStart(6)} s  ×bound ${r.ratioToBound.toFixed(2).padStart(5)}  ×N=1 ${(r.ratioToN1 ?? NaN).toFixed(2).padStart(5)}  ` +
+    `${r.method.padEnd(9)} N=${String(r.n).padStart(2)}${tag}  makespan ${r.makespanS.toFixed(1).padStart(6)} s  ×bound ${r.ratioToBound.toFixed(2).padStart(5)}  ×N=1 ${(r.ratioToN1 ?? NaN).toFixed(2).padStart(5)}  ` +
       `cpu: clients ${r.clientCpuS.toFixed(1).padStart(5)} s, server ${r.serverCpuS.toFixed(1).padStart(4)} s, machine ${String(Math.round(r.cpuBusy * 100)).padStart(3)}%${peers}${load}\n`,
   );
+  if (r.makespansS && r.makespansS.length > 1) {
+    process.stdout.write(`${''.padEnd(15)}median of ${r.makespansS.length} runs: ${r.makespansS.map((m) => m.toFixed(1)).join(', ')} s\n`);
+  }
+}
+
+/**
+ * One row for the repetitions of a run: the median makespan, the other
+ * figures of the repetition nearest to it, and every makespan. The caller
+ * sets the ratios from the median.
+ */
+function medianRun(repeats: SwarmRun[]): SwarmRun {
+  if (repeats.length === 1) return repeats[0]!;
+  const makespans = repeats.map((r) => r.makespanS);
+  const m = median(makespans);
+  const nearest = repeats.reduce((a, b) => (Math.abs(b.makespanS - m) < Math.abs(a.makespanS - m) ? b : a));
+  return { ...nearest, makespanS: round(m), makespansS: makespans };
 }
 
 async function main(): Promise<void> {
@@ -176,24 +201,33 @@ async function main(): Promise<void> {
       for (const method of METHODS) {
         // Generous: unicast needs n × bound; anything slower than 3× that plus a minute is broken.
         const timeoutMs = (boundS * (n + 2) * 3 + 60) * 1000;
-        const c0 = cpuSample();
-        // Our own CPU seconds include every child we reaped during the run: node clients, curl/udp-receiver, udp-sender.
-        const own0 = processCpuSeconds(process.pid);
-        const srv0 = processCpuSeconds(server.child.pid);
-        let t: Timing & { serverBytes?: number; peerBytes?: number; webSeedBytes?: number };
-        if (method === 'unicast') t = await runUnicast(topo, n, source, image.meta.artifact.sha256, timeoutMs);
-        else if (method === 'multicast') t = await runMulticast(topo, n, image.artifact, image.meta.artifact.sha256, timeoutMs, results.multicastMaxBitrateMbit);
-        else t = await runSwarm(topo, n, swarmSrv!, image.meta.artifact.sha256, timeoutMs, Number(values.linger)); // method 'swarm': doSwarm
-        const c1 = cpuSample();
-        const cpu = { cpuBusy: round(cpuBusy(c0, c1)), clientCpuS: round(processCpuSeconds(process.pid) - own0, 1), serverCpuS: round(processCpuSeconds(server.child.pid) - srv0, 1) };
+        const repeats: SwarmRun[] = [];
+        for (let i = 0; i < (method === 'swarm' ? REPEAT : 1); i++) {
+          const c0 = cpuSample();
+          // Our own CPU seconds include every child we reaped during the run: node clients, curl/udp-receiver, udp-sender.
+          const own0 = processCpuSeconds(process.pid);
+          const srv0 = processCpuSeconds(server.child.pid);
+          let t: Timing & { serverBytes?: number; peerBytes?: number; webSeedBytes?: number };
+          if (method === 'unicast') t = await runUnicast(topo, n, source, image.meta.artifact.sha256, timeoutMs);
+          else if (method === 'multicast') t = await runMulticast(topo, n, image.artifact, image.meta.artifact.sha256, timeoutMs, results.multicastMaxBitrateMbit);
+          else t = await runSwarm(topo, n, swarmSrv!, image.meta.artifact.sha256, timeoutMs, Number(values.linger)); // method 'swarm': doSwarm
+          const c1 = cpuSample();
+          const cpu = { cpuBusy: round(cpuBusy(c0, c1)), clientCpuS: round(processCpuSeconds(process.pid) - own0, 1), serverCpuS: round(processCpuSeconds(server.child.pid) - srv0, 1) };
+          const n1 = results.runs.find((r) => r.method === method && r.n === 1);
+          repeats.push({
+            method, n, makespanS: round(t.makespanS), boundS: round(boundS), ratioToBound: round(t.makespanS / boundS),
+            ratioToN1: n1 ? round(t.makespanS / n1.makespanS) : n === 1 && i === 0 ? 1 : undefined,
+            ...cpu, finishS: t.finishS.map((s) => round(s)), ...(t.loadS !== undefined ? { loadS: round(t.loadS) } : {}),
+            ...(t.serverBytes !== undefined ? { serverBytes: t.serverBytes } : {}), ...(t.peerBytes !== undefined ? { peerBytes: t.peerBytes } : {}),
+            ...(t.webSeedBytes !== undefined ? { webSeedBytes: t.webSeedBytes } : {}),
+          });
+          if (method === 'swarm' && REPEAT > 1) printRow(repeats.at(-1)!, ` run ${i + 1}/${REPEAT}`);
+        }
+        const run = medianRun(repeats);
+        // The reference is N = 1 of the same method (its median, with --repeat).
         const n1 = results.runs.find((r) => r.method === method && r.n === 1);
-        const run: SwarmRun = {
-          method, n, makespanS: round(t.makespanS), boundS: round(boundS), ratioToBound: round(t.makespanS / boundS),
-          ratioToN1: n1 ? round(t.makespanS / n1.makespanS) : n === 1 ? 1 : undefined,
-          ...cpu, finishS: t.finishS.map((s) => round(s)), ...(t.loadS !== undefined ? { loadS: round(t.loadS) } : {}),
-          ...(t.serverBytes !== undefined ? { serverBytes: t.serverBytes } : {}), ...(t.peerBytes !== undefined ? { peerBytes: t.peerBytes } : {}),
-          ...(t.webSeedBytes !== undefined ? { webSeedBytes: t.webSeedBytes } : {}),
-        };
+        run.ratioToBound = round(run.makespanS / boundS);
+        run.ratioToN1 = n === 1 ? 1 : n1 ? round(run.makespanS / n1.makespanS) : undefined;
         results.runs.push(run);
         printRow(run);
         // Written after every run: an interrupted bench still leaves what it measured.
