@@ -202,6 +202,8 @@ async function main(): Promise<void> {
       for (const method of METHODS) {
         // Generous: unicast needs n × bound; anything slower than 3× that plus a minute is broken.
         const timeoutMs = (boundS * (n + 2) * 3 + 60) * 1000;
+        // The reference is N = 1 of the same method (its median, with --repeat); absent while N = 1 itself runs.
+        const n1 = results.runs.find((r) => r.method === method && r.n === 1);
         const repeats: SwarmRun[] = [];
         for (let i = 0; i < (method === 'swarm' ? REPEAT : 1); i++) {
           const c0 = cpuSample();
@@ -214,7 +216,6 @@ async function main(): Promise<void> {
           else t = await runSwarm(topo, n, swarmSrv!, image.meta.artifact.sha256, timeoutMs, Number(values.linger)); // method 'swarm': doSwarm
           const c1 = cpuSample();
           const cpu = { cpuBusy: round(cpuBusy(c0, c1)), clientCpuS: round(processCpuSeconds(process.pid) - own0, 1), serverCpuS: round(processCpuSeconds(server.child.pid) - srv0, 1) };
-          const n1 = results.runs.find((r) => r.method === method && r.n === 1);
           repeats.push({
             method, n, makespanS: round(t.makespanS), boundS: round(boundS), ratioToBound: round(t.makespanS / boundS),
             // Until N = 1's median exists, its repetitions compare with its first run.
@@ -226,8 +227,6 @@ async function main(): Promise<void> {
           if (method === 'swarm' && REPEAT > 1) printRow(repeats.at(-1)!, ` run ${i + 1}/${REPEAT}`);
         }
         const run = medianRun(repeats);
-        // The reference is N = 1 of the same method (its median, with --repeat).
-        const n1 = results.runs.find((r) => r.method === method && r.n === 1);
         run.ratioToBound = round(run.makespanS / boundS);
         run.ratioToN1 = n === 1 ? 1 : n1 ? round(run.makespanS / n1.makespanS) : undefined;
         results.runs.push(run);
