@@ -93,3 +93,14 @@ declare module 'bencode' {
   };
   export default bencode;
 }
+
+declare module 'bittorrent-protocol' {
+  /** The wire webtorrent speaks BitTorrent with (its own copy; only tests construct one). */
+  export default class Wire {
+    constructor();
+    peerId?: string;
+    type?: string;
+    downloadSpeed(bytes?: number): number;
+    destroy(): void;
+  }
+}

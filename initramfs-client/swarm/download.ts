@@ -20,7 +20,7 @@ import { createInOrderStream, type InOrderStreamOptions } from './in-order-strea
 import { PeerBans, type BannedPeer } from './peer-ban.ts';
 import { WebSeedFallback } from './web-seed-fallback.ts';
 import { askSeederLast } from './seeder-last.ts';
-import { cacheWrittenPieces, coalesceUpdates, noHotswap, skipHeldPieces, type InternalTorrent, type InternalWire } from './wt-internals.ts';
+import { cacheWrittenPieces, coalesceUpdates, noHotswap, shallowPipelines, skipHeldPieces, type InternalTorrent, type InternalWire } from './wt-internals.ts';
 
 /** Memory for recently used pieces, read for uploads and the stream (see start). */
 const STORE_CACHE_BYTES = 32 << 20;
@@ -196,6 +196,7 @@ export class SwarmDownload extends EventEmitter {
     askSeederLast(torrent);
     noHotswap(torrent);
     coalesceUpdates(torrent);
+    shallowPipelines(torrent);
     const dl = new SwarmDownload(client, torrent, target, { ...opts, logger: log, reserveWebSeeds });
     try {
       await new Promise<void>((ok, fail) => {

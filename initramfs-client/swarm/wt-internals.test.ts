@@ -1,7 +1,11 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { createRequire } from 'node:module';
-import { cacheWrittenPieces, coalesceUpdates, type InternalTorrent } from './wt-internals.ts';
+import { EventEmitter } from 'node:events';
+// The wire webtorrent 3 speaks BitTorrent with (its download meter is what shallowPipelines scales).
+import Wire from 'bittorrent-protocol';
+import { seederPeerId } from '../../server/swarm/webtorrent.ts';
+import { cacheWrittenPieces, coalesceUpdates, PIPELINE_RATE_SHARE, shallowPipelines, type InternalTorrent, type InternalWire } from './wt-internals.ts';
 
 // The store layers webtorrent 3 builds for a torrent (lib/torrent.js), as installed.
 const require = createRequire(import.meta.url);
@@ -90,5 +94,46 @@ describe('cacheWrittenPieces', () => {
     const t = { store } as unknown as InternalTorrent;
     cacheWrittenPieces(t);
     expect(t.store).toBe(store);
+  });
+});
+
+describe('shallowPipelines', () => {
+  /** A real bittorrent-protocol wire that has received `bytes`, announced on a torrent patched by shallowPipelines. */
+  function announced(opts: { peerId?: string; type?: string } = {}) {
+    const t = new EventEmitter() as unknown as InternalTorrent;
+    shallowPipelines(t);
+    const wire = new Wire() as Wire & InternalWire;
+    if (opts.type) Object.assign(wire, { type: opts.type });
+    (t as unknown as EventEmitter).emit('wire', wire);
+    if (opts.peerId) wire.peerId = opts.peerId; // set at the handshake, possibly after the announcement
+    return wire;
+  }
+
+  function plain() {
+    return new Wire();
+  }
+
+  it('makes webtorrent read a node peer\'s rate at a share of what its meter measured, and still records bytes', () => {
+    const node = announced({ peerId: Buffer.from('-WW0208-abcdefghijkl').toString('hex') });
+    const ref = plain();
+    node.downloadSpeed(1_000_000);
+    ref.downloadSpeed(1_000_000);
+    const measured = ref.downloadSpeed();
+    expect(measured).toBeGreaterThan(0);
+    expect(node.downloadSpeed()).toBeCloseTo(PIPELINE_RATE_SHARE * measured, 0);
+    node.downloadSpeed(1_000_000); // recording passes through to the meter
+    ref.downloadSpeed(1_000_000);
+    expect(node.downloadSpeed()).toBeCloseTo(PIPELINE_RATE_SHARE * ref.downloadSpeed(), 0);
+    for (const w of [node, ref]) w.destroy();
+  });
+
+  it('leaves the server\'s seeder (asked for whole pieces) and web seeds at their measured rate', () => {
+    const seeder = announced({ peerId: seederPeerId() });
+    const webSeed = announced({ type: 'webSeed' });
+    const ref = plain();
+    for (const w of [seeder, webSeed, ref]) w.downloadSpeed(1_000_000);
+    expect(seeder.downloadSpeed()).toBeCloseTo(ref.downloadSpeed(), 0);
+    expect(webSeed.downloadSpeed()).toBeCloseTo(ref.downloadSpeed(), 0);
+    for (const w of [seeder, webSeed, ref]) w.destroy();
   });
 });
