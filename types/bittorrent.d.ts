@@ -95,7 +95,7 @@ declare module 'bencode' {
 }
 
 declare module 'bittorrent-protocol' {
-  /** The wire webtorrent speaks BitTorrent with (its own copy; only tests construct one). */
+  /** The BitTorrent wire protocol webtorrent 3 speaks (its dependency; only tests construct one). */
   export default class Wire {
     constructor();
     peerId?: string;

@@ -98,14 +98,14 @@ describe('cacheWrittenPieces', () => {
 });
 
 describe('shallowPipelines', () => {
-  /** A real bittorrent-protocol wire that has received `bytes`, announced on a torrent patched by shallowPipelines. */
+  /** A real bittorrent-protocol wire, announced on a torrent patched by shallowPipelines. */
   function announced(opts: { peerId?: string; type?: string } = {}) {
     const t = new EventEmitter() as unknown as InternalTorrent;
     shallowPipelines(t);
     const wire = new Wire() as Wire & InternalWire;
     if (opts.type) Object.assign(wire, { type: opts.type });
     (t as unknown as EventEmitter).emit('wire', wire);
-    if (opts.peerId) wire.peerId = opts.peerId; // set at the handshake, possibly after the announcement
+    if (opts.peerId) wire.peerId = opts.peerId; // set by the handshake
     return wire;
   }
 

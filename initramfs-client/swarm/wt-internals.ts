@@ -160,17 +160,18 @@ export const PIPELINE_RATE_SHARE = 0.25;
  * requested. It also makes webtorrent treat a peer sending under 4 × 3
  * blocks a second as slow, so it leaves it pieces that a faster peer could
  * not finish sooner (its speed ranker, which compares rates read the same
- * way). The server's seeder is asked for whole pieces (seeder-last.ts) and
- * a web seed for whole pieces: their wires keep their rate.
+ * way). The server's seeder (asked for whole pieces, seeder-last.ts) and
+ * web seeds (webtorrent asks them for whole pieces) keep their rate.
  * Alternating N = 16 runs: 29.0, 28.8, 28.6, 28.6, 29.0, 29.5, 30.1, 28.6 s
  * against 29.5, 29.4, 29.3, 29.1, 29.7, 30.0, 31.1, 29.5 s (each pair in
- * this one's favour; medians 28.9 and 29.5 s); the clients' CPU 53.4-60.1 s against 56.9-58.4.
+ * this one's favour; medians 28.9 and 29.5 s); the clients' CPU 53.4-60.1 s
+ * against 56.9-58.4.
  */
 export function shallowPipelines(t: InternalTorrent, share = PIPELINE_RATE_SHARE): void {
   t.on('wire', (wire: InternalWire) => {
     if (wire.type === 'webSeed') return;
     const measured = wire.downloadSpeed.bind(wire);
-    // peerId is read per call: the seeder is known by it, and the wire may be announced before it is set.
+    // The seeder is known by its peer id, read on each call.
     wire.downloadSpeed = ((bytes?: number) =>
       bytes !== undefined ? measured(bytes) : isSeederPeerId(wire.peerId) ? measured() : share * measured()) as typeof measured;
   });
