@@ -1,6 +1,6 @@
 import type { NetworkInterfaceInfo } from 'node:os';
-import { describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { linkSpeed, resolveInterface } from './interfaces.ts';
@@ -25,6 +25,7 @@ describe('netboot interface', () => {
 describe('link speed', () => {
   it('reads /sys/class/net/<if>/speed (Mbit/s) as bytes/s; virtual links have none', () => {
     const sys = mkdtempSync(join(tmpdir(), 'imgsrv-sysfs-'));
+    onTestFinished(() => rmSync(sys, { recursive: true, force: true }));
     for (const [name, speed] of [['eno1', '1000\n'], ['veth0', '-1\n']] as const) {
       mkdirSync(join(sys, name));
       writeFileSync(join(sys, name, 'speed'), speed);

@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { configSchema } from './config/schema.ts';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createBootDecider } from './boot-policy.ts';
@@ -56,7 +56,9 @@ describe('live settings', () => {
   // The settings are kept in memory (the DHCP path reads the boot mode for every PXE packet):
   // a change must be in force for the very next packet, and a rolled-back one must not be.
   it('puts a change in force at once for the boot decision and for new nodes, and drops a rolled-back one', async () => {
-    const file = join(mkdtempSync(join(tmpdir(), 'imgsrv-live-')), 'imgsrv.db');
+    const dir = mkdtempSync(join(tmpdir(), 'imgsrv-live-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'imgsrv.db');
     const store = openStore(file);
     const live = new LiveSettingsService(store, config);
     const decide = createBootDecider({ config, bootMode: () => live.get().boot.mode, httpBase: 'http://198.18.0.1', serverAddress: '198.18.0.1', loaders: [] });

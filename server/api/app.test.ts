@@ -1,6 +1,6 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../log.ts';
@@ -35,6 +35,7 @@ describe('HTTP API', () => {
   afterAll(async () => {
     await app.close();
     store.close();
+    rmSync(dirname(filesDir), { recursive: true, force: true });
   });
 
   const auth = (token: string) => ({ authorization: `Bearer ${token}` });

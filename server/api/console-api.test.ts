@@ -1,4 +1,4 @@
-import { mkdtempSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +20,10 @@ describe('console API: sessions, groups, settings, retire, live', () => {
     writeFileSync(join(consoleRoot, 'index.html'), '<!doctype html><title>imgsrv</title>');
     t = await testApp({ versions: 2, extra: { consoleRoot, signInPerMinute: 1000 } });
   });
-  afterAll(async () => t.close());
+  afterAll(async () => {
+    await t.close();
+    rmSync(consoleRoot, { recursive: true, force: true });
+  });
 
   const inject = (method: string, url: string, payload?: unknown, headers: Record<string, string> = admin) =>
     t.app.inject({ method: method as 'GET', url, headers, ...(payload === undefined ? {} : { payload: payload as object }) });

@@ -1,11 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, validateConfig } from './load.ts';
 import { errorOf } from '../../test/errors.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'imgsrv-config-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const file = (name: string, text: string) => {
   const p = join(tmp, name);
   writeFileSync(p, text);

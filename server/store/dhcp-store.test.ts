@@ -7,7 +7,7 @@
  * reading the lease from it at the moment of each send proves the order.
  */
 import dgram from 'node:dgram';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -41,9 +41,13 @@ afterEach(async () => {
 
 /** The server on 127.0.0.1:port and the relay socket on 127.0.0.2:port (replies go to giaddr:server-port). */
 async function rig(extra: (store: Store) => Partial<DhcpServerOptions> = () => ({})): Promise<Rig> {
-  const file = join(mkdtempSync(join(tmpdir(), 'imgsrv-dhcp-store-')), 'imgsrv.db');
+  const dir = mkdtempSync(join(tmpdir(), 'imgsrv-dhcp-store-'));
+  const file = join(dir, 'imgsrv.db');
   const store = openStore(file);
-  open.push(async () => store.close());
+  open.push(async () => {
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
   for (let attempt = 0; ; attempt++) {
     const port = 20000 + Math.floor(Math.random() * 30000);
     const relay = dgram.createSocket('udp4');

@@ -1,15 +1,22 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { migrate, openStore } from './db.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { LAST_SEEN_STEP_MS, normalizeMac } from './nodes.ts';
 import { stmt } from './statements.ts';
 import { inTransaction } from './transaction.ts';
 
-const tmp = () => join(mkdtempSync(join(tmpdir(), 'imgsrv-store-')), 'imgsrv.db');
+const dirs: string[] = [];
+const tmp = () => {
+  dirs.push(mkdtempSync(join(tmpdir(), 'imgsrv-store-')));
+  return join(dirs.at(-1)!, 'imgsrv.db');
+};
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 
 describe('state store', () => {
   it('migrates a new file to the latest version, and is idempotent', () => {

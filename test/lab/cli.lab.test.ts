@@ -3,7 +3,7 @@
  * namespace, and the client commands against it over HTTP.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,7 +43,7 @@ describe('imgsrv CLI', () => {
   it('a bad config key fails at start naming its path, exit 2', async () => {
     const file = join(statSync('/tmp').isDirectory() ? '/tmp' : '.', `imgsrv-bad-${process.pid}.yaml`);
     writeFileSync(file, 'dhcp:\n  mode: full\n  range: 198.18.0.100-198.18.0.50\n');
-    const r = await cli(['--data', '/tmp/imgsrv-unused', 'serve', '--config', file, '--interface', 'lo']);
+    const r = await cli(['--data', '/tmp/imgsrv-unused', 'serve', '--config', file, '--interface', 'lo']).finally(() => rmSync(file, { force: true }));
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/dhcp\.range: must be FIRST-LAST/);

@@ -4,7 +4,7 @@
  * the CLI then lists them. Three set-ups: full DHCP over HTTP, proxyDHCP
  * beside dnsmasq as "the existing DHCP server", and TFTP-only with pxelinux.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -45,6 +45,8 @@ describe('network boot with real firmware', () => {
   let server: LabServer | undefined;
   let data: string;
   const vms: Vm[] = [];
+  /** Other temp dirs of the test, removed with the data dir. */
+  const scratch: string[] = [];
 
   beforeEach(async () => {
     await sweepStaleLabs();
@@ -58,6 +60,7 @@ describe('network boot with real firmware', () => {
     await server?.stop();
     server = undefined;
     await lab.destroy();
+    for (const dir of [data, ...scratch.splice(0)]) rmSync(dir, { recursive: true, force: true });
   });
 
   it('full DHCP, iPXE over HTTP: a SeaBIOS+iPXE VM and an OVMF VM boot and register', async () => {
@@ -78,6 +81,7 @@ describe('network boot with real firmware', () => {
     // "The existing DHCP server": addresses only, no PXE options, in its own namespace.
     const dhcp = await lab.addHost('dhcp', '198.18.0.2/24');
     const dnsmasqDir = mkdtempSync(join(tmpdir(), 'imgsrv-dnsmasq-'));
+    scratch.push(dnsmasqDir);
     writeFileSync(join(dnsmasqDir, 'leases'), '');
     dhcp.spawn('dnsmasq', [
       '--no-daemon', '--conf-file=/dev/null', '--port=0', '--interface=eth0', '--bind-interfaces',
