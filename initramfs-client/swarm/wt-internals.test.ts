@@ -104,8 +104,8 @@ describe('shallowPipelines', () => {
     shallowPipelines(t);
     const wire = new Wire() as Wire & InternalWire;
     if (opts.type) Object.assign(wire, { type: opts.type });
+    if (opts.peerId) wire.peerId = opts.peerId; // set by the handshake, before webtorrent announces the wire
     (t as unknown as EventEmitter).emit('wire', wire);
-    if (opts.peerId) wire.peerId = opts.peerId; // set by the handshake
     return wire;
   }
 

@@ -168,11 +168,10 @@ export const PIPELINE_RATE_SHARE = 0.25;
  * against 56.9-58.4.
  */
 export function shallowPipelines(t: InternalTorrent, share = PIPELINE_RATE_SHARE): void {
+  // webtorrent announces a wire after its handshake, so the peer id (how the seeder is known) is set.
   t.on('wire', (wire: InternalWire) => {
-    if (wire.type === 'webSeed') return;
+    if (wire.type === 'webSeed' || isSeederPeerId(wire.peerId)) return;
     const measured = wire.downloadSpeed.bind(wire);
-    // The seeder is known by its peer id, read on each call.
-    wire.downloadSpeed = ((bytes?: number) =>
-      bytes !== undefined ? measured(bytes) : isSeederPeerId(wire.peerId) ? measured() : share * measured()) as typeof measured;
+    wire.downloadSpeed = ((bytes?: number) => (bytes !== undefined ? measured(bytes) : share * measured())) as typeof measured;
   });
 }

@@ -11,8 +11,9 @@ import { inTransaction } from './transaction.ts';
 
 const dirs: string[] = [];
 const tmp = () => {
-  dirs.push(mkdtempSync(join(tmpdir(), 'imgsrv-store-')));
-  return join(dirs.at(-1)!, 'imgsrv.db');
+  const dir = mkdtempSync(join(tmpdir(), 'imgsrv-store-'));
+  dirs.push(dir);
+  return join(dir, 'imgsrv.db');
 };
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
