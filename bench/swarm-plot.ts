@@ -25,6 +25,8 @@ export interface SwarmRun {
   clientCpuS: number;
   /** CPU seconds of `imgsrv serve` during the run. */
   serverCpuS: number;
+  /** Percent of the TCP segments sent during the run that were retransmissions: the server's, and all nodes' together. */
+  retransPct?: { server: number; nodes: number };
   finishS: number[];
   /** Swarm only: seconds the node processes took to load their code before the clock started (bench/swarm/barrier.mjs). */
   loadS?: number;
@@ -38,6 +40,8 @@ export interface SwarmRun {
 export interface SwarmResults {
   benchmark: string;
   rateMbit: number;
+  /** The lab hosts' TCP congestion control (`--tcp`). */
+  tcpCongestionControl?: string;
   sizeBytes: number;
   /** The torrent's piece length (bytes). */
   pieceLength: number | undefined;
@@ -88,7 +92,7 @@ export function swarmSvg(res: SwarmResults): string {
     swarmMax && swarm1 ? `swarm N=${swarmMax.n} / N=1 = ${(swarmMax.makespanS / swarm1.makespanS).toFixed(2)}` : '',
     swarmMax && unicastMax ? `unicast / swarm at N=${swarmMax.n} = ${(unicastMax.makespanS / swarmMax.makespanS).toFixed(1)}` : '',
   ].filter(Boolean);
-  parts.push(`<text x="${left}" y="22" font-weight="bold">Deploy ${(res.sizeBytes / 1e6).toFixed(0)} MB to N nodes, every link ${res.rateMbit} Mbit/s</text>`);
+  parts.push(`<text x="${left}" y="22" font-weight="bold">Deploy ${(res.sizeBytes / 1e6).toFixed(0)} MB to N nodes, every link ${res.rateMbit} Mbit/s${res.tcpCongestionControl ? `, TCP ${esc(res.tcpCongestionControl)}` : ''}</text>`);
   parts.push(`<text x="${left}" y="40" font-size="11" fill="#555">makespan in s (lower is better)${notes.length ? `; ${esc(notes.join('; '))}` : ''}</text>`);
   // Axes, y grid, x ticks at the measured N.
   for (let s = 0; s <= ymax + step / 2; s += step) {

@@ -32,13 +32,17 @@
  * Usage: node bench/swarm.ts [--rate-mbit 10] [--size-mb 25] [--n 1,2,4,8,16]
  *   [--methods swarm,unicast,multicast] [--unicast-from auto|imgsrv|static]
  *   [--multicast-max-bitrate MBIT] [--linger S] [--server-upload-mbit auto|MBIT]
- *   [--repeat 3]
+ *   [--repeat 3] [--tcp cubic]
  *
  * --repeat runs the swarm method that many times at each N and reports the
  * median (every run's makespan is kept in `makespansS`): at N = 16 one run
  * can differ from the next by 5 s on this shared machine, so one run says
  * little. Unicast and multicast are set by the links (they repeat to within
  * 0.1 s) and run once.
+ *
+ * --tcp is the congestion control every lab host's TCP uses (default cubic,
+ * Debian's; see DEFAULT_TCP in swarm/topology.ts). Each run records the
+ * share of TCP segments the server and the nodes retransmitted.
  *
  * --server-upload-mbit is the server's swarm.uploadLimit; auto = 0.9 × R, as
  * the config schema advises ("a little under the server's link rate"): with
@@ -58,7 +62,7 @@ import type { Timing } from './swarm/clients.ts';
 import { BENCH_IMAGE, BENCH_VERSION, prepareImage } from './swarm/image.ts';
 import { bundleNodeClient, runSwarm, scratchDir, type SwarmServer } from './swarm/swarm-method.ts';
 import { cpuBusy, cpuSample, processCpuSeconds } from './swarm/cpu.ts';
-import { buildTopology, SERVER_IP, serverCommand, type SwarmTopology } from './swarm/topology.ts';
+import { availableCongestionControls, buildTopology, DEFAULT_TCP, SERVER_IP, serverCommand, tcpSegments, type SwarmTopology } from './swarm/topology.ts';
 import { writeSwarmPlot, type SwarmResults, type SwarmRun } from './swarm-plot.ts';
 import { median, round } from './stats.ts';
 
@@ -73,6 +77,7 @@ const { values } = parseArgs({
     linger: { type: 'string', default: '30' },
     'server-upload-mbit': { type: 'string', default: 'auto' },
     repeat: { type: 'string', default: '3' },
+    tcp: { type: 'string', default: DEFAULT_TCP },
   },
 });
 const RATE = Number(values['rate-mbit']);
@@ -92,11 +97,25 @@ if (!Number.isFinite(RATE) || RATE <= 0 || !Number.isFinite(UPLOAD_CAP) || UPLOA
   process.stderr.write('bad --rate-mbit, --size-mb, --n, --server-upload-mbit or --repeat\n');
   process.exit(2);
 }
+if (!availableCongestionControls().includes(values.tcp)) {
+  process.stderr.write(`--tcp ${values.tcp}: this kernel has ${availableCongestionControls().join(', ')}\n`);
+  process.exit(2);
+}
 for (const m of METHODS) {
   if (!['swarm', 'unicast', 'multicast'].includes(m)) {
     process.stderr.write(`unknown method ${m} (swarm, unicast, multicast)\n`);
     process.exit(2);
   }
+}
+
+/** Percent of the TCP segments the server and the nodes (together) sent during a run that were retransmissions; hosts as [server, ...nodes]. */
+function retransmitted(before: Array<{ out: number; retrans: number }>, after: Array<{ out: number; retrans: number }>): { server: number; nodes: number } {
+  const share = (idx: number[]): number => {
+    const out = idx.reduce((a, i) => a + after[i]!.out - before[i]!.out, 0);
+    const re = idx.reduce((a, i) => a + after[i]!.retrans - before[i]!.retrans, 0);
+    return out > 0 ? round((100 * re) / out, 1) : 0;
+  };
+  return { server: share([0]), nodes: share(before.slice(1).map((_, i) => i + 1)) };
 }
 
 /** Start imgsrv serve with the swarm on (tracker, seeder, web seed, rsync daemon). */
@@ -134,10 +153,11 @@ function printRow(r: SwarmRun, tag = ''): void {
   const peers = r.peerBytes !== undefined && r.serverBytes !== undefined
     ? `  from server ${round(r.serverBytes / 1e6, 1)} MB (web seed ${round((r.webSeedBytes ?? 0) / 1e6, 1)}), from peers ${round(r.peerBytes / 1e6, 1)} MB`
     : '';
+  const retrans = r.retransPct ? `  retransmitted: server ${r.retransPct.server}%, nodes ${r.retransPct.nodes}%` : '';
   const load = r.loadS !== undefined ? `  (nodes loaded in ${r.loadS.toFixed(1)} s before the clock)` : '';
   process.stdout.write(
     `${r.method.padEnd(9)} N=${String(r.n).padStart(2)}${tag}  makespan ${r.makespanS.toFixed(1).padStart(6)} s  ×bound ${r.ratioToBound.toFixed(2).padStart(5)}  ×N=1 ${(r.ratioToN1 ?? NaN).toFixed(2).padStart(5)}  ` +
-      `cpu: clients ${r.clientCpuS.toFixed(1).padStart(5)} s, server ${r.serverCpuS.toFixed(1).padStart(4)} s, machine ${String(Math.round(r.cpuBusy * 100)).padStart(3)}%${peers}${load}\n`,
+      `cpu: clients ${r.clientCpuS.toFixed(1).padStart(5)} s, server ${r.serverCpuS.toFixed(1).padStart(4)} s, machine ${String(Math.round(r.cpuBusy * 100)).padStart(3)}%${retrans}${peers}${load}\n`,
   );
   if (r.makespansS && r.makespansS.length > 1) {
     process.stdout.write(`${''.padEnd(15)}median of ${r.makespansS.length} runs: ${r.makespansS.map((m) => m.toFixed(1)).join(', ')} s\n`);
@@ -181,18 +201,18 @@ async function main(): Promise<void> {
   let source: UnicastSource | undefined;
   try {
     // Inside the try: a lab that fails to build (it cleans up after itself) must not leave the directories behind.
-    topo = await buildTopology(nmax, RATE);
+    topo = await buildTopology(nmax, RATE, values.tcp);
     const server = await startImgsrv(topo, data);
     await server.cli(['images', 'import', image.bundle]);
     const seeded = await waitSeeded(topo);
     if (doSwarm && !seeded) throw new Error(`imgsrv did not start seeding ${BENCH_IMAGE}@${BENCH_VERSION} within 30 s (no web seed at ${SEED_URL})`);
     source = await unicastSource(topo, image.artifact, seeded);
     const linkMbit = await checkLink(topo, source, Math.min(bytes, 20e6));
-    process.stdout.write(`image ${round(bytes / 1e6, 1)} MB (random, zstd -1), links ${RATE} Mbit/s both ways (measured one link alone: ${linkMbit.toFixed(1)} Mbit/s), bound ${boundS.toFixed(1)} s; unicast from ${source.kind}; server upload cap ${UPLOAD_CAP || 'none'} Mbit/s\n`);
+    process.stdout.write(`image ${round(bytes / 1e6, 1)} MB (random, zstd -1), links ${RATE} Mbit/s both ways (measured one link alone: ${linkMbit.toFixed(1)} Mbit/s), bound ${boundS.toFixed(1)} s; TCP ${values.tcp}; unicast from ${source.kind}; server upload cap ${UPLOAD_CAP || 'none'} Mbit/s\n`);
     if (linkMbit > RATE * 1.1 || linkMbit < RATE * 0.8) process.stdout.write(`warning: the shaped link delivers ${linkMbit.toFixed(1)} Mbit/s, not ~${RATE}\n`);
     const results: SwarmResults = {
       benchmark: 'swarm: makespan of one image to N nodes, swarm vs unicast HTTP vs udpcast multicast vs the physical bound',
-      rateMbit: RATE, sizeBytes: bytes, pieceLength: image.meta.torrent?.pieceLength, linkCheckMbit: round(linkMbit, 1), unicastSource: source.kind,
+      rateMbit: RATE, tcpCongestionControl: values.tcp, sizeBytes: bytes, pieceLength: image.meta.torrent?.pieceLength, linkCheckMbit: round(linkMbit, 1), unicastSource: source.kind,
       multicastMaxBitrateMbit: Number(values['multicast-max-bitrate']), serverUploadLimitMbit: UPLOAD_CAP, measuredAt: new Date().toISOString(), machine: await machine(), runs: [],
     };
     // Bundling the node client takes esbuild a second or two: only when the swarm is measured.
@@ -206,6 +226,8 @@ async function main(): Promise<void> {
         const n1 = results.runs.find((r) => r.method === method && r.n === 1);
         const repeats: SwarmRun[] = [];
         for (let i = 0; i < (method === 'swarm' ? REPEAT : 1); i++) {
+          const hosts = [topo.server, ...topo.nodes.slice(0, n)];
+          const tcp0 = await Promise.all(hosts.map(tcpSegments));
           const c0 = cpuSample();
           // Our own CPU seconds include every child we reaped during the run: node clients, curl/udp-receiver, udp-sender.
           const own0 = processCpuSeconds(process.pid);
@@ -215,12 +237,13 @@ async function main(): Promise<void> {
           else if (method === 'multicast') t = await runMulticast(topo, n, image.artifact, image.meta.artifact.sha256, timeoutMs, results.multicastMaxBitrateMbit);
           else t = await runSwarm(topo, n, swarmSrv!, image.meta.artifact.sha256, timeoutMs, Number(values.linger)); // method 'swarm': doSwarm
           const c1 = cpuSample();
+          const tcp1 = await Promise.all(hosts.map(tcpSegments));
           const cpu = { cpuBusy: round(cpuBusy(c0, c1)), clientCpuS: round(processCpuSeconds(process.pid) - own0, 1), serverCpuS: round(processCpuSeconds(server.child.pid) - srv0, 1) };
           repeats.push({
             method, n, makespanS: round(t.makespanS), boundS: round(boundS), ratioToBound: round(t.makespanS / boundS),
             // Until N = 1's median exists, its repetitions compare with its first run.
             ratioToN1: n1 ? round(t.makespanS / n1.makespanS) : n === 1 ? round(t.makespanS / (repeats[0]?.makespanS ?? t.makespanS)) : undefined,
-            ...cpu, finishS: t.finishS.map((s) => round(s)), ...(t.loadS !== undefined ? { loadS: round(t.loadS) } : {}),
+            ...cpu, retransPct: retransmitted(tcp0, tcp1), finishS: t.finishS.map((s) => round(s)), ...(t.loadS !== undefined ? { loadS: round(t.loadS) } : {}),
             ...(t.serverBytes !== undefined ? { serverBytes: t.serverBytes } : {}), ...(t.peerBytes !== undefined ? { peerBytes: t.peerBytes } : {}),
             ...(t.webSeedBytes !== undefined ? { webSeedBytes: t.webSeedBytes } : {}),
           });

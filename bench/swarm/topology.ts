@@ -4,7 +4,9 @@
  * both directions: on the host's eth0 (its upload) and on the bridge-side
  * veth peer (egress toward the host: its download). The bridge then behaves
  * like a switch with R-rate ports, which is what the physical bound assumes.
+ * Every host's TCP uses one congestion control, set on its lab route (below).
  */
+import { readFileSync } from 'node:fs';
 import { Lab, type LabHost } from '../../test/lab/netns.ts';
 
 /** Address of the server namespace. */
@@ -70,12 +72,52 @@ async function shape(lab: Lab, host: LabHost, rateMbit: number): Promise<void> {
 }
 
 /**
+ * Default congestion control of the lab's TCP: Debian's kernel default,
+ * which the netboot image's kernel (and a Debian server) runs. New network
+ * namespaces inherit this machine's default instead (BBR here), and
+ * `net.ipv4.tcp_congestion_control` inside a namespace may only name an
+ * algorithm in the host's `tcp_allowed_congestion_control` (here `reno
+ * bbr`), so the benchmark sets it on the lab route (`congctl`), which needs
+ * only the namespace's own CAP_NET_ADMIN and covers connections both made
+ * and accepted on the lab subnet. It matters: at N = 16 the swarm took
+ * 31.5/30.7/30.3 s with BBR against 30.0/29.7/29.1 s with CUBIC and
+ * 29.6/29.4/28.9 s with Reno (alternating, 2026-12-02), with about twice the
+ * retransmissions (3.4 % of the nodes' segments against 1.3–1.9 %).
+ */
+export const DEFAULT_TCP = 'cubic';
+
+/** The congestion controls this kernel has (`--tcp` must name one). */
+export function availableCongestionControls(): string[] {
+  return readFileSync('/proc/sys/net/ipv4/tcp_available_congestion_control', 'utf8').trim().split(/\s+/);
+}
+
+/** Put `tcp` on `host`'s on-link route of the lab subnet, so every TCP connection across the lab uses it. */
+async function setCongestionControl(host: LabHost, tcp: string): Promise<void> {
+  const routes = JSON.parse(await host.exec('ip', ['-j', 'route', 'show', 'dev', 'eth0', 'proto', 'kernel', 'scope', 'link'])) as Array<{ dst: string; prefsrc?: string }>;
+  const lab = routes.find((r) => r.dst !== undefined && r.prefsrc !== undefined);
+  if (!lab) throw new Error(`${host.ns}: no on-link route on eth0 to set the congestion control on`);
+  await host.exec('ip', ['route', 'replace', lab.dst, 'dev', 'eth0', 'proto', 'kernel', 'scope', 'link', 'src', lab.prefsrc!, 'congctl', tcp]);
+}
+
+/** TCP segments a host sent and retransmitted so far (its namespace's /proc/net/snmp). */
+export async function tcpSegments(host: LabHost): Promise<{ out: number; retrans: number }> {
+  const [names, values] = (await host.exec('cat', ['/proc/net/snmp'])).split('\n').filter((l) => l.startsWith('Tcp:')).map((l) => l.trim().split(/\s+/));
+  const field = (name: string): number => {
+    const v = Number(values?.[names?.indexOf(name) ?? -1]);
+    if (!Number.isFinite(v)) throw new Error(`${host.ns}: no Tcp ${name} in /proc/net/snmp`);
+    return v;
+  };
+  return { out: field('OutSegs'), retrans: field('RetransSegs') };
+}
+
+/**
  * Build the lab: server plus `nodes` node namespaces, links shaped to
- * `rateMbit`, a multicast route in every namespace (udpcast), and IGMP
+ * `rateMbit`, TCP congestion control `tcp` on every host, a multicast route
+ * in every namespace (udpcast), and IGMP
  * snooping off on the bridge so multicast reaches every port without a
  * querier (it is flooded either way; off makes that explicit and stable).
  */
-export async function buildTopology(nodes: number, rateMbit: number): Promise<SwarmTopology> {
+export async function buildTopology(nodes: number, rateMbit: number, tcp: string): Promise<SwarmTopology> {
   const lab = await Lab.create();
   try {
     await lab.switch.exec('ip', ['link', 'set', 'br0', 'type', 'bridge', 'mcast_snooping', '0']);
@@ -84,6 +126,7 @@ export async function buildTopology(nodes: number, rateMbit: number): Promise<Sw
     for (let i = 0; i < nodes; i++) hosts.push(await lab.addHost(`n${i}`, `${nodeIp(i)}/24`, { mac: nodeMac(i) }));
     for (const h of [server, ...hosts]) {
       await shape(lab, h, rateMbit);
+      await setCongestionControl(h, tcp);
       // Only inside the lab namespace, only on the lab link: multicast never has a way out.
       await h.exec('ip', ['route', 'add', '224.0.0.0/4', 'dev', 'eth0']);
     }
