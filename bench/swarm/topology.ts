@@ -80,9 +80,11 @@ async function shape(lab: Lab, host: LabHost, rateMbit: number): Promise<void> {
  * bbr`), so the benchmark sets it on the lab route (`congctl`), which needs
  * only the namespace's own CAP_NET_ADMIN and covers connections both made
  * and accepted on the lab subnet. It matters: at N = 16 the swarm took
- * 31.5/30.7/30.3 s with BBR against 30.0/29.7/29.1 s with CUBIC and
- * 29.6/29.4/28.9 s with Reno (alternating, 2026-12-02), with about twice the
- * retransmissions (3.4 % of the nodes' segments against 1.3–1.9 %).
+ * 31.5/30.7/30.3 s with BBR against 29.6/29.4/28.9 s with Reno, and
+ * 30.0/29.7/29.1 s with CUBIC against 28.6/28.9/29.1 s with Reno (two sets
+ * of alternating runs, 2026-12-02); with BBR the nodes retransmitted 3.2–3.5 %
+ * of their segments, with CUBIC or Reno 1.1–1.9 %. Reno was the fastest,
+ * but the nodes run CUBIC, so CUBIC is what the benchmark models.
  */
 export const DEFAULT_TCP = 'cubic';
 
