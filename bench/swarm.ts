@@ -62,7 +62,7 @@ import type { Timing } from './swarm/clients.ts';
 import { BENCH_IMAGE, BENCH_VERSION, prepareImage } from './swarm/image.ts';
 import { bundleNodeClient, runSwarm, scratchDir, type SwarmServer } from './swarm/swarm-method.ts';
 import { cpuBusy, cpuSample, processCpuSeconds } from './swarm/cpu.ts';
-import { availableCongestionControls, buildTopology, DEFAULT_TCP, SERVER_IP, serverCommand, tcpSegments, type SwarmTopology } from './swarm/topology.ts';
+import { availableCongestionControls, buildTopology, DEFAULT_TCP, SERVER_IP, serverCommand, tcpSegments, type SwarmTopology, type TcpSegments } from './swarm/topology.ts';
 import { writeSwarmPlot, type SwarmResults, type SwarmRun } from './swarm-plot.ts';
 import { median, round } from './stats.ts';
 
@@ -97,8 +97,9 @@ if (!Number.isFinite(RATE) || RATE <= 0 || !Number.isFinite(UPLOAD_CAP) || UPLOA
   process.stderr.write('bad --rate-mbit, --size-mb, --n, --server-upload-mbit or --repeat\n');
   process.exit(2);
 }
-if (!availableCongestionControls().includes(values.tcp)) {
-  process.stderr.write(`--tcp ${values.tcp}: this kernel has ${availableCongestionControls().join(', ')}\n`);
+const TCP_ALGORITHMS = availableCongestionControls();
+if (!TCP_ALGORITHMS.includes(values.tcp)) {
+  process.stderr.write(`--tcp ${values.tcp}: this kernel has ${TCP_ALGORITHMS.join(', ')}\n`);
   process.exit(2);
 }
 for (const m of METHODS) {
@@ -109,13 +110,14 @@ for (const m of METHODS) {
 }
 
 /** Percent of the TCP segments the server and the nodes (together) sent during a run that were retransmissions; hosts as [server, ...nodes]. */
-function retransmitted(before: Array<{ out: number; retrans: number }>, after: Array<{ out: number; retrans: number }>): { server: number; nodes: number } {
-  const share = (idx: number[]): number => {
-    const out = idx.reduce((a, i) => a + after[i]!.out - before[i]!.out, 0);
-    const re = idx.reduce((a, i) => a + after[i]!.retrans - before[i]!.retrans, 0);
-    return out > 0 ? round((100 * re) / out, 1) : 0;
+function retransmitted(before: TcpSegments[], after: TcpSegments[]): { server: number; nodes: number } {
+  const sum = (hosts: TcpSegments[], key: keyof TcpSegments): number => hosts.reduce((a, h) => a + h[key], 0);
+  const share = (from: number, to?: number): number => {
+    const [b, a] = [before.slice(from, to), after.slice(from, to)];
+    const out = sum(a, 'out') - sum(b, 'out');
+    return out > 0 ? round((100 * (sum(a, 'retrans') - sum(b, 'retrans'))) / out, 1) : 0;
   };
-  return { server: share([0]), nodes: share(before.slice(1).map((_, i) => i + 1)) };
+  return { server: share(0, 1), nodes: share(1) };
 }
 
 /** Start imgsrv serve with the swarm on (tracker, seeder, web seed, rsync daemon). */

@@ -101,8 +101,14 @@ async function setCongestionControl(host: LabHost, tcp: string): Promise<void> {
   await host.exec('ip', ['route', 'replace', lab.dst, 'dev', 'eth0', 'proto', 'kernel', 'scope', 'link', 'src', lab.prefsrc!, 'congctl', tcp]);
 }
 
-/** TCP segments a host sent and retransmitted so far (its namespace's /proc/net/snmp). */
-export async function tcpSegments(host: LabHost): Promise<{ out: number; retrans: number }> {
+/** TCP segments a host sent and retransmitted so far. */
+export interface TcpSegments {
+  out: number;
+  retrans: number;
+}
+
+/** A host's TcpSegments, from its namespace's /proc/net/snmp. */
+export async function tcpSegments(host: LabHost): Promise<TcpSegments> {
   const [names, values] = (await host.exec('cat', ['/proc/net/snmp'])).split('\n').filter((l) => l.startsWith('Tcp:')).map((l) => l.trim().split(/\s+/));
   const field = (name: string): number => {
     const v = Number(values?.[names?.indexOf(name) ?? -1]);
