@@ -11,7 +11,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['{server,netboot,initramfs-client,images,test}/**/*.test.ts'],
+          include: ['{core,contract,images,netboot,torrent,server,initramfs-client,lab,test}/**/*.test.ts'],
           exclude: ['**/*.lab.test.ts', '**/*.heavy.test.ts', '**/*.browser.test.ts', '**/node_modules/**'],
           testTimeout: 30_000,
         },
@@ -28,7 +28,7 @@ export default defineConfig({
       {
         test: {
           name: 'lab',
-          include: ['{server,netboot,initramfs-client,images,test}/**/*.lab.test.ts'],
+          include: ['{core,contract,images,netboot,torrent,server,initramfs-client,lab,test}/**/*.lab.test.ts'],
           testTimeout: 600_000,
           hookTimeout: 600_000,
           // Lab tests share the machine's two cores with QEMU: one file at a time.
@@ -38,7 +38,7 @@ export default defineConfig({
       {
         test: {
           name: 'heavy',
-          include: ['{server,netboot,initramfs-client,images,test}/**/*.heavy.test.ts'],
+          include: ['{core,contract,images,netboot,torrent,server,initramfs-client,lab,test}/**/*.heavy.test.ts'],
           testTimeout: 1_800_000,
           hookTimeout: 900_000,
           fileParallelism: false,

@@ -11,9 +11,9 @@ import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { Lab, sweepStaleLabs, type LabHost } from '../test/lab/netns.ts';
-import { IMGSRV, startLabServer } from '../test/lab/imgsrv.ts';
-import { startSampleHost } from '../test/lab/sample-host.ts';
+import { Lab, sweepStaleLabs, type LabHost } from '../lab/netns.ts';
+import { IMGSRV, startLabServer } from '../lab/imgsrv.ts';
+import { startSampleHost } from '../lab/sample-host.ts';
 import { median, round } from './stats.ts';
 
 /** Run a command inside a namespace; resolves with its wall time in seconds. */

@@ -7,15 +7,15 @@
  * dnsmasq runs with --no-ping (we do not ping either) and --quiet-dhcp; our
  * server logs at warn. Needs root (network namespaces) and dnsmasq.
  * Usage: node bench/dhcp.ts [--clients N] [--runs N]
- * The herd is netboot/dhcp/testdata/herd.ts (shared with the load lab test).
+ * The herd is lab/load/dhcp-herd.ts (shared with the load lab test).
  */
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Lab, labAvailable, stopChild, sweepStaleLabs, type LabHost } from '../test/lab/netns.ts';
-import { NODE, startRunner } from '../netboot/dhcp/testdata/lab-helpers.ts';
-import type { HerdResult } from '../netboot/dhcp/testdata/herd.ts';
+import { Lab, labAvailable, stopChild, sweepStaleLabs, type LabHost } from '../lab/netns.ts';
+import { NODE, startRunner } from '../lab/dhcp/control.ts';
+import type { HerdResult } from '../lab/load/dhcp-herd.ts';
 import { median } from './stats.ts';
 
 const { values } = parseArgs({ options: { clients: { type: 'string', default: '500' }, runs: { type: 'string', default: '3' } } });
@@ -26,7 +26,7 @@ if (!(await labAvailable())) {
 }
 const N = Number(values.clients);
 const RUNS = Number(values.runs);
-const HERD = fileURLToPath(new URL('../netboot/dhcp/testdata/herd.ts', import.meta.url));
+const HERD = fileURLToPath(new URL('../lab/load/dhcp-herd.ts', import.meta.url));
 const SERVER = '198.18.0.1';
 // A /22 leaves room for 1022 addresses: the range below holds 1000, twice the default herd.
 const RANGE = { first: '198.18.0.10', last: '198.18.3.249' };

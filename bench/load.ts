@@ -10,11 +10,11 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { startLabServer } from '../test/lab/imgsrv.ts';
-import { dhcpLoad } from '../test/lab/load-dhcp.ts';
-import { dhcpFindings, tftpFindings, type Findings } from '../test/lab/load-report.ts';
-import { tftpLoad } from '../test/lab/load-tftp.ts';
-import { Lab, labAvailable, sweepStaleLabs, type LabHost } from '../test/lab/netns.ts';
+import { startLabServer } from '../lab/imgsrv.ts';
+import { dhcpLoad } from '../lab/load/dhcp.ts';
+import { dhcpFindings, tftpFindings, type Findings } from '../lab/load/report.ts';
+import { tftpLoad } from '../lab/load/tftp.ts';
+import { Lab, labAvailable, sweepStaleLabs, type LabHost } from '../lab/netns.ts';
 
 const { values } = parseArgs({
   options: {

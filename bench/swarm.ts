@@ -55,8 +55,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { labAvailable, sh, sweepStaleLabs } from '../test/lab/netns.ts';
-import { startLabServer, type LabServer } from '../test/lab/imgsrv.ts';
+import { labAvailable, sh, sweepStaleLabs } from '../lab/netns.ts';
+import { startLabServer, type LabServer } from '../lab/imgsrv.ts';
 import { checkLink, runMulticast, runUnicast, startStaticServer, type UnicastSource } from './swarm/baselines.ts';
 import type { Timing } from './swarm/clients.ts';
 import { BENCH_IMAGE, BENCH_VERSION, prepareImage } from './swarm/image.ts';
@@ -192,7 +192,7 @@ async function main(): Promise<void> {
   const nmax = Math.max(...NS);
   const data = mkdtempSync(join(os.tmpdir(), 'imgsrv-bench-swarm-data-'));
   const scratch = scratchDir();
-  // test/lab/netns.ts ends the lab on these signals; the directories are ours to remove.
+  // lab/netns.ts ends the lab on these signals; the directories are ours to remove.
   const onSignal = () => {
     rmSync(data, { recursive: true, force: true });
     rmSync(scratch, { recursive: true, force: true });

@@ -13,9 +13,9 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { Lab, labAvailable, sh, sweepStaleLabs, type LabHost } from '../test/lab/netns.ts';
+import { Lab, labAvailable, sh, sweepStaleLabs, type LabHost } from '../lab/netns.ts';
 import { median } from './stats.ts';
-import { GET, NODE, sha256File, startOurServer, writeRandomFile } from '../netboot/tftp/testdata/lab.ts';
+import { GET, NODE, sha256File, startOurServer, writeRandomFile } from '../lab/tftp/control.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'size-mib': { type: 'string', default: '64' } } });
 const RUNS = Number(values.runs);

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { Duplex } from 'node:stream';
 import zlib from 'node:zlib';
-import { ImgsrvError } from '../server/errors.ts';
+import { ImgsrvError } from '../core/errors.ts';
 
 /** zstd compression parameters for Node's zlib: level, worker threads, and a content checksum so corruption is caught on decode. */
 export function zstdParams(level: number, threads: number): Record<number, number> {

@@ -22,7 +22,7 @@
  * - `sparse`: data segments [[offset, length], …] of a file that has holes.
  */
 import { isUtf8 } from 'node:buffer';
-import { ImgsrvError } from '../server/errors.ts';
+import { ImgsrvError } from '../core/errors.ts';
 
 /** The kinds of path an image records (sockets are runtime objects: skipped, as GNU tar does). */
 export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';

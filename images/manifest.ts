@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import readline from 'node:readline';
 import { decodeManifestLine, MANIFEST_HEADER, type ManifestEntry } from './manifest-codec.ts';
 import { HoleFillingHash, openContent, readSegments, walkTree, type WalkOptions } from './walk.ts';
-import { ImgsrvError } from '../server/errors.ts';
+import { ImgsrvError } from '../core/errors.ts';
 
 export { diffManifests, displayPath, encodeManifestLine, decodeManifestLine, MANIFEST_HEADER } from './manifest-codec.ts';
 export type { EntryType, ManifestEntry } from './manifest-codec.ts';

@@ -6,7 +6,7 @@
  * rather than a silently ignored field.
  */
 import { z } from 'zod';
-import { ImgsrvError } from '../server/errors.ts';
+import { ImgsrvError } from '../core/errors.ts';
 
 const nonNegInt = z.number().int().nonnegative();
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be 64 lowercase hex digits');

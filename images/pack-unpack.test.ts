@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildManifest, diffManifests } from './manifest.ts';
 import { packImage } from './pack.ts';
 import { unpackImage } from './unpack.ts';
-import { ImgsrvError } from '../server/errors.ts';
+import { ImgsrvError } from '../core/errors.ts';
 import { tempDir } from './testdata/helpers.ts';
 
 let base: string;

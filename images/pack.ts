@@ -17,8 +17,8 @@ import { encodeManifestLine, MANIFEST_HEADER } from './manifest-codec.ts';
 import { toTarHeader } from './tar-entry.ts';
 import { candidatePieceLengths, PieceHasher, type Pieces } from './pieces.ts';
 import { HoleFillingHash, openContent, readSegments, walkTree } from './walk.ts';
-import { ImgsrvError, withContext } from '../server/errors.ts';
-import type { Logger } from '../server/log.ts';
+import { ImgsrvError, withContext } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
 
 /** File names inside an image version directory. */
 export const ARTIFACT_FILE = 'image.tar.zst';

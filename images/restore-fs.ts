@@ -11,8 +11,8 @@
 import fs from 'node:fs';
 import { lsetxattr, lutimensNs, mknod } from './libc.ts';
 import { displayPath, pathKey, type ManifestEntry } from './manifest-codec.ts';
-import { ImgsrvError } from '../server/errors.ts';
-import type { Logger } from '../server/log.ts';
+import { ImgsrvError } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
 
 const SLASH = 0x2f;
 const isRoot = process.getuid?.() === 0;

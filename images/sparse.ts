@@ -5,7 +5,7 @@
  * a 512-byte boundary, followed by the data segments back to back. Holes are
  * never stored. Pure: works on chunks, does no I/O.
  */
-import { ImgsrvError } from '../server/errors.ts';
+import { ImgsrvError } from '../core/errors.ts';
 
 /** GNU sparse 1.0 map: decimal lines, NUL-padded to a 512-byte boundary. */
 export function encodeSparseMap(segs: Array<[number, number]>): Buffer {

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import type { ManifestEntry } from './manifest-codec.ts';
 import { formatPaxTime, fromTarHeader, parsePaxTime, safeEntryPath, toTarHeader, type TarHeader } from './tar-entry.ts';
 import { craftTar } from './testdata/helpers.ts';
-import { ImgsrvError } from '../server/errors.ts';
+import { ImgsrvError } from '../core/errors.ts';
 
 async function roundTrip(e: ManifestEntry, body?: Buffer): Promise<{ header: TarHeader; back: ManifestEntry }> {
   const { header } = toTarHeader(e);

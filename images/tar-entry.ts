@@ -26,7 +26,7 @@ import type { Header } from 'tar-stream';
 import type { EntryType, ManifestEntry } from './manifest-codec.ts';
 import { displayPath } from './manifest-codec.ts';
 import { encodeSparseMap } from './sparse.ts';
-import { ImgsrvError } from '../server/errors.ts';
+import { ImgsrvError } from '../core/errors.ts';
 
 /** tar-stream's header, with the pax records its types leave out. */
 export type TarHeader = Partial<Omit<Header, 'pax'>> & { name: string; pax?: Record<string, string> | null };

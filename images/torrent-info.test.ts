@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packImage, type PackResult } from './pack.ts';
 import { candidatePieceLengths, MAX_PIECE_LENGTH, MIN_PIECE_LENGTH, PieceHasher, pieceLengthFor } from './pieces.ts';
 import { decodeInfo, encodeInfo, infoHash, renameInfo, wellFormedBencode } from './torrent-info.ts';
-import { ImgsrvError } from '../server/errors.ts';
+import { ImgsrvError } from '../core/errors.ts';
 import { verifyImage } from './verify.ts';
 import { unknownFacts } from '../server/capture/probe.ts';
 import { metaDraft } from '../server/capture/run.ts';

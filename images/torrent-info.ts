@@ -4,12 +4,12 @@
  * version directory; its SHA-1 is the swarm's info hash. Announce URL and
  * web seed are not part of it (they depend on where the server runs): the
  * server wraps this dictionary into a `.torrent` at start-up (see
- * server/swarm/torrent-file.ts), so moving the server never changes the hash.
+ * torrent/torrent-file.ts), so moving the server never changes the hash.
  */
 import { createHash } from 'node:crypto';
 import bencode from 'bencode';
 import type { Pieces } from './pieces.ts';
-import { ImgsrvError } from '../server/errors.ts';
+import { ImgsrvError } from '../core/errors.ts';
 
 /** File name of the bencoded info dictionary inside a version directory. */
 export const INFO_FILE = 'info.bencode';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { unpackImage } from './unpack.ts';
-import { ImgsrvError } from '../server/errors.ts';
+import { ImgsrvError } from '../core/errors.ts';
 import { craftTar, listTree, tempDir, zstd, type CraftedEntry } from './testdata/helpers.ts';
 
 let base: string;

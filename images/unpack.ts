@@ -17,8 +17,8 @@ import { RestoreTarget } from './restore-fs.ts';
 import { sparsePieces } from './sparse.ts';
 import { fromTarHeader, type TarHeader } from './tar-entry.ts';
 import { ZstdFrameTracker } from './zstd-frames.ts';
-import { ImgsrvError, withContext } from '../server/errors.ts';
-import type { Logger } from '../server/log.ts';
+import { ImgsrvError, withContext } from '../core/errors.ts';
+import type { Logger } from '../core/log.ts';
 
 /** What unpackImage needs: the compressed bytes (may arrive slowly) and an existing target directory. */
 export interface UnpackOptions {

@@ -11,7 +11,7 @@ import fs, { type BigIntStats } from 'node:fs';
 import { setImmediate as tick } from 'node:timers/promises';
 import { dataSegments, lgetxattrs, splitdev } from './libc.ts';
 import type { EntryType, ManifestEntry } from './manifest-codec.ts';
-import { ImgsrvError } from '../server/errors.ts';
+import { ImgsrvError } from '../core/errors.ts';
 
 /** One path found by the walk, with its manifest entry minus content hash and sparse map. */
 export interface WalkItem {

@@ -4,7 +4,7 @@
  * Node's zstd decoder ends quietly when its input stops mid-frame, so a
  * restore fed a cut-off download would otherwise look successful. Pure.
  */
-import { ImgsrvError } from '../server/errors.ts';
+import { ImgsrvError } from '../core/errors.ts';
 
 const ZSTD_MAGIC = 0xfd2fb528;
 const SKIPPABLE_MASK = 0xfffffff0;

@@ -6,7 +6,7 @@
  */
 import type { Socket } from 'node:dgram';
 import { createRequire } from 'node:module';
-import { ImgsrvError } from '../server/errors.ts';
+import { ImgsrvError } from '../core/errors.ts';
 
 const SOL_SOCKET = 1;
 const SO_BINDTODEVICE = 25; // <asm-generic/socket.h>

@@ -1,7 +1,7 @@
 /** Find the one stable IPv4 address (and its subnet) of the netboot interface. */
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { ImgsrvError } from './errors.ts';
+import { ImgsrvError } from '../core/errors.ts';
 
 /** The address the server answers from, with its subnet. */
 export interface InterfaceAddress {

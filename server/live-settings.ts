@@ -10,7 +10,7 @@
  */
 import type { Config } from './config/schema.ts';
 import { rangeSchema, reservationSchema } from './config/schema.ts';
-import { ImgsrvError } from './errors.ts';
+import { ImgsrvError } from '../core/errors.ts';
 import type { Store } from './store/db.ts';
 import { inTransaction } from './store/transaction.ts';
 import type { Reservation } from '../netboot/dhcp/leases.ts';

@@ -6,7 +6,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
-import { stopChild } from '../../test/lab/netns.ts';
+import { stopChild } from '../../lab/netns.ts';
 import { streamClient, timeClients, type Timing } from './clients.ts';
 import { SERVER_IP, serverCommand, type SwarmTopology } from './topology.ts';
 

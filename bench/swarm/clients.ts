@@ -9,7 +9,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import { stopChild, type LabHost } from '../../test/lab/netns.ts';
+import { stopChild, type LabHost } from '../../lab/netns.ts';
 
 /** One started client: its process and a promise of when (ms, performance.now()) it had the verified file. */
 export interface ClientHandle {

@@ -4,7 +4,7 @@
  * (initramfs-client/swarm/cli.ts) at once, each in its own namespace with
  * its own address and MAC, downloading from the server and from each other.
  * The nodes run the client as the initramfs ships it: one JavaScript file
- * bundled by esbuild (initramfs-client/build/bundle.ts), not the TypeScript
+ * bundled by esbuild (server/netboot-env/bundle.ts), not the TypeScript
  * sources, so no node process runs Node's TypeScript stripper (see
  * barrier.mjs). Measured at N = 16 on 2026-12-02: loading 2.7-3.5 s instead
  * of 8.3-10.1 s, the clients' CPU 56-67 s instead of 72-79 (loading
@@ -14,7 +14,7 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { bundleClient } from '../../initramfs-client/build/bundle.ts';
+import { bundleClient } from '../../server/netboot-env/bundle.ts';
 import { dataPaths } from '../../server/data-dir.ts';
 import { jsonClient, timeClients, type Timing } from './clients.ts';
 import { BENCH_IMAGE, BENCH_VERSION } from './image.ts';

@@ -7,7 +7,7 @@
  * Every host's TCP uses one congestion control, set on its lab route (below).
  */
 import { readFileSync } from 'node:fs';
-import { Lab, type LabHost } from '../../test/lab/netns.ts';
+import { Lab, type LabHost } from '../../lab/netns.ts';
 
 /** Address of the server namespace. */
 export const SERVER_IP = '198.18.0.1';

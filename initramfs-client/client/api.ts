@@ -4,16 +4,17 @@
  * not stop a restore that can finish from peers); the plan is retried until
  * the server answers.
  */
-import type { ImgsrvError } from '../../server/errors.ts';
-import type { Logger } from '../../server/log.ts';
-import type { DeployPlan } from '../../server/deploy/plan.ts';
+import { ImgsrvError } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
+import { parsePlan, type DeployPlan } from '../../contract/plan.ts';
+import { REPORT_MESSAGE_MAX, type NodeReport, type ReportedPhase } from '../../contract/report.ts';
 import { call, swarmReport, type NodeApi } from '../swarm/node-api.ts';
-import type { SwarmStats } from '../swarm/download.ts';
+import type { SwarmStats } from '../../torrent/download.ts';
 
 export type { DeployPlan };
 
-/** Phases the client reports (the server's NODE_PHASES); `retired` once a retired node's disk is wiped. */
-export type ClientPhase = 'booted' | 'downloading' | 'restoring' | 'personalising' | 'seeding' | 'done' | 'failed' | 'retired';
+/** Phases the client reports (contract/report.ts). */
+export type ClientPhase = ReportedPhase;
 
 /** One report: phase plus whatever is known. */
 export interface ClientReport {
@@ -31,7 +32,12 @@ export async function fetchPlan(api: NodeApi, log: Logger, signal: AbortSignal, 
   let wait = 2;
   for (;;) {
     try {
-      return (await call(api, 'GET', `/api/v1/nodes/${api.mac}/plan`)) as DeployPlan;
+      const body = await call(api, 'GET', `/api/v1/nodes/${api.mac}/plan`);
+      try {
+        return parsePlan(body);
+      } catch (err) {
+        throw new ImgsrvError('SERVER_UNREACHABLE', (err as Error).message, { hint: 'the server and this netboot environment are of different versions: rebuild it (imgsrv netboot build)' });
+      }
     } catch (err) {
       if ((err as ImgsrvError).code === 'UNAUTHORIZED') throw err;
       log.warn({ err: (err as Error).message }, 'plan request failed; retrying');
@@ -47,10 +53,10 @@ export async function fetchPlan(api: NodeApi, log: Logger, signal: AbortSignal, 
 export function createReporter(api: NodeApi, log: Logger): (r: ClientReport) => Promise<boolean> {
   let failures = 0;
   return async (r) => {
-    const body = {
+    const body: NodeReport = {
       mac: api.mac,
       phase: r.phase,
-      ...(r.message ? { message: r.message.slice(-8000) } : {}),
+      ...(r.message ? { message: r.message.slice(-(REPORT_MESSAGE_MAX - 192)) } : {}),
       ...(r.hostname ? { hostname: r.hostname } : {}),
       ...(r.ip ? { ip: r.ip } : {}),
       ...(r.firmware ? { firmware: r.firmware } : {}),

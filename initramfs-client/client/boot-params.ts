@@ -4,8 +4,8 @@
  * from /init's environment.
  */
 import { readFileSync } from 'node:fs';
-import { ImgsrvError } from '../../server/errors.ts';
-import { normalizeMac } from '../../netboot/mac.ts';
+import { ImgsrvError } from '../../core/errors.ts';
+import { normalizeMac } from '../../core/mac.ts';
 
 /** The client's boot parameters. */
 export interface BootParams {

@@ -8,15 +8,15 @@
  */
 import { freemem } from 'node:os';
 import { mkdir } from 'node:fs/promises';
-import type { Logger } from '../../server/log.ts';
-import { ImgsrvError } from '../../server/errors.ts';
-import { formatBytes } from '../restore/disks.ts';
-import { humanBytes as mb } from '../../server/cli/output.ts';
+import type { Logger } from '../../core/log.ts';
+import { ImgsrvError } from '../../core/errors.ts';
+import { formatBytes, formatBytes as mb } from '../../core/format.ts';
 import type { Runner } from '../restore/run.ts';
-import { SwarmDownload } from '../swarm/download.ts';
+import { SwarmDownload } from '../../torrent/download.ts';
 import { fetchTorrent } from '../swarm/fetch-torrent.ts';
 import { swarmDone, type NodeApi } from '../swarm/node-api.ts';
-import type { ClientPhase, ClientReport, DeployPlan } from './api.ts';
+import type { RestorePlan } from '../../contract/plan.ts';
+import type { ClientPhase, ClientReport } from './api.ts';
 import type { BootParams } from './boot-params.ts';
 import type { NodeConsole } from './console.ts';
 import { pickDisk, restore, type RestoreResult } from './restore.ts';
@@ -24,7 +24,7 @@ import { readTrustedKeys, verifyPlanSignature } from './trust.ts';
 
 /** What a deployment needs from main. */
 export interface DeployDeps {
-  plan: DeployPlan;
+  plan: RestorePlan;
   params: BootParams;
   api: NodeApi;
   ip: string;
@@ -46,7 +46,6 @@ export const refusedBeforeWriting = new WeakSet<object>();
 /** Restore per the plan, then seed; resolves when the node may reboot into its disk. */
 export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
   const { plan, con, log, report } = d;
-  if (!plan.meta || !plan.torrentUrl || !plan.image || !plan.hostname) throw new ImgsrvError('INTERNAL', 'the server sent a restore plan without image, torrent or hostname');
   const meta = plan.meta;
   const label = `${plan.image.name}@${plan.image.version}`;
   con.line(`deploying ${label} (${formatBytes(meta.artifact.rawBytes)}, ${meta.artifact.files} files, from ${meta.sourceHost})`);
@@ -100,7 +99,7 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
     void send();
     const result = await restore({
       meta,
-      keep: plan.keep ?? [],
+      keep: plan.keep,
       target,
       firmware: d.firmware,
       kernelArgs: d.params.consoleArgs,
@@ -123,8 +122,8 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
     await send();
     const s = dl.stats();
     con.line(`restored ${result.files} files to ${result.disk.path} as ${result.hostname}; image ${mb(s.length)} (${mb(s.fromPeers)} from peers, ${mb(s.fromWebSeed)} from the web seed)`);
-    con.line(`seeding for the other nodes until the deployment completes (at most ${plan.linger ?? 600} s)`);
-    const how = await dl.seedUntil({ lingerMs: (plan.linger ?? 600) * 1000, pollMs: 3000, isDone: () => swarmDone(d.api, s.infoHash) });
+    con.line(`seeding for the other nodes until the deployment completes (at most ${plan.linger} s)`);
+    const how = await dl.seedUntil({ lingerMs: plan.linger * 1000, pollMs: 3000, isDone: () => swarmDone(d.api, s.infoHash) });
     con.line(how === 'done' ? `deployment complete; sent ${mb(dl.stats().uploaded)} to peers` : 'linger time over; stopping seeding');
     phase = 'done';
     await send();

@@ -11,9 +11,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { pino } from 'pino';
-import { ImgsrvError } from '../../server/errors.ts';
-import { VERSION } from '../../server/version.ts';
-import type { Logger } from '../../server/log.ts';
+import { ImgsrvError } from '../../core/errors.ts';
+import { VERSION } from '../../core/version.ts';
+import type { Logger } from '../../core/log.ts';
 import { StepError, createRunner, type Runner } from '../restore/run.ts';
 import type { NodeApi } from '../swarm/node-api.ts';
 import { createReporter, fetchPlan } from './api.ts';
@@ -71,20 +71,20 @@ async function run(params: BootParams, con: NodeConsole, log: Logger): Promise<v
   for (;;) {
     const plan = await fetchPlan(api, log, signal, (err, wait) => con.line(`server not answering (${err.message}); asking again in ${wait} s`));
     if (plan.action === 'local-boot') {
-      con.line(plan.reason ?? 'installed');
-      await reboot(runner, con);
+      con.line(plan.reason);
+      return reboot(runner, con);
     }
     if (plan.action === 'wait') {
-      con.line(`${plan.reason ?? 'waiting'}; asking again in ${plan.retryAfterSec ?? 10} s`);
+      con.line(`${plan.reason}; asking again in ${plan.retryAfterSec} s`);
       await report({ phase: 'booted', ip, firmware });
-      await sleep(plan.retryAfterSec ?? 10);
+      await sleep(plan.retryAfterSec);
       continue;
     }
     const what = plan.action === 'wipe' ? 'wipe' : 'restore';
     try {
       if (plan.action === 'wipe') {
         await runWipe({ plan, runner, con, report, log });
-        await powerOff(runner, con);
+        return await powerOff(runner, con);
       }
       await runDeployment({ plan, params, api, ip, firmware, con, report, runner, log, signal });
       await reboot(runner, con);

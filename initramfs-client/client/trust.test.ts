@@ -5,12 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { ImgsrvError } from '../../server/errors.ts';
-import { silentLogger } from '../../server/log.ts';
+import { ImgsrvError } from '../../core/errors.ts';
+import { silentLogger } from '../../core/log.ts';
 import { generateSigningKey, keyIdOf, signMeta } from '../../images/signing.ts';
 import type { ImageMeta } from '../../images/meta.ts';
 import type { Runner } from '../restore/run.ts';
-import type { ClientReport, DeployPlan } from './api.ts';
+import type { RestorePlan } from '../../contract/plan.ts';
+import type { ClientReport } from './api.ts';
 import { NodeConsole } from './console.ts';
 import { readTrustedKeys, verifyPlanSignature } from './trust.ts';
 
@@ -38,7 +39,7 @@ const other = generateSigningKey();
 const keyId = keyIdOf(key.publicKey);
 
 /** A restore plan as the server sends it (JSON round trip included). */
-function plan(over: Partial<DeployPlan> = {}): DeployPlan {
+function plan(over: Partial<RestorePlan> = {}): RestorePlan {
   return JSON.parse(
     JSON.stringify({
       action: 'restore',
@@ -46,13 +47,16 @@ function plan(over: Partial<DeployPlan> = {}): DeployPlan {
       torrentUrl: 'rsync://198.18.0.1/torrents/sample/1.torrent',
       meta,
       hostname: { assigned: 'web-a', suggestion: 'node-1', promptTimeoutSec: 0 },
+      keep: [],
+      targetDisk: null,
+      linger: 600,
       signature: signMeta(meta, key.privateKey),
       ...over,
     }),
-  ) as DeployPlan;
+  ) as RestorePlan;
 }
 
-function refusal(p: DeployPlan, trusted: string[]): ImgsrvError {
+function refusal(p: RestorePlan, trusted: string[]): ImgsrvError {
   try {
     verifyPlanSignature(p, trusted);
   } catch (err) {
@@ -129,7 +133,7 @@ describe('runDeployment with trusted keys', () => {
   mkdirSync(keysDir);
   writeFileSync(join(keysDir, `${keyId}.pem`), key.publicKey);
 
-  function deps(p: DeployPlan) {
+  function deps(p: RestorePlan) {
     const out = new PassThrough();
     let text = '';
     out.on('data', (b: Buffer) => (text += b.toString()));

@@ -9,11 +9,11 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ImgsrvError } from '../../server/errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import { checkSignature, keyIdOf } from '../../images/signing.ts';
-import type { DeployPlan } from './api.ts';
+import type { RestorePlan } from '../../contract/plan.ts';
 
-/** Where the initramfs keeps the trusted keys (initramfs-client/build/trusted-keys.ts writes them). */
+/** Where the initramfs keeps the trusted keys (server/netboot-env/trusted-keys.ts writes them). */
 export const TRUSTED_KEYS_DIR = '/imgsrv/trusted-keys';
 
 /** The PEM public keys in `dir` (`*.pem`, by name); none when it is missing. */
@@ -29,10 +29,9 @@ export async function readTrustedKeys(dir: string = TRUSTED_KEYS_DIR): Promise<s
 export type TrustDecision = { signed: false } | { signed: true; keyId: string };
 
 /** Check the plan's signature against `trusted`; throws IMAGE_INVALID (with the reason) when it must be refused. */
-export function verifyPlanSignature(plan: Pick<DeployPlan, 'image' | 'meta' | 'signature'>, trusted: readonly string[]): TrustDecision {
+export function verifyPlanSignature(plan: Pick<RestorePlan, 'image' | 'meta' | 'signature'>, trusted: readonly string[]): TrustDecision {
   if (trusted.length === 0) return { signed: false };
-  const label = plan.image ? `${plan.image.name}@${plan.image.version}` : 'the image';
-  if (!plan.meta) throw new ImgsrvError('IMAGE_INVALID', `refusing ${label}: the plan has no meta.json to check`);
+  const label = `${plan.image.name}@${plan.image.version}`;
   let check;
   try {
     check = checkSignature(plan.meta, plan.signature, trusted);
@@ -48,7 +47,7 @@ export function verifyPlanSignature(plan: Pick<DeployPlan, 'image' | 'meta' | 's
 }
 
 /** What the operator can do, by why the signature failed. */
-function refusalHint(label: string, signature: DeployPlan['signature'], trusted: readonly string[]): string {
+function refusalHint(label: string, signature: RestorePlan['signature'] | undefined, trusted: readonly string[]): string {
   if (!signature) return `the server did not sign this version (published before its signing key existed?); sign it on the server: imgsrv images sign ${label}`;
   if (!trusted.some((pem) => keyIdOf(pem) === signature.keyId)) {
     return "the server signs with a key this netboot environment was not built with; rebuild it (imgsrv netboot build) so nodes trust the server's key";

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../server/log.ts';
+import { silentLogger } from '../../core/log.ts';
 import type { DiskInfo } from '../restore/disks.ts';
 import type { Runner } from '../restore/run.ts';
-import type { ClientReport, DeployPlan } from './api.ts';
+import type { WipePlan } from '../../contract/plan.ts';
+import type { ClientReport } from './api.ts';
 import { runWipe } from './wipe.ts';
 
 const GiB = 1024 ** 3;
@@ -24,7 +25,7 @@ const disk = (name: string, over: Partial<DiskInfo> = {}): DiskInfo => ({
 const DISKS = [disk('sda', { transport: 'usb', holdsMounts: true }), disk('sdb', { transport: 'usb', removable: true }), disk('vda')];
 const runner: Runner = { run: async () => '' };
 
-function deps(plan: DeployPlan, reportResults: boolean[] = [true]) {
+function deps(plan: WipePlan, reportResults: boolean[] = [true]) {
   const wiped: string[] = [];
   const reports: ClientReport[] = [];
   const lines: string[] = [];
@@ -55,19 +56,19 @@ describe('the wipe plan', () => {
   });
 
   it("takes the plan's target disk", async () => {
-    const t = deps({ action: 'wipe', targetDisk: 'sdb' });
+    const t = deps({ action: 'wipe', reason: 'retired', targetDisk: 'sdb' });
     expect(await runWipe(t.d)).toBe('/dev/sdb');
   });
 
   it('refuses a mounted target disk before touching anything', async () => {
-    const t = deps({ action: 'wipe', targetDisk: '/dev/sda' });
+    const t = deps({ action: 'wipe', reason: 'retired', targetDisk: '/dev/sda' });
     await expect(runWipe(t.d)).rejects.toThrow(/choosing the disk to wipe: requested disk \/dev\/sda .* is in use/);
     expect(t.wiped).toEqual([]);
     expect(t.reports).toEqual([]);
   });
 
   it('tries the report again when the server does not answer', async () => {
-    const t = deps({ action: 'wipe' }, [false, false, true]);
+    const t = deps({ action: 'wipe', reason: 'retired', targetDisk: null }, [false, false, true]);
     await runWipe(t.d);
     expect(t.reports).toHaveLength(3);
   });

@@ -4,17 +4,19 @@
  * the first suitable one, never one with something mounted), erase it,
  * and tell the server; main then powers the node off.
  */
-import { withContext } from '../../server/errors.ts';
-import type { Logger } from '../../server/log.ts';
-import { chooseTargetDisk, formatBytes, listDisks, type DiskInfo } from '../restore/disks.ts';
+import { withContext } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
+import type { WipePlan } from '../../contract/plan.ts';
+import { formatBytes } from '../../core/format.ts';
+import { chooseTargetDisk, listDisks, type DiskInfo } from '../restore/disks.ts';
 import type { Runner } from '../restore/run.ts';
 import { wipeDisk, type WipeOptions, type WipeResult } from '../restore/wipe.ts';
-import type { ClientReport, DeployPlan } from './api.ts';
+import type { ClientReport } from './api.ts';
 import type { NodeConsole } from './console.ts';
 
 /** What a wipe needs from main; `disks` and `wipe` are the real ones unless a test stands in. */
 export interface WipeDeps {
-  plan: DeployPlan;
+  plan: WipePlan;
   runner: Runner;
   con: Pick<NodeConsole, 'line'>;
   report: (r: ClientReport) => Promise<boolean>;
@@ -38,7 +40,7 @@ export async function runWipe(d: WipeDeps): Promise<string> {
   } catch (err) {
     throw withContext(err, 'choosing the disk to wipe');
   }
-  con.line(`${plan.reason ?? 'retired'}: erasing ${disk.path} (${formatBytes(disk.sizeBytes)}${disk.model ? ` ${disk.model}` : ''})`);
+  con.line(`${plan.reason}: erasing ${disk.path} (${formatBytes(disk.sizeBytes)}${disk.model ? ` ${disk.model}` : ''})`);
   const result = await (d.wipe ?? wipeDisk)(d.runner, disk.path);
   const message = `disk ${disk.path} wiped`;
   con.line(`${message}${result.partitions.length ? ` (partitions ${result.partitions.join(', ')} and the partition table)` : ''}; nothing boots from it now`);

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { Transform, type Readable } from 'node:stream';
-import { ImgsrvError } from '../../server/errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 
 /** What the artifact must be. */
 export interface ArtifactExpectation {

@@ -5,7 +5,7 @@
  */
 import { listInRoot } from './root-path.ts';
 import type { PartitionMapping } from './layout.ts';
-import { ImgsrvError } from '../../server/errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 
 /** A kernel in the tree's /boot and its initrd (file names inside /boot). */
 export interface BootKernel {

@@ -15,12 +15,12 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addParentDirs, encodeCpio, type CpioEntry } from '../build/cpio.ts';
-import { HostFiles } from '../build/host-files.ts';
-import { parseModulesDep, resolveModules } from '../build/modules.ts';
-import { silentLogger } from '../../server/log.ts';
-import { Lab, labAvailable, sweepStaleLabs } from '../../test/lab/netns.ts';
-import { startVm, type Vm } from '../../test/lab/qemu.ts';
+import { addParentDirs, encodeCpio, type CpioEntry } from '../../server/netboot-env/cpio.ts';
+import { HostFiles } from '../../server/netboot-env/host-files.ts';
+import { parseModulesDep, resolveModules } from '../../server/netboot-env/modules.ts';
+import { silentLogger } from '../../core/log.ts';
+import { Lab, labAvailable, sweepStaleLabs } from '../../lab/netns.ts';
+import { startVm, type Vm } from '../../lab/qemu.ts';
 import { compareVersions } from './boot-config.ts';
 import { installBootloader, type BootloaderOptions } from './bootloader.ts';
 import { GPT_TYPES, type PartitionMapping } from './layout.ts';

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../server/log.ts';
+import { silentLogger } from '../../core/log.ts';
 import { bootTarget, compareVersions, extlinuxConfig, grubConfig, newestKernel, serialConsole } from './boot-config.ts';
 import { addKernelArgs, chooseBootMethod, installBootloader } from './bootloader.ts';
 import type { PartitionMapping } from './layout.ts';

@@ -15,7 +15,7 @@
 import { access, mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostFacts } from '../../images/meta.ts';
-import type { Logger } from '../../server/log.ts';
+import type { Logger } from '../../core/log.ts';
 import { bootTarget, extlinuxConfig, grubConfig, newestKernel } from './boot-config.ts';
 import type { PartitionMapping } from './layout.ts';
 import { bindSystemDirs, unbindSystemDirs } from './mount.ts';

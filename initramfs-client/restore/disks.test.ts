@@ -2,7 +2,7 @@ import { mkdtemp, mkdir, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ImgsrvError } from '../../server/errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import { chooseTargetDisk, listDisks, type DiskInfo } from './disks.ts';
 
 const GiB = 1024 ** 3;

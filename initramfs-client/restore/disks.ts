@@ -5,7 +5,8 @@
  */
 import { readdir, readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ImgsrvError } from '../../server/errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
+import { formatBytes } from '../../core/format.ts';
 
 /** How a disk is attached, inferred from its sysfs device path. */
 export type DiskTransport = 'nvme' | 'sata' | 'sas' | 'scsi' | 'virtio' | 'usb' | 'mmc' | 'unknown';
@@ -128,18 +129,6 @@ export async function listDisks(opts: ListDisksOptions = {}): Promise<DiskInfo[]
 }
 
 const TRANSPORT_RANK: Record<DiskTransport, number> = { nvme: 0, sata: 1, sas: 1, scsi: 1, virtio: 2, mmc: 3, usb: 4, unknown: 3 };
-
-/** Human size: "4.0 GiB". */
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
-}
 
 function describe(d: DiskInfo): string {
   return `${d.path} (${formatBytes(d.sizeBytes)}${d.model ? `, ${d.model}` : ''}${d.transport !== 'unknown' ? `, ${d.transport}` : ''})`;

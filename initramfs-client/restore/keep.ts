@@ -4,7 +4,7 @@
  * image's layout puts them. Then the table is left alone, kept partitions are
  * not formatted and keep their UUIDs; anything else is refused before writing.
  */
-import { ImgsrvError } from '../../server/errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import { isFat, type LayoutPlan } from './layout.ts';
 import { StepError, type Runner } from './run.ts';
 

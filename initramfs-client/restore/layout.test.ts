@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { imageMetaSchema } from '../../images/meta.ts';
-import { ImgsrvError } from '../../server/errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import { GPT_TYPES, mappingFor, planLayout, requiredBytes } from './layout.ts';
-import { gptFacts, mbrFacts, metaFor, treeFacts } from './testdata-facts.ts';
+import { gptFacts, mbrFacts, metaFor, treeFacts } from './testdata/facts.ts';
 
 const MiB = 1024 * 1024;
 const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

@@ -5,7 +5,7 @@
  * from a plain tree. Pure: no I/O, so every decision is unit-testable.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { ImgsrvError } from '../../server/errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import type { HostFacts, ImageMeta } from '../../images/meta.ts';
 
 const MiB = 1024 * 1024;

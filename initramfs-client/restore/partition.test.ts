@@ -7,14 +7,14 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../server/log.ts';
+import { silentLogger } from '../../core/log.ts';
 import { chooseTargetDisk, type DiskInfo } from './disks.ts';
 import { applyKeep, parseBlkidExport, readExistingLayout } from './keep.ts';
 import { GPT_TYPES, planLayout, requiredBytes, type LayoutPlan, type PartitionMapping } from './layout.ts';
 import { mountTarget, mountsUnder, unmountTarget } from './mount.ts';
 import { applyLayout, sfdiskScript, waitForPartition } from './partition.ts';
 import { createRunner } from './run.ts';
-import { gptFacts, mbrFacts, metaFor, treeFacts } from './testdata-facts.ts';
+import { gptFacts, mbrFacts, metaFor, treeFacts } from './testdata/facts.ts';
 
 const MiB = 1024 * 1024;
 const runner = createRunner(silentLogger);

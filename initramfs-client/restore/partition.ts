@@ -7,7 +7,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ImgsrvError } from '../../server/errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import { isFat, mappingFor, type LayoutPlan, type PartitionMapping, type PlannedPartition } from './layout.ts';
 import type { Runner } from './run.ts';
 

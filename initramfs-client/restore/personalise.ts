@@ -21,8 +21,8 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ImgsrvError } from '../../server/errors.ts';
-import type { Logger } from '../../server/log.ts';
+import { ImgsrvError } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
 import { listInRoot, regularFileInRoot, resolveInRoot } from './root-path.ts';
 
 /** Options for personalise. */

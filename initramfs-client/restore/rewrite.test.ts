@@ -4,7 +4,7 @@ import { chown, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../server/log.ts';
+import { silentLogger } from '../../core/log.ts';
 import type { PartitionMapping } from './layout.ts';
 import { rewriteIdentifiers } from './rewrite.ts';
 

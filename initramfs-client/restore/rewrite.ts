@@ -10,7 +10,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../../server/log.ts';
+import type { Logger } from '../../core/log.ts';
 import type { PartitionMapping } from './layout.ts';
 import { listInRoot, regularFileInRoot, resolveInRoot } from './root-path.ts';
 

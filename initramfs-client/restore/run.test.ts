@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../server/log.ts';
+import { silentLogger } from '../../core/log.ts';
 import { createRunner, StepError } from './run.ts';
 
 const runner = createRunner(silentLogger);

@@ -4,8 +4,8 @@
  * StepError that names the step and keeps the output tail for the operator.
  */
 import { spawn } from 'node:child_process';
-import { ImgsrvError } from '../../server/errors.ts';
-import type { Logger } from '../../server/log.ts';
+import { ImgsrvError } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
 
 /** How much of a failing command's output is kept in the error. */
 const OUTPUT_TAIL_BYTES = 4096;

@@ -3,7 +3,7 @@ import { chown, copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../server/log.ts';
+import { silentLogger } from '../../core/log.ts';
 import { mountsUnder } from './mount.ts';
 import { createRunner } from './run.ts';
 import { regenerateSshHostKeys } from './ssh-keys.ts';

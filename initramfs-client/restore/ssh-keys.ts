@@ -7,7 +7,7 @@
  */
 import { lstat, readdir, rm, chmod, chown } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../../server/log.ts';
+import type { Logger } from '../../core/log.ts';
 import { regularFileInRoot, resolveInRoot } from './root-path.ts';
 import { bindSystemDirs, unbindSystemDirs } from './mount.ts';
 import type { Runner } from './run.ts';

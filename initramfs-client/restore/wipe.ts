@@ -6,7 +6,7 @@
  */
 import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { ImgsrvError } from '../../server/errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import type { Runner } from './run.ts';
 
 /**

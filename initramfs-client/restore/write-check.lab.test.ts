@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { packImage } from '../../images/pack.ts';
 import { unpackImage } from '../../images/unpack.ts';
-import { ImgsrvError } from '../../server/errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import { mountsUnder } from './mount.ts';
 import { openWriteCheck } from './write-check.ts';
 

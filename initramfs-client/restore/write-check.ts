@@ -7,7 +7,7 @@
  * since, even one the kernel already logged or someone else saw.
  */
 import { closeSync, openSync } from 'node:fs';
-import { ImgsrvError } from '../../server/errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import { syncfs, SysError } from '../../images/libc.ts';
 
 /** Open descriptors on the target's mounted file systems; `check` flushes and throws on any write error since `open`. */

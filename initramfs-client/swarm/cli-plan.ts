@@ -5,8 +5,8 @@
  * plan, so a simulated node goes through the deployment protocol and checks
  * what it downloaded against the published image: everything but the disk.
  */
-import { ImgsrvError } from '../../server/errors.ts';
-import type { Logger } from '../../server/log.ts';
+import { ImgsrvError } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
 import { fetchPlan, type ClientReport, type DeployPlan } from '../client/api.ts';
 import type { NodeApi } from './node-api.ts';
 
@@ -36,12 +36,11 @@ export async function targetFromPlan(
     if (plan.action === 'local-boot') return null;
     if (plan.action === 'wipe') throw new ImgsrvError('CONFLICT', 'the server asks this node to wipe its disk; a simulated node has none', { hint: `imgsrv nodes rm ${api.mac}` });
     if (plan.action === 'restore') {
-      if (!plan.torrentUrl || !plan.meta || !plan.image) throw new ImgsrvError('INTERNAL', 'the server sent a restore plan without image or torrent');
       const { sha256, compressedBytes } = plan.meta.artifact;
-      return { torrent: plan.torrentUrl, expected: { image: `${plan.image.name}@${plan.image.version}`, sha256, bytes: compressedBytes }, lingerSec: plan.linger ?? null };
+      return { torrent: plan.torrentUrl, expected: { image: `${plan.image.name}@${plan.image.version}`, sha256, bytes: compressedBytes }, lingerSec: plan.linger };
     }
     log.info({ reason: plan.reason }, 'waiting for the server');
-    await new Promise((r) => setTimeout(r, (plan.retryAfterSec ?? 10) * 1000));
+    await new Promise((r) => setTimeout(r, plan.retryAfterSec * 1000));
     signal.throwIfAborted();
   }
 }

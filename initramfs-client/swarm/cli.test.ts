@@ -10,7 +10,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { makeImage, makeTorrent, startSeeder, startTracker, tempDir } from './test-swarm.ts';
+import { makeImage, makeTorrent, startSeeder, startTracker, tempDir } from '../../torrent/testdata/swarm.ts';
 
 const CLI = join(import.meta.dirname, 'cli.ts');
 const SIZE = 2 * 1024 * 1024 + 7;

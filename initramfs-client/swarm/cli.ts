@@ -31,9 +31,9 @@ import { join } from 'node:path';
 import { Transform, Writable, type Writable as WritableT } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
-import { ImgsrvError } from '../../server/errors.ts';
-import { createRootLogger, type Logger } from '../../server/log.ts';
-import { SwarmDownload, type SwarmStats, type WebSeedMode } from './download.ts';
+import { ImgsrvError } from '../../core/errors.ts';
+import { createRootLogger, type Logger } from '../../core/log.ts';
+import { SwarmDownload, type SwarmStats, type WebSeedMode } from '../../torrent/download.ts';
 import { fetchTorrent, parseTorrentSource } from './fetch-torrent.ts';
 import { createReporter, type ClientPhase, type ClientReport } from '../client/api.ts';
 import { checkAgainstPlan, targetFromPlan, type DownloadTarget } from './cli-plan.ts';
@@ -152,7 +152,7 @@ export async function runCli(o: CliOptions, log: Logger, signal: AbortSignal): P
   const report = o.api ? createReporter(o.api, log) : async (): Promise<boolean> => false;
   if (!o.plan) return download(o, { torrent: o.torrent!, expected: null, lingerSec: null }, report, emit, log, signal);
   const target = await targetFromPlan(o.api!, o.address, report, log, signal, (plan) =>
-    emit('plan', { action: plan.action, image: plan.image, torrentUrl: plan.torrentUrl, reason: plan.reason }),
+    emit('plan', plan.action === 'restore' ? { action: plan.action, image: plan.image, torrentUrl: plan.torrentUrl } : { action: plan.action, reason: plan.reason }),
   );
   if (!target) return 0;
   try {

@@ -7,9 +7,9 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ImgsrvError } from '../../server/errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import { fetchTorrent, parseTorrentSource } from './fetch-torrent.ts';
-import { makeImage, makeTorrent, tempDir, waitFor } from './test-swarm.ts';
+import { makeImage, makeTorrent, tempDir, waitFor } from '../../torrent/testdata/swarm.ts';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {

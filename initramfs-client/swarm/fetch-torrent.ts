@@ -8,8 +8,8 @@ import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import parseTorrent from 'parse-torrent';
-import { ImgsrvError } from '../../server/errors.ts';
-import type { Logger } from '../../server/log.ts';
+import { ImgsrvError } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
 
 /** Options for {@link fetchTorrent}. */
 export interface FetchTorrentOptions {

@@ -4,8 +4,9 @@
  * reports on, the `swarm` object of a report, and whether the deployment
  * is complete (`GET /api/v1/swarm/<infoHash>`).
  */
-import { ImgsrvError } from '../../server/errors.ts';
-import type { SwarmStats } from './download.ts';
+import { ImgsrvError } from '../../core/errors.ts';
+import type { NodeSwarmReport } from '../../contract/report.ts';
+import type { SwarmStats } from '../../torrent/download.ts';
 
 /** Where the server is and who this node is. */
 export interface NodeApi {
@@ -18,7 +19,7 @@ export interface NodeApi {
 }
 
 /** The `swarm` object of a node report: exactly the fields the server's schema accepts. */
-export function swarmReport(s: SwarmStats): { infoHash: string; downloaded: number; uploaded: number; peers: number; progress: number; downloadSpeed: number; uploadSpeed: number } {
+export function swarmReport(s: SwarmStats): NodeSwarmReport {
   const n = (x: number): number => (Number.isFinite(x) && x > 0 ? Math.round(x) : 0);
   return {
     infoHash: s.infoHash,

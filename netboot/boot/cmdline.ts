@@ -5,7 +5,7 @@
  * so values are restricted to characters that need none; and since iPXE
  * reads it as part of a script line, no word may be iPXE syntax either.
  */
-import { ImgsrvError } from '../../server/errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 
 /** What the node client learns at boot. */
 export interface NodeBootParams {

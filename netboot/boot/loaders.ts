@@ -4,7 +4,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from '../../server/log.ts';
+import type { Logger } from '../../core/log.ts';
 
 /** A loader: the name served over TFTP, where Debian ships it, and the package. */
 export interface LoaderSource {

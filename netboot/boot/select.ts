@@ -5,7 +5,7 @@
  * only ask this function.
  */
 
-import { normalizeMac } from '../mac.ts';
+import { normalizeMac } from '../../core/mac.ts';
 
 /** What DHCP tells us about a booting client. */
 export interface BootClient {

@@ -7,9 +7,9 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, labAvailable, stopChild, sweepStaleLabs, type LabHost } from '../../test/lab/netns.ts';
-import { startRunner, type Runner } from './testdata/lab-helpers.ts';
-import type { RunnerConfig } from './testdata/runner.ts';
+import { Lab, labAvailable, stopChild, sweepStaleLabs, type LabHost } from '../../lab/netns.ts';
+import { startRunner, type Runner } from '../../lab/dhcp/control.ts';
+import type { RunnerConfig } from '../../lab/dhcp/runner.ts';
 
 const ok = await labAvailable();
 const STABLE = '198.18.0.2';

@@ -2,7 +2,7 @@
  * Fuzz: random buffers and mutations of real captured packets. decode may only
  * throw DhcpDecodeError; whatever it accepts must re-encode, decode again, and
  * go through the handler (full and proxy) without throwing. Time-bounded.
- * The targets live in test/fuzz/targets/netboot.ts so bench/fuzz.ts can run
+ * The targets live in test/fuzz/targets/netboot.ts so test/fuzz/soak.ts can run
  * them for longer; a failing input is saved under test/fuzz/crashes/.
  */
 import { describe, expect, it } from 'vitest';

@@ -9,8 +9,8 @@ import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, labAvailable, stopChild, sweepStaleLabs, type LabHost } from '../../test/lab/netns.ts';
-import { OBSERVER, runScript, startRunner, startScript, type Runner } from './testdata/lab-helpers.ts';
+import { Lab, labAvailable, stopChild, sweepStaleLabs, type LabHost } from '../../lab/netns.ts';
+import { OBSERVER, runScript, startRunner, startScript, type Runner } from '../../lab/dhcp/control.ts';
 
 const ok = await labAvailable();
 const STABLE = '198.18.0.2';

@@ -8,9 +8,9 @@
 import dgram from 'node:dgram';
 import type { Counter, Registry } from 'prom-client';
 import { counter } from '../metrics.ts';
-import type { Logger } from '../../server/log.ts';
+import type { Logger } from '../../core/log.ts';
 import { bindToDevice } from '../bind-device.ts';
-import { ImgsrvError } from '../../server/errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import type { BootClient, BootDecision } from '../boot/select.ts';
 import { DhcpDecodeError, decode, encode, type DhcpMessage } from './codec.ts';
 import { handleDhcp, type ClientEvent, type HandlerConfig, type Outbound } from './handler.ts';

@@ -2,7 +2,7 @@
  * Fuzz the codec for a bounded time (FUZZ_MS, default 5 s): random and
  * mutated datagrams either decode or throw TftpDecodeError, nothing else; and
  * whatever decodes survives encode → decode unchanged. The target lives in
- * test/fuzz/targets/netboot.ts so bench/fuzz.ts can run it for longer.
+ * test/fuzz/targets/netboot.ts so test/fuzz/soak.ts can run it for longer.
  */
 import { describe, expect, it } from 'vitest';
 import { describeFindings, fuzz, saveFinding } from '../../test/fuzz/harness.ts';

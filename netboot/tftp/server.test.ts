@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../server/log.ts';
+import { silentLogger } from '../../core/log.ts';
 import { tftpGet } from './client.ts';
 import { RawPeer } from './testdata/raw-peer.ts';
 import { startTftpServer, type TftpServer, type TftpServerOptions } from './server.ts';

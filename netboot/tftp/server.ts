@@ -7,8 +7,8 @@ import { createSocket, type RemoteInfo, type Socket, type SocketOptions } from '
 import { isIPv6 } from 'node:net';
 import { Registry } from 'prom-client';
 import { counter } from '../metrics.ts';
-import type { Logger } from '../../server/log.ts';
-import { ImgsrvError } from '../../server/errors.ts';
+import type { Logger } from '../../core/log.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import { ERROR_CODES, TftpDecodeError, decode, encode, type TftpRequest } from './codec.ts';
 import { negotiate } from './options.ts';
 import { TftpRoot, cleanName } from './root.ts';

@@ -9,8 +9,8 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, labAvailable, sweepStaleLabs, type LabHost } from '../../test/lab/netns.ts';
-import { GET, NODE, sha256File, startOurServer, udpLoss, writeRandomFile } from './testdata/lab.ts';
+import { Lab, labAvailable, sweepStaleLabs, type LabHost } from '../../lab/netns.ts';
+import { GET, NODE, sha256File, startOurServer, udpLoss, writeRandomFile } from '../../lab/tftp/control.ts';
 
 const SERVER = '198.18.0.1';
 const BIG = 64 << 20;

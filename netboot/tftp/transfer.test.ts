@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../server/log.ts';
+import { silentLogger } from '../../core/log.ts';
 import { tftpGet } from './client.ts';
 import { startTftpServer, type TftpServer, type TftpServerOptions } from './server.ts';
 import { RawPeer, seededRandom } from './testdata/raw-peer.ts';

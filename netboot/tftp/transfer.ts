@@ -14,7 +14,7 @@
  * - Timeouts back off exponentially; after maxRetries the transfer gives up.
  */
 import type { Socket, RemoteInfo } from 'node:dgram';
-import type { Logger } from '../../server/log.ts';
+import type { Logger } from '../../core/log.ts';
 import { ERROR_CODES, OPCODES, TftpDecodeError, decode, encode, type TftpOptions } from './codec.ts';
 import type { BlockReader } from './source.ts';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../log.ts';
+import { silentLogger } from '../../core/log.ts';
 import { openStore, type Store } from '../store/db.ts';
 import { appRoutes, buildApp } from './app.ts';
 import { createRegistry } from './metrics.ts';

@@ -2,9 +2,12 @@ import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DeployPlan } from '../deploy/plan.ts';
+import type { DeployPlan, RestorePlan } from '../../contract/plan.ts';
+
+/** A plan as the API sends it, any action: its fields read without narrowing. */
+type PlanJson = Pick<DeployPlan, 'action'> & Partial<Omit<RestorePlan, 'action'>> & { reason?: string; retryAfterSec?: number };
 import { appRoutes } from './app.ts';
-import { TEST_ADMIN, TEST_NODE, testApp, type TestApp } from './test-app.ts';
+import { TEST_ADMIN, TEST_NODE, testApp, type TestApp } from './testdata/app.ts';
 
 const admin = { authorization: `Bearer ${TEST_ADMIN}` };
 const nodeAuth = { authorization: `Bearer ${TEST_NODE}` };
@@ -27,7 +30,7 @@ describe('console API: sessions, groups, settings, retire, live', () => {
 
   const inject = (method: string, url: string, payload?: unknown, headers: Record<string, string> = admin) =>
     t.app.inject({ method: method as 'GET', url, headers, ...(payload === undefined ? {} : { payload: payload as object }) });
-  const plan = async (mac: string): Promise<DeployPlan> => (await inject('GET', `/api/v1/nodes/${mac}/plan`, undefined, nodeAuth)).json();
+  const plan = async (mac: string): Promise<PlanJson> => (await inject('GET', `/api/v1/nodes/${mac}/plan`, undefined, nodeAuth)).json();
   const signIn = async (password: string) => {
     const res = await inject('POST', '/api/v1/session', { password }, {});
     const c = res.cookies.find((x) => x.name === 'imgsrv_session');

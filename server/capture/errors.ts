@@ -2,7 +2,7 @@
  * Turn what ssh and rsync say when they fail into one coded, one-line error
  * that tells the operator what to do. Pure: exit code + stderr in, error out.
  */
-import { ImgsrvError } from '../errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 
 /** Context for the messages: who we talked to and where the staging tree lives. */
 export interface FailureContext {

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { CHANGE_MARK } from './commands.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../core/log.ts';
 import { parseProgressLine, parseStats, splitOutput, type RsyncProgress, type RsyncStats } from './rsync-output.ts';
 
 /** How a child process ended. */

@@ -6,8 +6,8 @@
  * leaves no half-published version.
  */
 import { randomBytes } from 'node:crypto';
-import { ImgsrvError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { ImgsrvError } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
 import type { Store } from '../store/db.ts';
 import type { ImageStore } from '../images/store.ts';
 import { CaptureRepo, type CapturePhase, type CaptureRecord } from './records.ts';

@@ -5,7 +5,7 @@
  * that carries shell syntax (`x;rm -rf /`) never gets past this file.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { ImgsrvError } from '../errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 
 /** A validated capture source. */
 export type CaptureSource =

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { ImgsrvError } from '../errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import { dataPaths } from '../data-dir.ts';
 import type { GlobalOptions } from './main.ts';
 

@@ -5,8 +5,8 @@
  * Exit codes: 0 ok, 1 failure, 2 bad usage.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { ImgsrvError } from '../errors.ts';
-import { VERSION } from '../version.ts';
+import { ImgsrvError } from '../../core/errors.ts';
+import { VERSION } from '../../core/version.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerStatus } from './commands/status.ts';
 import { registerNodes } from './commands/nodes.ts';

@@ -1,4 +1,5 @@
 /** Printing for the CLI: JSON for scripts (--json), aligned tables for people. */
+import { formatBytes } from '../../core/format.ts';
 
 /** Print `rows` as JSON (stable field names) or as a table of `columns`. */
 export function printList<T extends object>(rows: T[], columns: Array<[header: string, get: (r: T) => unknown]>, json: boolean): void {
@@ -39,15 +40,7 @@ export function ago(ms: number, now = Date.now()): string {
   return `${Math.round(s / 86400)}d ago`;
 }
 
-/** Bytes for people: 1.2 GB, 340 MB (SI units, as rsync prints them). */
+/** Bytes for people (core/format.ts), '-' when unknown. */
 export function humanBytes(n: number | null | undefined): string {
-  if (n === null || n === undefined || !Number.isFinite(n)) return '-';
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
+  return n === null || n === undefined ? '-' : formatBytes(n);
 }

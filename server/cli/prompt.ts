@@ -1,5 +1,5 @@
 /** Reading a secret for the CLI: piped on stdin for scripts, typed without echo for people. */
-import { ImgsrvError } from '../errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 
 /** The first line of everything piped on stdin (scripts: `echo "$PW" | imgsrv admin password`). */
 export async function readFirstLine(input: NodeJS.ReadableStream = process.stdin): Promise<string> {

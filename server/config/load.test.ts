@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig, validateConfig } from './load.ts';
-import { errorOf } from '../../test/errors.ts';
+import { errorOf } from '../../core/testdata/errors.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'imgsrv-config-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

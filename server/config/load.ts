@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { ImgsrvError } from '../errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import { configSchema, type Config } from './schema.ts';
 
 /** A partial, unvalidated config tree (what a file or the flags provide). */

@@ -3,8 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../store/db.ts';
 import type { ImageLocks } from '../images/locks.ts';
 import { appRoutes } from '../api/app.ts';
-import { TEST_ADMIN, TEST_NODE, testApp, type TestApp } from '../api/test-app.ts';
-import type { DeployPlan } from './plan.ts';
+import { TEST_ADMIN, TEST_NODE, testApp, type TestApp } from '../api/testdata/app.ts';
+import type { DeployPlan, RestorePlan } from '../../contract/plan.ts';
+
+/** A plan as the API sends it, any action: its fields read without narrowing. */
+type PlanJson = Pick<DeployPlan, 'action'> & Partial<Omit<RestorePlan, 'action'>> & { reason?: string; retryAfterSec?: number };
 
 const admin = { authorization: `Bearer ${TEST_ADMIN}` };
 const node = { authorization: `Bearer ${TEST_NODE}` };
@@ -23,7 +26,7 @@ describe('deployment plan, reports and local boot', () => {
   });
   afterAll(async () => t.close());
 
-  const plan = async (mac: string): Promise<DeployPlan> => {
+  const plan = async (mac: string): Promise<PlanJson> => {
     const res = await app.inject({ method: 'GET', url: `/api/v1/nodes/${mac}/plan`, headers: node });
     expect(res.statusCode).toBe(200);
     return res.json();

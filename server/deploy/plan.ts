@@ -15,36 +15,18 @@
  * the global ones. A retired node is never installed again; retired with
  * wipe, its next plan is to erase its disk.
  */
+import type { DeployPlan } from '../../contract/plan.ts';
+import type { NodePhase } from '../../contract/report.ts';
 import type { ImageMeta } from '../../images/meta.ts';
-import type { ImageSignature } from '../../images/signing.ts';
-import { ImgsrvError } from '../errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import type { ImageLocks } from '../images/locks.ts';
 import type { ImageStore } from '../images/store.ts';
 import { parseImageRef, type ImageRef } from '../images/versions.ts';
 import type { Store } from '../store/db.ts';
-import type { NodePhase, NodeRecord } from '../store/nodes.ts';
+import type { NodeRecord } from '../store/nodes.ts';
 import type { GroupRecord } from '../store/groups.ts';
 
-/** The server's answer to a booted node. */
-export interface DeployPlan {
-  action: 'restore' | 'wait' | 'local-boot' | 'wipe';
-  /** Why the node waits or boots locally (shown on its console). */
-  reason?: string;
-  /** When to ask again (wait). */
-  retryAfterSec?: number;
-  image?: { name: string; version: number };
-  /** rsync://server/torrents/<image>/<version>.torrent */
-  torrentUrl?: string;
-  meta?: ImageMeta;
-  hostname?: { assigned: string | null; suggestion: string; promptTimeoutSec: number };
-  /** Mount points whose partitions survive the re-image when the layout matches. */
-  keep?: string[];
-  targetDisk?: string | null;
-  /** Seconds to keep seeding after the image is complete, when the server has not said done. */
-  linger?: number;
-  /** The version's signature (meta.sig); null when unsigned. A node that trusts a key refuses an unsigned or badly signed image. */
-  signature?: ImageSignature | null;
-}
+export type { DeployPlan };
 
 /** Deployment settings from the config (the settings table overrides image and keep). */
 export interface DeploySettings {

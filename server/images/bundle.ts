@@ -13,7 +13,7 @@ import type { Readable, Writable } from 'node:stream';
 import tar from 'tar-stream';
 import { imageMetaSchema, type ImageMeta } from '../../images/meta.ts';
 import { verifyImage } from '../../images/verify.ts';
-import { ImgsrvError } from '../errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import { validateImageName } from '../capture/source.ts';
 import type { ImageStore } from './store.ts';
 

@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync
 import { dirname, join } from 'node:path';
 import { generateSigningKey, keyIdOf, signMeta, type ImageSignature } from '../../images/signing.ts';
 import type { ImageMeta } from '../../images/meta.ts';
-import { ImgsrvError } from '../errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 
 /** Where a data directory keeps the signing key pair. */
 export function signingPaths(data: string): { dir: string; key: string; pub: string } {

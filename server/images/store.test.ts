@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { packImage } from '../../images/pack.ts';
-import { silentLogger } from '../log.ts';
+import { silentLogger } from '../../core/log.ts';
 import { metaDraft } from '../capture/run.ts';
 import { openStore, type Store } from '../store/db.ts';
 import { exportBundle, importBundle } from './bundle.ts';

@@ -1,5 +1,5 @@
 /** Image references (`NAME`, `NAME@VERSION`) and version numbering. Pure. */
-import { ImgsrvError } from '../errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import { IMAGE_NAME } from '../capture/source.ts';
 
 /** A parsed `NAME[@VERSION]`. */

@@ -15,7 +15,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BOOTREQUEST, decode, emptyMessage, encode, type DhcpMessage } from '../../netboot/dhcp/codec.ts';
 import { MessageType } from '../../netboot/dhcp/options.ts';
 import { startDhcpServer, type DhcpServer, type DhcpServerOptions } from '../../netboot/dhcp/server.ts';
-import { silentLogger } from '../log.ts';
+import { silentLogger } from '../../core/log.ts';
 import { openStore, type Store } from './db.ts';
 import { dhcpStoreOptions } from './dhcp-store.ts';
 

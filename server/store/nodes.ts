@@ -1,12 +1,12 @@
 /** Node inventory: every machine that network-booted, keyed by MAC. */
 import type { DatabaseSync } from 'node:sqlite';
 import { stmt } from './statements.ts';
-import { normalizeMac } from '../../netboot/mac.ts';
-import { ImgsrvError } from '../errors.ts';
+import { normalizeMac } from '../../core/mac.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 
-/** Phases a node moves through, as its reports and the server set them. */
-export const NODE_PHASES = ['discovered', 'booted', 'downloading', 'restoring', 'personalising', 'seeding', 'done', 'failed', 'retired'] as const;
-export type NodePhase = (typeof NODE_PHASES)[number];
+import { NODE_PHASES, type NodePhase } from '../../contract/report.ts';
+
+export { NODE_PHASES, type NodePhase };
 
 /** A node as the API and `imgsrv nodes ls --json` show it (stable field names). */
 export interface NodeRecord {
@@ -88,7 +88,7 @@ const toRecord = (r: Row): NodeRecord => ({
   retired: r.retired_at === null ? null : { at: r.retired_at, wipe: r.wipe === 1 },
 });
 
-export { normalizeMac } from '../../netboot/mac.ts';
+export { normalizeMac } from '../../core/mac.ts';
 
 /** A MAC from a request or a command line, normalised to aa:bb:cc:dd:ee:ff; BAD_USAGE when it isn't one. */
 export function parseMac(raw: string): string {

@@ -12,7 +12,7 @@ import parseTorrent from 'parse-torrent';
 import { PieceHasher, pieceLengthFor } from '../../images/pieces.ts';
 import { decodeInfo, encodeInfo, infoHash, payloadName } from '../../images/torrent-info.ts';
 import type { ImageStore } from '../images/store.ts';
-import { buildTorrentFile, torrentUrls } from './torrent-file.ts';
+import { buildTorrentFile, torrentUrls } from '../../torrent/torrent-file.ts';
 
 /** One seedable image version. */
 export interface SwarmEntry {

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ImgsrvError } from '../errors.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import { BACKOFF, nextRestart, parseLogLine, renderRsyncdConf, startFailure, validateModule, type RsyncdConfOptions } from './rsyncd-conf.ts';
-import { errorOf } from '../../test/errors.ts';
+import { errorOf } from '../../core/testdata/errors.ts';
 
 /** Real rsync 3.5.0 daemon logs (log file + stderr), captured on this machine. */
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, 'testdata', name), 'utf8').split('\n');

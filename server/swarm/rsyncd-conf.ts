@@ -6,7 +6,7 @@
  * letting them out of it (see rsyncd.conf(5) for each parameter).
  */
 import { posix } from 'node:path';
-import { ImgsrvError, type ErrorCode } from '../errors.ts';
+import { ImgsrvError, type ErrorCode } from '../../core/errors.ts';
 
 /** One exported directory. */
 export interface RsyncdModule {

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../core/log.ts';
 
 /** kill() that reports success instead of throwing on a process that is gone. */
 export function signal(pid: number, sig: NodeJS.Signals | 0): boolean {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, labAvailable, stopChild, sweepStaleLabs, type LabHost } from '../../test/lab/netns.ts';
+import { Lab, labAvailable, stopChild, sweepStaleLabs, type LabHost } from '../../lab/netns.ts';
 
 const DRIVER = join(import.meta.dirname, 'testdata', 'rsyncd-driver.ts');
 const ADDR = '198.18.0.1';

@@ -10,8 +10,8 @@ import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Counter, type Registry } from 'prom-client';
-import { ImgsrvError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { ImgsrvError } from '../../core/errors.ts';
+import type { Logger } from '../../core/log.ts';
 import { endOrphan, isLocalAddress, probe, signal, waitReady } from './rsyncd-proc.ts';
 import { BACKOFF, inUse, nextRestart, notLocal, parseLogLine, renderRsyncdConf, startFailure, type RsyncdModule } from './rsyncd-conf.ts';
 

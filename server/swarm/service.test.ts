@@ -16,7 +16,7 @@ import { unknownFacts } from '../capture/probe.ts';
 import { metaDraft } from '../capture/run.ts';
 import { ImageLocks } from '../images/locks.ts';
 import { ImageStore } from '../images/store.ts';
-import { silentLogger } from '../log.ts';
+import { silentLogger } from '../../core/log.ts';
 import { openStore, type Store } from '../store/db.ts';
 import { SwarmService } from './service.ts';
 

@@ -8,21 +8,14 @@
 import { Gauge, type Registry } from 'prom-client';
 import type { ImageLocks } from '../images/locks.ts';
 import type { ImageStore } from '../images/store.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../../core/log.ts';
 import { SwarmCatalog, type SwarmEntry } from './catalog.ts';
-import { Seeder, type SeederStats } from './seeder.ts';
-import { Tracker, type PeerAnnounce } from './tracker.ts';
+import { Seeder, type SeederStats } from '../../torrent/seeder.ts';
+import { Tracker, type PeerAnnounce } from '../../torrent/tracker.ts';
 
-/** What a node reports about its download. */
-export interface NodeSwarmReport {
-  infoHash: string;
-  downloaded: number;
-  uploaded: number;
-  peers: number;
-  progress: number;
-  downloadSpeed: number;
-  uploadSpeed: number;
-}
+import type { NodeSwarmReport } from '../../contract/report.ts';
+
+export type { NodeSwarmReport };
 
 /** One swarm as the API shows it. */
 export interface SwarmView {

@@ -11,8 +11,8 @@ import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { dataPaths } from '../../server/data-dir.ts';
 import { resolveInterface } from '../../server/interfaces.ts';
-import { Lab, labAvailable, stopChild } from '../lab/netns.ts';
-import { makeTestImage } from '../lab/swarm-image.ts';
+import { Lab, labAvailable, stopChild } from '../../lab/netns.ts';
+import { makeTestImage } from '../../lab/swarm-image.ts';
 
 export const REPO = resolve(import.meta.dirname, '..', '..');
 

@@ -1,6 +1,6 @@
 /**
  * CI fuzzing: every registered target for a short budget (FUZZ_SECONDS,
- * default 2 s each; bench/fuzz.ts runs them for minutes), its committed
+ * default 2 s each; test/fuzz/soak.ts runs them for minutes), its committed
  * regression inputs first. Targets run in watched child processes, two at a
  * time; the ones that write files run in the namespace sandbox (as root).
  * Any crash, hang or write outside the target fails the test and leaves its

@@ -1,6 +1,6 @@
 /**
  * Every fuzz target, by name: the vitest suite runs each with a short
- * budget, bench/fuzz.ts with a long one, and the sandbox child looks them up
+ * budget, test/fuzz/soak.ts with a long one, and the sandbox child looks them up
  * here. A target whose CI run lives in its own test file says so in
  * `CI_ELSEWHERE` (its budget and checks predate this harness).
  */

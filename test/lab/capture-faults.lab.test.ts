@@ -7,9 +7,9 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, sh, stopChild, sweepStaleLabs, type LabHost } from './netns.ts';
-import { runCli, startLabServer, type LabServer } from './imgsrv.ts';
-import { startSampleHost, type SampleHost } from './sample-host.ts';
+import { Lab, sh, stopChild, sweepStaleLabs, type LabHost } from '../../lab/netns.ts';
+import { runCli, startLabServer, type LabServer } from '../../lab/imgsrv.ts';
+import { startSampleHost, type SampleHost } from '../../lab/sample-host.ts';
 
 const cli = runCli;
 

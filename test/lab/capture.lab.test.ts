@@ -14,9 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildManifest, diffManifests, displayPath, type ManifestEntry } from '../../images/manifest.ts';
 import { unpackImage } from '../../images/unpack.ts';
 import { DEFAULT_CAPTURE_EXCLUDES } from '../../server/config/schema.ts';
-import { Lab, labAvailable, sh, sweepStaleLabs, type LabHost } from './netns.ts';
-import { IMGSRV, runCli, startLabServer, type LabServer } from './imgsrv.ts';
-import { startSampleHost, type SampleHost } from './sample-host.ts';
+import { Lab, labAvailable, sh, sweepStaleLabs, type LabHost } from '../../lab/netns.ts';
+import { IMGSRV, runCli, startLabServer, type LabServer } from '../../lab/imgsrv.ts';
+import { startSampleHost, type SampleHost } from '../../lab/sample-host.ts';
 
 const cli = runCli;
 

@@ -7,8 +7,8 @@ import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, sweepStaleLabs, type LabHost } from './netns.ts';
-import { IMGSRV, startLabServer, type LabServer } from './imgsrv.ts';
+import { Lab, sweepStaleLabs, type LabHost } from '../../lab/netns.ts';
+import { IMGSRV, startLabServer, type LabServer } from '../../lab/imgsrv.ts';
 
 const run = promisify(execFile);
 

@@ -15,10 +15,10 @@ import { mkdirSync, mkdtempSync, openSync, readFileSync, readSync, closeSync, rm
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labAvailable } from './netns.ts';
-import { startDeployLab, type DeployLab } from './deploy-lab.ts';
-import type { Vm } from './qemu.ts';
-import { sampleAppResponse, SAMPLE_APP_PORT, SAMPLE_UP_LINE } from './sample-os.ts';
+import { labAvailable } from '../../lab/netns.ts';
+import { startDeployLab, type DeployLab } from '../../lab/deploy-lab.ts';
+import type { Vm } from '../../lab/qemu.ts';
+import { sampleAppResponse, SAMPLE_APP_PORT, SAMPLE_UP_LINE } from '../../lab/sample-os.ts';
 
 const run = (await labAvailable()) ? describe : describe.skip;
 

@@ -16,10 +16,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { labAvailable } from './netns.ts';
-import { startDeployLab, type DeployLab } from './deploy-lab.ts';
-import type { Vm } from './qemu.ts';
-import { sampleAppResponse, SAMPLE_APP_PORT, SAMPLE_MACHINE_ID, SAMPLE_ROOT_UUID, SAMPLE_UP_LINE } from './sample-os.ts';
+import { labAvailable } from '../../lab/netns.ts';
+import { startDeployLab, type DeployLab } from '../../lab/deploy-lab.ts';
+import type { Vm } from '../../lab/qemu.ts';
+import { sampleAppResponse, SAMPLE_APP_PORT, SAMPLE_MACHINE_ID, SAMPLE_ROOT_UUID, SAMPLE_UP_LINE } from '../../lab/sample-os.ts';
 
 const run = (await labAvailable()) && (await import('node:fs')).existsSync('/usr/bin/qemu-system-x86_64') ? describe : describe.skip;
 

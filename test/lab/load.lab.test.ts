@@ -13,11 +13,11 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, startLabServer, type LabServer } from './imgsrv.ts';
-import { dhcpLoad } from './load-dhcp.ts';
-import { dhcpFindings, tftpFindings } from './load-report.ts';
-import { tftpLoad } from './load-tftp.ts';
-import { Lab, labAvailable, sweepStaleLabs, type LabHost } from './netns.ts';
+import { REPO, startLabServer, type LabServer } from '../../lab/imgsrv.ts';
+import { dhcpLoad } from '../../lab/load/dhcp.ts';
+import { dhcpFindings, tftpFindings } from '../../lab/load/report.ts';
+import { tftpLoad } from '../../lab/load/tftp.ts';
+import { Lab, labAvailable, sweepStaleLabs, type LabHost } from '../../lab/netns.ts';
 
 const SERVER = '198.18.0.1';
 const HTTP = `http://${SERVER}:8080`;

@@ -8,9 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Lab, sweepStaleLabs, type LabHost } from './netns.ts';
-import { provideNetboot, startLabServer, type LabServer } from './imgsrv.ts';
-import { startVm, type Vm } from './qemu.ts';
+import { Lab, sweepStaleLabs, type LabHost } from '../../lab/netns.ts';
+import { provideNetboot, startLabServer, type LabServer } from '../../lab/imgsrv.ts';
+import { startVm, type Vm } from '../../lab/qemu.ts';
 
 interface NodeJson {
   mac: string;

@@ -11,9 +11,9 @@ import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, labAvailable, sweepStaleLabs } from './netns.ts';
-import { startVm, type Vm } from './qemu.ts';
-import { BASE, DHCP_RUNNER, ipInRange, labBuild, logDir, MEM, NODE, preparePxe, PXE_DNSMASQ_ARGS, SERVER_IP, startDnsmasq, startReportServer, TOKEN, waitForReport } from './netboot-env-lab.ts';
+import { Lab, labAvailable, sweepStaleLabs } from '../../lab/netns.ts';
+import { startVm, type Vm } from '../../lab/qemu.ts';
+import { BASE, DHCP_RUNNER, ipInRange, labBuild, logDir, MEM, NODE, preparePxe, PXE_DNSMASQ_ARGS, SERVER_IP, startDnsmasq, startReportServer, TOKEN, waitForReport } from '../../lab/netboot-env.ts';
 
 const canRun = await labAvailable();
 

@@ -1,6 +1,6 @@
 // The netboot environment on real (emulated) machines: build kernel + initramfs
-// from Debian's packages (cached, see initramfs-client/build/cached-build.ts)
-// with a stand-in client (initramfs-client/build/testdata/lab-client.ts), boot
+// from Debian's packages (cached, see server/netboot-env/cached-build.ts)
+// with a stand-in client (server/netboot-env/testdata/lab-client.ts), boot
 // QEMU VMs under SeaBIOS and OVMF on the lab bridge, get a lease from dnsmasq,
 // check that /init reports to an HTTP server, then starts Node and the client
 // on the console. PXE boots through dnsmasq and the 20 s lease test are in
@@ -10,10 +10,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CachedNetboot } from '../../initramfs-client/build/cached-build.ts';
-import { Lab, labAvailable, sweepStaleLabs } from './netns.ts';
-import { startVm, type Vm } from './qemu.ts';
-import { BASE, ipInRange, labBuild, logDir, MEM, SERVER_IP, startDnsmasq, startReportServer, TOKEN, waitForReport, type Report } from './netboot-env-lab.ts';
+import type { CachedNetboot } from '../../server/netboot-env/cached-build.ts';
+import { Lab, labAvailable, sweepStaleLabs } from '../../lab/netns.ts';
+import { startVm, type Vm } from '../../lab/qemu.ts';
+import { BASE, ipInRange, labBuild, logDir, MEM, SERVER_IP, startDnsmasq, startReportServer, TOKEN, waitForReport, type Report } from '../../lab/netboot-env.ts';
 
 const canRun = await labAvailable();
 

@@ -5,8 +5,8 @@
  */
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, sweepStaleLabs, type LabHost } from './netns.ts';
-import { REPO, startLabServer, type LabServer } from './imgsrv.ts';
+import { Lab, sweepStaleLabs, type LabHost } from '../../lab/netns.ts';
+import { REPO, startLabServer, type LabServer } from '../../lab/imgsrv.ts';
 
 const NODE = join(REPO, 'node_modules', '.bin', 'node');
 const SEND = join(REPO, 'test', 'lab', 'testdata', 'send-udp.ts');

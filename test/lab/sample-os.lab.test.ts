@@ -13,13 +13,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildManifest, diffManifests } from '../../images/manifest.ts';
 import { unpackImage } from '../../images/unpack.ts';
-import { Lab, labAvailable, sh, sweepStaleLabs, type LabHost } from './netns.ts';
-import { runCli, startLabServer, type LabServer } from './imgsrv.ts';
-import { startVm, type Vm } from './qemu.ts';
+import { Lab, labAvailable, sh, sweepStaleLabs, type LabHost } from '../../lab/netns.ts';
+import { runCli, startLabServer, type LabServer } from '../../lab/imgsrv.ts';
+import { startVm, type Vm } from '../../lab/qemu.ts';
 import {
   buildSampleOs, makeSampleDisk, sampleAppResponse, startSampleOsHost, SAMPLE_APP_PORT, SAMPLE_ESP_UUID, SAMPLE_HOSTNAME, SAMPLE_MACHINE_ID, SAMPLE_ROOT_UUID, SAMPLE_UP_LINE,
   type SampleOs, type SampleOsHost,
-} from './sample-os.ts';
+} from '../../lab/sample-os.ts';
 
 const run = (await labAvailable()) && existsSync('/usr/bin/qemu-system-x86_64') ? describe : describe.skip;
 

@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageMeta } from '../../images/meta.ts';
-import { Lab, labAvailable, sweepStaleLabs, type LabHost } from './netns.ts';
-import { startLabServer, type LabServer } from './imgsrv.ts';
-import { SimNode } from './sim-node.ts';
-import { makeTestImage } from './swarm-image.ts';
+import { Lab, labAvailable, sweepStaleLabs, type LabHost } from '../../lab/netns.ts';
+import { startLabServer, type LabServer } from '../../lab/imgsrv.ts';
+import { SimNode } from '../../lab/sim-node.ts';
+import { makeTestImage } from '../../lab/swarm-image.ts';
 
 const run = (await labAvailable()) ? describe : describe.skip;
 const SIZE = 24 << 20;

@@ -10,9 +10,9 @@ import bencode from 'bencode';
 import parseTorrent from 'parse-torrent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageMeta } from '../../images/meta.ts';
-import { Lab, labAvailable, sweepStaleLabs, type LabHost } from './netns.ts';
-import { startLabServer, type LabServer } from './imgsrv.ts';
-import { makeTestImage } from './swarm-image.ts';
+import { Lab, labAvailable, sweepStaleLabs, type LabHost } from '../../lab/netns.ts';
+import { startLabServer, type LabServer } from '../../lab/imgsrv.ts';
+import { makeTestImage } from '../../lab/swarm-image.ts';
 
 const run = (await labAvailable()) ? describe : describe.skip;
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');

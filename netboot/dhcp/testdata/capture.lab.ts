@@ -12,9 +12,9 @@ import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Lab, stopChild, sweepStaleLabs, type LabHost } from '../../../test/lab/netns.ts';
+import { Lab, stopChild, sweepStaleLabs, type LabHost } from '../../../lab/netns.ts';
 import { decode } from '../codec.ts';
-import { startRunner, type Runner } from './lab-helpers.ts';
+import { startRunner, type Runner } from '../../../lab/dhcp/control.ts';
 import { readableJson } from './readable.ts';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));

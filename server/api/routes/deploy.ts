@@ -4,7 +4,7 @@
  * and re-imaging a node (admin).
  */
 import type { FastifyPluginAsync } from 'fastify';
-import type { ImgsrvError } from '../../errors.ts';
+import type { ImgsrvError } from '../../../core/errors.ts';
 import { defaultImage, keepList, planFor, requestReimage, resolveImage, type DeployContext } from '../../deploy/plan.ts';
 import { requireAuth } from '../auth.ts';
 import { parseMac } from '../../store/nodes.ts';
@@ -19,7 +19,7 @@ export const deployRoutes: FastifyPluginAsync<{ deploy: DeployContext }> = async
   app.get<{ Params: { mac: string } }>('/nodes/:mac/plan', { onRequest: nodeOrAdmin, schema: { params: macParams } }, async (req) => {
     const mac = parseMac(req.params.mac);
     const plan = planFor(deploy, mac);
-    req.log.info({ mac, action: plan.action, image: plan.image, reason: plan.reason }, 'node plan');
+    req.log.info({ mac, action: plan.action, ...(plan.action === 'restore' ? { image: plan.image } : { reason: plan.reason }) }, 'node plan');
     return plan;
   });
 

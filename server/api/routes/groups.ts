@@ -4,7 +4,7 @@
  * group). All need admin.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { ImgsrvError, withContext } from '../../errors.ts';
+import { ImgsrvError, withContext } from '../../../core/errors.ts';
 import { checkKernelArg } from '../../../netboot/boot/cmdline.ts';
 import type { Store } from '../../store/db.ts';
 import type { GroupPatch } from '../../store/groups.ts';

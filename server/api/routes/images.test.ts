@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageLocks } from '../../images/locks.ts';
 import type { ImageStore } from '../../images/store.ts';
 import { appRoutes } from '../app.ts';
-import { TEST_ADMIN as ADMIN, TEST_NODE as NODE, testApp, type TestApp } from '../test-app.ts';
+import { TEST_ADMIN as ADMIN, TEST_NODE as NODE, testApp, type TestApp } from '../testdata/app.ts';
 
 const auth = { authorization: `Bearer ${ADMIN}` };
 

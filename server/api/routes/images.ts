@@ -5,7 +5,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { PassThrough, type Readable } from 'node:stream';
 import { verifyImage } from '../../../images/verify.ts';
-import { ImgsrvError } from '../../errors.ts';
+import { ImgsrvError } from '../../../core/errors.ts';
 import type { Store } from '../../store/db.ts';
 import type { ImageStore } from '../../images/store.ts';
 import { exportBundle, importBundle } from '../../images/bundle.ts';

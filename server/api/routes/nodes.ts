@@ -3,11 +3,11 @@
  * retire, remove, and the node's own report.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { ImgsrvError } from '../../errors.ts';
+import { ImgsrvError } from '../../../core/errors.ts';
 import type { Store } from '../../store/db.ts';
-import { NODE_PHASES, parseMac, type NodePhase } from '../../store/nodes.ts';
+import { NODE_PHASES, REPORT_MESSAGE_MAX, type NodeReport, type NodeSwarmReport } from '../../../contract/report.ts';
+import { parseMac } from '../../store/nodes.ts';
 import { requireAuth } from '../auth.ts';
-import type { NodeSwarmReport } from '../../swarm/service.ts';
 import { onNodeReport, resolveImage, retireNode, type DeployContext } from '../../deploy/plan.ts';
 import type { NodeViews } from '../node-view.ts';
 import { inTransaction } from '../../store/transaction.ts';
@@ -20,22 +20,6 @@ export const macParams = { type: 'object', required: ['mac'], properties: { mac:
 
 interface MacParams {
   mac: string;
-}
-
-/** What a booting node sends (netboot environment /init, later the restore client). */
-interface NodeReport {
-  mac: string;
-  ip?: string;
-  arch?: string;
-  firmware?: 'bios' | 'uefi';
-  kernel?: string;
-  phase?: NodePhase;
-  message?: string;
-  /** The hostname the node took (prompted or assigned); kept so a re-image runs unattended. */
-  hostname?: string;
-  swarm?: NodeSwarmReport;
-  /** Restore progress: bytes written to disk and the image's size. */
-  restore?: { written: number; total: number };
 }
 
 const count = { type: 'number', minimum: 0 };
@@ -170,7 +154,7 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { st
             firmware: { type: 'string', enum: ['bios', 'uefi'] },
             kernel: { type: 'string', maxLength: 128 },
             phase: { type: 'string', enum: [...NODE_PHASES] },
-            message: { type: 'string', maxLength: 8192 },
+            message: { type: 'string', maxLength: REPORT_MESSAGE_MAX },
             hostname: { type: 'string', pattern: HOSTNAME_PATTERN },
             swarm: swarmReportSchema,
             restore: {

@@ -6,7 +6,7 @@
  */
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { ImgsrvError } from '../../errors.ts';
+import { ImgsrvError } from '../../../core/errors.ts';
 import type { Store } from '../../store/db.ts';
 import { requireAuth, SESSION_COOKIE, sessionCookie } from '../auth.ts';
 import { checkAdminCredential, setAdminPassword } from '../password.ts';

@@ -8,7 +8,7 @@
  */
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
-import { ImgsrvError } from '../../errors.ts';
+import { ImgsrvError } from '../../../core/errors.ts';
 import type { Store } from '../../store/db.ts';
 import type { SwarmService } from '../../swarm/service.ts';
 import { requireAuth } from '../auth.ts';

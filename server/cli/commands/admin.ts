@@ -1,6 +1,6 @@
 /** `imgsrv admin password`: the password the web console signs in with. */
 import type { Command } from 'commander';
-import { ImgsrvError } from '../../errors.ts';
+import { ImgsrvError } from '../../../core/errors.ts';
 import { apiFor } from '../client.ts';
 import { promptHidden, readFirstLine } from '../prompt.ts';
 

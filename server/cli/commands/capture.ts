@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { ERROR_CODES, ImgsrvError, type ErrorCode } from '../../errors.ts';
+import { ERROR_CODES, ImgsrvError, type ErrorCode } from '../../../core/errors.ts';
 import type { CaptureView } from '../../capture/manager.ts';
 import type { CaptureStats } from '../../capture/run.ts';
 import { apiFor } from '../client.ts';

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../main.ts';
-import { TEST_ADMIN as ADMIN, TEST_NODE as NODE, testApp, type TestApp } from '../../api/test-app.ts';
+import { TEST_ADMIN as ADMIN, TEST_NODE as NODE, testApp, type TestApp } from '../../api/testdata/app.ts';
 
 const IMGSRV = resolve(import.meta.dirname, '..', '..', '..', 'bin', 'imgsrv');
 const MAC = '52:54:00:00:00:c1';

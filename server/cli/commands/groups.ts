@@ -1,6 +1,6 @@
 /** `imgsrv groups ls|show|set|rm`: configuration groups (image, hostname pattern, kept partitions, boot settings per group). */
 import type { Command } from 'commander';
-import { ImgsrvError } from '../../errors.ts';
+import { ImgsrvError } from '../../../core/errors.ts';
 import { clearable, clearableList } from '../args.ts';
 import { apiFor } from '../client.ts';
 import { GROUP_PATTERN } from '../../api/routes/patterns.ts';

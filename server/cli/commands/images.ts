@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { dataPaths } from '../../data-dir.ts';
-import { ImgsrvError } from '../../errors.ts';
+import { ImgsrvError } from '../../../core/errors.ts';
 import type { ImageSummary } from '../../images/store.ts';
 import { parseImageRef } from '../../images/versions.ts';
 import { apiFor, resolveServer } from '../client.ts';

@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { keyIdOf } from '../../../images/signing.ts';
-import { ImgsrvError } from '../../errors.ts';
+import { ImgsrvError } from '../../../core/errors.ts';
 import { generateKeyFiles, signingPaths } from '../../images/signer.ts';
 import type { GlobalOptions } from '../main.ts';
 

@@ -8,9 +8,9 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { ImgsrvError } from '../../errors.ts';
+import { ImgsrvError } from '../../../core/errors.ts';
 import { dataPaths } from '../../data-dir.ts';
-import { createRootLogger } from '../../log.ts';
+import { createRootLogger } from '../../../core/log.ts';
 import type { GlobalOptions } from '../main.ts';
 
 interface LabFlags {
@@ -47,7 +47,7 @@ export function registerLab(program: Command): void {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       if (process.getuid?.() !== 0) throw new ImgsrvError('BAD_USAGE', 'the lab needs root (network namespaces, taps)', { hint: 'run it with sudo' });
       const dir = cmd.parent?.parent?.getOptionValueSource('data') === 'default' ? join(REPO, 'var', 'lab-demo') : resolve(g.data);
-      const { runDemo } = await import('../../../test/lab/demo.ts');
+      const { runDemo } = await import('../../../lab/demo.ts');
       const say = (s: string) => process.stdout.write(`demo: ${s}\n`);
       const ac = new AbortController();
       for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => ac.abort());
@@ -80,7 +80,7 @@ export function registerLab(program: Command): void {
     .command('down')
     .description('remove namespaces and processes left by a lab that was killed')
     .action(async () => {
-      const { sweepStaleLabs } = await import('../../../test/lab/netns.ts');
+      const { sweepStaleLabs } = await import('../../../lab/netns.ts');
       const removed = await sweepStaleLabs();
       process.stdout.write(removed.length ? `removed ${removed.join(', ')}\n` : 'nothing to remove\n');
     });
@@ -93,15 +93,15 @@ function parseCount(v: string): number {
 }
 
 async function labUp(data: string, flags: LabFlags): Promise<void> {
-  const { Lab, sweepStaleLabs } = await import('../../../test/lab/netns.ts');
-  const { startLabServer } = await import('../../../test/lab/imgsrv.ts');
-  const { startVm } = await import('../../../test/lab/qemu.ts');
+  const { Lab, sweepStaleLabs } = await import('../../../lab/netns.ts');
+  const { startLabServer } = await import('../../../lab/imgsrv.ts');
+  const { startVm } = await import('../../../lab/qemu.ts');
   const log = createRootLogger('warn');
   const say = (s: string) => process.stdout.write(`lab: ${s}\n`);
 
   if (!existsSync(join(dataPaths(data).netbootDir, 'initrd.img'))) {
     say('building the netboot environment (once)…');
-    const { buildNetboot } = await import('../../../initramfs-client/build/build.ts');
+    const { buildNetboot } = await import('../../netboot-env/build.ts');
     await buildNetboot({ outDir: dataPaths(data).netbootDir, logger: log });
   }
   await sweepStaleLabs();

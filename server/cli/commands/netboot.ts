@@ -5,9 +5,9 @@ import { mkdirSync } from 'node:fs';
 import type { Command } from 'commander';
 import { dataPaths } from '../../data-dir.ts';
 import { signingPaths } from '../../images/signer.ts';
-import { createRootLogger } from '../../log.ts';
+import { createRootLogger } from '../../../core/log.ts';
 import type { GlobalOptions } from '../main.ts';
-import type { NetbootBuild } from '../../../initramfs-client/build/build.ts';
+import type { NetbootBuild } from '../../netboot-env/build.ts';
 
 export function registerNetboot(program: Command): void {
   const netboot = program.command('netboot').description('the network boot environment (kernel + initramfs)');
@@ -24,7 +24,7 @@ export function registerNetboot(program: Command): void {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       const dir = dataPaths(g.data).netbootDir;
       // The server's signing key pair lives in <data>/signing (imgsrv keys generate): nodes trust its public half.
-      const { readPublicKeyFiles, normaliseTrustedKeys } = await import('../../../initramfs-client/build/trusted-keys.ts');
+      const { readPublicKeyFiles, normaliseTrustedKeys } = await import('../../netboot-env/trusted-keys.ts');
       const pubs = await readPublicKeyFiles(signingPaths(g.data).dir);
       // Checked here too so a bad file is named by its path.
       normaliseTrustedKeys(pubs.map((p) => p.pem), pubs.map((p) => p.file));
@@ -34,7 +34,7 @@ export function registerNetboot(program: Command): void {
       const tmp = mkdtempSync(join(dirname(dir), '.netboot-build-'));
       try {
         const log = createRootLogger(flags.json ? 'warn' : 'info');
-        const { buildNetboot } = await import('../../../initramfs-client/build/build.ts');
+        const { buildNetboot } = await import('../../netboot-env/build.ts');
         const t0 = Date.now();
         const out = await buildNetboot({
           outDir: tmp,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { errorOf } from '../../../test/errors.ts';
+import { errorOf } from '../../../core/testdata/errors.ts';
 import { nodePatch } from './nodes.ts';
 
 describe('nodes set flags', () => {

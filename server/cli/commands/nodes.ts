@@ -1,6 +1,6 @@
 /** `imgsrv nodes ls|show|set|assign|reimage|retire|rm`: the node inventory. */
 import type { Command } from 'commander';
-import { ImgsrvError } from '../../errors.ts';
+import { ImgsrvError } from '../../../core/errors.ts';
 import type { NodeRecord } from '../../store/nodes.ts';
 import { clearable } from '../args.ts';
 import { parseMac as mac } from '../../store/nodes.ts';

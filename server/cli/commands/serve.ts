@@ -1,7 +1,7 @@
 /** `imgsrv serve`: run the server in the foreground until SIGTERM/SIGINT. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, type RawConfig } from '../../config/load.ts';
-import { createRootLogger } from '../../log.ts';
+import { createRootLogger } from '../../../core/log.ts';
 import type { GlobalOptions } from '../main.ts';
 
 interface ServeFlags {

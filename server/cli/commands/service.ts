@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { ImgsrvError } from '../../errors.ts';
+import { ImgsrvError } from '../../../core/errors.ts';
 import type { GlobalOptions } from '../main.ts';
 
 /** Render the unit. Each ExecStart word is checked: systemd splits on spaces and expands % and $. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { errorOf } from '../../../test/errors.ts';
+import { errorOf } from '../../../core/testdata/errors.ts';
 import { parseAssignments, withReservation, withoutReservation } from './settings.ts';
 
 /** The ImgsrvError `fn` throws, checked for its code. */

@@ -1,7 +1,7 @@
 /** `imgsrv settings show|set|reserve|unreserve`: live server settings (DHCP, boot mode, node defaults). */
 import { isIPv4 } from 'node:net';
 import type { Command } from 'commander';
-import { ImgsrvError } from '../../errors.ts';
+import { ImgsrvError } from '../../../core/errors.ts';
 import { parseMac } from '../../store/nodes.ts';
 import { apiFor } from '../client.ts';
 import { printList, printObject } from '../output.ts';

@@ -10,7 +10,7 @@
 import { createInterface } from 'node:readline';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { ImgsrvError } from '../../errors.ts';
+import { ImgsrvError } from '../../../core/errors.ts';
 import { RsyncDaemon } from '../rsyncd.ts';
 
 const opts = JSON.parse(process.argv[2] ?? '{}') as { stateDir: string; modules: { name: string; path: string }[]; address: string; port: number; rsyncPath?: string };

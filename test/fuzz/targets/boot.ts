@@ -15,7 +15,7 @@
 import { parseCmdline } from '../../../initramfs-client/client/boot-params.ts';
 import { KERNEL_ARG_PATTERN } from '../../../server/api/routes/patterns.ts';
 import { nodeKernelArgs } from '../../../server/boot-policy.ts';
-import { ImgsrvError } from '../../../server/errors.ts';
+import { ImgsrvError } from '../../../core/errors.ts';
 import { openStore, type Store } from '../../../server/store/db.ts';
 import { buildKernelCmdline } from '../../../netboot/boot/cmdline.ts';
 import { buildIpxeScript, buildLocalBootIpxeScript } from '../../../netboot/boot/ipxe.ts';

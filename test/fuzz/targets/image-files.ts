@@ -20,7 +20,7 @@ import { SAMPLE_META } from '../../../images/testdata/sample-meta.ts';
 import { canonicalJson, checkSignature, generateSigningKey, signMeta } from '../../../images/signing.ts';
 import { decodeInfo, encodeInfo } from '../../../images/torrent-info.ts';
 import { verifyPlanSignature } from '../../../initramfs-client/client/trust.ts';
-import { ImgsrvError } from '../../../server/errors.ts';
+import { ImgsrvError } from '../../../core/errors.ts';
 import { ACCEPTED, rejected, type FuzzTarget, type Verdict } from '../harness.ts';
 import { mutateJson } from './json-mutate.ts';
 

@@ -1,5 +1,5 @@
 /**
- * The network codecs as fuzz targets, so bench/fuzz.ts can run them for
+ * The network codecs as fuzz targets, so test/fuzz/soak.ts can run them for
  * long; their CI runs stay in netboot/dhcp/fuzz.test.ts and
  * netboot/tftp/codec.fuzz.test.ts with the budgets and checks they had.
  * - dhcp: mutations of real captured packets (netboot/dhcp/testdata/*.hex);

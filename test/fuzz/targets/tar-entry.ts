@@ -14,7 +14,7 @@ import tar from 'tar-stream';
 import { diffEntry, displayPath, type ManifestEntry } from '../../../images/manifest-codec.ts';
 import { sparsePieces } from '../../../images/sparse.ts';
 import { fromTarHeader, safeEntryPath, toTarHeader, type TarHeader } from '../../../images/tar-entry.ts';
-import { ImgsrvError } from '../../../server/errors.ts';
+import { ImgsrvError } from '../../../core/errors.ts';
 import { ACCEPTED, rejected, type FuzzTarget, type Verdict } from '../harness.ts';
 import { generateTar, mutateTar } from './tar-craft.ts';
 import { unpackTarTarget } from './unpack.ts';

@@ -18,7 +18,7 @@ import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { packImage } from '../../../images/pack.ts';
 import { unpackImage } from '../../../images/unpack.ts';
-import { ImgsrvError } from '../../../server/errors.ts';
+import { ImgsrvError } from '../../../core/errors.ts';
 import { ACCEPTED, FuzzEscape, rejected, Rng, type FuzzTarget, type Verdict } from '../harness.ts';
 import { generateTar, mutateTar, tarBytes, WORK } from './tar-craft.ts';
 

@@ -1,17 +1,9 @@
 /** Formatting of bytes, rates, ratios and times for display. */
+import { formatBytes } from '../../../../core/format.ts';
 
-const UNITS = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
-
-/** 1536 → "1.5 KB" (decimal units, like disk vendors and the CLI). */
+/** Bytes the same way as the CLI and the node (core/format.ts): "1.54 kB"; '–' when unknown. */
 export function bytes(n: number | null | undefined): string {
-  if (n == null || !Number.isFinite(n)) return '–';
-  let v = n;
-  let i = 0;
-  while (v >= 1000 && i < UNITS.length - 1) {
-    v /= 1000;
-    i++;
-  }
-  return `${v >= 100 || i === 0 ? Math.round(v) : v.toFixed(1)} ${UNITS[i]}`;
+  return n == null || !Number.isFinite(n) ? '–' : formatBytes(n);
 }
 
 /** Bytes per second → "12.5 MB/s". */

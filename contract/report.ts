@@ -1,0 +1,45 @@
+/**
+ * What a node tells the server: `POST /api/v1/nodes/report` with its phase
+ * and progress. The phases and the report body are defined once here; the
+ * server's schema (server/api/routes/nodes.ts) is built from them and the
+ * node's reporter (initramfs-client/client/api.ts) sends exactly this shape.
+ */
+
+/** Phases a node moves through: `discovered` is the server's (DHCP or iPXE saw it); every other one a node reports. */
+export const NODE_PHASES = ['discovered', 'booted', 'downloading', 'restoring', 'personalising', 'seeding', 'done', 'failed', 'retired'] as const;
+export type NodePhase = (typeof NODE_PHASES)[number];
+
+/** The phases a node reports itself; `retired` once a retired node's disk is wiped. */
+export type ReportedPhase = Exclude<NodePhase, 'discovered'>;
+
+/** The `swarm` object of a report: the node's view of its download. */
+export interface NodeSwarmReport {
+  infoHash: string;
+  downloaded: number;
+  uploaded: number;
+  peers: number;
+  /** 0…1 */
+  progress: number;
+  downloadSpeed: number;
+  uploadSpeed: number;
+}
+
+/** The report body. */
+export interface NodeReport {
+  mac: string;
+  ip?: string;
+  arch?: string;
+  firmware?: 'bios' | 'uefi';
+  kernel?: string;
+  phase?: NodePhase;
+  /** A failure's step and output, or a line of progress; at most 8 KiB. */
+  message?: string;
+  /** The hostname the node took (prompted or assigned); kept so a re-image runs unattended. */
+  hostname?: string;
+  swarm?: NodeSwarmReport;
+  /** Restore progress: bytes written to disk and the image's size. */
+  restore?: { written: number; total: number };
+}
+
+/** Longest report message the server accepts. */
+export const REPORT_MESSAGE_MAX = 8192;
