@@ -120,7 +120,7 @@ describe('chooseTargetDisk', () => {
     expect(err(() => chooseTargetDisk(disks, { requested: 'sdb', minBytes: 1 })).message).toMatch(/in use/);
     const small = err(() => chooseTargetDisk(disks, { minBytes: 20 * GiB }));
     expect(small.code).toBe('DISK');
-    expect(small.message).toMatch(/vda is TOO SMALL.*8\.0 GiB, needs at least 20\.0 GiB/);
+    expect(small.message).toMatch(/vda is TOO SMALL.*8\.59 GB, needs at least 21\.5 GB/);
     expect(err(() => chooseTargetDisk(disks, { requested: 'vda', minBytes: 20 * GiB })).message).toMatch(/TOO SMALL/);
     expect(err(() => chooseTargetDisk([], { minBytes: 1 })).message).toMatch(/no disk to restore onto/);
   });

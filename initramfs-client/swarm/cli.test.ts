@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeImage, makeTorrent, startSeeder, startTracker, tempDir } from '../../torrent/testdata/swarm.ts';
+import type { RestorePlan } from '../../contract/plan.ts';
 
 const CLI = join(import.meta.dirname, 'cli.ts');
 const SIZE = 2 * 1024 * 1024 + 7;
@@ -49,6 +50,13 @@ async function fixture(uploadLimit = 1_500_000) {
 }
 
 /** A stand-in server: records reports, says "done" once a node reported seeding, hands out `plans` in turn (the last one repeats). */
+/** A whole restore plan (contract/plan.ts) for the stand-in image: the CLI reads torrent, artifact and linger from it. */
+function restorePlan(torrentUrl: string, sha256: string, linger: number): RestorePlan {
+  const meta = { artifact: { sha256, compressedBytes: SIZE } } as unknown as RestorePlan['meta'];
+  const hostname = { assigned: null, suggestion: 'node-1', promptTimeoutSec: 0 };
+  return { action: 'restore', image: { name: 'demo', version: 1 }, torrentUrl, meta, hostname, keep: [], targetDisk: null, linger, signature: null };
+}
+
 async function standInServer(plans: object[] = []) {
   const reports: { auth: string | undefined; body: { mac: string; phase: string; swarm: Record<string, unknown>; message?: string; ip?: string } }[] = [];
   const polls: string[] = [];
@@ -142,7 +150,7 @@ describe('swarm cli', () => {
 
   it('--plan: reports booted, waits while the plan says so, then downloads the planned image, verified against its meta, and reports done', async () => {
     const f = await fixture();
-    const restore = { action: 'restore', image: { name: 'demo', version: 1 }, torrentUrl: f.torrentFile, meta: { artifact: { sha256: f.image.sha256, compressedBytes: SIZE } }, linger: 30 };
+    const restore = restorePlan(f.torrentFile, f.image.sha256, 30);
     const srv = await standInServer([{ action: 'wait', reason: 'no image yet', retryAfterSec: 0.2 }, restore]);
     const r = await runCli([
       '--plan', '--dir', join(f.tmp, 'node'), '--address', '127.0.0.1',
@@ -164,7 +172,7 @@ describe('swarm cli', () => {
   it('--plan: a download that does not match the plan\'s image fails, and the server is told why', async () => {
     const f = await fixture(-1);
     const wrong = 'ab'.repeat(32);
-    const srv = await standInServer([{ action: 'restore', image: { name: 'demo', version: 1 }, torrentUrl: f.torrentFile, meta: { artifact: { sha256: wrong, compressedBytes: SIZE } } }]);
+    const srv = await standInServer([restorePlan(f.torrentFile, wrong, 600)]);
     const r = await runCli(['--plan', '--dir', join(f.tmp, 'node'), '--address', '127.0.0.1', '--server', srv.url, '--token-file', f.tokenFile, '--mac', '52:54:00:aa:bb:04', '--log-level', 'silent']);
     expect(r.code).toBe(1);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);

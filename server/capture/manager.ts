@@ -12,7 +12,8 @@ import type { Store } from '../store/db.ts';
 import type { ImageStore } from '../images/store.ts';
 import { CaptureRepo, type CapturePhase, type CaptureRecord } from './records.ts';
 import { runCapture, type CaptureJob, type CaptureProgress, type CaptureSettings } from './run.ts';
-import { defaultImageName, describeSource, parseSource, validateImageName } from './source.ts';
+import { validateImageName } from '../../images/names.ts';
+import { defaultImageName, describeSource, parseSource } from './source.ts';
 
 /** What a client asks for (POST /api/v1/captures). */
 export interface CaptureRequest {

@@ -18,8 +18,6 @@ const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A
 const USER = /^[a-z_][a-z0-9_-]{0,31}$/;
 // rsync daemon module names: no '/', no leading '-' or '.'.
 const MODULE = /^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}$/;
-/** Image names: they become directory names under <data>/images and <data>/staging. */
-export const IMAGE_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
 /** Paths we put inside rsync's `-e` string, which rsync splits on spaces and quotes. */
 const SAFE_PATH = /^\/[A-Za-z0-9_./+@,=:-]*$/;
 
@@ -50,14 +48,6 @@ export function validateSafePath(raw: string, what: string): string {
   if (SAFE_PATH.test(raw) && !raw.split('/').includes('..')) return raw;
   throw new ImgsrvError('BAD_USAGE', `${what} "${printable(raw)}" must be an absolute path without spaces, quotes or ".."`, {
     hint: 'move the file to a plain path',
-  });
-}
-
-/** Validate an image name (it names directories on the server). */
-export function validateImageName(raw: string): string {
-  if (IMAGE_NAME.test(raw) && !raw.includes('..')) return raw;
-  throw new ImgsrvError('BAD_USAGE', `"${printable(raw)}" is not a valid image name`, {
-    hint: 'use lowercase letters, digits, ".", "_" and "-" (at most 63), starting with a letter or digit',
   });
 }
 

@@ -21,7 +21,7 @@ import type { ImageMeta } from '../../images/meta.ts';
 import { ImgsrvError } from '../../core/errors.ts';
 import type { ImageLocks } from '../images/locks.ts';
 import type { ImageStore } from '../images/store.ts';
-import { parseImageRef, type ImageRef } from '../images/versions.ts';
+import { parseImageRef, type ImageRef } from '../../images/names.ts';
 import type { Store } from '../store/db.ts';
 import type { NodeRecord } from '../store/nodes.ts';
 import type { GroupRecord } from '../store/groups.ts';

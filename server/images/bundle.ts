@@ -14,7 +14,7 @@ import tar from 'tar-stream';
 import { imageMetaSchema, type ImageMeta } from '../../images/meta.ts';
 import { verifyImage } from '../../images/verify.ts';
 import { ImgsrvError } from '../../core/errors.ts';
-import { validateImageName } from '../capture/source.ts';
+import { validateImageName } from '../../images/names.ts';
 import type { ImageStore } from './store.ts';
 
 /** Files of a version directory, meta.json first (import needs it to know the manifest's name). */

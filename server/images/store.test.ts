@@ -10,7 +10,7 @@ import { openStore, type Store } from '../store/db.ts';
 import { exportBundle, importBundle } from './bundle.ts';
 import { ImageLocks } from './locks.ts';
 import { ImageStore, type MetaDraft } from './store.ts';
-import { isVersionDir, nextVersion, parseImageRef } from './versions.ts';
+import { isVersionDir, nextVersion, parseImageRef } from '../../images/names.ts';
 
 const hex = (c: string) => c.repeat(64);
 const draft = (over: Partial<MetaDraft['artifact']> = {}): MetaDraft => ({

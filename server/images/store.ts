@@ -14,9 +14,9 @@ import { imageMetaSchema, type ImageMeta } from '../../images/meta.ts';
 import type { ImageSignature } from '../../images/signing.ts';
 import { ImgsrvError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
-import { validateImageName } from '../capture/source.ts';
+import { validateImageName } from '../../images/names.ts';
 import type { ImageLocks } from './locks.ts';
-import { isVersionDir, nextVersion } from './versions.ts';
+import { isVersionDir, nextVersion } from '../../images/names.ts';
 
 /** One published version as `images ls --json` shows it (stable field names). */
 export interface ImageSummary {

@@ -133,7 +133,7 @@ describe.skipIf(!runnable)('web console (Chromium)', () => {
     await report({ mac: MAC(1), phase: 'restoring', restore: { written: 250_000_000, total: 1_000_000_000 } });
     await expect.poll(phase).toBe('restoring');
     await expect.poll(bar).toBe('250');
-    await expect.poll(() => row(MAC(1)).textContent()).toContain('250 MB of 1.0 GB');
+    await expect.poll(() => row(MAC(1)).textContent()).toContain('250 MB of 1.00 GB');
     for (const p of ['personalising', 'seeding', 'done']) {
       await report({ mac: MAC(1), phase: p, ...(p === 'seeding' ? { swarm: swarm(1, 2, 200) } : {}) });
       await expect.poll(phase).toBe(p);

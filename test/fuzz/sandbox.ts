@@ -6,7 +6,9 @@
  * Targets that write files (the unpacker) run, when we are root, inside a
  * new user namespace whose root is host uid 100000 (so an escape can touch
  * nothing the host's root owns) and a new mount namespace with its own
- * /tmp (so the workspace path is fixed and every stray write is seen).
+ * /tmp (so the workspace path is fixed and every stray write is seen); a
+ * checkout that itself lives under /tmp is bound into that new /tmp at its
+ * own path, so the runtime and the targets stay where they were.
  * util-linux's unshare maps the ids through newuidmap, which Debian ships
  * separately (uidmap); as root we write the maps ourselves, so two
  * three-line stand-ins are put first in unshare's PATH.
@@ -23,6 +25,15 @@ import type { Finding, FuzzResult } from './harness.ts';
 const SANDBOX_ID = 100_000;
 const CHILD = fileURLToPath(new URL('./child.ts', import.meta.url));
 const RESULT_TAG = 'FUZZ-RESULT ';
+/** The checkout: the child and its imports must stay visible in the sandbox. */
+const REPO = path.resolve(import.meta.dirname, '..', '..');
+
+/** The paths of `dirs` that the sandbox's own /tmp would hide (those under /tmp), without one inside another. */
+export function keptUnderTmp(dirs: readonly string[]): string[] {
+  const under = [...new Set(dirs.map((d) => path.resolve(d)))].filter((d) => d.startsWith('/tmp/'));
+  // fds 3-9 hold them (a shell's single-digit redirections): more than 7 is a mistake of ours.
+  return under.filter((d) => !under.some((o) => o !== d && d.startsWith(o + '/'))).slice(0, 7);
+}
 
 const MAP_SCRIPT = (file: string): string => `#!/bin/sh\n# Stand-in for ${path.basename(file)}: PID then inner/outer/count triples.\npid=$1; shift\nprintf '%s %s %s\\n' "$@" > /proc/$pid/${file}\n`;
 
@@ -58,14 +69,23 @@ export async function runInChild(target: string, args: string[], limitMs: number
     if (sandbox) fs.chownSync(work, SANDBOX_ID, SANDBOX_ID); // the sandbox's root is this uid on the host
     const ids = `${SANDBOX_ID},0,65536`;
     // cd first: the work dir (on the host's /tmp) stays reachable as the cwd once /tmp is covered.
-    const script = 'cd "$1" && mount -t tmpfs -o mode=1777 tmpfs /tmp && shift && exec "$@"';
+    // A checkout or runtime under /tmp (a clone in /tmp) is held open (fds 3…) before /tmp is
+    // covered, then bound back at its own path from that fd, so the child still finds both.
+    const script = [
+      'cd "$1" && shift && n=$1 && shift',
+      'i=0; while [ "$i" -lt "$n" ]; do eval "exec $((i + 3))<\\"\\$$((i + 1))\\"" || exit 1; i=$((i + 1)); done',
+      'mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 1',
+      'i=0; while [ "$i" -lt "$n" ]; do mkdir -p "$1" && mount --rbind "/proc/self/fd/$((i + 3))" "$1" || exit 1; eval "exec $((i + 3))<&-"; shift; i=$((i + 1)); done',
+      'exec "$@"',
+    ].join('\n');
+    const keep = keptUnderTmp([REPO, path.dirname(process.execPath)]);
     const env: NodeJS.ProcessEnv = { PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}`, HOME: os.tmpdir() };
     for (const k of ['FUZZ_SEED', 'FUZZ_SECONDS', 'TMPDIR']) if (process.env[k]) env[k] = process.env[k];
     const node = [process.execPath, '--disable-warning=ExperimentalWarning', CHILD, '--target', target, ...args];
     const child = sandbox
       ? spawn(
         'unshare',
-        ['--user', '--mount', `--map-users=${ids}`, `--map-groups=${ids}`, '--setuid', '0', '--setgid', '0', '--', 'sh', '-c', script, 'sh', work, ...node],
+        ['--user', '--mount', `--map-users=${ids}`, `--map-groups=${ids}`, '--setuid', '0', '--setgid', '0', '--', 'sh', '-c', script, 'sh', work, String(keep.length), ...keep, ...node],
         { env: { ...env, IMGSRV_FUZZ_SANDBOX: '1', HOME: '/tmp', TMPDIR: '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'] },
       )
       : spawn(node[0]!, node.slice(1), { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });

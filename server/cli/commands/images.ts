@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { dataPaths } from '../../data-dir.ts';
 import { ImgsrvError } from '../../../core/errors.ts';
 import type { ImageSummary } from '../../images/store.ts';
-import { parseImageRef } from '../../images/versions.ts';
+import { parseImageRef } from '../../../images/names.ts';
 import { apiFor, resolveServer } from '../client.ts';
 import { printList, printObject } from '../output.ts';
 import type { GlobalOptions } from '../main.ts';

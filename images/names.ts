@@ -1,6 +1,16 @@
-/** Image references (`NAME`, `NAME@VERSION`) and version numbering. Pure. */
-import { ImgsrvError } from '../../core/errors.ts';
-import { IMAGE_NAME } from '../capture/source.ts';
+/** Image names, references (`NAME`, `NAME@VERSION`) and version numbering. Pure. */
+import { ImgsrvError } from '../core/errors.ts';
+
+/** Image names: they become directory names under <data>/images and <data>/staging. */
+export const IMAGE_NAME = /^[a-z0-9][a-z0-9_.-]{0,62}$/;
+
+/** Validate an image name (it names directories on the server). */
+export function validateImageName(raw: string): string {
+  if (IMAGE_NAME.test(raw) && !raw.includes('..')) return raw;
+  throw new ImgsrvError('BAD_USAGE', `"${JSON.stringify(raw).slice(1, -1).slice(0, 200)}" is not a valid image name`, {
+    hint: 'use lowercase letters, digits, ".", "_" and "-" (at most 63), starting with a letter or digit',
+  });
+}
 
 /** A parsed `NAME[@VERSION]`. */
 export interface ImageRef {
