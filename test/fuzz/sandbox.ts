@@ -75,7 +75,7 @@ export async function runInChild(target: string, args: string[], limitMs: number
       'cd "$1" && shift && n=$1 && shift',
       'i=0; while [ "$i" -lt "$n" ]; do eval "exec $((i + 3))<\\"\\$$((i + 1))\\"" || exit 1; i=$((i + 1)); done',
       'mount -t tmpfs -o mode=1777 tmpfs /tmp || exit 1',
-      'i=0; while [ "$i" -lt "$n" ]; do mkdir -p "$1" && mount --rbind "/proc/self/fd/$((i + 3))" "$1" || exit 1; eval "exec $((i + 3))<&-"; shift; i=$((i + 1)); done',
+      'i=0; while [ "$i" -lt "$n" ]; do mkdir -p "$1" && mount --no-canonicalize --rbind "/proc/self/fd/$((i + 3))" "$1" || exit 1; eval "exec $((i + 3))<&-"; shift; i=$((i + 1)); done',
       'exec "$@"',
     ].join('\n');
     const keep = keptUnderTmp([REPO, path.dirname(process.execPath)]);
@@ -86,7 +86,7 @@ export async function runInChild(target: string, args: string[], limitMs: number
       ? spawn(
         'unshare',
         ['--user', '--mount', `--map-users=${ids}`, `--map-groups=${ids}`, '--setuid', '0', '--setgid', '0', '--', 'sh', '-c', script, 'sh', work, String(keep.length), ...keep, ...node],
-        { env: { ...env, IMGSRV_FUZZ_SANDBOX: '1', HOME: '/tmp', TMPDIR: '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'] },
+        { env: { ...env, IMGSRV_FUZZ_SANDBOX: '1', IMGSRV_FUZZ_BOUND: keep.join('\n'), HOME: '/tmp', TMPDIR: '/tmp' }, stdio: ['ignore', 'pipe', 'pipe'] },
       )
       : spawn(node[0]!, node.slice(1), { cwd: work, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

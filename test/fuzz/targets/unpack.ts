@@ -31,6 +31,11 @@ class Workspace {
   /** What the snapshot covers: the private /tmp in the sandbox, else the workspace. */
   private readonly scan: string;
   private before = new Map<string, string>();
+  /**
+   * The checkout and runtime the sandbox bound into its /tmp (a clone under /tmp): not scanned. They
+   * belong to the host's root, which the sandbox does not map, so its root cannot write there anyway.
+   */
+  private readonly bound = new Set((process.env['IMGSRV_FUZZ_BOUND'] ?? '').split('\n').filter(Boolean));
 
   constructor() {
     const sandboxed = process.env['IMGSRV_FUZZ_SANDBOX'] === '1';
@@ -70,7 +75,7 @@ class Workspace {
     const walk = (dir: Buffer): void => {
       for (const name of fs.readdirSync(dir, { encoding: 'buffer' })) {
         const p = Buffer.concat([dir, Buffer.from('/'), name]);
-        if (p.equals(root)) continue;
+        if (p.equals(root) || this.bound.has(p.toString())) continue;
         const st = fs.lstatSync(p, { bigint: true });
         let what = `${st.mode}:${st.uid}:${st.gid}:${st.size}:${st.nlink}:${st.mtimeNs}:${st.ctimeNs}:${st.ino}`;
         if (st.isFile()) what += `:${createHash('sha1').update(fs.readFileSync(p)).digest('hex')}`;
