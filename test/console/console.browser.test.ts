@@ -8,10 +8,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import { apiClient, launchChromium, pageWidth, screenshot, seriousAxeViolations, type ApiClient, type Win } from './browser.ts';
-import { consoleServerAvailable, startConsoleServer, type ConsoleServer } from './server.ts';
-import { simulatedNodes } from './sim-node.ts';
-import { runSwarmNodes } from './swarm-nodes.ts';
+import { apiClient, launchChromium, pageWidth, screenshot, seriousAxeViolations, type ApiClient, type Win } from './testdata/browser.ts';
+import { consoleServerAvailable, startConsoleServer, type ConsoleServer } from './testdata/server.ts';
+import { simulatedNodes } from './testdata/sim-node.ts';
+import { runSwarmNodes } from './testdata/swarm-nodes.ts';
 
 const OUTPUT = join(import.meta.dirname, 'output');
 const MAC = (n: number) => `52:54:00:c0:00:${n.toString(16).padStart(2, '0')}`;

@@ -1,7 +1,7 @@
 /** A simulated node for the console tests: what a booted node sends the server, with the node token. */
 import { expect } from 'vitest';
 import type { ApiClient } from './browser.ts';
-import type { NodeSwarmReport as SwarmReport } from '../../server/swarm/service.ts';
+import type { NodeSwarmReport as SwarmReport } from '../../../contract/report.ts';
 
 /** Report and plan calls for simulated nodes; `infoHash()` is the image's swarm, known once the server runs. */
 export function simulatedNodes(api: () => ApiClient, nodeToken: () => string, infoHash: () => string) {

@@ -4,7 +4,7 @@
  * and from each other, and reports to the server like a booted node does.
  */
 import { join } from 'node:path';
-import { dataPaths } from '../../server/data-dir.ts';
+import { dataPaths } from '../../../server/data-dir.ts';
 import { REPO, type ConsoleServer } from './server.ts';
 
 /** Run one swarm client per MAC until each has the image and has seeded a little; rejects on a failure. */

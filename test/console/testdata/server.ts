@@ -9,12 +9,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { dataPaths } from '../../server/data-dir.ts';
-import { resolveInterface } from '../../server/interfaces.ts';
-import { Lab, labAvailable, stopChild } from '../../lab/netns.ts';
-import { makeTestImage } from '../../lab/swarm-image.ts';
+import { dataPaths } from '../../../server/data-dir.ts';
+import { resolveInterface } from '../../../server/interfaces.ts';
+import { Lab, labAvailable, stopChild } from '../../../lab/netns.ts';
+import { makeTestImage } from '../../../lab/swarm-image.ts';
 
-export const REPO = resolve(import.meta.dirname, '..', '..');
+export const REPO = resolve(import.meta.dirname, '..', '..', '..');
 
 /** A running server and how to reach it. */
 export interface ConsoleServer {
