@@ -1,13 +1,14 @@
 /**
- * The one place imgsrv constructs a WebTorrent client. webtorrent is used as
- * a library behind our own small interfaces (seeder.ts on the server,
- * initramfs-client/swarm on nodes); this module fixes the options that keep
- * a swarm inside the netboot network: TCP only, no DHT, no local service
- * discovery, no UPnP/NAT-PMP, no uTP, and the listener bound to one address.
+ * What every imgsrv WebTorrent client is configured with. webtorrent is used
+ * as a library behind our own small interfaces (seeder.ts on the server,
+ * download.ts on nodes); this module fixes the options that keep a swarm
+ * inside the netboot network: TCP only, no DHT, no local service discovery,
+ * no UPnP/NAT-PMP, no uTP. The listener bound to one address needs a patch:
+ * clients are created by createBoundClient (webtorrent/bound-listen.ts).
  */
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
-import WebTorrent, { type WebTorrentOptions } from 'webtorrent';
+import type WebTorrent from 'webtorrent';
+import type { WebTorrentOptions } from 'webtorrent';
 
 /** Upload slots per torrent (webtorrent's `uploads`): more than any swarm has peers, i.e. unchoke every interested one. */
 export const UNCHOKE_ALL = 10_000;
@@ -15,7 +16,7 @@ export const UNCHOKE_ALL = 10_000;
 /**
  * Peer id prefix of imgsrv's seeder (Azureus style, BEP 20): nodes recognise
  * the server among their peers by it and ask it only for pieces no other
- * peer offers (torrent/seeder-last.ts). A peer that claims
+ * peer offers (webtorrent/seeder-last.ts). A peer that claims
  * it falsely only makes nodes ask it less.
  */
 export const SEEDER_PEER_ID_PREFIX = '-IS0100-';
@@ -64,42 +65,6 @@ export function isolatedOptions(o: BoundClientOptions): WebTorrentOptions {
     maxConns: o.maxConns ?? 55,
     ...(o.peerId ? { peerId: o.peerId } : {}),
   };
-}
-
-/**
- * A WebTorrent client whose TCP listener is bound to `address` only.
- * webtorrent calls `tcpServer.listen(port, cb)` synchronously inside its
- * constructor and has no host option, which would listen on every
- * interface of the machine; for the span of that synchronous constructor we
- * route port-only `listen` calls to `listen(port, address, cb)`. Nothing
- * else can run in between, so no other server is affected.
- */
-export function createBoundClient(o: BoundClientOptions): Promise<WebTorrent> {
-  const original = net.Server.prototype.listen;
-  let client: WebTorrent;
-  net.Server.prototype.listen = function boundListen(this: net.Server, ...args: unknown[]) {
-    if (typeof args[0] === 'number' && (args.length === 1 || typeof args[1] === 'function')) {
-      return (original as (...a: unknown[]) => net.Server).call(this, args[0], o.address, ...args.slice(1));
-    }
-    return (original as (...a: unknown[]) => net.Server).apply(this, args);
-  } as typeof original;
-  try {
-    client = new WebTorrent(isolatedOptions(o));
-  } finally {
-    net.Server.prototype.listen = original;
-  }
-  return new Promise((resolve, reject) => {
-    const onError = (err: Error): void => {
-      // A listen error (EADDRINUSE) has already destroyed the client; destroying again throws.
-      if (!client.destroyed) client.destroy();
-      reject(err);
-    };
-    client.once('error', onError);
-    client.once('listening', () => {
-      client.removeListener('error', onError);
-      resolve(client);
-    });
-  });
 }
 
 /** Destroy a client and wait for its sockets to close. */

@@ -12,15 +12,14 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import parseTorrent from 'parse-torrent';
 import type WebTorrent from 'webtorrent';
+import type { Torrent, Wire } from 'webtorrent';
 import { ImgsrvError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
-import { oneWirePerPeer } from './one-wire.ts';
-import { createBoundClient, destroyClient, UNCHOKE_ALL } from './client.ts';
+import { destroyClient, UNCHOKE_ALL } from './client.ts';
 import { createInOrderStream, type InOrderStreamOptions } from './in-order-stream.ts';
-import { PeerBans, type BannedPeer } from './peer-ban.ts';
+import type { BannedPeer, PeerBans } from './peer-ban.ts';
 import { WebSeedFallback } from './web-seed-fallback.ts';
-import { askSeederLast } from './seeder-last.ts';
-import { cacheWrittenPieces, coalesceUpdates, noHotswap, shallowPipelines, skipHeldPieces, type InternalTorrent, type InternalWire } from './wt-internals.ts';
+import { createBoundClient, patchNodeTorrent } from './webtorrent/index.ts';
 
 /** Memory for recently used pieces, read for uploads and the stream (see start). */
 const STORE_CACHE_BYTES = 32 << 20;
@@ -89,7 +88,7 @@ export interface SwarmStats {
 /** One image download; emits `progress` (SwarmStats) every ~1 s, `done` (path) once, `ban` (BannedPeer). */
 export class SwarmDownload extends EventEmitter {
   readonly #client: WebTorrent;
-  readonly #torrent: InternalTorrent;
+  readonly #torrent: Torrent;
   readonly #bans: PeerBans;
   readonly #log: Logger;
   readonly #streamOpts: InOrderStreamOptions;
@@ -102,7 +101,7 @@ export class SwarmDownload extends EventEmitter {
   #closed: Promise<void> | null = null;
   #rejectComplete: (err: Error) => void = () => {};
 
-  private constructor(client: WebTorrent, torrent: InternalTorrent, path: string, opts: SwarmDownloadOptions & { reserveWebSeeds?: string[] }) {
+  private constructor(client: WebTorrent, torrent: Torrent, path: string, opts: SwarmDownloadOptions & { bans: PeerBans; reserveWebSeeds?: string[] }) {
     super();
     this.#webSeedFallback = new WebSeedFallback(torrent, opts.reserveWebSeeds ?? [], opts.webSeedAfterMs ?? 5000, opts.logger);
     this.#client = client;
@@ -112,9 +111,9 @@ export class SwarmDownload extends EventEmitter {
       ...(opts.windowPieces === undefined ? {} : { windowPieces: opts.windowPieces }),
       ...(opts.windowSeconds === undefined ? {} : { windowSeconds: opts.windowSeconds }),
     };
-    this.#bans = new PeerBans(torrent, opts.logger);
+    this.#bans = opts.bans;
     this.#bans.on('ban', (b: BannedPeer) => this.emit('ban', b));
-    torrent.on('wire', (wire: InternalWire) => {
+    torrent.on('wire', (wire: Wire) => {
       const source = wire.type === 'webSeed' ? 'webseed' : (wire.remoteAddress ?? '?');
       wire.on('download', (n: number) => {
         if (wire.type === 'webSeed') this.#fromWebSeed += n;
@@ -184,28 +183,23 @@ export class SwarmDownload extends EventEmitter {
     // Nodes of one deployment cooperate: every interested peer is unchoked (no tit-for-tat slots).
     // Pieces just received are the ones other nodes ask for next: keep ~32 MiB of them in memory
     // (webtorrent's default, 20 pieces, made every node re-read whole pieces from disk to send 16 KiB blocks);
-    // cacheWrittenPieces puts each verified piece there as it is written.
+    // cacheWrittenPieces (webtorrent/cache-written-pieces.ts) puts each verified piece there as it is written.
     const storeCacheSlots = Math.max(20, Math.ceil(STORE_CACHE_BYTES / parsed.pieceLength));
     // A partial file is re-verified piece by piece and resumed. Without one there is nothing to verify:
     // an empty start bitfield spares reading and hashing every piece of a file that is not there yet
     // (at 16 nodes on 2 cores, 16 images' worth of SHA-1 in the first second of the deployment).
     const target = join(opts.dataDir, parsed.files[0]!.path);
     const nothingYet = existsSync(target) ? {} : { bitfield: new Uint8Array(Math.ceil(parsed.pieces.length / 8)) };
-    const torrent = client.add(parsed, { path: opts.dataDir, strategy: 'rarest', uploads: UNCHOKE_ALL, storeCacheSlots, ...nothingYet }) as InternalTorrent;
-    oneWirePerPeer(torrent, client.peerId);
-    askSeederLast(torrent);
-    noHotswap(torrent);
-    coalesceUpdates(torrent);
-    shallowPipelines(torrent);
-    const dl = new SwarmDownload(client, torrent, target, { ...opts, logger: log, reserveWebSeeds });
+    const torrent = client.add(parsed, { path: opts.dataDir, strategy: 'rarest', uploads: UNCHOKE_ALL, storeCacheSlots, ...nothingYet });
+    // Every webtorrent patch of a node, in the order webtorrent/index.ts states (skipHeldPieces and cacheWrittenPieces on 'ready').
+    const bans = patchNodeTorrent(torrent, { peerId: client.peerId, logger: log });
+    const dl = new SwarmDownload(client, torrent, target, { ...opts, logger: log, reserveWebSeeds, bans });
     try {
       await new Promise<void>((ok, fail) => {
         const onError = (err: Error): void => fail(new ImgsrvError('IO', `cannot start download: ${err.message}`, { cause: err }));
         torrent.once('error', onError);
         torrent.once('ready', () => {
           torrent.removeListener('error', onError);
-          skipHeldPieces(torrent);
-          cacheWrittenPieces(torrent);
           ok();
         });
       });

@@ -10,6 +10,8 @@
  * of the pieces just ahead of it (about 2 s of download; rarest-first inside
  * the window, which spreads concurrent nodes over different pieces of it) and
  * marks the piece it waits on critical; everything else stays rarest-first.
+ * The window is a webtorrent stream selection (webtorrent/stream-window.ts
+ * says why that one).
  * Measured on loopback (download.test.ts): with the window, 4 pieces are
  * streamed at 12-23% downloaded; without it, at 73-96%.
  *
@@ -18,7 +20,8 @@
  * on disk.
  */
 import { Readable } from 'node:stream';
-import type { InternalTorrent } from './wt-internals.ts';
+import type { Torrent } from 'webtorrent';
+import { deselectStreamWindow, readPiece, selectStreamWindow } from './webtorrent/index.ts';
 
 /** Options for {@link createInOrderStream}. */
 export interface InOrderStreamOptions {
@@ -31,7 +34,7 @@ export interface InOrderStreamOptions {
 const WINDOW_PRIORITY = 2; // above the whole-file 0 and any file stream's 1
 
 /** A Readable of the torrent's bytes from offset 0, yielding each piece once verified. */
-export function createInOrderStream(torrent: InternalTorrent, opts: InOrderStreamOptions = {}): Readable {
+export function createInOrderStream(torrent: Torrent, opts: InOrderStreamOptions = {}): Readable {
   const last = torrent.pieces.length - 1;
   // webtorrent keeps ~1 s of requests outstanding per peer (PIPELINE_MAX_DURATION)
   // and peers answer in order, so a window shallower than that pipeline is
@@ -50,11 +53,11 @@ export function createInOrderStream(torrent: InternalTorrent, opts: InOrderStrea
     const to = Math.min(from + window - 1, last);
     if (selected && selected[0] === from && selected[1] === to) return;
     clearWindow();
-    torrent._select(from, to, WINDOW_PRIORITY, null, true);
+    selectStreamWindow(torrent, from, to, WINDOW_PRIORITY);
     selected = [from, to];
   };
   const clearWindow = (): void => {
-    if (selected && !torrent.destroyed) torrent._deselect(selected[0], selected[1], true);
+    if (selected && !torrent.destroyed) deselectStreamWindow(torrent, selected[0], selected[1]);
     selected = null;
   };
   const stopWaiting = (): void => {
@@ -86,10 +89,8 @@ export function createInOrderStream(torrent: InternalTorrent, opts: InOrderStrea
       torrent.on('verified', waiting);
       return;
     }
-    const store = torrent.store;
-    if (!store) return void stream.destroy(new Error('download closed before the stream was read to the end'));
     reading = true;
-    store.get(index, null, (err, buf) => {
+    const started = readPiece(torrent, index, (err, buf) => {
       reading = false;
       if (stream.destroyed) return;
       if (err) return stream.destroy(err);
@@ -97,6 +98,10 @@ export function createInOrderStream(torrent: InternalTorrent, opts: InOrderStrea
       if (next <= last) setWindow(next);
       stream.push(buf);
     });
+    if (!started) {
+      reading = false; // no store: the torrent was destroyed
+      stream.destroy(new Error('download closed before the stream was read to the end'));
+    }
   };
 
   const stream = new Readable({

@@ -1,13 +1,13 @@
 /**
  * Ban peers that send data failing a piece hash.
  *
- * webtorrent 3.0.21 does not: on a failed SHA-1 (lib/torrent.js `_request`,
- * `onChunk`) it replaces the piece with an empty one, emits
- * `warning: Piece N failed verification` and re-requests it — possibly from
- * the same peer, forever. There is no hook for "which peer sent it", so we
- * keep our own record of who sent each block of every piece in flight (the
- * wire's `piece` event; we hold references to the received buffers, which
- * webtorrent holds anyway until the piece completes — no copies).
+ * webtorrent 3.0.21 does not: on a failed SHA-1 it replaces the piece with an
+ * empty one, emits `warning: Piece N failed verification` and re-requests it,
+ * possibly from the same peer, forever. There is no hook for "which peer sent
+ * it", so we keep our own record of who sent each block of every piece in
+ * flight (the wire's `piece` event; we hold references to the received
+ * buffers, which webtorrent holds anyway until the piece completes: no
+ * copies).
  *
  * On a failed hash: if one peer sent the whole piece it is banned at once.
  * If several did, we keep their blocks and, once the piece verifies from
@@ -15,16 +15,16 @@
  * senders whose block differs (libtorrent's "smart ban"), so an honest
  * seeder that shared the piece is never banned.
  *
- * A ban is enforced at the three places a peer can come back in webtorrent:
- * `_addPeer` (tracker, PEX and webtorrent's own reconnect-with-backoff loop),
- * `_addIncomingPeer` (the peer connecting to us) and the `wire` event after
- * the handshake (by peer id). Bans are by IP address, except on loopback,
- * where every test peer shares 127.0.0.1: there we ban the listening
- * endpoint (ip:port) and the peer id instead.
+ * This module decides; webtorrent/peer-ban-hooks.ts tells it of failed
+ * hashes and enforces its bans where a peer can come back in webtorrent
+ * (dialling out, connecting in). The `wire` event after the handshake is
+ * checked here, by address and peer id. Bans are by IP address, except on
+ * loopback, where every test peer shares 127.0.0.1: there we ban the
+ * listening endpoint (ip:port) and the peer id instead.
  */
 import { EventEmitter } from 'node:events';
+import type { Torrent, Wire } from 'webtorrent';
 import type { Logger } from '../core/log.ts';
-import type { InternalTorrent, InternalWire, WtPeer } from './wt-internals.ts';
 
 /** One banned peer, as reported by `ban` events and {@link PeerBans.list}. */
 export interface BannedPeer {
@@ -35,8 +35,11 @@ export interface BannedPeer {
   reason: string;
 }
 
+/** Reads a verified piece back from the torrent's store (the callback is not called once the torrent is gone). */
+export type PieceReader = (index: number, cb: (err: Error | null, buf: Uint8Array) => void) => void;
+
 interface Block {
-  wire: InternalWire;
+  wire: Wire;
   offset: number;
   data: Uint8Array;
 }
@@ -47,43 +50,24 @@ const MAX_SUSPECT_BYTES = 64 * 1024 * 1024;
 
 const isLoopback = (ip: string): boolean => ip.startsWith('127.') || ip === '::1' || ip.startsWith('::ffff:127.');
 
-/** Tracks piece senders for one torrent and enforces bans; emits `ban` (BannedPeer). */
+/** Tracks piece senders for one torrent and decides bans; emits `ban` (BannedPeer). */
 export class PeerBans extends EventEmitter {
-  readonly #torrent: InternalTorrent;
+  readonly #torrent: Torrent;
   readonly #log: Logger;
+  readonly #readPiece: PieceReader;
   readonly #keys = new Set<string>();
   readonly #banned: BannedPeer[] = [];
   readonly #inflight = new Map<number, Block[]>();
   readonly #suspects = new Map<number, Block[]>();
   #suspectBytes = 0;
 
-  constructor(torrent: InternalTorrent, log: Logger) {
+  constructor(torrent: Torrent, log: Logger, readPiece: PieceReader) {
     super();
     this.#torrent = torrent;
     this.#log = log;
-    const addPeer = torrent._addPeer.bind(torrent);
-    torrent._addPeer = (peer, type, source) => {
-      if (typeof peer === 'string' && this.#isBannedAddr(peer)) {
-        this.#log.debug({ peer }, 'not connecting to banned peer');
-        return null;
-      }
-      return addPeer(peer, type, source);
-    };
-    const addIncoming = torrent._addIncomingPeer.bind(torrent);
-    torrent._addIncomingPeer = (peer: WtPeer) => {
-      const ip = peer.conn?.remoteAddress;
-      if (ip && this.#keys.has(`ip:${ip}`)) {
-        peer.destroy(new Error('banned peer'));
-        return;
-      }
-      addIncoming(peer);
-    };
-    torrent.on('wire', (wire: InternalWire) => this.#onWire(wire));
+    this.#readPiece = readPiece;
+    torrent.on('wire', (wire: Wire) => this.#onWire(wire));
     torrent.on('verified', (index: number) => this.#onVerified(index));
-    torrent.on('warning', (err: Error) => {
-      const m = /^Piece (\d+) failed verification/.exec(err.message);
-      if (m) this.#onHashFail(Number(m[1]));
-    });
   }
 
   /** Peers banned so far. */
@@ -96,13 +80,19 @@ export class PeerBans extends EventEmitter {
     return this.#keys.has(`ip:${address}`) || this.#keys.has(`ep:${address}:${port}`) || (peerId !== '' && this.#keys.has(`id:${peerId}`));
   }
 
-  #isBannedAddr(addr: string): boolean {
+  /** True if dialling `addr` ("ip:port", IPv6 in brackets) would reach a banned peer. */
+  isBannedAddress(addr: string): boolean {
     const i = addr.lastIndexOf(':');
     const ip = addr.slice(0, i).replace(/^\[|\]$/g, '');
     return this.isBanned(ip, Number(addr.slice(i + 1)));
   }
 
-  #onWire(wire: InternalWire): void {
+  /** True if a connection from `ip` is refused before its handshake (IP bans only: the port of an incoming connection is not the peer's listening one). */
+  isBannedIp(ip: string): boolean {
+    return this.#keys.has(`ip:${ip}`);
+  }
+
+  #onWire(wire: Wire): void {
     if (this.isBanned(wire.remoteAddress ?? '', wire.remotePort ?? 0, wire.peerId ?? '')) {
       this.#log.debug({ address: wire.remoteAddress, port: wire.remotePort }, 'dropping wire from banned peer');
       wire.destroy();
@@ -116,7 +106,8 @@ export class PeerBans extends EventEmitter {
     });
   }
 
-  #onHashFail(index: number): void {
+  /** Piece `index` failed its hash: ban its sole sender, or keep its blocks to compare once it verifies. */
+  hashFailed(index: number): void {
     const blocks = this.#inflight.get(index) ?? [];
     this.#inflight.delete(index);
     const senders = new Set(blocks.map((b) => b.wire));
@@ -140,9 +131,9 @@ export class PeerBans extends EventEmitter {
     if (!kept) return;
     this.#suspects.delete(index);
     for (const b of kept) this.#suspectBytes -= b.data.length;
-    this.#torrent.store?.get(index, null, (err, good) => {
+    this.#readPiece(index, (err, good) => {
       if (err) return;
-      const culprits = new Set<InternalWire>();
+      const culprits = new Set<Wire>();
       for (const b of kept) {
         const want = good.subarray(b.offset, b.offset + b.data.length);
         if (Buffer.compare(Buffer.from(want.buffer, want.byteOffset, want.length), Buffer.from(b.data.buffer, b.data.byteOffset, b.data.length)) !== 0) {
@@ -153,13 +144,14 @@ export class PeerBans extends EventEmitter {
     });
   }
 
-  #ban(wire: InternalWire, piece: number, reason: string): void {
+  #ban(wire: Wire, piece: number, reason: string): void {
     const address = wire.remoteAddress ?? '';
     const port = wire.remotePort ?? 0;
     const peerId = wire.peerId ?? '';
     if (this.isBanned(address, port, peerId)) return;
     if (wire.type === 'webSeed') {
-      this.#keys.add(`ws:${(wire as unknown as { url: string }).url}`);
+      // webtorrent's WebConn (lib/webconn.js) keeps its URL in the public field `url`.
+      this.#keys.add(`ws:${(wire as Wire & { url: string }).url}`);
     } else if (isLoopback(address)) {
       this.#keys.add(`ep:${address}:${port}`);
       if (peerId) this.#keys.add(`id:${peerId}`);
@@ -170,13 +162,13 @@ export class PeerBans extends EventEmitter {
     this.#banned.push(entry);
     this.#log.warn({ ...entry }, 'banned peer');
     // Drop every open wire to it (several, if it connected to us and we to it).
-    for (const w of [...this.#torrent.wires] as InternalWire[]) {
+    for (const w of [...this.#torrent.wires]) {
       if (w === wire || this.isBanned(w.remoteAddress ?? '', w.remotePort ?? 0, w.peerId ?? '')) w.destroy();
     }
     this.emit('ban', entry);
   }
 }
 
-function describe(w: InternalWire): string {
+function describe(w: Wire): string {
   return w.type === 'webSeed' ? 'web seed' : `${w.remoteAddress}:${w.remotePort}`;
 }

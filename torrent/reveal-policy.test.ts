@@ -2,11 +2,14 @@ import { EventEmitter } from 'node:events';
 import type { Wire } from 'webtorrent';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RevealPolicy, revealAhead } from './reveal-policy.ts';
+import { announceNothing } from './webtorrent/hidden-bitfield.ts';
+
+type FakeWire = Wire & { sent: string[]; haves: number[]; gets(i: number): void };
 
 /** What the policy touches on a bittorrent-protocol Wire: bitfield/haveAll/have out, peerPieces and events in. */
-function fakeWire() {
+function fakeWire(): FakeWire {
   const held = new Set<number>();
-  const w = new EventEmitter() as unknown as Wire & { bitfield(b: Uint8Array): void; haveAll(): void; have(i: number): void; sent: string[]; haves: number[]; gets(i: number): void };
+  const w = new EventEmitter() as unknown as FakeWire;
   w.destroyed = false;
   w.sent = [];
   w.haves = [];
@@ -24,6 +27,11 @@ function fakeWire() {
 
 const flush = () => new Promise((r) => setTimeout(r, 0));
 
+/** What the seeder does on each new wire (webtorrent/index.ts, patchSeederTorrent): announce nothing, then let the policy reveal. */
+function attach(policy: RevealPolicy, w: FakeWire): void {
+  announceNothing(w, policy.pieces, policy.attach(w));
+}
+
 describe('RevealPolicy', () => {
   let policy: RevealPolicy | undefined;
   afterEach(() => policy?.destroy());
@@ -31,7 +39,7 @@ describe('RevealPolicy', () => {
   it('announces nothing up front, then reveals a few pieces, in order for a lone peer', async () => {
     policy = new RevealPolicy({ pieces: 20, ahead: 4 });
     const a = fakeWire();
-    policy.attach(a);
+    attach(policy, a);
     a.haveAll(); // what webtorrent does for a BEP 6 peer when it has everything
     await flush();
     expect(a.sent).toEqual(['bitfield:0,0,0']);
@@ -45,7 +53,7 @@ describe('RevealPolicy', () => {
     policy = new RevealPolicy({ pieces: 12, ahead: 4 });
     const [a, b, c] = [fakeWire(), fakeWire(), fakeWire()];
     for (const w of [a, b, c]) {
-      policy.attach(w);
+      attach(policy, w);
       w.bitfield(new Uint8Array(2));
     }
     await flush();
@@ -66,7 +74,7 @@ describe('RevealPolicy', () => {
     policy = new RevealPolicy({ pieces: 4, ahead: 2 });
     const [a, b] = [fakeWire(), fakeWire()];
     for (const w of [a, b]) {
-      policy.attach(w);
+      attach(policy, w);
       w.bitfield(new Uint8Array(1));
     }
     await flush();
@@ -89,14 +97,14 @@ describe('RevealPolicy', () => {
     policy = new RevealPolicy({ pieces: 4, ahead: 2 });
     const [a, b, c] = [fakeWire(), fakeWire(), fakeWire()];
     for (const w of [a, b]) {
-      policy.attach(w);
+      attach(policy, w);
       w.bitfield(new Uint8Array(1));
     }
     await flush();
     expect(a.haves).toEqual([0, 1]);
     expect(b.haves).toEqual([2, 3]);
     a.gets(0); // 0 is held by a; 1 is still in flight to a; 2, 3 in flight to b
-    policy.attach(c);
+    attach(policy, c);
     c.bitfield(new Uint8Array(1));
     await flush();
     expect(c.haves).toEqual([0]);

@@ -26,9 +26,11 @@
  * seconds for a large swarm) and freeing it then would send it twice.
  *
  * This works with any BitTorrent client: empty bitfield plus HAVE messages
- * is plain BEP 3.
+ * is plain BEP 3. webtorrent/hidden-bitfield.ts replaces webtorrent's own
+ * announcement with the empty bitfield and tells us when it went out.
  */
 import type { Wire } from 'webtorrent';
+import type { PieceRevealer } from './webtorrent/index.ts';
 
 /** Options: piece count and how many revealed-but-missing pieces each peer keeps (its pipeline to us). */
 export interface RevealPolicyOptions {
@@ -58,8 +60,9 @@ export function revealAhead(pieceLength: number): number {
 }
 
 /** Per-torrent reveal state of the seeder. */
-export class RevealPolicy {
-  private readonly n: number;
+export class RevealPolicy implements PieceRevealer {
+  /** Pieces in the torrent. */
+  readonly pieces: number;
   private readonly ahead: number;
   private readonly peers = new Set<Peer>();
   /** Per piece: peers it was shown to that do not have it yet (in flight from us). */
@@ -67,7 +70,7 @@ export class RevealPolicy {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(opts: RevealPolicyOptions) {
-    this.n = opts.pieces;
+    this.pieces = opts.pieces;
     this.ahead = opts.ahead;
     this.inFlight = new Uint16Array(opts.pieces);
     this.timer = setInterval(() => this.topUpAll(), 1000);
@@ -75,20 +78,12 @@ export class RevealPolicy {
   }
 
   /**
-   * Take over what `wire` is told we have. Must run on the torrent's 'wire'
-   * event, before webtorrent sends its bitfield (it does so a microtask later).
+   * Track what `wire` is shown. The peer must be told we have nothing first
+   * (webtorrent/hidden-bitfield.ts); the returned function is called once it
+   * was, and reveals its first pieces.
    */
-  attach(wire: Wire): void {
-    const peer: Peer = { wire, revealed: new Uint8Array(this.n), pending: 0 };
-    const w = wire as Wire & { bitfield(b: unknown): void; haveAll(): void; have(i: number): void };
-    const sendBitfield = w.bitfield.bind(w);
-    const empty = new Uint8Array(Math.ceil(this.n / 8));
-    // Whatever webtorrent would announce (bitfield or BEP 6 have-all), announce nothing; HAVEs follow.
-    w.bitfield = () => {
-      sendBitfield(empty);
-      queueMicrotask(() => this.topUp(peer));
-    };
-    w.haveAll = () => w.bitfield(empty);
+  attach(wire: Wire): () => void {
+    const peer: Peer = { wire, revealed: new Uint8Array(this.pieces), pending: 0 };
     this.peers.add(peer);
     const onChange = (): void => {
       this.settle(peer);
@@ -102,9 +97,10 @@ export class RevealPolicy {
     wire.on('have-all', onChange);
     wire.once('close', () => {
       // What it was shown and never got is no longer on its way to anyone.
-      for (let i = 0; i < this.n; i++) if (peer.revealed[i] === PENDING) this.obtained(peer, i);
+      for (let i = 0; i < this.pieces; i++) if (peer.revealed[i] === PENDING) this.obtained(peer, i);
       this.peers.delete(peer);
     });
+    return () => this.topUp(peer);
   }
 
   private obtained(peer: Peer, i: number): void {
@@ -115,7 +111,7 @@ export class RevealPolicy {
 
   /** After a bitfield or have-all: every shown piece the peer now holds is obtained. */
   private settle(peer: Peer): void {
-    for (let i = 0; i < this.n; i++) if (peer.revealed[i] === PENDING && peer.wire.peerPieces.get(i)) this.obtained(peer, i);
+    for (let i = 0; i < this.pieces; i++) if (peer.revealed[i] === PENDING && peer.wire.peerPieces.get(i)) this.obtained(peer, i);
   }
 
   private holders(i: number): number {
@@ -126,10 +122,10 @@ export class RevealPolicy {
 
   /** Reveal pieces to `peer` until `ahead` of the revealed ones are still missing on its side. */
   private topUp(peer: Peer): void {
-    const w = peer.wire as Wire & { have(i: number): void };
+    const w = peer.wire;
     if (w.destroyed) return;
     // Never show more pieces at once than the image can give each connected peer distinct ones of.
-    const ahead = Math.max(2, Math.min(this.ahead, Math.floor(this.n / Math.max(1, this.peers.size))));
+    const ahead = Math.max(2, Math.min(this.ahead, Math.floor(this.pieces / Math.max(1, this.peers.size))));
     if (peer.pending >= ahead) return;
     // Candidates: pieces the peer lacks and has not been shown. Nobody has them and none is on
     // its way (fresh pieces) first, in index order; then pieces other peers hold, fewest holders
@@ -137,7 +133,7 @@ export class RevealPolicy {
     // Pieces on their way from us to another peer are not candidates.
     const fresh: number[] = [];
     const held: Array<[number, number]> = [];
-    for (let i = 0; i < this.n; i++) {
+    for (let i = 0; i < this.pieces; i++) {
       if (peer.revealed[i] !== NOT_SHOWN || w.peerPieces.get(i)) continue;
       const holders = this.holders(i);
       if (holders > 0) held.push([holders, i]);

@@ -9,10 +9,10 @@ import type WebTorrent from 'webtorrent';
 import type { Torrent } from 'webtorrent';
 import type { Logger } from '../core/log.ts';
 import { ArtifactStore } from './artifact-store.ts';
-import { isDuplicateWire, oneWirePerPeer } from './one-wire.ts';
 import { RevealPolicy, revealAhead } from './reveal-policy.ts';
 import { UploadPolicy } from './upload-policy.ts';
-import { createBoundClient, destroyClient, seederPeerId, UNCHOKE_ALL } from './client.ts';
+import { destroyClient, seederPeerId, UNCHOKE_ALL } from './client.ts';
+import { createBoundClient, patchSeederTorrent } from './webtorrent/index.ts';
 
 /** One image version to seed. */
 export interface SeedItem {
@@ -112,15 +112,11 @@ export class Seeder {
       uploads: UNCHOKE_ALL,
     } as Parameters<WebTorrent['add']>[1]);
     const entry: Seeded = { item, torrent, policy, reveal: undefined, carried };
-    oneWirePerPeer(torrent, client.peerId);
-    torrent.on('wire', (wire) => {
-      if (wire.destroyed || isDuplicateWire(wire)) return; // a second connection to a node we already have (one-wire.ts)
-      if (this.opts.superSeed) {
-        entry.reveal ??= new RevealPolicy({ pieces: torrent.pieces.length, ahead: revealAhead(torrent.pieceLength) });
-        entry.reveal.attach(wire);
-      }
-      policy.attach(wire);
-    });
+    // Every webtorrent patch of the seeder, in the order webtorrent/index.ts states: duplicate
+    // connections closed, then on each new wire the reveal policy (super-seed) and the upload policy.
+    const reveal = (): RevealPolicy | undefined =>
+      this.opts.superSeed ? (entry.reveal ??= new RevealPolicy({ pieces: torrent.pieces.length, ahead: revealAhead(torrent.pieceLength) })) : undefined;
+    patchSeederTorrent(torrent, { peerId: client.peerId, uploads: policy, reveal });
     torrent.on('error', (err: Error) => this.log.error({ err: err.message, infoHash: item.infoHash }, 'torrent error'));
     this.seeded.set(item.infoHash, entry);
     await new Promise<void>((resolve, reject) => {

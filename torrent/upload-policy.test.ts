@@ -3,15 +3,28 @@ import type { Wire } from 'webtorrent';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { UploadPolicy } from './upload-policy.ts';
 
-/** A stand-in for bittorrent-protocol's Wire: what the policy touches (pieces held, _onRequest, events). */
-function fakeWire(has: number[]): Wire & { served: Array<[number, number]> } {
-  const w = new EventEmitter() as unknown as Wire & { served: Array<[number, number]> };
+type FakeWire = Wire & { served: Array<[number, number]>; asks(index: number, offset: number, length: number): void };
+
+/** A stand-in for bittorrent-protocol's Wire: what the policy touches (pieces held, events); `served` records the blocks it sent. */
+function fakeWire(has: number[]): FakeWire {
+  const w = new EventEmitter() as unknown as FakeWire;
   const set = new Set(has);
   w.served = [];
   w.destroyed = false;
   w.peerPieces = { get: (i: number) => set.has(i), set: () => undefined, buffer: new Uint8Array() };
-  w._onRequest = (index: number, offset: number) => void w.served.push([index, offset]);
+  w.asks = () => {
+    throw new Error('wire not attached');
+  };
   return w;
+}
+
+/**
+ * What webtorrent/request-gate.ts does for the seeder: the policy gets the wire and the function that
+ * serves a request; each REQUEST the peer sends (`asks`) goes to the policy.
+ */
+function attach(p: UploadPolicy, w: FakeWire): void {
+  p.attach(w, (index, offset) => void w.served.push([index, offset]));
+  w.asks = (index, offset, length) => p.onRequest(w, index, offset, length);
 }
 
 const BLOCK = 16384;
@@ -26,8 +39,8 @@ function twoPeersAtTenBlocksPerSecond(heldDelayMs = 0) {
   const p = new UploadPolicy({ rate: BLOCK * 10, burst: 1, heldDelayMs, now: () => now });
   const a = fakeWire([]);
   const b = fakeWire([]);
-  p.attach(a);
-  p.attach(b);
+  attach(p, a);
+  attach(p, b);
   const tick = (): void => {
     now += 100;
     vi.advanceTimersByTime(100);
@@ -41,8 +54,8 @@ describe('UploadPolicy', () => {
   it('passes requests straight through without a cap', () => {
     const p = new UploadPolicy({ rate: 0 });
     const w = fakeWire([]);
-    p.attach(w);
-    w._onRequest(3, 0, BLOCK);
+    attach(p, w);
+    w.asks(3, 0, BLOCK);
     expect(w.served).toEqual([[3, 0]]);
     expect(p.queued).toBe(0);
   });
@@ -55,10 +68,10 @@ describe('UploadPolicy', () => {
     const a = fakeWire([]);
     const b = fakeWire([1]);
     const c = fakeWire([1]);
-    for (const w of [a, b, c]) p.attach(w);
-    a._onRequest(0, 0, BLOCK); // served at once from the initial burst
-    a._onRequest(1, 0, BLOCK);
-    a._onRequest(2, 0, BLOCK);
+    for (const w of [a, b, c]) attach(p, w);
+    a.asks(0, 0, BLOCK); // served at once from the initial burst
+    a.asks(1, 0, BLOCK);
+    a.asks(2, 0, BLOCK);
     expect(a.served).toEqual([[0, 0]]);
     expect(p.queued).toBe(2);
     // One block's worth of time later the rare piece 2 goes before common piece 1, although it came later.
@@ -74,11 +87,11 @@ describe('UploadPolicy', () => {
   it('finishes a piece it started before starting another equally rare one', () => {
     const { p, a, b, tick } = twoPeersAtTenBlocksPerSecond();
     // Both ask for the first blocks of their piece at once, interleaved, as pipelined requests arrive.
-    a._onRequest(3, 0, BLOCK); // released at once: piece 3 is started
-    b._onRequest(7, 0, BLOCK);
-    a._onRequest(3, BLOCK, BLOCK);
-    b._onRequest(7, BLOCK, BLOCK);
-    a._onRequest(3, 2 * BLOCK, BLOCK);
+    a.asks(3, 0, BLOCK); // released at once: piece 3 is started
+    b.asks(7, 0, BLOCK);
+    a.asks(3, BLOCK, BLOCK);
+    b.asks(7, BLOCK, BLOCK);
+    a.asks(3, 2 * BLOCK, BLOCK);
     tick();
     tick();
     // Piece 3 goes out whole before any of piece 7, although 7's first block was asked for earlier.
@@ -92,10 +105,10 @@ describe('UploadPolicy', () => {
 
   it('counts a piece it is still sending to one peer as held when another asks for it', () => {
     const { p, a, b, tick } = twoPeersAtTenBlocksPerSecond();
-    a._onRequest(4, 0, BLOCK); // released at once: piece 4 is on its way to a
-    a._onRequest(4, BLOCK, BLOCK);
-    b._onRequest(4, 0, BLOCK); // b wants it too, and a piece nobody has
-    b._onRequest(6, 0, BLOCK);
+    a.asks(4, 0, BLOCK); // released at once: piece 4 is on its way to a
+    a.asks(4, BLOCK, BLOCK);
+    b.asks(4, 0, BLOCK); // b wants it too, and a piece nobody has
+    b.asks(6, 0, BLOCK);
     tick();
     expect(a.served).toEqual([[4, 0], [4, BLOCK]]); // a's piece goes on
     tick();
@@ -107,13 +120,13 @@ describe('UploadPolicy', () => {
 
   it('forgets which pieces it started for a peer that left: a later deployment gets its pieces one after another', () => {
     const { p, a, b, tick } = twoPeersAtTenBlocksPerSecond();
-    a._onRequest(2, 0, BLOCK); // released at once: piece 2 started for a, which then goes away
+    a.asks(2, 0, BLOCK); // released at once: piece 2 started for a, which then goes away
     a.destroyed = true;
     a.emit('close');
-    b._onRequest(5, 0, BLOCK);
-    b._onRequest(5, BLOCK, BLOCK);
-    b._onRequest(2, 0, BLOCK); // a piece started for a peer long gone is no reason to interrupt piece 5
-    b._onRequest(5, 2 * BLOCK, BLOCK);
+    b.asks(5, 0, BLOCK);
+    b.asks(5, BLOCK, BLOCK);
+    b.asks(2, 0, BLOCK); // a piece started for a peer long gone is no reason to interrupt piece 5
+    b.asks(5, 2 * BLOCK, BLOCK);
     for (let i = 0; i < 4; i++) tick();
     expect(b.served).toEqual([[5, 0], [5, BLOCK], [5, 2 * BLOCK], [2, 0]]);
     p.destroy();
@@ -121,9 +134,9 @@ describe('UploadPolicy', () => {
 
   it('holds a request for a piece another peer has or is getting until it is heldDelayMs old; a CANCEL meanwhile means it is never sent', () => {
     const { p, a, b, tick } = twoPeersAtTenBlocksPerSecond(500);
-    a._onRequest(4, 0, BLOCK); // released at once: piece 4 is on its way to a
-    b._onRequest(4, 0, BLOCK); // b has not heard yet that a will have it
-    b._onRequest(4, BLOCK, BLOCK);
+    a.asks(4, 0, BLOCK); // released at once: piece 4 is on its way to a
+    b.asks(4, 0, BLOCK); // b has not heard yet that a will have it
+    b.asks(4, BLOCK, BLOCK);
     for (let i = 0; i < 4; i++) tick();
     expect(b.served).toEqual([]); // the link stays idle rather than send 4 twice
     b.emit('cancel', 4, BLOCK, BLOCK); // b heard a's HAVE for one block's worth of time, cancels one of them
@@ -137,10 +150,10 @@ describe('UploadPolicy', () => {
 
   it('serves a new request for a piece nobody has at once while held requests wait to age', () => {
     const { p, a, b, tick } = twoPeersAtTenBlocksPerSecond(2000);
-    a._onRequest(4, 0, BLOCK); // released at once: piece 4 is on its way to a
-    b._onRequest(4, 0, BLOCK); // held for 2 s: the policy now waits for it to age
+    a.asks(4, 0, BLOCK); // released at once: piece 4 is on its way to a
+    b.asks(4, 0, BLOCK); // held for 2 s: the policy now waits for it to age
     tick();
-    b._onRequest(6, 0, BLOCK); // nobody has 6: it must not wait behind the held one
+    b.asks(6, 0, BLOCK); // nobody has 6: it must not wait behind the held one
     expect(b.served).toEqual([[6, 0]]);
     for (let i = 0; i < 18; i++) tick();
     expect(b.served).toEqual([[6, 0]]); // 1.9 s: 4 still held
@@ -155,12 +168,12 @@ describe('UploadPolicy', () => {
     const p = new UploadPolicy({ rate: BLOCK, burst: 1, maxWaitMs: 1000, now: () => now });
     const a = fakeWire([]);
     const b = fakeWire([5]);
-    p.attach(a);
-    p.attach(b);
-    a._onRequest(9, 0, BLOCK); // drains the bucket (burst 1 byte: served, tokens negative)
-    a._onRequest(5, 0, BLOCK); // common: b holds it
+    attach(p, a);
+    attach(p, b);
+    a.asks(9, 0, BLOCK); // drains the bucket (burst 1 byte: served, tokens negative)
+    a.asks(5, 0, BLOCK); // common: b holds it
     now = 900;
-    a._onRequest(6, 0, BLOCK); // rare, but arrives later
+    a.asks(6, 0, BLOCK); // rare, but arrives later
     now = 1100;
     vi.advanceTimersByTime(1100);
     expect(a.served.map(([i]) => i)).toEqual([9, 5]);
@@ -172,11 +185,11 @@ describe('UploadPolicy', () => {
     const p = new UploadPolicy({ rate: BLOCK, burst: 1, now: () => now });
     const a = fakeWire([]);
     const b = fakeWire([]);
-    p.attach(a);
-    p.attach(b);
-    a._onRequest(0, 0, BLOCK);
-    a._onRequest(1, 0, BLOCK);
-    b._onRequest(2, 0, BLOCK);
+    attach(p, a);
+    attach(p, b);
+    a.asks(0, 0, BLOCK);
+    a.asks(1, 0, BLOCK);
+    b.asks(2, 0, BLOCK);
     expect(p.queued).toBe(2);
     a.emit('cancel', 1, 0, BLOCK);
     b.emit('close');

@@ -23,22 +23,23 @@
  * neighbour's HAVE queues behind the blocks that neighbour is uploading to
  * it, while its HAVE to us (it uploads nothing to us) arrives at once. Our
  * nodes cancel requests to the seeder when a peer announces the piece
- * (torrent/seeder-last.ts); the wait gives that HAVE time to
+ * (torrent/webtorrent/seeder-last.ts); the wait gives that HAVE time to
  * arrive. Served at once, the last pieces of a 16-node run each left the
  * server 3-6 times. A peer that cannot get the piece elsewhere gets it after
  * the wait.
  * A request that waited `maxWaitMs` (default 20 s) is served next
  * regardless, so no peer starves and its requests never hit the 30 s piece
  * timeout of clients. It is that long because our nodes queue whole pieces
- * (torrent/seeder-last.ts): 16 nodes with a piece or two
+ * (torrent/webtorrent/seeder-last.ts): 16 nodes with a piece or two
  * each are 8-15 s of queue at 5 Mbit/s, and serving by age at 5 s broke the
  * one-piece-after-another order exactly when it matters most.
  *
- * It works on bittorrent-protocol's Wire: `_onRequest` is the method that
- * turns an incoming REQUEST message into the 'request' event webtorrent
- * answers from its store. We interpose on that one method per wire.
+ * The policy only decides: webtorrent/request-gate.ts routes each wire's
+ * incoming requests here (attach, onRequest) and gives us the function that
+ * serves one.
  */
 import type { Wire } from 'webtorrent';
+import type { RequestGate, ServeRequest } from './webtorrent/index.ts';
 
 interface Pending {
   wire: Wire;
@@ -61,10 +62,8 @@ export interface UploadPolicyOptions {
   now?: () => number;
 }
 
-type OnRequest = (index: number, offset: number, length: number) => void;
-
 /** Rate cap plus rarest-first ordering of the seeder's uploads for one torrent. */
-export class UploadPolicy {
+export class UploadPolicy implements RequestGate {
   private rate: number;
   private readonly burst: number;
   private readonly maxWaitMs: number;
@@ -73,7 +72,7 @@ export class UploadPolicy {
   private eligibleAt = Infinity;
   private readonly now: () => number;
   private readonly wires = new Set<Wire>();
-  private readonly originals = new WeakMap<Wire, OnRequest>();
+  private readonly originals = new WeakMap<Wire, ServeRequest>();
   private queue: Pending[] = [];
   private tokens: number;
   private last: number;
@@ -100,17 +99,11 @@ export class UploadPolicy {
     this.last = this.now();
   }
 
-  /** Take over `wire`'s incoming requests. */
-  attach(wire: Wire): void {
+  /** Take over `wire`'s incoming requests; `serve` answers one (webtorrent's own handling). */
+  attach(wire: Wire, serve: ServeRequest): void {
     if (this.originals.has(wire)) return;
-    const original = wire._onRequest.bind(wire) as OnRequest;
-    this.originals.set(wire, original);
+    this.originals.set(wire, serve);
     this.wires.add(wire);
-    wire._onRequest = (index, offset, length) => {
-      if (this.rate <= 0) return original(index, offset, length);
-      this.queue.push({ wire, index, offset, length, at: this.now(), order: this.order++ });
-      this.pump();
-    };
     // A CANCEL for a queued request: drop it here (bittorrent-protocol only knows requests we released).
     wire.on('cancel', (index: number, offset: number, length: number) => {
       this.queue = this.queue.filter((p) => !(p.wire === wire && p.index === index && p.offset === offset && p.length === length));
@@ -127,6 +120,13 @@ export class UploadPolicy {
       this.queue = this.queue.filter((p) => p.wire !== wire);
       for (const [index, s] of this.started) if (s.wire === wire) this.started.delete(index);
     });
+  }
+
+  /** An incoming REQUEST on an attached wire: served at once without a cap, else queued. */
+  onRequest(wire: Wire, index: number, offset: number, length: number): void {
+    if (this.rate <= 0) return this.originals.get(wire)?.(index, offset, length);
+    this.queue.push({ wire, index, offset, length, at: this.now(), order: this.order++ });
+    this.pump();
   }
 
   /** Change the cap (bytes/s, 0 = none); queued requests are released at the new rate. */

@@ -6,14 +6,14 @@
  * upload policy applies again instead of every node that fell back pulling
  * the rest of the image over uncapped HTTP.
  */
+import type { Torrent } from 'webtorrent';
 import type { Logger } from '../core/log.ts';
-import type { InternalTorrent } from './wt-internals.ts';
 
 const hostOf = (url: string): string => new URL(url).hostname.replace(/^\[|\]$/g, '');
 
 /** Adds and drops the torrent's held-back web seeds. */
 export class WebSeedFallback {
-  readonly #torrent: InternalTorrent;
+  readonly #torrent: Torrent;
   readonly #log: Logger;
   readonly #afterMs: number;
   /** Held back until the swarm stalls. */
@@ -23,7 +23,7 @@ export class WebSeedFallback {
   #lastBytes = 0;
   #lastBytesAt = Date.now();
 
-  constructor(torrent: InternalTorrent, urls: string[], afterMs: number, log: Logger) {
+  constructor(torrent: Torrent, urls: string[], afterMs: number, log: Logger) {
     this.#torrent = torrent;
     this.#reserve = [...urls];
     this.#afterMs = afterMs;

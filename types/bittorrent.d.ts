@@ -95,12 +95,19 @@ declare module 'bencode' {
 }
 
 declare module 'bittorrent-protocol' {
-  /** The BitTorrent wire protocol webtorrent 3 speaks (its dependency; only tests construct one). */
-  export default class Wire {
+  import { EventEmitter } from 'node:events';
+
+  /** The BitTorrent wire protocol webtorrent 3 speaks (its dependency; only tests construct one). Public API (README) only. */
+  export default class Wire extends EventEmitter {
     constructor();
     peerId?: string;
     type?: string;
-    downloadSpeed(bytes?: number): number;
+    handshake(infoHash: string, peerId: string, extensions?: object): void;
+    unchoke(): void;
+    request(index: number, offset: number, length: number, cb: (err: Error | null, block?: Uint8Array) => void): void;
+    downloadSpeed(): number;
+    /** A wire is a duplex stream: pipe it to the other end's. */
+    pipe<T>(dest: T): T;
     destroy(): void;
   }
 }

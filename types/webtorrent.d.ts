@@ -1,5 +1,8 @@
-// Minimal declarations for the parts of webtorrent (3.x) that imgsrv uses.
-// The package ships no types; these cover only what our wrappers touch.
+// Minimal declarations for the public API of webtorrent (3.x) that imgsrv
+// uses: webtorrent's docs/api.md and, for wires, bittorrent-protocol's
+// README. The package ships no types. Private members (underscored methods,
+// the store chain, a wire's meter as a recorder) are typed once, in
+// torrent/webtorrent/internals.ts, for the patches of that folder only.
 declare module 'webtorrent' {
   import { EventEmitter } from 'node:events';
   import type { Readable } from 'node:stream';
@@ -8,6 +11,13 @@ declare module 'webtorrent' {
     get(i: number): boolean;
     set(i: number, v?: boolean): void;
     buffer: Uint8Array;
+  }
+
+  /** A block request in flight (bittorrent-protocol README: `wire.requests`, `wire.peerRequests`). */
+  export interface BlockRequest {
+    piece: number;
+    offset: number;
+    length: number;
   }
 
   /** One peer connection (bittorrent-protocol Wire). */
@@ -25,15 +35,24 @@ declare module 'webtorrent' {
     uploaded: number;
     downloaded: number;
     destroyed: boolean;
-    requests: unknown[];
-    peerRequests: { piece: number; offset: number; length: number }[];
+    /** Requests we sent this peer and await. */
+    requests: BlockRequest[];
+    /** Requests the peer sent us that we have not answered. */
+    peerRequests: BlockRequest[];
     downloadSpeed(): number;
     uploadSpeed(): number;
     choke(): void;
     unchoke(): void;
+    /** Announce the pieces we have (BITFIELD). */
+    bitfield(bitfield: BitField | Uint8Array): void;
+    /** Announce one more piece (HAVE). */
+    have(index: number): void;
+    /** BEP 6: announce every piece (HAVE ALL). */
+    haveAll(): void;
+    /** Send CANCEL and fail the pending request's callback ("request was cancelled"). */
+    cancel(index: number, offset: number, length: number): void;
     reject(index: number, offset: number, length: number): void;
     destroy(): void;
-    _onRequest(index: number, offset: number, length: number): void;
   }
 
   export interface TorrentFile {
@@ -48,15 +67,25 @@ declare module 'webtorrent' {
     deselect(): void;
   }
 
+  /** A piece not yet verified (torrent-piece). */
+  export interface TorrentPiece {
+    length: number;
+    /** Bytes not yet received. */
+    missing: number;
+  }
+
   export interface Torrent extends EventEmitter {
     infoHash: string;
     name: string;
     length: number;
     pieceLength: number;
     lastPieceLength: number;
-    pieces: unknown[];
+    /** docs/api.md "Piece API": null once the piece is verified. */
+    pieces: Array<TorrentPiece | null>;
+    /** Pieces we have. Not in docs/api.md, but a plain field (set in `_onMetadata`). */
     bitfield: BitField;
     files: TorrentFile[];
+    /** Open connections. Not in docs/api.md, but a plain field (`numPeers` is its length). */
     wires: Wire[];
     numPeers: number;
     downloaded: number;
@@ -70,7 +99,6 @@ declare module 'webtorrent' {
     paused: boolean;
     path: string;
     destroyed: boolean;
-    strategy: 'rarest' | 'sequential';
     critical(start: number, end: number): void;
     select(start: number, end: number, priority?: number | boolean, notify?: () => void): void;
     deselect(start: number, end: number, priority?: number | boolean): void;

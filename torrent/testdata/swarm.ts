@@ -13,7 +13,8 @@ import { Server as TrackerServer } from 'bittorrent-tracker';
 import createTorrent from 'create-torrent';
 import type WebTorrent from 'webtorrent';
 import type { Torrent } from 'webtorrent';
-import { createBoundClient, destroyClient } from '../client.ts';
+import { destroyClient } from '../client.ts';
+import { createBoundClient } from '../webtorrent/index.ts';
 
 /** A temp dir removed by the returned function. */
 export function tempDir(prefix = 'imgsrv-swarm-'): { dir: string; remove: () => void } {

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import { describe, expect, it } from 'vitest';
-import { seederPeerId } from './client.ts';
+import { seederPeerId } from '../client.ts';
+import type { InternalTorrent, InternalWire } from './internals.ts';
 import { askSeederLast } from './seeder-last.ts';
-import type { InternalTorrent, InternalWire } from './wt-internals.ts';
 
 const BLOCK = 16384;
 const PIECE = 4 * BLOCK;

@@ -1,7 +1,13 @@
 /**
- * One connection per pair of peers, and none to ourselves.
+ * Patch: one connection per pair of peers, and none to ourselves (node and
+ * seeder torrents).
  *
- * webtorrent keeps every connection it gets: when two peers learn each
+ * What it changes: on the torrent's 'wire' event, a second connection to a
+ * peer we already have and a connection to ourselves are closed; and
+ * `torrent._addPeer` refuses to dial an address whose peer we already hold
+ * a wire to, or that turned out to be ourselves.
+ *
+ * Why: webtorrent keeps every connection it gets: when two peers learn each
  * other from the tracker, each connects to the other and they end up with
  * two wires, both busy. In a 16-node swarm every node held 34 wires for 16
  * peers; the seeder counted each node twice (so it revealed each node twice
@@ -30,8 +36,13 @@
  * never refuses a connection to itself (its check reads `swarm.peerId`,
  * which Torrent does not have): every node and the seeder kept a loop to
  * themselves. Those are closed at the handshake and never dialled again.
+ *
+ * Private members: Torrent `_addPeer` (called by `addPeer`, the tracker and
+ * PEX, and `_drain`'s reconnect-with-backoff loop in lib/torrent.js); the
+ * duplicate rule itself uses only the public 'wire' event.
  */
 import type { Torrent, Wire } from 'webtorrent';
+import { internalTorrent } from './internals.ts';
 
 /** How long an accepted duplicate may stay open waiting for the peer that dialled it to close it. */
 const DROP_AFTER_MS = 5000;
@@ -51,14 +62,9 @@ type PeerWire = Wire & { peerId?: string; type?: string; destroyed: boolean };
 
 const isOutgoing = (w: PeerWire): boolean => !!w.type?.includes('Outgoing');
 
-/** The parts of webtorrent's Torrent this needs (private `_addPeer`; see torrent/wt-internals.ts). */
-interface DialingTorrent extends Torrent {
-  _addPeer(peer: unknown, type: string, source: string): unknown;
-}
-
 /** Close duplicate connections of `torrent` (the client's peer id is `localPeerId`, hex). */
 export function oneWirePerPeer(torrent: Torrent, localPeerId: string): void {
-  const t = torrent as DialingTorrent;
+  const t = internalTorrent(torrent);
   const live = new Map<string, { wire: PeerWire; since: number }>(); // remote peer id -> the wire we keep, kept since
   const dialled = new Map<string, string>(); // "ip:port" we dialled -> the peer id that answered
   const ownAddresses = new Set<string>(); // "ip:port" where we reached ourselves
