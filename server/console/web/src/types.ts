@@ -1,6 +1,9 @@
 /** Shapes of the imgsrv API (/api/v1) as the console reads them; see the API docs at /docs. */
 
-export type Phase = 'discovered' | 'booted' | 'downloading' | 'restoring' | 'personalising' | 'seeding' | 'done' | 'failed' | 'retired';
+import type { NodePhase } from '../../../../contract/report.ts';
+
+/** The node phases, from the one contract the node and the server share. */
+export type Phase = NodePhase;
 
 /** A node's latest swarm report. */
 export interface NodeSwarm {

@@ -1,5 +1,6 @@
 /** Nodes: every node that network-booted, live, with hostname pre-assignment, groups, retry and retire. */
 import { useState } from 'preact/hooks';
+import { NODE_PHASES } from '../../../../../contract/report.ts';
 import { api, seg } from '../api.ts';
 import { ago } from '../format.ts';
 import type { LiveState } from '../live.ts';
@@ -7,7 +8,7 @@ import type { Group, NodeView, Phase } from '../types.ts';
 import { ConfirmDialog, ErrorText, useAction, useLoad } from '../ui.tsx';
 import { NodeRow } from './node-row.tsx';
 
-const PHASE_ORDER: Phase[] = ['discovered', 'booted', 'downloading', 'restoring', 'personalising', 'seeding', 'done', 'failed', 'retired'];
+const PHASE_ORDER: readonly Phase[] = NODE_PHASES;
 
 function Summary({ nodes }: { nodes: NodeView[] }) {
   const counts = PHASE_ORDER.map((p) => [p, nodes.filter((n) => n.phase === p).length] as const).filter(([, c]) => c > 0);
