@@ -1,21 +1,12 @@
 /** Shapes of the imgsrv API (/api/v1) as the console reads them; see the API docs at /docs. */
 
-import type { NodePhase } from '../../../../contract/report.ts';
+import type { NodePhase, NodeSwarmReport } from '../../../../contract/report.ts';
 
 /** The node phases, from the one contract the node and the server share. */
 export type Phase = NodePhase;
 
-/** A node's latest swarm report. */
-export interface NodeSwarm {
-  infoHash: string;
-  downloaded: number;
-  uploaded: number;
-  peers: number;
-  progress: number;
-  downloadSpeed: number;
-  uploadSpeed: number;
-  at: number;
-}
+/** A node's latest swarm report (contract/report.ts) and when it came. */
+export type NodeSwarm = NodeSwarmReport & { at: number };
 
 /** One node of the inventory (GET /nodes, `nodes` live event). */
 export interface NodeView {
