@@ -1,4 +1,10 @@
-/** Parsing of command arguments shared by the editing commands (nodes, groups, settings). */
+/** The options every subcommand inherits, and parsing of arguments shared by the editing commands (nodes, groups, settings). */
+
+/** Options every subcommand inherits (`--data`, `--server`). */
+export interface GlobalOptions {
+  data: string;
+  server?: string;
+}
 
 /** "-" means "clear this field" (null: inherit the group's or the global setting); anything else is the value. */
 export function clearable(raw: string): string | null {

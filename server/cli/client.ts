@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { ImgsrvError } from '../../core/errors.ts';
 import { dataPaths } from '../data-dir.ts';
-import type { GlobalOptions } from './main.ts';
+import type { GlobalOptions } from './args.ts';
 
 /** Where the server is and how to authenticate. */
 export interface ClientOptions {

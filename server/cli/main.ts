@@ -23,11 +23,6 @@ import { registerGroups } from './commands/groups.ts';
 import { registerSettings } from './commands/settings.ts';
 import { registerKeys } from './commands/keys.ts';
 
-/** Options every subcommand inherits. */
-export interface GlobalOptions {
-  data: string;
-  server?: string;
-}
 
 /** Build the command tree (exported for tests). */
 export function buildProgram(): Command {

@@ -9,7 +9,7 @@ import type { ImageSummary } from '../../images/store.ts';
 import { parseImageRef } from '../../../images/names.ts';
 import { apiFor, resolveServer } from '../client.ts';
 import { printList, printObject } from '../output.ts';
-import type { GlobalOptions } from '../main.ts';
+import type { GlobalOptions } from '../args.ts';
 import { humanBytes } from '../output.ts';
 
 

@@ -1,7 +1,7 @@
 /** `imgsrv init`: create the data directory, state store and tokens. */
 import type { Command } from 'commander';
 import { initDataDir } from '../../data-dir.ts';
-import type { GlobalOptions } from '../main.ts';
+import type { GlobalOptions } from '../args.ts';
 
 export function registerInit(program: Command): void {
   program

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { keyIdOf } from '../../../images/signing.ts';
 import { ImgsrvError } from '../../../core/errors.ts';
 import { generateKeyFiles, signingPaths } from '../../images/signer.ts';
-import type { GlobalOptions } from '../main.ts';
+import type { GlobalOptions } from '../args.ts';
 
 export function registerKeys(program: Command): void {
   const keys = program.command('keys').description('the ed25519 key that signs images (nodes built with its public key refuse unsigned images)');

@@ -11,7 +11,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { ImgsrvError } from '../../../core/errors.ts';
 import { dataPaths } from '../../data-dir.ts';
 import { createRootLogger } from '../../../core/log.ts';
-import type { GlobalOptions } from '../main.ts';
+import type { GlobalOptions } from '../args.ts';
 
 interface LabFlags {
   nodes: number;

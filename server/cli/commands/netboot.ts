@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { dataPaths } from '../../data-dir.ts';
 import { signingPaths } from '../../images/signer.ts';
 import { createRootLogger } from '../../../core/log.ts';
-import type { GlobalOptions } from '../main.ts';
+import type { GlobalOptions } from '../args.ts';
 import type { NetbootBuild } from '../../netboot-env/build.ts';
 
 export function registerNetboot(program: Command): void {

@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadConfig, type RawConfig } from '../../config/load.ts';
 import { createRootLogger } from '../../../core/log.ts';
-import type { GlobalOptions } from '../main.ts';
+import type { GlobalOptions } from '../args.ts';
 
 interface ServeFlags {
   config?: string;

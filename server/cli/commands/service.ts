@@ -8,7 +8,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ImgsrvError } from '../../../core/errors.ts';
-import type { GlobalOptions } from '../main.ts';
+import type { GlobalOptions } from '../args.ts';
 
 /** Render the unit. Each ExecStart word is checked: systemd splits on spaces and expands % and $. */
 export function renderUnit(opts: { bin: string; data: string; config?: string | undefined; interface?: string | undefined }): string {
