@@ -26,9 +26,9 @@ export function startRunner(host: LabHost, cfg: RunnerConfig): Promise<Runner> {
   return startScript(host, RUNNER, [JSON.stringify(cfg)]);
 }
 
-/** Run a node script of this folder in `host` until it exits; its last JSON line. */
-export async function runScript(host: LabHost, name: string, args: string[], timeoutMs = 60_000): Promise<Record<string, unknown>> {
-  const out = await host.exec(NODE, [fileURLToPath(new URL(name, import.meta.url)), ...args], { timeoutMs });
+/** Run the node script at `script` (an absolute path) in `host` until it exits; its last JSON line. */
+export async function runScript(host: LabHost, script: string, args: string[], timeoutMs = 60_000): Promise<Record<string, unknown>> {
+  const out = await host.exec(NODE, [script, ...args], { timeoutMs });
   return JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as Record<string, unknown>;
 }
 

@@ -15,6 +15,7 @@ import { OBSERVER, runScript, startRunner, startScript, type Runner } from '../.
 const ok = await labAvailable();
 const STABLE = '198.18.0.2';
 const DNSMASQ = '198.18.0.3';
+const PXE_CLIENT = join(import.meta.dirname, 'testdata', 'pxe-client.ts');
 type Summary = { type: number; serverId: string; yiaddr: string; siaddr: string; file: string; vendorClass?: string; vendorSpecific?: string; uuid?: string };
 
 describe.skipIf(!ok)('proxyDHCP coexisting with dnsmasq', () => {
@@ -54,7 +55,7 @@ describe.skipIf(!ok)('proxyDHCP coexisting with dnsmasq', () => {
   it('a PXE client gets its address from dnsmasq and its boot file from us (offer on 67, ACK on 4011)', async () => {
     const c = await lab.addHost('pxe', undefined, { mac: '02:00:00:00:0d:01' });
     // dnsmasq pings an address before offering it (~3 s); a PXE ROM waits at least that long.
-    const res = (await runScript(c, 'pxe-client.ts', [JSON.stringify({ mac: '02:00:00:00:0d:01', arch: 7, collectMs: 5000 })])) as { offers: Summary[]; ack?: Summary; proxyAck?: Summary };
+    const res = (await runScript(c, PXE_CLIENT, [JSON.stringify({ mac: '02:00:00:00:0d:01', arch: 7, collectMs: 5000 })])) as { offers: Summary[]; ack?: Summary; proxyAck?: Summary };
     const fromDnsmasq = res.offers.find((o) => o.serverId === DNSMASQ);
     const fromUs = res.offers.find((o) => o.serverId === STABLE);
     if (!fromDnsmasq) throw new Error(`no offer from dnsmasq: ${JSON.stringify(res)}\n${dnsmasqLog}`);
