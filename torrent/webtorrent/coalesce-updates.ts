@@ -11,10 +11,8 @@
  * read carrying ten blocks ran the picker over every wire ten times, nine of
  * them finding nothing new to do. Coalesced, the update runs once after the
  * I/O that triggered it, with every block and HAVE of that turn already
- * counted. In a 16-node swarm on 2 cores the node clients used 76.6 CPU-s
- * on average over 5 runs against 81.8 over 6 runs without (load time
- * included; the ranges, 73.6-80.9 and 76.1-85.6, overlap on this shared
- * machine).
+ * counted: less CPU per byte on the node, where the client shares a core
+ * with zstd and the unpacker.
  *
  * Private members: Torrent `_update` (its callers: `_onWireWithMetadata`'s
  * wire handlers and `_request`'s `onUpdateTick`).

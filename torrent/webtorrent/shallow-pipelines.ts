@@ -22,8 +22,6 @@
  * the same way), so it leaves it pieces that a faster peer could not finish
  * sooner. The server's seeder (asked for whole pieces, seeder-last.ts) and
  * web seeds (webtorrent asks them for whole pieces) keep their rate.
- * Alternating N = 16 runs, 8 pairs, each in this one's favour: median 28.9
- * against 29.5 s; the clients' CPU 53.4-60.1 s against 56.9-58.4.
  *
  * Private members: the Wire's meter called with a byte count
  * (bittorrent-protocol `_onPiece` records every block that way), which the
