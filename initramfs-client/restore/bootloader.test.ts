@@ -9,6 +9,7 @@ import { addKernelArgs, chooseBootMethod, installBootloader } from './bootloader
 import type { PartitionMapping } from './layout.ts';
 import { mountsUnder } from './mount.ts';
 import { createRunner } from './run.ts';
+import { netbootRunner } from './testdata/netboot-runner.ts';
 
 let dir: string;
 let root: string;
@@ -139,7 +140,8 @@ describe('addKernelArgs', () => {
 
 describe('installBootloader (extlinux, real tools on a disk image)', () => {
   // Needs root: loop devices (no partition scanning: the partition is a loop at its offset) and mount.
-  const runner = createRunner(silentLogger);
+  // What the node runs: busybox applets where the netboot environment links them.
+  const runner = netbootRunner(createRunner(silentLogger));
   for (const table of ['dos', 'gpt'] as const) {
     it(`installs extlinux on a ${table} disk: boot code, MBR code, bootable flag, config`, async () => {
       const disk = join(dir, 'disk.img');

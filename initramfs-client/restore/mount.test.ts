@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.ts';
 import { bindSystemDirs, mountOrder, mountsUnder, unbindSystemDirs, unmountTarget } from './mount.ts';
 import { createRunner } from './run.ts';
+import { netbootRunner } from './testdata/netboot-runner.ts';
 
 const runner = createRunner(silentLogger);
 let dir: string;
@@ -31,19 +32,26 @@ describe('mount order', () => {
   });
 });
 
-describe('bindSystemDirs', () => {
-  it('binds /dev, /proc, /sys into a root and removes them again, tmpfs mounts under the root too', async () => {
+// The netboot environment's mount and umount are busybox applets; the host's are util-linux.
+describe.each([
+  ['util-linux', runner],
+  ['busybox, as on the node', netbootRunner(runner)],
+])('bindSystemDirs with %s', (_name, run) => {
+  it('binds /dev, /proc, /sys into a root and removes them again, submounts included, tmpfs mounts under the root too', async () => {
     await mkdir(join(dir, 'root'));
     const root = join(dir, 'root');
-    await runner.run('tmpfs', ['mount', '-t', 'tmpfs', 'tmpfs', root]);
-    await bindSystemDirs(runner, root);
+    await run.run('tmpfs', ['mount', '-t', 'tmpfs', 'tmpfs', root]);
+    await bindSystemDirs(run, root);
     const mounted = await mountsUnder(root);
     for (const d of ['dev', 'proc', 'sys']) expect(mounted).toContain(join(root, d));
-    await unbindSystemDirs(runner, root);
+    // the host's submounts came along (/dev/pts, /sys/fs/cgroup …) and must go with them
+    expect(mounted.length).toBeGreaterThan(4);
+    await unbindSystemDirs(run, root);
     expect(await mountsUnder(root)).toEqual([root]);
-    await unmountTarget(runner, root);
+    await unmountTarget(run, root);
     expect(await mountsUnder(root)).toEqual([]);
     // the host's own mounts are untouched
     expect(await mountsUnder('/proc')).toContain('/proc');
+    expect(await mountsUnder('/dev')).toContain('/dev/pts');
   });
 });

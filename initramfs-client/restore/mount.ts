@@ -110,17 +110,24 @@ export async function bindSystemDirs(runner: Runner, root: string): Promise<stri
   return done;
 }
 
-/** Undo bindSystemDirs (recursive lazy unmounts, so submounts such as /dev/pts go too). */
+/**
+ * Undo bindSystemDirs: every mount at or below each bind (/dev/pts, /sys's
+ * submounts …), deepest first, each detached lazily. Not `umount -R`: the
+ * netboot environment's umount is busybox's, which has no -R.
+ */
 export async function unbindSystemDirs(runner: Runner, root: string): Promise<void> {
   let first: unknown;
   for (const d of [...SYSTEM_DIRS].reverse()) {
     const target = join(root, d);
-    if ((await mountsUnder(target)).length === 0) continue;
-    try {
-      await runner.run(`unbind /${d}`, ['umount', '-R', '-l', target]);
-    } catch (err) {
-      first ??= err;
+    for (const m of await mountsUnder(target)) {
+      try {
+        await runner.run(`unbind /${d}`, ['umount', '-l', m]);
+      } catch (err) {
+        first ??= err;
+      }
     }
+    // A failure above matters only if something is still mounted (a stacked mount goes with its parent).
+    if ((await mountsUnder(target)).length === 0) first = undefined;
+    if (first) throw first;
   }
-  if (first) throw first;
 }

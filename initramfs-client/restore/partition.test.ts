@@ -14,10 +14,12 @@ import { GPT_TYPES, planLayout, requiredBytes, type LayoutPlan, type PartitionMa
 import { mountTarget, mountsUnder, unmountTarget } from './mount.ts';
 import { applyLayout, sfdiskScript, waitForPartition } from './partition.ts';
 import { createRunner } from './run.ts';
+import { netbootRunner } from './testdata/netboot-runner.ts';
 import { gptFacts, mbrFacts, metaFor, treeFacts } from './testdata/facts.ts';
 
 const MiB = 1024 * 1024;
-const runner = createRunner(silentLogger);
+// What the node runs: busybox applets where the netboot environment links them.
+const runner = netbootRunner(createRunner(silentLogger));
 let dir: string;
 let loops: string[];
 

@@ -6,12 +6,14 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { silentLogger } from '../../core/log.ts';
 import { mountsUnder } from './mount.ts';
 import { createRunner } from './run.ts';
+import { netbootRunner } from './testdata/netboot-runner.ts';
 import { regenerateSshHostKeys } from './ssh-keys.ts';
 
 // Needs root (chroot, chown) and the host's ssh-keygen as maker and oracle.
 let root: string;
 let sample: string;
-const runner = createRunner(silentLogger);
+// What the node runs: busybox applets where the netboot environment links them.
+const runner = netbootRunner(createRunner(silentLogger));
 beforeAll(async () => {
   // the sample's keys, made once (RSA is slow): what every restored node must NOT have
   sample = await mkdtemp(join(tmpdir(), 'sshkeys-sample-'));

@@ -14,11 +14,13 @@ import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.ts';
 import { createRunner } from './run.ts';
+import { netbootRunner } from './testdata/netboot-runner.ts';
 import { END_BYTES, wipeDisk } from './wipe.ts';
 
 const MiB = 1024 * 1024;
 const SIZE = 64 * MiB;
-const runner = createRunner(silentLogger);
+// What the node runs: busybox applets where the netboot environment links them.
+const runner = netbootRunner(createRunner(silentLogger));
 const execFileP = promisify(execFile);
 let dir: string;
 let loops: string[];

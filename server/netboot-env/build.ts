@@ -73,7 +73,7 @@ export interface NetbootBuild {
 }
 
 /** Busybox applets linked in /bin: what /init, the udhcpc script and a debug shell use. */
-const APPLETS = [
+export const APPLETS: readonly string[] = [
   '[', 'awk', 'basename', 'cat', 'chmod', 'cp', 'cttyhack', 'cut', 'date', 'dirname', 'dmesg', 'echo', 'env', 'expr', 'false',
   'grep', 'head', 'hostname', 'ifconfig', 'insmod', 'ip', 'kill', 'less', 'ln', 'ls', 'lsmod', 'mkdir', 'mknod',
   'modprobe', 'mount', 'mv', 'nslookup', 'ping', 'poweroff', 'printf', 'ps', 'reboot', 'rm', 'route', 'sed', 'seq',
