@@ -115,6 +115,10 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
         }
         con.line(text);
       },
+      onNote: (text) => {
+        con.line(`note: ${text}`);
+        void report({ phase, message: text });
+      },
       onProgress,
     });
     await dl.whenComplete();

@@ -46,6 +46,8 @@ export interface RestoreJob {
   log: Logger;
   /** Phase changes and progress, for the console and the server. */
   onPhase: (phase: 'restoring' | 'personalising', text: string) => void;
+  /** What the operator must know about the restored system (a static address replaced by DHCP …): the console and the server's events. */
+  onNote?: (text: string) => void;
   onProgress: (written: number, total: number) => void;
   signal: AbortSignal;
   root?: string;
@@ -108,7 +110,8 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
     job.onPhase('personalising', `hostname ${hostname}`);
     // The mapping carries each partition's sample device (oldDevice) for configs that name devices.
     await rewriteIdentifiers(root, mapping, { log });
-    await personalise(root, { hostname, sampleMacs: job.meta.host.interfaces.map((i) => i.mac), log });
+    const identity = await personalise(root, { hostname, sampleMacs: job.meta.host.interfaces.map((i) => i.mac), log });
+    for (const note of identity.notes) job.onNote?.(note);
     await regenerateSshHostKeys(runner, root, log);
     await installBootloader(runner, {
       root,

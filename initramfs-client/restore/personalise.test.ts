@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../core/log.ts';
-import { personalise, unpinNetplan, unpinNetwork, validateHostname } from './personalise.ts';
+import { networkToDhcp, unpinNetplan, unpinNetwork } from './network-config.ts';
+import { personalise, validateHostname } from './personalise.ts';
 
 let root: string;
 beforeEach(async () => {
@@ -99,6 +100,71 @@ describe('unpinNetwork / unpinNetplan', () => {
   });
   it('rewrites flow-style matches and keeps comments', () => {
     const y = `# from the installer\nnetwork:\n  ethernets:\n    id0:\n      match: {macaddress: '${SAMPLE_MAC}'}\n      set-name: ens3\n      dhcp4: yes\n`;
-    expect(unpinNetplan(y, any)).toBe(`# from the installer\nnetwork:\n  ethernets:\n    id0:\n      match: {name: "e*"}\n      dhcp4: yes\n`);
+    expect(unpinNetplan(y, any).text).toBe(`# from the installer\nnetwork:\n  ethernets:\n    id0:\n      match: {name: "e*"}\n      dhcp4: yes\n`);
+  });
+
+  it('turns the static address of a .network pinned to the sample into DHCP: every clone would claim it', () => {
+    const pinned = `[Match]\nMACAddress=${SAMPLE_MAC}\n\n[Network]\nAddress=198.18.0.50/24\nGateway=198.18.0.1\nDNS=198.18.0.53\n`;
+    const { text, dropped } = networkToDhcp(unpinNetwork(pinned, any));
+    expect(text).toBe('[Match]\nName=en* eth*\n\n[Network]\nDNS=198.18.0.53\nDHCP=yes\n');
+    expect(dropped).toEqual(['198.18.0.50/24']);
+    // [Address] sections go too; an existing DHCP=no becomes yes; what came after [Network] stays
+    const sections = '[Match]\nName=en*\n[Network]\nDHCP=no\n[Address]\nAddress=198.18.0.51/24\n[Route]\nDestination=198.19.0.0/16\n';
+    expect(networkToDhcp(sections)).toEqual({ text: '[Match]\nName=en*\n[Network]\nDHCP=yes\n[Route]\nDestination=198.19.0.0/16\n', dropped: ['198.18.0.51/24'] });
+    // no static address: unchanged
+    const dhcp = '[Match]\nName=en*\n\n[Network]\nDHCP=ipv4\n';
+    expect(networkToDhcp(dhcp)).toEqual({ text: dhcp, dropped: [] });
+  });
+
+  it('turns a netplan stanza pinned to the sample from static addresses to DHCP, other stanzas untouched', () => {
+    const y = [
+      'network:',
+      '  version: 2',
+      '  ethernets:',
+      '    lan:',
+      '      match:',
+      `        macaddress: "${SAMPLE_MAC}"`,
+      '      set-name: lan',
+      '      addresses:',
+      '        - 198.18.0.50/24',
+      '        - "2001:db8::50/64"',
+      '      gateway4: 198.18.0.1',
+      '      nameservers:',
+      '        addresses: [198.18.0.53]',
+      '    other:',
+      '      match:',
+      `        macaddress: "${OTHER_MAC}"`,
+      '      addresses: [198.18.0.60/24]',
+      '',
+    ].join('\n');
+    const { text, dropped } = unpinNetplan(y, (m) => m === SAMPLE_MAC);
+    expect(dropped).toEqual(['198.18.0.50/24', '2001:db8::50/64']);
+    expect(text).toBe(
+      [
+        'network:',
+        '  version: 2',
+        '  ethernets:',
+        '    lan:',
+        '      match:',
+        '        name: "e*"',
+        '      nameservers:',
+        '        addresses: [198.18.0.53]',
+        '      dhcp4: true',
+        '    other:',
+        '      match:',
+        `        macaddress: "${OTHER_MAC}"`,
+        '      addresses: [198.18.0.60/24]',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('reports the static address it replaced, and a static stanza of etc/network/interfaces', async () => {
+    await put('etc/systemd/network/10-lan.network', `[Match]\nMACAddress=${SAMPLE_MAC}\n[Network]\nAddress=198.18.0.50/24\n`);
+    await put('etc/network/interfaces', 'auto eth0\niface eth0 inet static\n  address 198.18.0.50/24\n');
+    const res = await personalise(root, { hostname: 'node-2', sampleMacs: [SAMPLE_MAC], log: silentLogger });
+    expect(await get('etc/systemd/network/10-lan.network')).toBe('[Match]\nName=en* eth*\n[Network]\nDHCP=yes\n');
+    expect(res.notes.join('\n')).toMatch(/10-lan\.network gave the sample the static address 198\.18\.0\.50\/24; this node uses DHCP instead/);
+    expect(res.notes.join('\n')).toMatch(/etc\/network\/interfaces gives eth0 a static address/);
   });
 });

@@ -7,23 +7,22 @@
  * - etc/machine-id, var/lib/dbus/machine-id (regular file only; Debian makes
  *   it a symlink): a fresh random id. An empty or "uninitialized" one means
  *   "systemd makes one at first boot" and is left as it is.
- * - etc/udev/rules.d/*persistent-net*: removed (they pin eth0 to the sample's MAC).
- * - etc/systemd/network/*.link matching a sample MAC: removed (they rename by MAC).
- * - etc/systemd/network/*.network: `MACAddress=`/`PermanentMACAddress=` of a
- *   sample MAC dropped when [Match] has other keys, else replaced by
- *   `Name=en* eth*` so the config applies to whatever wired NIC the node has.
- * - etc/netplan/*.yaml: `macaddress: <sample MAC>` becomes `name: "e*"`, and
- *   `set-name:` in that stanza is dropped (renaming every match to one name fails).
- * - etc/network/interfaces: never changed; reported when it names interfaces.
+ * - etc/udev/rules.d/*persistent-net*, and etc/systemd/network/*.link
+ *   matching a sample MAC: removed (they pin a name to the sample's MAC).
+ * - etc/systemd/network/*.network and etc/netplan/*.yaml pinned to a sample
+ *   MAC: unpinned, and a static address there becomes DHCP (network-config.ts).
+ * - etc/network/interfaces: never changed; reported when it names interfaces
+ *   or gives one a static address.
  * Without `sampleMacs` (or an empty list: a plain-tree image has no facts) every MAC found in
  * those files counts as the sample's: a MAC in an image can only be the sample's.
  */
 import { randomBytes } from 'node:crypto';
-import { lstat, readFile, rm, writeFile } from 'node:fs/promises';
+import { lstat, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ImgsrvError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
-import { listInRoot, regularFileInRoot, resolveInRoot } from './root-path.ts';
+import { unpinNetworkConfig } from './network-config.ts';
+import { regularFileInRoot, resolveInRoot } from './root-path.ts';
 
 /** Options for personalise. */
 export interface PersonaliseOptions {
@@ -61,12 +60,7 @@ export async function personalise(root: string, opts: PersonaliseOptions): Promi
   const res: PersonaliseResult = { changed: [], removed: [], notes: [] };
   await writeHostname(root, opts, res);
   await writeMachineIds(root, res);
-  await removePinnedNics(root, opts.sampleMacs?.map((m) => m.toLowerCase()), res);
-  const ifaces = await regularFileInRoot(root, 'etc/network/interfaces');
-  if (ifaces) {
-    const named = [...(await readFile(ifaces, 'utf8')).matchAll(/^\s*iface\s+(\S+)/gm)].map((m) => m[1]!).filter((n) => n !== 'lo');
-    if (named.length > 0) res.notes.push(`etc/network/interfaces configures ${named.join(', ')} by name (left unchanged): the node's NICs must have those names`);
-  }
+  await unpinNetworkConfig(root, opts.sampleMacs?.map((m) => m.toLowerCase()), res);
   opts.log.info(res, 'personalised');
   return res;
 }
@@ -138,102 +132,4 @@ async function writeMachineIds(root: string, res: PersonaliseResult): Promise<vo
     await writeFile(host, `${id}\n`);
     res.changed.push(rel);
   }
-}
-
-/** The MACs in a text, lowercase. */
-function macsIn(text: string): string[] {
-  return [...text.matchAll(/\b([0-9a-f]{2}(?::[0-9a-f]{2}){5})\b/gi)].map((m) => m[1]!.toLowerCase());
-}
-
-async function removePinnedNics(root: string, sampleMacs: string[] | undefined, res: PersonaliseResult): Promise<void> {
-  const isSample = (mac: string): boolean => (sampleMacs && sampleMacs.length > 0 ? sampleMacs.includes(mac.toLowerCase()) : true);
-  for (const name of await listInRoot(root, 'etc/udev/rules.d')) {
-    if (!name.includes('persistent-net')) continue;
-    await rm(`${await resolveInRoot(root, 'etc/udev/rules.d')}/${name}`, { force: true });
-    res.removed.push(`etc/udev/rules.d/${name}`);
-  }
-  for (const name of await listInRoot(root, 'etc/systemd/network')) {
-    const rel = `etc/systemd/network/${name}`;
-    const host = await regularFileInRoot(root, rel);
-    if (!host) continue;
-    const text = await readFile(host, 'utf8');
-    if (name.endsWith('.link')) {
-      const match = /^\s*(?:Permanent)?MACAddress\s*=(.*)$/im.exec(text);
-      if (match && macsIn(match[1]!).some(isSample)) {
-        await rm(host, { force: true });
-        res.removed.push(rel);
-      }
-    } else if (name.endsWith('.network')) {
-      const after = unpinNetwork(text, isSample);
-      if (after !== text) {
-        await writeFile(host, after);
-        res.changed.push(rel);
-      }
-    }
-  }
-  for (const name of await listInRoot(root, 'etc/netplan')) {
-    const rel = `etc/netplan/${name}`;
-    const host = name.endsWith('.yaml') ? await regularFileInRoot(root, rel) : undefined;
-    if (!host) continue;
-    const text = await readFile(host, 'utf8');
-    const after = unpinNetplan(text, isSample);
-    if (after !== text) {
-      await writeFile(host, after);
-      res.changed.push(rel);
-    }
-  }
-}
-
-/** Unpin a systemd .network file's [Match] from sample MACs (see the file comment). */
-export function unpinNetwork(text: string, isSample: (mac: string) => boolean): string {
-  const lines = text.split('\n');
-  let section = '';
-  const matchKeys = new Set<string>();
-  for (const l of lines) {
-    const s = /^\s*\[(\w+)\]/.exec(l);
-    if (s) section = s[1]!;
-    const k = /^\s*(\w+)\s*=/.exec(l);
-    if (section === 'Match' && k) matchKeys.add(k[1]!);
-  }
-  const others = [...matchKeys].filter((k) => k !== 'MACAddress' && k !== 'PermanentMACAddress');
-  section = '';
-  const out: string[] = [];
-  for (const l of lines) {
-    const s = /^\s*\[(\w+)\]/.exec(l);
-    if (s) section = s[1]!;
-    const m = /^\s*(?:Permanent)?MACAddress\s*=(.*)$/.exec(l);
-    if (section === 'Match' && m && macsIn(m[1]!).some(isSample)) {
-      if (others.length === 0 && !out.includes('Name=en* eth*')) out.push('Name=en* eth*');
-      continue;
-    }
-    out.push(l);
-  }
-  return out.join('\n');
-}
-
-/** Unpin netplan stanzas from sample MACs (see the file comment); line-based so comments and layout stay. */
-export function unpinNetplan(text: string, isSample: (mac: string) => boolean): string {
-  const lines = text.split('\n');
-  const indent = (l: string): number => /^\s*/.exec(l)![0].length;
-  const drop = new Set<number>();
-  for (let i = 0; i < lines.length; i++) {
-    const l = lines[i]!;
-    const m = /macaddress:\s*["']?([0-9a-f:]{17})["']?/i.exec(l);
-    if (!m || !isSample(m[1]!)) continue;
-    lines[i] = l.replace(m[0], 'name: "e*"');
-    // the stanza: find "match:" above, then its siblings at the same indent
-    let j = i;
-    while (j >= 0 && !/^\s*match:/.test(lines[j]!)) j--;
-    if (j < 0) continue;
-    const level = indent(lines[j]!);
-    for (const dir of [-1, 1]) {
-      for (let k = j + dir; k >= 0 && k < lines.length; k += dir) {
-        const t = lines[k]!;
-        if (t.trim() === '' || t.trim().startsWith('#')) continue;
-        if (indent(t) < level) break;
-        if (indent(t) === level && /^\s*set-name:/.test(t)) drop.add(k);
-      }
-    }
-  }
-  return lines.filter((_l, i) => !drop.has(i)).join('\n');
 }
