@@ -31,7 +31,10 @@ export type DataPaths = ReturnType<typeof dataPaths>;
 export function initDataDir(data: string): { store: Store; paths: DataPaths; created: TokenScope[]; nodeToken: string } {
   const paths = dataPaths(data);
   mkdirSync(data, { recursive: true, mode: 0o700 });
+  // Root's alone, whoever made it: it holds the tokens, the password hash, sessions and leases.
+  chmodSync(data, 0o700);
   const store = openStore(paths.db);
+  for (const f of [paths.db, `${paths.db}-wal`, `${paths.db}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
   const created: TokenScope[] = [];
   const ensure = (scope: TokenScope, file: string): string => {
     if (store.tokens.has(scope) && existsSync(file)) return readFileSync(file, 'utf8').trim();

@@ -51,6 +51,8 @@ describe('live settings', () => {
     const live = new LiveSettingsService(openStore(':memory:'), config);
     await expect(live.update({ dhcp: { reservations: [{ mac: 'nope', ip: '198.18.0.9' }] } })).rejects.toThrow(/dhcp\.reservations\.0\.mac/);
     await expect(live.update({ nodes: { defaultGroup: 'missing' } })).rejects.toThrow(/nodes\.defaultGroup: no group missing/);
+    // A pattern that gives bad hostnames is refused when set, not after every unattended node's download.
+    await expect(live.update({ nodes: { hostnamePattern: '-{n}' } })).rejects.toThrow(/nodes\.hostnamePattern: it gives "-1"/);
   });
 
   // The settings are kept in memory (the DHCP path reads the boot mode for every PXE packet):

@@ -11,6 +11,7 @@
 import type { Config } from './config/schema.ts';
 import { rangeSchema, reservationSchema } from './config/schema.ts';
 import { ImgsrvError } from '../core/errors.ts';
+import { hostnamePatternProblem } from '../core/hostname.ts';
 import type { Store } from './store/db.ts';
 import { inTransaction } from './store/transaction.ts';
 import type { Reservation } from '../netboot/dhcp/leases.ts';
@@ -150,6 +151,8 @@ export class LiveSettingsService {
     if (new Set(s.dhcp.reservations.map((r) => r.mac)).size !== s.dhcp.reservations.length) {
       throw new ImgsrvError('BAD_USAGE', 'dhcp.reservations: a MAC is reserved twice', { hint: 'one address per MAC' });
     }
+    const pattern = hostnamePatternProblem(s.nodes.hostnamePattern);
+    if (pattern) throw new ImgsrvError('BAD_USAGE', `nodes.hostnamePattern: ${pattern}`, { hint: 'e.g. node-{n} or rack1-{mac}' });
     const g = s.nodes.defaultGroup;
     if (g !== null && !this.store.groups.get(g)) throw new ImgsrvError('BAD_USAGE', `nodes.defaultGroup: no group ${g}`, { hint: 'create it first: `imgsrv groups set NAME`' });
   }

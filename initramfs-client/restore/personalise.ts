@@ -20,6 +20,7 @@ import { randomBytes } from 'node:crypto';
 import { lstat, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ImgsrvError } from '../../core/errors.ts';
+import { hostnameProblem } from '../../core/hostname.ts';
 import type { Logger } from '../../core/log.ts';
 import { unpinNetworkConfig } from './network-config.ts';
 import { regularFileInRoot, resolveInRoot } from './root-path.ts';
@@ -41,21 +42,9 @@ export interface PersonaliseResult {
   notes: string[];
 }
 
-/** Why a hostname is not acceptable (RFC 1123 labels, at most 63 characters each, 253 in all), or undefined when it is. */
-export function validateHostname(name: string): string | undefined {
-  if (name.length === 0) return 'the hostname is empty';
-  if (name.length > 253) return 'the hostname is longer than 253 characters';
-  for (const label of name.split('.')) {
-    if (label.length === 0) return 'the hostname has an empty label (two dots, or a dot at either end)';
-    if (label.length > 63) return `"${label}" is longer than 63 characters`;
-    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/i.test(label)) return `"${label}" may contain only letters, digits and "-", and not start or end with "-"`;
-  }
-  return undefined;
-}
-
 /** Give the restored tree at `root` this node's hostname and identity (see the file comment for exactly what changes). */
 export async function personalise(root: string, opts: PersonaliseOptions): Promise<PersonaliseResult> {
-  const problem = validateHostname(opts.hostname);
+  const problem = hostnameProblem(opts.hostname);
   if (problem) throw new ImgsrvError('BAD_USAGE', `bad hostname "${opts.hostname}": ${problem}`, { hint: 'use letters, digits and "-", e.g. node-12' });
   const res: PersonaliseResult = { changed: [], removed: [], notes: [] };
   await writeHostname(root, opts, res);

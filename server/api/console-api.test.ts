@@ -66,6 +66,9 @@ describe('console API: sessions, groups, settings, retire, live', () => {
     expect(g.json()).toMatchObject({ name: 'rack1', image: 'web@1', hostnamePattern: 'r1-{n}', keep: ['/srv'], kernelArgs: ['quiet'], targetDisk: null, nodes: 0 });
     expect((await inject('PUT', '/api/v1/groups/rack2', { image: 'nope' })).statusCode).toBe(404);
     expect((await inject('PUT', '/api/v1/groups/Bad Name', {})).statusCode).toBe(400);
+    const badPattern = await inject('PUT', '/api/v1/groups/rack2', { hostnamePattern: '{n}-' });
+    expect(badPattern.statusCode).toBe(400);
+    expect(badPattern.json().message).toMatch(/hostnamePattern: it gives "1-"/);
     const injected = await inject('PUT', '/api/v1/groups/rack2', { kernelArgs: ['quiet', '#'] });
     expect(injected.statusCode).toBe(400);
     expect(injected.json().message).toMatch(/^kernelArgs\[1\]: .*iPXE syntax/);

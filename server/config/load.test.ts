@@ -47,6 +47,7 @@ describe('config', () => {
     expect(errorOf(() => validateConfig({ dhcp: { range: '198.18.0.9-198.18.0.1' } })).message).toMatch(/dhcp\.range: must be FIRST-LAST/);
     expect(errorOf(() => validateConfig({ tftp: { port: 'sixty-nine' } })).message).toMatch(/tftp\.port/);
     expect(errorOf(() => validateConfig({ boot: { kernelArgs: ['a b'] } })).message).toMatch(/boot\.kernelArgs\.0/);
+    expect(errorOf(() => validateConfig({ nodes: { hostnamePattern: '-{n}' } })).message).toMatch(/nodes\.hostnamePattern: it gives "-1"/);
     // The boot builders' rule: iPXE syntax or a key imgsrv sets itself is refused at load, not at boot.
     expect(errorOf(() => validateConfig({ boot: { kernelArgs: ['quiet', '&&'] } })).message).toMatch(/boot\.kernelArgs\.1: .*iPXE syntax/);
     expect(errorOf(() => validateConfig({ boot: { kernelArgs: ['imgsrv.server=http://x'] } })).message).toMatch(/boot\.kernelArgs\.0: .*sets a key imgsrv sets itself/);

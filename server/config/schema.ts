@@ -6,6 +6,7 @@
 import { isIPv4 } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { hostnamePatternProblem } from '../../core/hostname.ts';
 import { normalizeMac } from '../store/nodes.ts';
 import { ipToInt } from '../../netboot/dhcp/options.ts';
 import { checkKernelArg } from '../../netboot/boot/cmdline.ts';
@@ -122,7 +123,14 @@ export const configSchema = z
     nodes: z
       .strictObject({
         /** Hostname suggestion for unassigned nodes; {n} is the node's sequence number, {mac} its MAC without colons. */
-        hostnamePattern: z.string().regex(/^[a-z0-9{}-]+$/i, 'may contain letters, digits, - and {n} / {mac}').default('node-{n}'),
+        hostnamePattern: z
+          .string()
+          .regex(/^[a-z0-9{}-]+$/i, 'may contain letters, digits, - and {n} / {mac}')
+          .superRefine((p, ctx) => {
+            const problem = hostnamePatternProblem(p);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          })
+          .default('node-{n}'),
         assignments: z.array(z.strictObject({ mac, hostname })).default([]),
       })
       .prefault({}),

@@ -17,6 +17,7 @@
  */
 import type { DeployPlan } from '../../contract/plan.ts';
 import type { NodePhase } from '../../contract/report.ts';
+import { expandHostnamePattern } from '../../core/hostname.ts';
 import type { ImageMeta } from '../../images/meta.ts';
 import { ImgsrvError } from '../../core/errors.ts';
 import type { ImageLocks } from '../images/locks.ts';
@@ -92,9 +93,7 @@ export function effectiveSettings(ctx: DeployContext, node: NodeRecord): {
 }
 
 /** Expand the hostname pattern: {n} the node's sequence number, {mac} its MAC without separators. */
-export function suggestHostname(pattern: string, seq: number, mac: string): string {
-  return pattern.replaceAll('{n}', String(seq)).replaceAll('{mac}', mac.replaceAll(':', '')).toLowerCase();
-}
+export const suggestHostname = expandHostnamePattern;
 
 /** Resolve NAME / NAME@VERSION to a published version with a torrent; throws NOT_FOUND / IMAGE_INVALID. */
 export function resolveImage(images: ImageStore, raw: string): { ref: Required<ImageRef>; meta: ImageMeta } {

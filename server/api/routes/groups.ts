@@ -5,6 +5,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { ImgsrvError, withContext } from '../../../core/errors.ts';
+import { hostnamePatternProblem } from '../../../core/hostname.ts';
 import { checkKernelArg } from '../../../netboot/boot/cmdline.ts';
 import type { Store } from '../../store/db.ts';
 import type { GroupPatch } from '../../store/groups.ts';
@@ -46,6 +47,9 @@ export const groupRoutes: FastifyPluginAsync<{ store: Store; deploy?: DeployCont
       const { name } = req.params;
       // Refuse an image that isn't there (a typo would leave the group's nodes waiting).
       if (req.body.image && deploy) resolveImage(deploy.images, req.body.image);
+      // A pattern that gives bad names would fail every unattended node after its whole download: refuse it now.
+      const pattern = req.body.hostnamePattern ? hostnamePatternProblem(req.body.hostnamePattern) : undefined;
+      if (pattern) throw new ImgsrvError('BAD_USAGE', `hostnamePattern: ${pattern}`, { hint: 'e.g. node-{n} or rack1-{mac}' });
       // The boot builders' rule, now rather than when a node of the group asks for its boot script.
       req.body.kernelArgs?.forEach((a, i) => {
         try {
