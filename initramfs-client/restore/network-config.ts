@@ -197,13 +197,14 @@ export function unpinNetplan(text: string, isSample: (mac: string) => boolean): 
       }
     }
     let hasStatic = false;
+    const dhcp4: number[] = [];
     for (let k = first; k <= last; k++) {
       const t = lines[k]!;
       if (blank(t) || indent(t) !== level) continue;
       const key = /^\s*([\w-]+):\s*(.*)$/.exec(t);
       if (!key) continue;
       if (key[1] === 'set-name' || key[1] === 'gateway4' || key[1] === 'gateway6') drop.add(k);
-      if (key[1] === 'dhcp4') drop.add(k);
+      if (key[1] === 'dhcp4') dhcp4.push(k);
       if (key[1] === 'addresses') {
         hasStatic = true;
         drop.add(k);
@@ -215,8 +216,11 @@ export function unpinNetplan(text: string, isSample: (mac: string) => boolean): 
         }
       }
     }
-    if (hasStatic) dhcpAt.push({ after: last, indent: level });
-    else for (let k = first; k <= last; k++) if (/^\s*dhcp4:/.test(lines[k]!)) drop.delete(k);
+    // A static stanza's own dhcp4 line (likely `false`) gives way to `dhcp4: true` at its end.
+    if (hasStatic) {
+      for (const k of dhcp4) drop.add(k);
+      dhcpAt.push({ after: last, indent: level });
+    }
   }
   const out: string[] = [];
   lines.forEach((l, i) => {

@@ -120,6 +120,7 @@ describe('unpinNetwork / unpinNetplan', () => {
       '        - 198.18.0.50/24',
       '        - "2001:db8::50/64"',
       '      gateway4: 198.18.0.1',
+      '      dhcp4: false',
       '      nameservers:',
       '        addresses: [198.18.0.53]',
       '    other:',
