@@ -52,9 +52,6 @@ export interface WipePlan {
 /** The server's answer to a booted node. */
 export type DeployPlan = RestorePlan | WaitPlan | LocalBootPlan | WipePlan;
 
-/** Every plan action, for schemas and exhaustive switches. */
-export const PLAN_ACTIONS = ['restore', 'wait', 'local-boot', 'wipe'] as const satisfies ReadonlyArray<DeployPlan['action']>;
-
 /**
  * Check the shape of a plan as it arrives over the network, so the node acts
  * only on a whole plan: throws a plain Error naming the first field missing.

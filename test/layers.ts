@@ -62,9 +62,7 @@ export function checkLayers(edges: ReadonlyArray<readonly [string, string]>): Vi
       continue;
     }
     const rule = ruleFor(from);
-    if (!rule) continue;
-    const own = ruleFor(to);
-    if (own === rule || to.startsWith(rule.from)) continue;
+    if (!rule || to.startsWith(rule.from)) continue;
     if (!rule.allow.some((room) => to.startsWith(room))) out.push({ from, to, why: rule.why });
   }
   return out;

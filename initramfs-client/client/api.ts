@@ -13,12 +13,9 @@ import type { SwarmStats } from '../../torrent/download.ts';
 
 export type { DeployPlan };
 
-/** Phases the client reports (contract/report.ts). */
-export type ClientPhase = ReportedPhase;
-
 /** One report: phase plus whatever is known. */
 export interface ClientReport {
-  phase: ClientPhase;
+  phase: ReportedPhase;
   message?: string;
   hostname?: string;
   ip?: string;

@@ -10,13 +10,14 @@ import { freemem } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from '../../core/log.ts';
 import { ImgsrvError } from '../../core/errors.ts';
-import { formatBytes, formatBytes as mb } from '../../core/format.ts';
+import { formatBytes, formatRate } from '../../core/format.ts';
 import type { Runner } from '../restore/run.ts';
 import { SwarmDownload } from '../../torrent/download.ts';
 import { fetchTorrent } from '../swarm/fetch-torrent.ts';
 import { swarmDone, type NodeApi } from '../swarm/node-api.ts';
 import type { RestorePlan } from '../../contract/plan.ts';
-import type { ClientPhase, ClientReport } from './api.ts';
+import type { ReportedPhase } from '../../contract/report.ts';
+import type { ClientReport } from './api.ts';
 import type { BootParams } from './boot-params.ts';
 import type { NodeConsole } from './console.ts';
 import { pickDisk, restore, type RestoreResult } from './restore.ts';
@@ -65,7 +66,7 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
   const { disk } = target;
   con.line(`target disk ${disk.path}: ${formatBytes(disk.sizeBytes)} ${disk.transport}${disk.model ? ` ${disk.model}` : ''}`);
 
-  let phase: ClientPhase = 'downloading';
+  let phase: ReportedPhase = 'downloading';
   let written = 0;
   const total = meta.artifact.rawBytes;
   let hostname: string | undefined = plan.hostname.assigned ?? undefined;
@@ -93,7 +94,7 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
     if (Date.now() - lastLine < 5000) return;
     lastLine = Date.now();
     const s = dl.stats();
-    con.line(`${phase}: disk ${Math.floor((100 * w) / Math.max(1, total))}% (${mb(w)}), download ${Math.floor(s.progress * 100)}% at ${mb(s.downloadSpeed)}/s, ${s.peers} peers, sent ${mb(s.uploaded)}`);
+    con.line(`${phase}: disk ${Math.floor((100 * w) / Math.max(1, total))}% (${formatBytes(w)}), download ${Math.floor(s.progress * 100)}% at ${formatRate(s.downloadSpeed)}, ${s.peers} peers, sent ${formatBytes(s.uploaded)}`);
   };
   try {
     void send();
@@ -125,10 +126,10 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
     phase = 'seeding';
     await send();
     const s = dl.stats();
-    con.line(`restored ${result.files} files to ${result.disk.path} as ${result.hostname}; image ${mb(s.length)} (${mb(s.fromPeers)} from peers, ${mb(s.fromWebSeed)} from the web seed)`);
+    con.line(`restored ${result.files} files to ${result.disk.path} as ${result.hostname}; image ${formatBytes(s.length)} (${formatBytes(s.fromPeers)} from peers, ${formatBytes(s.fromWebSeed)} from the web seed)`);
     con.line(`seeding for the other nodes until the deployment completes (at most ${plan.linger} s)`);
     const how = await dl.seedUntil({ lingerMs: plan.linger * 1000, pollMs: 3000, isDone: () => swarmDone(d.api, s.infoHash) });
-    con.line(how === 'done' ? `deployment complete; sent ${mb(dl.stats().uploaded)} to peers` : 'linger time over; stopping seeding');
+    con.line(how === 'done' ? `deployment complete; sent ${formatBytes(dl.stats().uploaded)} to peers` : 'linger time over; stopping seeding');
     phase = 'done';
     await send();
     return result;

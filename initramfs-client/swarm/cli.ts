@@ -35,7 +35,8 @@ import { ImgsrvError } from '../../core/errors.ts';
 import { createRootLogger, type Logger } from '../../core/log.ts';
 import { SwarmDownload, type SwarmStats, type WebSeedMode } from '../../torrent/download.ts';
 import { fetchTorrent, parseTorrentSource } from './fetch-torrent.ts';
-import { createReporter, type ClientPhase, type ClientReport } from '../client/api.ts';
+import type { ReportedPhase } from '../../contract/report.ts';
+import { createReporter, type ClientReport } from '../client/api.ts';
 import { checkAgainstPlan, targetFromPlan, type DownloadTarget } from './cli-plan.ts';
 import { swarmDone, type NodeApi } from './node-api.ts';
 
@@ -185,7 +186,7 @@ async function download(
     logger: log,
     signal,
   });
-  let phase: ClientPhase = 'downloading';
+  let phase: ReportedPhase = 'downloading';
   const report = (): Promise<boolean> => send({ phase, swarm: dl.stats() });
   const reporter = setInterval(() => void report(), o.reportMs || 3000);
   try {

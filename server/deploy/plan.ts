@@ -92,9 +92,6 @@ export function effectiveSettings(ctx: DeployContext, node: NodeRecord): {
   };
 }
 
-/** Expand the hostname pattern: {n} the node's sequence number, {mac} its MAC without separators. */
-export const suggestHostname = expandHostnamePattern;
-
 /** Resolve NAME / NAME@VERSION to a published version with a torrent; throws NOT_FOUND / IMAGE_INVALID. */
 export function resolveImage(images: ImageStore, raw: string): { ref: Required<ImageRef>; meta: ImageMeta } {
   const ref = parseImageRef(raw);
@@ -145,7 +142,7 @@ export function planFor(ctx: DeployContext, mac: string): DeployPlan {
     image: ref,
     torrentUrl: `${ctx.torrentBase}/${encodeURIComponent(ref.name)}/${ref.version}.torrent`,
     meta,
-    hostname: { assigned: node.hostname, suggestion: suggestHostname(eff.hostnamePattern, seq, mac), promptTimeoutSec: eff.promptTimeout },
+    hostname: { assigned: node.hostname, suggestion: expandHostnamePattern(eff.hostnamePattern, seq, mac), promptTimeoutSec: eff.promptTimeout },
     keep: eff.keep,
     targetDisk: eff.targetDisk,
     linger: ctx.settings.linger,
