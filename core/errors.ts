@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   BAD_CONFIG: { exit: 2 },
   NOT_FOUND: { exit: 1 },
   UNAUTHORIZED: { exit: 1 },
+  FORBIDDEN: { exit: 1 },
   CONFLICT: { exit: 1 },
   SERVER_UNREACHABLE: { exit: 1 },
   IO: { exit: 1 },

@@ -8,6 +8,7 @@
  */
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeNodeTokenFile } from '../server/data-dir.ts';
 import type { ChildProcess } from 'node:child_process';
 import type { LabHost } from './netns.ts';
 import { REPO, type LabServer } from './imgsrv.ts';
@@ -56,7 +57,7 @@ export class SimNode {
     const linger = opts.linger ?? (opts.plan ? undefined : 120);
     this.child = host.spawn(
       NODE_BIN,
-      [CLI, ...source, '--dir', dir, '--address', host.address!, '--server', 'http://198.18.0.1:8080', '--token-file', join(server.data, 'node.token'), '--mac', mac, ...(linger === undefined ? [] : ['--linger', String(linger)]), '--report-interval', '1', '--json'],
+      [CLI, ...source, '--dir', dir, '--address', host.address!, '--server', 'http://198.18.0.1:8080', '--token-file', writeNodeTokenFile(server.data, mac, join(dir, 'node.token')), '--mac', mac, ...(linger === undefined ? [] : ['--linger', String(linger)]), '--report-interval', '1', '--json'],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );
     this.child.stdout!.on('data', (d: Buffer) => this.onData(d.toString()));

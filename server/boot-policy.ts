@@ -24,8 +24,16 @@ export function nodeKernelArgs(store: Store, node: NodeRecord, base: readonly st
   return [...base, ...(group?.kernelArgs ?? [])];
 }
 
-/** The TFTP name of the iPXE script used in tftp boot mode. */
-export const TFTP_IPXE_SCRIPT = 'imgsrv.ipxe';
+/** The TFTP name of a node's iPXE script in tftp boot mode (per MAC: it carries that node's token). */
+export function tftpIpxeScript(mac: string): string {
+  return `imgsrv-${mac.toLowerCase().replace(/[^0-9a-f]/g, '')}.ipxe`;
+}
+
+/** The MAC a tftp-mode script name is for (imgsrv-aabbccddeeff.ipxe), or undefined. */
+export function macFromTftpIpxeScript(name: string): string | undefined {
+  const m = /^imgsrv-([0-9a-f]{12})\.ipxe$/.exec(name);
+  return m ? m[1]!.match(/../g)!.join(':') : undefined;
+}
 
 /** The boot decision for each PXE client; the boot mode is read at each decision, so a settings change applies to the next client. */
 export function createBootDecider(opts: {
@@ -53,7 +61,7 @@ export function createBootDecider(opts: {
     if (decision.firmware === 'bios' && policy.biosLoader === 'pxelinux') {
       return { filename: 'pxelinux.0', via: 'tftp', tftpServer: opts.serverAddress, firmware: 'bios' };
     }
-    if (tftpOnly && /^https?:/.test(decision.filename)) return { ...decision, filename: TFTP_IPXE_SCRIPT };
+    if (tftpOnly && /^https?:/.test(decision.filename)) return { ...decision, filename: tftpIpxeScript(client.mac) };
     return decision;
   };
 }

@@ -2,10 +2,11 @@
  * The data directory: state store, tokens, TFTP root and netboot files.
  * Runtime data never lives in the repository.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openStore, type Store } from './store/db.ts';
 import { newToken, type TokenScope } from './store/tokens.ts';
+import { loadNodeKey, NodeIdentity } from './node-identity.ts';
 
 /** Paths inside one data directory. */
 export function dataPaths(data: string) {
@@ -13,7 +14,8 @@ export function dataPaths(data: string) {
     root: data,
     db: join(data, 'imgsrv.db'),
     adminToken: join(data, 'admin.token'),
-    nodeToken: join(data, 'node.token'),
+    /** The key node tokens are derived from (node-identity.ts). */
+    nodeKey: join(data, 'node.key'),
     serverInfo: join(data, 'server.json'),
     tftpRoot: join(data, 'tftp'),
     /** kernel + initrd of the netboot environment, served over TFTP (imgsrv/…) and HTTP (/boot/files/…) */
@@ -23,12 +25,24 @@ export function dataPaths(data: string) {
 
 export type DataPaths = ReturnType<typeof dataPaths>;
 
+/** Node `mac`'s token under the node key of data directory `data` (for the lab, benches and tests that play nodes). */
+export function nodeTokenOf(data: string, mac: string): string {
+  return new NodeIdentity(loadNodeKey(dataPaths(data).nodeKey).key).tokenFor(mac);
+}
+
+/** Write node `mac`'s token into `file` (0600) for a client's --token-file; returns the file. */
+export function writeNodeTokenFile(data: string, mac: string, file: string): string {
+  writeFileSync(file, `${nodeTokenOf(data, mac)}\n`, { mode: 0o600 });
+  return file;
+}
+
 /**
- * Open the store and make sure both tokens exist. A token's plaintext lives
- * only in a root-only file in the data dir (the CLI reads the admin one, the
- * boot scripts embed the node one); the store keeps their hashes.
+ * Open the store and make sure the admin token and the node key exist. The
+ * admin token's plaintext lives only in a root-only file in the data dir (the
+ * CLI reads it; the store keeps its hash); the node key, in another, is what
+ * each node's own token is derived from.
  */
-export function initDataDir(data: string): { store: Store; paths: DataPaths; created: TokenScope[]; nodeToken: string } {
+export function initDataDir(data: string): { store: Store; paths: DataPaths; created: TokenScope[]; nodes: NodeIdentity } {
   const paths = dataPaths(data);
   mkdirSync(data, { recursive: true, mode: 0o700 });
   // Root's alone, whoever made it: it holds the tokens, the password hash, sessions and leases.
@@ -46,6 +60,9 @@ export function initDataDir(data: string): { store: Store; paths: DataPaths; cre
     return token;
   };
   ensure('admin', paths.adminToken);
-  const nodeToken = ensure('node', paths.nodeToken);
-  return { store, paths, created, nodeToken };
+  const { key, created: newKey } = loadNodeKey(paths.nodeKey);
+  if (newKey) created.push('node');
+  // The one shared node token of earlier versions grants nothing now.
+  rmSync(join(data, 'node.token'), { force: true });
+  return { store, paths, created, nodes: new NodeIdentity(key) };
 }

@@ -29,6 +29,7 @@ import { LiveSettingsService, type LiveSettings } from './live-settings.ts';
 import { dhcpStoreOptions } from './store/dhcp-store.ts';
 import { rangeSchema } from './config/schema.ts';
 import { startTftpServer } from '../netboot/tftp/server.ts';
+import { readNeighbours, type BootSourceDeps } from './boot-source.ts';
 
 
 /** A running server: its address and a stop function that undoes everything start did. */
@@ -44,7 +45,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
     throw new ImgsrvError('BAD_USAGE', 'no netboot interface given', { hint: 'pass --interface IFACE (the NIC on the nodes\' network)' });
   }
   const iface = resolveInterface(config.interface, config.address);
-  const { store, paths, nodeToken } = initDataDir(config.data);
+  const { store, paths, nodes } = initDataDir(config.data);
   const registry = createRegistry(store);
   const startedAt = Date.now();
   const services: StatusInfo['services'] = {};
@@ -61,6 +62,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
     const settings = live.get();
     for (const o of live.overrides()) log.warn(o, 'a setting changed in the console or with `imgsrv settings` overrides the config file and flags');
     store.leases.setReservations(settings.dhcp.reservations);
+    store.nodes.setLimit(config.nodes.max);
     for (const a of config.nodes.assignments) store.nodes.assignHostname(a.mac, a.hostname);
 
     const httpHost = config.http.bind ?? iface.address;
@@ -131,7 +133,14 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
       services.swarm = { state: 'running', detail: `seeder ${iface.address}:${swarm.seeder.port}, rsync ${iface.address}:${config.swarm.rsyncPort}` };
     } else services.swarm = { state: 'off' };
 
+    // Who may receive a node's boot files and token (boot-source.ts).
+    const bootSources: BootSourceDeps = {
+      leaseOf: (ip) => store.leases.byIp(ip),
+      neighbours: () => readNeighbours(),
+      allowUnverified: () => config.boot.unverifiedSources === 'allow',
+    };
     const app = await buildApp({
+      nodes,
       signingKey: () => signer.publicKey(),
       live,
       swarm,
@@ -152,8 +161,8 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
         httpBase,
         mode: () => live.get().boot.mode,
         tftpServer: iface.address,
-        nodeToken,
         kernelArgs: config.boot.kernelArgs,
+        sources: bootSources,
       },
       status: () => ({ version: VERSION, startedAt, interface: iface.name, address: iface.address, services }),
     });
@@ -178,7 +187,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
         port: config.tftp.port,
         maxBlockSize: config.tftp.maxBlockSize,
         maxWindowSize: config.tftp.maxWindowSize,
-        resolveVirtual: createNodeTftpFiles({ store, httpBase, nodeToken, kernelArgs: config.boot.kernelArgs }),
+        resolveVirtual: createNodeTftpFiles({ store, nodes, sources: bootSources, httpBase, kernelArgs: config.boot.kernelArgs, logger: log.child({ subsystem: 'tftp' }) }),
         onTransfer: (ev) => {
           if (!ev.ok) store.events.add('tftp.failed', `TFTP ${ev.file} to ${ev.remote} failed: ${ev.error ?? 'unknown'}`, { data: ev });
         },

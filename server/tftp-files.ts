@@ -1,36 +1,57 @@
 /**
  * Files the TFTP server generates instead of reading from disk: the
  * per-node pxelinux config (pxelinux.cfg/01-<mac>) and, in TFTP-only boot
- * mode, the iPXE script whose kernel and initrd URLs are tftp://.
+ * mode, the per-node iPXE script (imgsrv-<mac>.ipxe) whose kernel and initrd
+ * URLs are tftp://. Each carries its node's own token, so it goes only to a
+ * requester tied to that MAC (boot-source.ts), like the HTTP script.
  */
+import type { Logger } from '../core/log.ts';
 import type { Store } from './store/db.ts';
-import { bootsLocally, nodeKernelArgs, TFTP_IPXE_SCRIPT } from './boot-policy.ts';
+import { bootsLocally, macFromTftpIpxeScript, nodeKernelArgs } from './boot-policy.ts';
+import { checkBootSource, type BootSourceDeps } from './boot-source.ts';
+import type { NodeIdentity } from './node-identity.ts';
 import { buildIpxeScript } from '../netboot/boot/ipxe.ts';
 import { buildPxelinuxConfig, buildPxelinuxLocalBoot, macFromPxelinuxPath } from '../netboot/boot/pxelinux.ts';
 
 /** Build the TFTP server's `resolveVirtual` hook. */
 export function createNodeTftpFiles(opts: {
   store: Store;
+  nodes: NodeIdentity;
+  sources: BootSourceDeps;
   httpBase: string;
-  nodeToken: string;
   kernelArgs: readonly string[];
+  logger?: Logger;
 }): (name: string, remote: { address: string; port: number }) => Promise<Buffer | null> {
-  const params = { server: opts.httpBase, token: opts.nodeToken, extra: opts.kernelArgs };
-  return async (rawName) => {
-    const name = rawName.replace(/^\/+/, '');
-    const mac = macFromPxelinuxPath(name);
-    if (mac) {
-      const node = opts.store.nodes.record({ mac });
-      if (bootsLocally(node)) return Buffer.from(buildPxelinuxLocalBoot());
-      opts.store.events.add('node.pxelinux', 'pxelinux config fetched', { mac });
-      return Buffer.from(buildPxelinuxConfig({ kernel: 'imgsrv/vmlinuz', initrd: 'imgsrv/initrd.img' }, { ...params, extra: nodeKernelArgs(opts.store, node, opts.kernelArgs) }));
+  /** The node `mac` as the requester may see it: undefined (answer "not found") when it isn't that node or the inventory is full. */
+  const admit = (mac: string, remote: { address: string }) => {
+    const source = checkBootSource(opts.sources, mac, remote.address);
+    if (!source.ok) {
+      opts.logger?.warn({ mac, from: remote.address, why: source.why }, 'boot file refused: the requester is not that node');
+      return undefined;
     }
-    // pxelinux asks for pxelinux.cfg/<UUID>, /<hex IP>… before falling back to "default"; the per-MAC file answers first.
-    if (name === 'pxelinux.cfg/default') {
+    const node = opts.store.nodes.admit({ mac });
+    if (!node) opts.logger?.warn({ mac }, 'boot file refused: the node inventory is full (nodes.max)');
+    return node;
+  };
+  return async (rawName, remote) => {
+    const name = rawName.replace(/^\/+/, '');
+    const pxeMac = macFromPxelinuxPath(name);
+    if (pxeMac) {
+      const node = admit(pxeMac, remote);
+      if (!node) return null;
+      if (bootsLocally(node)) return Buffer.from(buildPxelinuxLocalBoot());
+      opts.store.events.add('node.pxelinux', 'pxelinux config fetched', { mac: pxeMac });
+      const params = { server: opts.httpBase, mac: pxeMac, token: opts.nodes.tokenFor(pxeMac), extra: nodeKernelArgs(opts.store, node, opts.kernelArgs) };
       return Buffer.from(buildPxelinuxConfig({ kernel: 'imgsrv/vmlinuz', initrd: 'imgsrv/initrd.img' }, params));
     }
-    if (name === TFTP_IPXE_SCRIPT) {
+    // pxelinux asks for pxelinux.cfg/<UUID> first and for pxelinux.cfg/default last; the per-MAC file always answers
+    // before those, and a config without a MAC could carry no node's token, so the others are "not found".
+    const ipxeMac = macFromTftpIpxeScript(name);
+    if (ipxeMac) {
+      const node = admit(ipxeMac, remote);
+      if (!node) return null;
       const server = new URL(opts.httpBase).hostname;
+      const params = { server: opts.httpBase, mac: ipxeMac, token: opts.nodes.tokenFor(ipxeMac), extra: nodeKernelArgs(opts.store, node, opts.kernelArgs) };
       return Buffer.from(buildIpxeScript({ kernelUrl: `tftp://${server}/imgsrv/vmlinuz`, initrdUrl: `tftp://${server}/imgsrv/initrd.img` }, params));
     }
     return null;

@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { bundleClient } from '../../server/netboot-env/bundle.ts';
-import { dataPaths } from '../../server/data-dir.ts';
+import { dataPaths, writeNodeTokenFile } from '../../server/data-dir.ts';
 import { jsonClient, timeClients, type Timing } from './clients.ts';
 import { BENCH_IMAGE, BENCH_VERSION } from './image.ts';
 import { nodeIp, nodeMac, SERVER_IP, type SwarmTopology } from './topology.ts';
@@ -92,7 +92,7 @@ export async function runSwarm(topo: SwarmTopology, n: number, srv: SwarmServer,
         '--address', nodeIp(i),
         '--out', '/dev/null',
         '--server', `http://${SERVER_IP}:${srv.httpPort}`,
-        '--token-file', dataPaths(srv.data).nodeToken,
+        '--token-file', writeNodeTokenFile(srv.data, nodeMac(i), join(dir, 'node.token')),
         '--mac', nodeMac(i),
         '--linger', String(lingerS),
         '--json',

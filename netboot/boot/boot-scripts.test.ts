@@ -34,11 +34,11 @@ describe('kernel command line', () => {
 describe('iPXE script', () => {
   const script = buildIpxeScript(
     { kernelUrl: 'http://198.18.0.1:8080/boot/files/vmlinuz', initrdUrl: 'http://198.18.0.1:8080/boot/files/initrd.img' },
-    params,
+    { ...params, mac: 'aa:bb:cc:dd:ee:ff' },
   );
   it('starts with the iPXE magic and names the initrd on the command line (UEFI quirk)', () => {
     expect(script.startsWith('#!ipxe\n')).toBe(true);
-    expect(script).toMatch(/^kernel http:\/\/198\.18\.0\.1:8080\/boot\/files\/vmlinuz initrd=initrd\.img imgsrv\.server=\S+ imgsrv\.token=tok_-123 imgsrv\.mac=\$\{mac\} /m);
+    expect(script).toMatch(/^kernel http:\/\/198\.18\.0\.1:8080\/boot\/files\/vmlinuz initrd=initrd\.img imgsrv\.server=\S+ imgsrv\.token=tok_-123 imgsrv\.mac=aa:bb:cc:dd:ee:ff /m);
     expect(script).toMatch(/^initrd --name initrd\.img http:\/\/198\.18\.0\.1:8080\/boot\/files\/initrd\.img \|\| goto retry$/m);
   });
   it('retries instead of falling through', () => {
@@ -48,8 +48,8 @@ describe('iPXE script', () => {
 
   // Fuzz-found: the URLs went into script lines unchecked (a newline added a command, a NUL cut the line, a leading "-" became an option).
   it.each(['http://x/vmlinuz\nshell', 'http://x/vm linuz', 'http://x/vm\0linuz', 'http://x/${net0/ip}', '--timeout=1', '#x', '||'])('refuses the script URL %j', (url) => {
-    expect(() => buildIpxeScript({ kernelUrl: url, initrdUrl: 'http://x/initrd.img' }, params)).toThrow(/iPXE script URL for kernel/);
-    expect(() => buildIpxeScript({ kernelUrl: 'http://x/vmlinuz', initrdUrl: url }, params)).toThrow(/iPXE script URL for initrd/);
+    expect(() => buildIpxeScript({ kernelUrl: url, initrdUrl: 'http://x/initrd.img' }, { ...params, mac: 'aa:bb:cc:dd:ee:ff' })).toThrow(/iPXE script URL for kernel/);
+    expect(() => buildIpxeScript({ kernelUrl: 'http://x/vmlinuz', initrdUrl: url }, { ...params, mac: 'aa:bb:cc:dd:ee:ff' })).toThrow(/iPXE script URL for initrd/);
     expect(() => buildLocalBootIpxeScript('installed', url)).toThrow(/iPXE script URL for localboot\.efi/);
   });
 
@@ -60,16 +60,16 @@ describe('iPXE script', () => {
 
 describe('pxelinux config', () => {
   it('boots the environment with BOOTIF', () => {
-    const cfg = buildPxelinuxConfig({ kernel: 'imgsrv/vmlinuz', initrd: 'imgsrv/initrd.img' }, params);
+    const cfg = buildPxelinuxConfig({ kernel: 'imgsrv/vmlinuz', initrd: 'imgsrv/initrd.img' }, { ...params, mac: 'aa:bb:cc:dd:ee:ff' });
     expect(cfg).toContain('KERNEL imgsrv/vmlinuz');
     expect(cfg).toContain('INITRD imgsrv/initrd.img');
-    expect(cfg).toContain('APPEND imgsrv.server=http://198.18.0.1:8080 imgsrv.token=tok_-123 console=ttyS0,115200');
+    expect(cfg).toContain('APPEND imgsrv.server=http://198.18.0.1:8080 imgsrv.token=tok_-123 imgsrv.mac=aa:bb:cc:dd:ee:ff console=ttyS0,115200');
     expect(cfg).toContain('IPAPPEND 2');
   });
   it('refuses kernel and initrd paths that are not one word (INITRD takes a comma list)', () => {
     for (const bad of ['imgsrv/initrd.img,evil.img', 'a b', 'a\fAPPEND x', 'a\nLOCALBOOT 0']) {
-      expect(() => buildPxelinuxConfig({ kernel: 'imgsrv/vmlinuz', initrd: bad }, params), bad).toThrow(/pxelinux initrd path/);
-      expect(() => buildPxelinuxConfig({ kernel: bad, initrd: 'imgsrv/initrd.img' }, params), bad).toThrow(/pxelinux kernel path/);
+      expect(() => buildPxelinuxConfig({ kernel: 'imgsrv/vmlinuz', initrd: bad }, { ...params, mac: 'aa:bb:cc:dd:ee:ff' }), bad).toThrow(/pxelinux initrd path/);
+      expect(() => buildPxelinuxConfig({ kernel: bad, initrd: 'imgsrv/initrd.img' }, { ...params, mac: 'aa:bb:cc:dd:ee:ff' }), bad).toThrow(/pxelinux kernel path/);
     }
   });
   it('parses the MAC from the requested path', () => {

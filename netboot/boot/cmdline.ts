@@ -13,7 +13,7 @@ export interface NodeBootParams {
   server: string;
   /** The node-scope token (may only report), not the admin token. */
   token: string;
-  /** The booting NIC's MAC, when the loader knows it (iPXE's ${mac}); pxelinux adds BOOTIF= itself. */
+  /** The node's MAC, the one its token speaks for (pxelinux adds BOOTIF= itself too; the client prefers this). */
   mac?: string;
   /** The initrd's name as the loader registered it: Debian's iPXE under UEFI hands the initrd over only when the command line names it. */
   initrdName?: string;
@@ -23,8 +23,6 @@ export interface NodeBootParams {
 
 // Printable ASCII except space, quote characters and backslash.
 const SAFE = /^[\x21\x23-\x26\x28-\x5b\x5d-\x7e]+$/;
-// iPXE expands ${var}; a MAC passed as "${mac}" is the one intended use.
-const IPXE_VAR = /^\$\{[a-z0-9:_-]+\}$/;
 // iPXE's exec.c ends a command at a word "||", "&&" or ";" and starts a comment at a word beginning with "#":
 // as a kernel argument such a word would end the kernel command and run (or drop) what follows.
 const IPXE_SYNTAX = /^(?:\|\||&&|;|#.*)$/;
@@ -36,14 +34,14 @@ const OWN_KEYS = /^(?:imgsrv\.server|imgsrv\.token|imgsrv\.mac|initrd|BOOTIF)(?:
  * ASCII without spaces, quotes or backslashes, no iPXE expansion ("${"),
  * not iPXE syntax. Returns it; throws BAD_CONFIG naming `name`.
  */
-export function bootWord(name: string, value: string, opts: { allowIpxeVar?: boolean; what?: string; refuse?: { re: RegExp; why: string } } = {}): string {
+export function bootWord(name: string, value: string, opts: { what?: string; refuse?: { re: RegExp; why: string } } = {}): string {
   const what = opts.what ?? `kernel command line value for ${name}`;
   const fail = (why: string, hint: string): never => {
     throw new ImgsrvError('BAD_CONFIG', `${what} ${why}`, { hint });
   };
   if (opts.refuse?.re.test(value)) fail(opts.refuse.why, 'change the value');
-  if (!(SAFE.test(value) || (opts.allowIpxeVar && IPXE_VAR.test(value)))) fail('contains a space, quote or control character', 'use a value without spaces or quotes');
-  if (!opts.allowIpxeVar && value.includes('${')) fail('contains "${"', 'iPXE would expand it; remove it');
+  if (!SAFE.test(value)) fail('contains a space, quote or control character', 'use a value without spaces or quotes');
+  if (value.includes('${')) fail('contains "${"', 'iPXE would expand it; remove it');
   if (IPXE_SYNTAX.test(value)) fail(`is iPXE syntax (${JSON.stringify(value.slice(0, 20))})`, 'iPXE would read it as the end of a command or a comment; remove it');
   return value;
 }
@@ -58,7 +56,7 @@ export function buildKernelCmdline(p: NodeBootParams): string {
   const args: string[] = [];
   if (p.initrdName) args.push(`initrd=${bootWord('initrd', p.initrdName)}`);
   args.push(`imgsrv.server=${bootWord('server', p.server)}`, `imgsrv.token=${bootWord('token', p.token)}`);
-  if (p.mac) args.push(`imgsrv.mac=${bootWord('mac', p.mac, { allowIpxeVar: true })}`);
+  if (p.mac) args.push(`imgsrv.mac=${bootWord('mac', p.mac)}`);
   for (const e of p.extra ?? []) args.push(checkKernelArg(e));
   return args.join(' ');
 }

@@ -20,9 +20,13 @@ export function scriptUrl(name: string, url: string): string {
   return bootWord(name, url, { what: `iPXE script URL for ${name}`, refuse: { re: /^-/, why: 'starts with "-" (iPXE would read it as an option)' } });
 }
 
-/** Build an iPXE script; the MAC is left to iPXE's ${mac} so one script fits any NIC it booted from. */
-export function buildIpxeScript(files: BootFiles, params: Omit<NodeBootParams, 'initrdName' | 'mac'>): string {
-  const cmdline = buildKernelCmdline({ ...params, mac: '${mac}', initrdName: INITRD_NAME });
+/**
+ * Build an iPXE script for one node. The MAC is the one its token speaks
+ * for (the script URL's), not iPXE's ${mac}, which on a machine with several
+ * NICs may name another one.
+ */
+export function buildIpxeScript(files: BootFiles, params: Omit<NodeBootParams, 'initrdName'> & { mac: string }): string {
+  const cmdline = buildKernelCmdline({ ...params, initrdName: INITRD_NAME });
   const kernelUrl = scriptUrl('kernel', files.kernelUrl);
   const initrdUrl = scriptUrl('initrd', files.initrdUrl);
   return [

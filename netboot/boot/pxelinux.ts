@@ -11,7 +11,7 @@ export interface PxelinuxFiles {
 }
 
 /** Build a pxelinux config that boots the netboot environment at once. */
-export function buildPxelinuxConfig(files: PxelinuxFiles, params: Omit<NodeBootParams, 'initrdName' | 'mac'>): string {
+export function buildPxelinuxConfig(files: PxelinuxFiles, params: Omit<NodeBootParams, 'initrdName'> & { mac: string }): string {
   // One word each; INITRD takes a comma-separated list, so a comma would add an initrd.
   const file = (name: string, v: string): string => bootWord(name, v, { what: `pxelinux ${name} path`, refuse: { re: /,/, why: 'contains "," (INITRD reads a list)' } });
   const kernel = file('kernel', files.kernel);

@@ -7,10 +7,11 @@ import { silentLogger } from '../../core/log.ts';
 import { openStore, type Store } from '../store/db.ts';
 import { appRoutes, buildApp } from './app.ts';
 import { createRegistry } from './metrics.ts';
+import { TEST_NODES, testSources } from './testdata/app.ts';
 
 const ADMIN = 'admin-token-for-tests';
-const NODE = 'node-token-for-tests';
 const MAC = 'aa:bb:cc:dd:ee:01';
+const NODE = TEST_NODES.tokenFor(MAC);
 
 describe('HTTP API', () => {
   let app: FastifyInstance;
@@ -22,12 +23,12 @@ describe('HTTP API', () => {
     writeFileSync(join(filesDir, 'vmlinuz'), Buffer.alloc(100_000, 7));
     store = openStore(':memory:');
     store.tokens.set('admin', ADMIN);
-    store.tokens.set('node', NODE);
     app = await buildApp({
       store,
       logger: silentLogger,
       registry: createRegistry(store),
-      boot: { filesDir, httpBase: 'http://198.18.0.1:8080', mode: () => 'http' as const, tftpServer: '198.18.0.1', nodeToken: NODE, kernelArgs: ['console=ttyS0'] },
+      boot: { filesDir, httpBase: 'http://198.18.0.1:8080', mode: () => 'http' as const, tftpServer: '198.18.0.1', kernelArgs: ['console=ttyS0'], sources: testSources(store) },
+      nodes: TEST_NODES,
       status: () => ({ version: 't', startedAt: 0, interface: 'eth0', address: '198.18.0.1', services: { dhcp: { state: 'running' } } }),
     });
     await app.ready();

@@ -11,6 +11,8 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../../core/log.ts';
 import type { Store } from '../store/db.ts';
 import { ImgsrvError } from '../../core/errors.ts';
+import type { Auth } from './auth.ts';
+import type { NodeIdentity } from '../node-identity.ts';
 import { nodeRoutes } from './routes/nodes.ts';
 import { bootRoutes, type BootRouteOptions } from './routes/boot.ts';
 import { statusRoutes, type StatusInfo } from './routes/status.ts';
@@ -35,6 +37,8 @@ import { settingsRoutes } from './routes/settings.ts';
 /** What the HTTP app needs from the rest of the server. */
 export interface AppDeps {
   store: Store;
+  /** Mints and checks the per-node tokens. */
+  nodes: NodeIdentity;
   logger: Logger;
   registry: Registry;
   boot: BootRouteOptions;
@@ -86,7 +90,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof ImgsrvError) {
-      const status = err.code === 'NOT_FOUND' ? 404 : err.code === 'CONFLICT' ? 409 : err.code === 'UNAUTHORIZED' ? 401 : 400;
+      const status = err.code === 'NOT_FOUND' ? 404 : err.code === 'CONFLICT' ? 409 : err.code === 'UNAUTHORIZED' ? 401 : err.code === 'FORBIDDEN' ? 403 : 400;
       return reply.code(status).send({ error: err.code, message: err.oneLine() });
     }
     const e = err as { statusCode?: number; validation?: unknown; message: string };
@@ -130,20 +134,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Before the server closes: open SSE streams would otherwise hold close() forever.
   app.addHook('preClose', async () => hub.stop());
 
-  await app.register(sessionRoutes, { prefix: '/api/v1', store: deps.store, attemptsPerMinute: deps.signInPerMinute });
-  await app.register(statusRoutes, { prefix: '/api/v1', store: deps.store, status: deps.status });
-  await app.register(liveRoutes, { prefix: '/api/v1', store: deps.store, hub });
-  await app.register(nodeRoutes, { prefix: '/api/v1', store: deps.store, views, swarm: deps.swarm, deploy: deps.deploy });
-  await app.register(groupRoutes, { prefix: '/api/v1', store: deps.store, deploy: deps.deploy });
-  if (deps.live) await app.register(settingsRoutes, { prefix: '/api/v1', store: deps.store, live: deps.live });
-  if (deps.deploy) await app.register(deployRoutes, { prefix: '/api/v1', deploy: deps.deploy });
-  if (deps.images) await app.register(imageRoutes, { prefix: '/api/v1', store: deps.store, images: deps.images, signingKey: deps.signingKey });
-  if (deps.captures) await app.register(captureRoutes, { prefix: '/api/v1', store: deps.store, captures: deps.captures });
+  const auth: Auth = { store: deps.store, nodes: deps.nodes };
+  await app.register(sessionRoutes, { prefix: '/api/v1', auth, store: deps.store, attemptsPerMinute: deps.signInPerMinute });
+  await app.register(statusRoutes, { prefix: '/api/v1', auth, store: deps.store, status: deps.status });
+  await app.register(liveRoutes, { prefix: '/api/v1', auth, store: deps.store, hub });
+  await app.register(nodeRoutes, { prefix: '/api/v1', auth, store: deps.store, views, swarm: deps.swarm, deploy: deps.deploy });
+  await app.register(groupRoutes, { prefix: '/api/v1', auth, store: deps.store, deploy: deps.deploy });
+  if (deps.live) await app.register(settingsRoutes, { prefix: '/api/v1', auth, store: deps.store, live: deps.live });
+  if (deps.deploy) await app.register(deployRoutes, { prefix: '/api/v1', auth, deploy: deps.deploy });
+  if (deps.images) await app.register(imageRoutes, { prefix: '/api/v1', auth, store: deps.store, images: deps.images, signingKey: deps.signingKey });
+  if (deps.captures) await app.register(captureRoutes, { prefix: '/api/v1', auth, store: deps.store, captures: deps.captures });
   if (deps.swarm && deps.images) {
-    await app.register(swarmApiRoutes, { prefix: '/api/v1', store: deps.store, swarm: deps.swarm });
+    await app.register(swarmApiRoutes, { prefix: '/api/v1', auth, store: deps.store, swarm: deps.swarm });
     await app.register(swarmPublicRoutes, { swarm: deps.swarm, imagesRoot: deps.images.root });
   }
-  await app.register(bootRoutes, { prefix: '/boot', ...deps.boot, store: deps.store });
+  await app.register(bootRoutes, { prefix: '/boot', ...deps.boot, store: deps.store, nodes: deps.nodes });
   await app.register(consoleRoutes, { root: deps.consoleRoot });
   return app;
 }

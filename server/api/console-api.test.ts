@@ -7,10 +7,9 @@ import type { DeployPlan, RestorePlan } from '../../contract/plan.ts';
 /** A plan as the API sends it, any action: its fields read without narrowing. */
 type PlanJson = Pick<DeployPlan, 'action'> & Partial<Omit<RestorePlan, 'action'>> & { reason?: string; retryAfterSec?: number };
 import { appRoutes } from './app.ts';
-import { TEST_ADMIN, TEST_NODE, testApp, type TestApp } from './testdata/app.ts';
+import { TEST_ADMIN, nodeAuth, testApp, type TestApp } from './testdata/app.ts';
 
 const admin = { authorization: `Bearer ${TEST_ADMIN}` };
-const nodeAuth = { authorization: `Bearer ${TEST_NODE}` };
 const A = '52:54:00:00:01:0a';
 const B = '52:54:00:00:01:0b';
 const C = '52:54:00:00:01:0c';
@@ -30,7 +29,7 @@ describe('console API: sessions, groups, settings, retire, live', () => {
 
   const inject = (method: string, url: string, payload?: unknown, headers: Record<string, string> = admin) =>
     t.app.inject({ method: method as 'GET', url, headers, ...(payload === undefined ? {} : { payload: payload as object }) });
-  const plan = async (mac: string): Promise<PlanJson> => (await inject('GET', `/api/v1/nodes/${mac}/plan`, undefined, nodeAuth)).json();
+  const plan = async (mac: string): Promise<PlanJson> => (await inject('GET', `/api/v1/nodes/${mac}/plan`, undefined, nodeAuth(mac))).json();
   const signIn = async (password: string) => {
     const res = await inject('POST', '/api/v1/session', { password }, {});
     const c = res.cookies.find((x) => x.name === 'imgsrv_session');
@@ -88,7 +87,7 @@ describe('console API: sessions, groups, settings, retire, live', () => {
   it('new nodes join the default group; a group in use as the default cannot be removed', async () => {
     const s = await inject('PUT', '/api/v1/settings', { nodes: { defaultGroup: 'rack1' } });
     expect(s.statusCode).toBe(200);
-    await inject('POST', '/api/v1/nodes/report', { mac: C, phase: 'booted' }, nodeAuth);
+    await inject('POST', '/api/v1/nodes/report', { mac: C, phase: 'booted' }, nodeAuth(C));
     expect((await inject('GET', `/api/v1/nodes/${C}`)).json()).toMatchObject({ group: 'rack1' });
     await inject('PUT', '/api/v1/groups/empty', {});
     await inject('PUT', '/api/v1/settings', { nodes: { defaultGroup: 'empty' } });
@@ -126,7 +125,7 @@ describe('console API: sessions, groups, settings, retire, live', () => {
   it('a retired node leaves the inventory, wipes its disk when asked, and comes back only by re-image', async () => {
     // B is installed: its disk boots until the wipe is asked for.
     expect(await plan(B)).toMatchObject({ action: 'restore' });
-    await inject('POST', '/api/v1/nodes/report', { mac: B, phase: 'done' }, nodeAuth);
+    await inject('POST', '/api/v1/nodes/report', { mac: B, phase: 'done' }, nodeAuth(B));
     expect((await t.app.inject(`/boot/ipxe/${B}`)).body).not.toContain('vmlinuz');
     const r = await inject('POST', `/api/v1/nodes/${B}/retire`, { wipe: true });
     expect(r.json()).toMatchObject({ mac: B, phase: 'retired', retired: { wipe: true } });
@@ -134,7 +133,7 @@ describe('console API: sessions, groups, settings, retire, live', () => {
     expect(((await inject('GET', '/api/v1/nodes?all=true')).json() as Array<{ mac: string }>).map((n) => n.mac)).toContain(B);
     expect(await plan(B)).toMatchObject({ action: 'wipe' });
     expect((await t.app.inject(`/boot/ipxe/${B}`)).body).toContain('vmlinuz'); // the netboot environment does the wipe
-    await inject('POST', '/api/v1/nodes/report', { mac: B, phase: 'retired', message: 'disk /dev/vda wiped' }, nodeAuth);
+    await inject('POST', '/api/v1/nodes/report', { mac: B, phase: 'retired', message: 'disk /dev/vda wiped' }, nodeAuth(B));
     expect((await inject('GET', `/api/v1/nodes/${B}`)).json()).toMatchObject({ retired: { wipe: false } });
     expect(await plan(B)).toMatchObject({ action: 'wait' });
     expect((await t.app.inject(`/boot/ipxe/${B}`)).body).not.toContain('vmlinuz');
@@ -144,7 +143,7 @@ describe('console API: sessions, groups, settings, retire, live', () => {
 
   it('keeps the error of a node that fails before it asked for a plan', async () => {
     const mac = '52:54:00:00:01:0f';
-    await inject('POST', '/api/v1/nodes/report', { mac, phase: 'failed', message: 'no NIC driver for 8086:15f3' }, nodeAuth);
+    await inject('POST', '/api/v1/nodes/report', { mac, phase: 'failed', message: 'no NIC driver for 8086:15f3' }, nodeAuth(mac));
     expect((await inject('GET', `/api/v1/nodes/${mac}`)).json()).toMatchObject({ phase: 'failed', install: 'none', error: 'no NIC driver for 8086:15f3' });
   });
 
@@ -173,7 +172,7 @@ describe('console API: sessions, groups, settings, retire, live', () => {
       while (!re.test(text)) text += new TextDecoder().decode((await reader.read()).value);
     };
     await until(/event: nodes\ndata: \[/);
-    await inject('POST', '/api/v1/nodes/report', { mac: A, phase: 'downloading', swarm: { infoHash: 'a'.repeat(40), downloaded: 10, uploaded: 0, peers: 2, progress: 0.25, downloadSpeed: 5, uploadSpeed: 0 } }, nodeAuth);
+    await inject('POST', '/api/v1/nodes/report', { mac: A, phase: 'downloading', swarm: { infoHash: 'a'.repeat(40), downloaded: 10, uploaded: 0, peers: 2, progress: 0.25, downloadSpeed: 5, uploadSpeed: 0 } }, nodeAuth(A));
     await until(/event: event\ndata: .*"node\.downloading"/);
     await until(/"phase":"downloading"/);
     ac.abort();

@@ -12,7 +12,7 @@ import type { EventRecord } from '../store/events.ts';
 import type { SwarmService, SwarmView } from '../swarm/service.ts';
 import type { CaptureManager } from '../capture/manager.ts';
 import type { NodeViews } from './node-view.ts';
-import { requireAuth } from './auth.ts';
+import { requireAuth, type Auth } from './auth.ts';
 
 /** One point of the swarm history: cumulative bytes uploaded by the server and by the nodes. */
 export interface HistorySample {
@@ -164,8 +164,8 @@ function frame(name: string, data: unknown): string {
 }
 
 /** GET /live (the SSE stream) and GET /swarm/history. */
-export const liveRoutes: FastifyPluginAsync<{ store: Store; hub: LiveHub }> = async (app, { store, hub }) => {
-  const admin = requireAuth(store, ['admin']);
+export const liveRoutes: FastifyPluginAsync<{ auth: Auth; store: Store; hub: LiveHub }> = async (app, { auth, store, hub }) => {
+  const admin = requireAuth(auth, ['admin']);
   app.get('/live', { onRequest: admin, schema: { summary: 'Server-Sent Events: nodes, event, swarm, captures, images' } }, (req, reply) => {
     reply.hijack();
     hub.attach(reply.raw);

@@ -118,6 +118,11 @@ export const configSchema = z
         uefiLoader: z.enum(['ipxe.efi', 'snponly.efi']).default('ipxe.efi'),
         /** Extra kernel command-line arguments for the netboot environment. */
         kernelArgs: z.array(z.string().superRefine(kernelArgIssue)).default(['console=tty0', 'console=ttyS0,115200']),
+        /**
+         * A boot request from an address imgsrv can tie to no MAC (not its lease, not on a directly attached
+         * network: a routed node of another DHCP server) gets no node token ('refuse'), or gets it ('allow').
+         */
+        unverifiedSources: z.enum(['refuse', 'allow']).default('refuse'),
       })
       .prefault({}),
     nodes: z
@@ -132,6 +137,11 @@ export const configSchema = z
           })
           .default('node-{n}'),
         assignments: z.array(z.strictObject({ mac, hostname })).default([]),
+        /**
+         * The inventory's cap for machines seen only through unauthenticated requests (DHCP, boot files): past it,
+         * an unknown MAC is not added until it reports with its own token. Bounds what a flood of made-up MACs can write.
+         */
+        max: z.number().int().min(1).max(1_000_000).default(10_000),
       })
       .prefault({}),
     deploy: z

@@ -3,14 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../store/db.ts';
 import type { ImageLocks } from '../images/locks.ts';
 import { appRoutes } from '../api/app.ts';
-import { TEST_ADMIN, TEST_NODE, testApp, type TestApp } from '../api/testdata/app.ts';
+import { TEST_ADMIN, nodeAuth, testApp, type TestApp } from '../api/testdata/app.ts';
 import type { DeployPlan, RestorePlan } from '../../contract/plan.ts';
 
 /** A plan as the API sends it, any action: its fields read without narrowing. */
 type PlanJson = Pick<DeployPlan, 'action'> & Partial<Omit<RestorePlan, 'action'>> & { reason?: string; retryAfterSec?: number };
 
 const admin = { authorization: `Bearer ${TEST_ADMIN}` };
-const node = { authorization: `Bearer ${TEST_NODE}` };
+const node = nodeAuth('52:54:00:00:00:99');
 const A = '52:54:00:00:00:0a';
 const B = '52:54:00:00:00:0b';
 
@@ -27,12 +27,12 @@ describe('deployment plan, reports and local boot', () => {
   afterAll(async () => t.close());
 
   const plan = async (mac: string): Promise<PlanJson> => {
-    const res = await app.inject({ method: 'GET', url: `/api/v1/nodes/${mac}/plan`, headers: node });
+    const res = await app.inject({ method: 'GET', url: `/api/v1/nodes/${mac}/plan`, headers: nodeAuth(mac) });
     expect(res.statusCode).toBe(200);
     return res.json();
   };
   const reportPhase = (mac: string, phase: string, extra: object = {}) =>
-    app.inject({ method: 'POST', url: '/api/v1/nodes/report', headers: node, payload: { mac, phase, ...extra } });
+    app.inject({ method: 'POST', url: '/api/v1/nodes/report', headers: nodeAuth(mac), payload: { mac, phase, ...extra } });
 
   it('makes blank nodes wait until an image is set, and refuses an image that does not exist', async () => {
     expect((await plan(A)).action).toBe('wait');

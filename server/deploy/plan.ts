@@ -108,7 +108,10 @@ export function planFor(ctx: DeployContext, mac: string): DeployPlan {
   const node = store.nodes.get(mac) ?? store.nodes.record({ mac });
   const eff = effectiveSettings(ctx, node);
   if (node.retired) {
-    if (node.retired.wipe) return { action: 'wipe', reason: 'retired: erase the disk, then power off', targetDisk: eff.targetDisk };
+    if (node.retired.wipe) {
+      store.nodes.markWipePlanned(mac);
+      return { action: 'wipe', reason: 'retired: erase the disk, then power off', targetDisk: eff.targetDisk };
+    }
     return { action: 'wait', reason: `retired; \`imgsrv nodes rm ${mac}\` forgets it (it then installs as a new node)`, retryAfterSec: 300 };
   }
   if (node.install === 'installed') {
@@ -152,7 +155,8 @@ export function planFor(ctx: DeployContext, mac: string): DeployPlan {
 
 /** Apply a node's report to its install state (and the image lock). */
 export function onNodeReport(ctx: DeployContext, before: NodeRecord | undefined, mac: string, phase: NodePhase | undefined, message?: string): void {
-  if (before?.retired?.wipe && phase === 'retired') {
+  // Only a node that was handed its wipe plan can have wiped its disk: a 'retired' report before that changes nothing.
+  if (before?.retired?.wipe && before.wipePlannedAt !== null && phase === 'retired') {
     ctx.store.nodes.setRetired(mac, { wipe: false });
     ctx.store.events.add('node.wiped', message ?? 'disk wiped', { mac });
     return;

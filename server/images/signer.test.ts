@@ -6,7 +6,7 @@ import type { DeployPlan, RestorePlan } from '../../contract/plan.ts';
 
 /** A plan as the API sends it, any action: its fields read without narrowing. */
 type PlanJson = Pick<DeployPlan, 'action'> & Partial<Omit<RestorePlan, 'action'>> & { reason?: string; retryAfterSec?: number };
-import { TEST_ADMIN, TEST_NODE, testApp, type TestApp } from '../api/testdata/app.ts';
+import { TEST_ADMIN, nodeAuth, testApp, type TestApp } from '../api/testdata/app.ts';
 import { generateKeyFiles, signingPaths } from './signer.ts';
 
 const admin = { authorization: `Bearer ${TEST_ADMIN}` };
@@ -27,7 +27,7 @@ describe('image signing on the server', () => {
     expect(sig.alg).toBe('ed25519');
     expect(checkSignature(t.images.meta('web', 1), sig, [pub])).toMatchObject({ ok: true });
     await t.app.inject({ method: 'PUT', url: '/api/v1/deploy', headers: admin, payload: { image: 'web' } });
-    const plan = (await t.app.inject({ url: '/api/v1/nodes/52:54:00:00:05:01/plan', headers: { authorization: `Bearer ${TEST_NODE}` } })).json() as PlanJson;
+    const plan = (await t.app.inject({ url: '/api/v1/nodes/52:54:00:00:05:01/plan', headers: nodeAuth('52:54:00:00:05:01') })).json() as PlanJson;
     expect(plan.signature).toEqual(sig);
     // The node checks the meta as the plan carries it (after a JSON round trip).
     expect(checkSignature(plan.meta!, plan.signature, [pub])).toMatchObject({ ok: true });

@@ -116,4 +116,10 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (name, version)
   );
   `,
+  // 5: node identity (issue 25): who set a hostname (an operator's assignment outranks a node's report), and when a wipe plan was handed out.
+  `
+  ALTER TABLE nodes ADD COLUMN hostname_by TEXT;            -- 'operator' (API/CLI/console) or 'node' (its own report); null with no hostname
+  ALTER TABLE nodes ADD COLUMN wipe_planned_at INTEGER;     -- set when the node was given its wipe plan; a 'retired' report counts only after it
+  UPDATE nodes SET hostname_by = 'operator' WHERE hostname IS NOT NULL;
+  `,
 ];

@@ -15,6 +15,8 @@ export interface NodeRecord {
   firmware: 'bios' | 'uefi' | null;
   arch: number | null;
   hostname: string | null;
+  /** Who set the hostname: an operator (API, CLI, console, config) or the node's own report; an operator's outranks a report. */
+  hostnameBy: HostnameSource | null;
   phase: NodePhase;
   kernel: string | null;
   firstSeen: number;
@@ -33,7 +35,12 @@ export interface NodeRecord {
   group: string | null;
   /** Set when an operator retired the node: it leaves the inventory and is never installed again; `wipe` = erase its disk at the next network boot. */
   retired: { at: number; wipe: boolean } | null;
+  /** When the node was handed its wipe plan (a 'retired' report counts as "disk wiped" only after that); null otherwise. */
+  wipePlannedAt: number | null;
 }
+
+/** Who set a node's hostname. */
+export type HostnameSource = 'operator' | 'node';
 
 /** Install states (see server/deploy/plan.ts for the transitions). */
 export const INSTALL_STATES = ['none', 'pending', 'installing', 'installed', 'failed'] as const;
@@ -55,6 +62,7 @@ interface Row {
   firmware: 'bios' | 'uefi' | null;
   arch: number | null;
   hostname: string | null;
+  hostname_by: HostnameSource | null;
   phase: NodePhase;
   kernel: string | null;
   first_seen: number;
@@ -67,6 +75,7 @@ interface Row {
   group_name: string | null;
   retired_at: number | null;
   wipe: number;
+  wipe_planned_at: number | null;
 }
 
 const toRecord = (r: Row): NodeRecord => ({
@@ -75,6 +84,7 @@ const toRecord = (r: Row): NodeRecord => ({
   firmware: r.firmware,
   arch: r.arch,
   hostname: r.hostname,
+  hostnameBy: r.hostname === null ? null : (r.hostname_by ?? 'operator'),
   phase: r.phase,
   kernel: r.kernel,
   firstSeen: r.first_seen,
@@ -86,6 +96,7 @@ const toRecord = (r: Row): NodeRecord => ({
   seq: r.seq,
   group: r.group_name,
   retired: r.retired_at === null ? null : { at: r.retired_at, wipe: r.wipe === 1 },
+  wipePlannedAt: r.wipe_planned_at,
 });
 
 export { normalizeMac } from '../../core/mac.ts';
@@ -96,6 +107,9 @@ export function parseMac(raw: string): string {
   if (!mac) throw new ImgsrvError('BAD_USAGE', `"${raw}" is not a MAC address`, { hint: 'use the form aa:bb:cc:dd:ee:ff' });
   return mac;
 }
+
+/** The default cap on the inventory for unauthenticated sightings (config nodes.max). */
+export const DEFAULT_NODE_LIMIT = 10_000;
 
 /** How stale a node's lastSeen may get before a DHCP sighting that changes nothing else rewrites it (see NodeRepo.sight). */
 export const LAST_SEEN_STEP_MS = 1000;
@@ -108,6 +122,29 @@ export class NodeRepo {
   constructor(db: DatabaseSync, defaultGroup: () => string | null = () => null) {
     this.db = db;
     this.defaultGroup = defaultGroup;
+  }
+
+  private limit = DEFAULT_NODE_LIMIT;
+
+  /** The inventory's cap for rows made by unauthenticated sightings (DHCP, boot files); see `admit`. */
+  setLimit(n: number): void {
+    this.limit = n;
+  }
+
+  /** How many rows the inventory holds (retired ones included). */
+  count(): number {
+    return Number((stmt(this.db, 'SELECT COUNT(*) AS n FROM nodes').get() as { n: number }).n);
+  }
+
+  /**
+   * A sighting from an unauthenticated source (a boot file request): updates
+   * a known node; adds an unknown one only while the inventory is under its
+   * cap, else returns undefined and writes nothing. A node past the cap still
+   * registers with its first authenticated report (`record`).
+   */
+  admit(s: NodeSighting, now = Date.now()): NodeRecord | undefined {
+    if (!this.get(s.mac) && this.count() >= this.limit) return undefined;
+    return this.record(s, now);
   }
 
   /** The group a new row starts in: the default group, when it (still) exists. */
@@ -127,13 +164,15 @@ export class NodeRepo {
    * changed field, or a lastSeen older than LAST_SEEN_STEP_MS. A client's
    * DISCOVER and REQUEST come milliseconds apart, and rewriting the row for the
    * second cost a write per packet under a booting rack (issue 7 load test).
-   * Returns whether the node is new.
+   * Returns whether the node is new; an unknown node past the inventory's
+   * cap is not added (`refused`).
    */
-  sight(s: NodeSighting, now = Date.now()): { created: boolean } {
+  sight(s: NodeSighting, now = Date.now()): { created: boolean; refused?: true } {
     const row = stmt(this.db, 'SELECT ip, firmware, arch, phase, kernel, last_seen FROM nodes WHERE mac = ?').get(s.mac) as
       | Pick<Row, 'ip' | 'firmware' | 'arch' | 'phase' | 'kernel' | 'last_seen'>
       | undefined;
     if (!row) {
+      if (this.count() >= this.limit) return { created: false, refused: true };
       this.upsert(s, now, this.newGroup());
       return { created: true };
     }
@@ -165,14 +204,20 @@ export class NodeRepo {
     });
   }
 
-  /** Pre-assign (or clear, with null) a node's hostname; creates the node if unseen. */
-  assignHostname(mac: string, hostname: string | null, now = Date.now()): NodeRecord {
-    stmt(
+  /**
+   * Set (or clear, with null) a node's hostname; creates the node if unseen.
+   * `by` 'operator' is an assignment (the node skips its prompt); 'node' is
+   * the name the node reported, which never replaces an operator's: the
+   * update then changes nothing and returns false.
+   */
+  assignHostname(mac: string, hostname: string | null, by: HostnameSource = 'operator', now = Date.now()): boolean {
+    const r = stmt(
       this.db,
-      `INSERT INTO nodes (mac, hostname, first_seen, last_seen, group_name) VALUES (?, ?, ?, ?, ?)
-         ON CONFLICT (mac) DO UPDATE SET hostname = excluded.hostname`,
-    ).run(mac, hostname, now, now, this.newGroup());
-    return this.get(mac)!;
+      `INSERT INTO nodes (mac, hostname, hostname_by, first_seen, last_seen, group_name) VALUES (:mac, :hostname, :by, :now, :now, :grp)
+         ON CONFLICT (mac) DO UPDATE SET hostname = excluded.hostname, hostname_by = excluded.hostname_by
+         WHERE :by = 'operator' OR nodes.hostname IS NULL OR nodes.hostname_by = 'node'`,
+    ).run({ mac, hostname, by: hostname === null ? null : by, now, grp: this.newGroup() });
+    return Number(r.changes) > 0;
   }
 
   get(mac: string): NodeRecord | undefined {
@@ -221,9 +266,14 @@ export class NodeRepo {
 
   /** Retire a node (out of the inventory, never installed again), or bring it back with null. */
   setRetired(mac: string, retired: { wipe: boolean } | null, now = Date.now()): NodeRecord | undefined {
-    stmt(this.db, `UPDATE nodes SET retired_at = :at, wipe = :wipe, phase = CASE WHEN :at IS NULL THEN phase ELSE 'retired' END WHERE mac = :mac`)
+    stmt(this.db, `UPDATE nodes SET retired_at = :at, wipe = :wipe, wipe_planned_at = NULL, phase = CASE WHEN :at IS NULL THEN phase ELSE 'retired' END WHERE mac = :mac`)
       .run({ mac, at: retired ? now : null, wipe: retired?.wipe ? 1 : 0 });
     return this.get(mac);
+  }
+
+  /** Note that a retired node was handed its wipe plan (its 'retired' report then means the disk was wiped). */
+  markWipePlanned(mac: string, now = Date.now()): void {
+    stmt(this.db, 'UPDATE nodes SET wipe_planned_at = ? WHERE mac = ? AND wipe = 1').run(now, mac);
   }
 
   /** The node's sequence number, giving it the next free one on first use (stable afterwards). */

@@ -19,10 +19,11 @@ import { ImageStore } from '../images/store.ts';
 import { silentLogger } from '../../core/log.ts';
 import { openStore, type Store } from '../store/db.ts';
 import { SwarmService } from './service.ts';
+import { TEST_NODES, testSources } from '../api/testdata/app.ts';
 
 const ADMIN = 'admin-token-for-tests';
-const NODE = 'node-token-for-tests';
 const MAC = 'aa:bb:cc:dd:ee:01';
+const NODE = TEST_NODES.tokenFor(MAC);
 const auth = (t: string) => ({ authorization: `Bearer ${t}` });
 
 describe('swarm service', () => {
@@ -41,7 +42,6 @@ describe('swarm service', () => {
     writeFileSync(join(tree, 'blob'), randomBytes(600_000));
     store = openStore(':memory:');
     store.tokens.set('admin', ADMIN);
-    store.tokens.set('node', NODE);
     const locks = new ImageLocks(store.db);
     images = new ImageStore({ root: join(dir, 'images'), locks, logger: silentLogger });
     const meta = await images.build('web', async (d, v) => metaDraft(await packImage({ root: tree, outDir: d }), { sourceHost: 'root@h', host: unknownFacts(), torrent: { image: 'web', version: v } }));
@@ -67,7 +67,8 @@ describe('swarm service', () => {
       swarm,
       logger: silentLogger,
       registry,
-      boot: { filesDir: dir, httpBase: 'http://127.0.0.1:8080', mode: () => 'http' as const, tftpServer: '127.0.0.1', nodeToken: NODE, kernelArgs: [] },
+      boot: { filesDir: dir, httpBase: 'http://127.0.0.1:8080', mode: () => 'http' as const, tftpServer: '127.0.0.1', kernelArgs: [], sources: testSources(store) },
+      nodes: TEST_NODES,
       status: () => ({ version: 't', startedAt: 0, interface: 'lo', address: '127.0.0.1', services: {} }),
     });
     await app.ready();

@@ -29,7 +29,7 @@ describe.skipIf(!runnable)('web console (Chromium)', () => {
   let infoHash = 'ab'.repeat(20);
   const pageErrors: string[] = [];
 
-  const { report, boot, swarm } = simulatedNodes(() => api, () => server!.nodeToken, () => infoHash);
+  const { report, boot, swarm } = simulatedNodes(() => api, (mac) => server!.nodeToken(mac), () => infoHash);
   const row = (mac: string) => page.locator(`tr[data-mac="${mac}"]`);
   const go = async (view: (typeof VIEWS)[number]) => {
     await page.evaluate((v) => ((globalThis as unknown as Win).location.hash = `#/${v}`), view);
@@ -252,7 +252,7 @@ describe.skipIf(!runnable)('web console (Chromium)', () => {
     await expect.poll(() => row(MAC(5)).count()).toBe(0);
     const node = await api.call<{ retired: { wipe: boolean } | null }>('GET', `/nodes/${MAC(5)}`);
     expect(node.body.retired).toMatchObject({ wipe: true });
-    expect((await api.call<{ action: string }>('GET', `/nodes/${MAC(5)}/plan`, { token: server!.nodeToken })).body.action).toBe('wipe');
+    expect((await api.call<{ action: string }>('GET', `/nodes/${MAC(5)}/plan`, { token: server!.nodeToken(MAC(5)) })).body.action).toBe('wipe');
   });
 
   it('pre-assigns a hostname by MAC to a node that never booted', async () => {

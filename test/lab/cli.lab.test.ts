@@ -9,6 +9,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, sweepStaleLabs, type LabHost } from '../../lab/netns.ts';
 import { IMGSRV, startLabServer, type LabServer } from '../../lab/imgsrv.ts';
+import { nodeTokenOf } from '../../server/data-dir.ts';
 
 const run = promisify(execFile);
 
@@ -77,7 +78,7 @@ describe('imgsrv serve + client commands in the lab', () => {
 
   it('lists nodes as JSON with stable fields, after a node report', async () => {
     expect(JSON.parse(await server.cli(['nodes', 'ls', '--json']))).toEqual([]);
-    const nodeToken = readFileSync(join(server.data, 'node.token'), 'utf8').trim();
+    const nodeToken = nodeTokenOf(server.data, '52:54:00:12:34:56');
     await srv.exec('curl', ['-sf', '-H', `Authorization: Bearer ${nodeToken}`, '-H', 'Content-Type: application/json',
       '-d', '{"mac":"52:54:00:12:34:56","ip":"198.18.0.100","firmware":"bios","phase":"booted","kernel":"6.1.0"}',
       'http://198.18.0.1:8080/api/v1/nodes/report']);

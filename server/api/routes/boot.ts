@@ -1,8 +1,10 @@
 /**
  * Boot routes used by iPXE and the netboot environment: the per-node iPXE
  * script and the kernel/initrd files (with range requests). They are
- * unauthenticated by necessity (a blank machine has no credentials) and
- * read-only; they carry only the node-scope token.
+ * unauthenticated by necessity (a blank machine has no credentials). A
+ * script carries the token of the one node it is for, and goes only to a
+ * requester the server can tie to that MAC (boot-source.ts); a MAC the
+ * inventory doesn't know is added only while the inventory is under its cap.
  */
 import fastifyStatic from '@fastify/static';
 import type { FastifyPluginAsync } from 'fastify';
@@ -10,6 +12,8 @@ import type { Store } from '../../store/db.ts';
 import { normalizeMac } from '../../store/nodes.ts';
 import { buildIpxeScript, buildLocalBootIpxeScript } from '../../../netboot/boot/ipxe.ts';
 import { bootsLocally, nodeKernelArgs } from '../../boot-policy.ts';
+import { checkBootSource, type BootSourceDeps } from '../../boot-source.ts';
+import type { NodeIdentity } from '../../node-identity.ts';
 
 /** Options for the boot routes. */
 export interface BootRouteOptions {
@@ -20,11 +24,12 @@ export interface BootRouteOptions {
   /** How iPXE fetches kernel and initrd: 'http' or 'tftp' (tftp://<server>/imgsrv/…); read per request (a live setting). */
   mode: () => 'http' | 'tftp';
   tftpServer: string;
-  nodeToken: string;
   kernelArgs: readonly string[];
+  /** Ties a requester's address to the MAC it names. */
+  sources: BootSourceDeps;
 }
 
-export const bootRoutes: FastifyPluginAsync<BootRouteOptions & { store: Store }> = async (app, opts) => {
+export const bootRoutes: FastifyPluginAsync<BootRouteOptions & { store: Store; nodes: NodeIdentity }> = async (app, opts) => {
   await app.register(fastifyStatic, {
     root: opts.filesDir,
     prefix: '/files/',
@@ -41,7 +46,17 @@ export const bootRoutes: FastifyPluginAsync<BootRouteOptions & { store: Store }>
   app.get<{ Params: { mac: string } }>('/ipxe/:mac', async (req, reply) => {
     const mac = normalizeMac(req.params.mac);
     if (!mac) return reply.code(400).type('text/plain').send('#!ipxe\necho imgsrv: bad MAC in script URL\nshell\n');
-    const node = opts.store.nodes.record({ mac, phase: undefined });
+    const source = checkBootSource(opts.sources, mac, req.ip);
+    if (!source.ok) {
+      req.log.warn({ mac, from: req.ip, why: source.why }, 'boot script refused: the requester is not that node');
+      // A script, so a real node that lands here says why on its console instead of failing silently.
+      return reply.code(403).type('text/plain').header('cache-control', 'no-store').send(`#!ipxe\necho imgsrv: refused: ${ipxeSafe(source.why)}\nsleep 30\nexit 1\n`);
+    }
+    const node = opts.store.nodes.admit({ mac, phase: undefined });
+    if (!node) {
+      req.log.warn({ mac }, 'boot script refused: the node inventory is full (nodes.max)');
+      return reply.code(503).type('text/plain').header('cache-control', 'no-store').send('#!ipxe\necho imgsrv: the node inventory is full; an operator must remove nodes or raise nodes.max\nsleep 60\nexit 1\n');
+    }
     const mode = opts.mode();
     if (bootsLocally(node)) {
       opts.store.events.add('node.localboot', node.retired ? 'retired: sent to its local disk' : 'installed: sent to its local disk', { mac });
@@ -63,6 +78,11 @@ export const bootRoutes: FastifyPluginAsync<BootRouteOptions & { store: Store }>
     return reply
       .type('text/plain; charset=utf-8')
       .header('cache-control', 'no-store')
-      .send(buildIpxeScript(files, { server: opts.httpBase, token: opts.nodeToken, extra: nodeKernelArgs(opts.store, node, opts.kernelArgs) }));
+      .send(buildIpxeScript(files, { server: opts.httpBase, mac, token: opts.nodes.tokenFor(mac), extra: nodeKernelArgs(opts.store, node, opts.kernelArgs) }));
   });
 };
+
+/** Text safe in an iPXE echo line. */
+function ipxeSafe(text: string): string {
+  return text.replace(/[^A-Za-z0-9 ._@:/()'-]/g, '');
+}

@@ -5,12 +5,12 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Store } from '../../store/db.ts';
 import type { CaptureManager, CaptureRequest } from '../../capture/manager.ts';
-import { requireAuth } from '../auth.ts';
+import { requireAuth, type Auth } from '../auth.ts';
 
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^cap-[a-z0-9]+-[0-9a-f]{6}$' } } };
 
-export const captureRoutes: FastifyPluginAsync<{ store: Store; captures: CaptureManager }> = async (app, { store, captures }) => {
-  const admin = requireAuth(store, ['admin']);
+export const captureRoutes: FastifyPluginAsync<{ auth: Auth; store: Store; captures: CaptureManager }> = async (app, { auth, store, captures }) => {
+  const admin = requireAuth(auth, ['admin']);
 
   app.post<{ Body: CaptureRequest }>(
     '/captures',
@@ -28,6 +28,9 @@ export const captureRoutes: FastifyPluginAsync<{ store: Store; captures: Capture
             user: { type: 'string', minLength: 1, maxLength: 32 },
             port: { type: 'integer', minimum: 1, maximum: 65535 },
             identity: { type: 'string', minLength: 1, maxLength: 4096 },
+            // Host key pins: an OpenSSH fingerprint, or known_hosts text (checked in capture/manager.ts).
+            hostKey: { type: 'string', minLength: 1, maxLength: 100 },
+            knownHosts: { type: 'string', minLength: 1, maxLength: 65536 },
           },
         },
       },

@@ -6,18 +6,19 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ImgsrvError } from '../../../core/errors.ts';
 import { defaultImage, keepList, planFor, requestReimage, resolveImage, type DeployContext } from '../../deploy/plan.ts';
-import { requireAuth } from '../auth.ts';
+import { requireAuth, requireSelf, type Auth } from '../auth.ts';
 import { parseMac } from '../../store/nodes.ts';
 import { macParams } from './nodes.ts';
 import { IMAGE_PATTERN, MOUNT_POINT_PATTERN, nullable } from './patterns.ts';
 
 
-export const deployRoutes: FastifyPluginAsync<{ deploy: DeployContext }> = async (app, { deploy }) => {
-  const admin = requireAuth(deploy.store, ['admin']);
-  const nodeOrAdmin = requireAuth(deploy.store, ['node', 'admin']);
+export const deployRoutes: FastifyPluginAsync<{ auth: Auth; deploy: DeployContext }> = async (app, { auth, deploy }) => {
+  const admin = requireAuth(auth, ['admin']);
+  const nodeOrAdmin = requireAuth(auth, ['node', 'admin']);
 
   app.get<{ Params: { mac: string } }>('/nodes/:mac/plan', { onRequest: nodeOrAdmin, schema: { params: macParams } }, async (req) => {
     const mac = parseMac(req.params.mac);
+    requireSelf(auth, req, mac);
     const plan = planFor(deploy, mac);
     req.log.info({ mac, action: plan.action, ...(plan.action === 'restore' ? { image: plan.image } : { reason: plan.reason }) }, 'node plan');
     return plan;

@@ -10,7 +10,7 @@ import { checkKernelArg } from '../../../netboot/boot/cmdline.ts';
 import type { Store } from '../../store/db.ts';
 import type { GroupPatch } from '../../store/groups.ts';
 import { resolveImage, type DeployContext } from '../../deploy/plan.ts';
-import { requireAuth } from '../auth.ts';
+import { requireAuth, type Auth } from '../auth.ts';
 import { DISK_PATTERN, GROUP_PATTERN, HOSTNAME_TEMPLATE_PATTERN, IMAGE_PATTERN, KERNEL_ARG_PATTERN, MOUNT_POINT_PATTERN, nullable } from './patterns.ts';
 
 const nameParams = { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: GROUP_PATTERN } } };
@@ -29,8 +29,8 @@ export const groupPatchSchema = {
   },
 };
 
-export const groupRoutes: FastifyPluginAsync<{ store: Store; deploy?: DeployContext | undefined }> = async (app, { store, deploy }) => {
-  const admin = requireAuth(store, ['admin']);
+export const groupRoutes: FastifyPluginAsync<{ auth: Auth; store: Store; deploy?: DeployContext | undefined }> = async (app, { auth, store, deploy }) => {
+  const admin = requireAuth(auth, ['admin']);
 
   app.get('/groups', { onRequest: admin, schema: { summary: 'Configuration groups' } }, async () => store.groups.list());
 

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageLocks } from '../../images/locks.ts';
 import type { ImageStore } from '../../images/store.ts';
 import { appRoutes } from '../app.ts';
-import { TEST_ADMIN as ADMIN, TEST_NODE as NODE, testApp, type TestApp } from '../testdata/app.ts';
+import { TEST_ADMIN as ADMIN, nodeAuth, testApp, type TestApp } from '../testdata/app.ts';
 
 const auth = { authorization: `Bearer ${ADMIN}` };
 
@@ -78,7 +78,7 @@ describe('image and capture routes', () => {
     expect(routes.length).toBeGreaterThanOrEqual(10);
     for (const r of routes) {
       const url = r.url.replace(':name', 'web').replace(':version', '2').replace(':id', 'cap-x-000000');
-      for (const headers of [{}, { authorization: `Bearer ${NODE}` }, { authorization: 'Bearer wrong' }]) {
+      for (const headers of [{}, nodeAuth('52:54:00:00:00:01'), { authorization: 'Bearer wrong' }]) {
         const res = await app.inject({ method: r.method as 'GET', url, headers, payload: r.method === 'GET' ? undefined : {} });
         expect(res.statusCode, `${r.method} ${r.url}`).toBe(401);
       }

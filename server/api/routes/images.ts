@@ -9,7 +9,7 @@ import { ImgsrvError } from '../../../core/errors.ts';
 import type { Store } from '../../store/db.ts';
 import type { ImageStore } from '../../images/store.ts';
 import { exportBundle, importBundle } from '../../images/bundle.ts';
-import { requireAuth } from '../auth.ts';
+import { requireAuth, type Auth } from '../auth.ts';
 import { checkSignature } from '../../../images/signing.ts';
 
 const NAME = '^[a-z0-9][a-z0-9_.-]{0,62}$';
@@ -30,8 +30,8 @@ export function imageRows(store: Store, images: ImageStore) {
   return images.list().map((s) => ({ ...s, verification: store.imageChecks.get(s.name, s.version) }));
 }
 
-export const imageRoutes: FastifyPluginAsync<{ store: Store; images: ImageStore; signingKey?: () => string | undefined }> = async (app, { store, images, signingKey }) => {
-  const admin = requireAuth(store, ['admin']);
+export const imageRoutes: FastifyPluginAsync<{ auth: Auth; store: Store; images: ImageStore; signingKey?: () => string | undefined }> = async (app, { auth, store, images, signingKey }) => {
+  const admin = requireAuth(auth, ['admin']);
   // Bundles are streamed straight to disk: no body limit, no buffering (this parser is scoped to this plugin).
   app.addContentTypeParser('application/x-tar', (_req, payload, done) => done(null, payload));
   app.addContentTypeParser('application/octet-stream', (_req, payload, done) => done(null, payload));

@@ -7,7 +7,7 @@ import { ImgsrvError } from '../../../core/errors.ts';
 import type { Store } from '../../store/db.ts';
 import { NODE_PHASES, REPORT_MESSAGE_MAX, type NodeReport, type NodeSwarmReport } from '../../../contract/report.ts';
 import { parseMac } from '../../store/nodes.ts';
-import { requireAuth } from '../auth.ts';
+import { requireAuth, requireSelf, type Auth } from '../auth.ts';
 import { onNodeReport, resolveImage, retireNode, type DeployContext } from '../../deploy/plan.ts';
 import type { NodeViews } from '../node-view.ts';
 import { inTransaction } from '../../store/transaction.ts';
@@ -40,15 +40,16 @@ const swarmReportSchema = {
 
 /** Options of the node routes. */
 export interface NodeRouteOptions {
+  auth: Auth;
   store: Store;
   views: NodeViews;
   swarm?: { report(mac: string, r: NodeSwarmReport): void } | undefined;
   deploy?: DeployContext | undefined;
 }
 
-export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { store, views, swarm, deploy }) => {
-  const admin = requireAuth(store, ['admin']);
-  const nodeOrAdmin = requireAuth(store, ['node', 'admin']);
+export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { auth, store, views, swarm, deploy }) => {
+  const admin = requireAuth(auth, ['admin']);
+  const nodeOrAdmin = requireAuth(auth, ['node', 'admin']);
   const found = (mac: string) => {
     const node = store.nodes.get(mac);
     if (!node) throw new ImgsrvError('NOT_FOUND', `no node with MAC ${mac}`, { hint: 'see `imgsrv nodes ls --all`' });
@@ -170,10 +171,13 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { st
     async (req) => {
       const r = req.body;
       const mac = parseMac(r.mac);
+      requireSelf(auth, req, mac);
       const before = store.nodes.get(mac);
       const node = store.nodes.record({ mac, ip: r.ip, firmware: r.firmware, kernel: r.kernel, phase: r.phase });
       if (r.swarm) swarm?.report(mac, r.swarm);
-      if (r.hostname && r.hostname !== before?.hostname) store.nodes.assignHostname(mac, r.hostname);
+      if (r.hostname && r.hostname !== before?.hostname && !store.nodes.assignHostname(mac, r.hostname, 'node')) {
+        store.events.add('node.hostname.kept', `reported hostname ${r.hostname} ignored: ${before?.hostname ?? 'its name'} was assigned by an operator`, { mac });
+      }
       if (r.restore) views.restore(mac, r.restore);
       views.touch();
       if (deploy) onNodeReport(deploy, before, mac, r.phase, r.message);

@@ -8,11 +8,12 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { ImgsrvError } from '../../../core/errors.ts';
 import type { Store } from '../../store/db.ts';
-import { requireAuth, SESSION_COOKIE, sessionCookie } from '../auth.ts';
+import { requireAuth, type Auth, SESSION_COOKIE, sessionCookie } from '../auth.ts';
 import { checkAdminCredential, setAdminPassword } from '../password.ts';
 
 /** Session options. */
 export interface SessionOptions {
+  auth: Auth;
   store: Store;
   /** How long a session lasts (default 12 h). */
   ttlMs?: number;
@@ -26,7 +27,7 @@ export const sessionRoutes: FastifyPluginAsync<SessionOptions> = async (app, opt
   const { store } = opts;
   const ttlMs = opts.ttlMs ?? 12 * 3600_000;
   await app.register(rateLimit, { global: false });
-  const admin = requireAuth(store, ['admin']);
+  const admin = requireAuth(opts.auth, ['admin']);
   const clearCookie = (reply: FastifyReply) => reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'strict' });
 
   app.post<{ Body: { user?: string; password: string } }>(

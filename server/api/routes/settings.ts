@@ -2,7 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Store } from '../../store/db.ts';
 import type { LiveSettingsPatch, LiveSettingsService } from '../../live-settings.ts';
-import { requireAuth } from '../auth.ts';
+import { requireAuth, type Auth } from '../auth.ts';
 import { GROUP_PATTERN, HOSTNAME_PATTERN, HOSTNAME_TEMPLATE_PATTERN, IPV4_PATTERN, nullable } from './patterns.ts';
 import { MAC_PATTERN } from './nodes.ts';
 
@@ -40,8 +40,8 @@ const settingsPatchSchema = {
   },
 };
 
-export const settingsRoutes: FastifyPluginAsync<{ store: Store; live: LiveSettingsService }> = async (app, { store, live }) => {
-  const admin = requireAuth(store, ['admin']);
+export const settingsRoutes: FastifyPluginAsync<{ auth: Auth; store: Store; live: LiveSettingsService }> = async (app, { auth, store, live }) => {
+  const admin = requireAuth(auth, ['admin']);
 
   app.get('/settings', { onRequest: admin, schema: { summary: 'The live settings: DHCP mode, range and reservations, boot mode, hostname pattern, default group' } }, async () =>
     live.get(),

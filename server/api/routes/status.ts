@@ -1,7 +1,7 @@
 /** GET /api/v1/status and /api/v1/events: what the server is doing. */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Store } from '../../store/db.ts';
-import { requireAuth } from '../auth.ts';
+import { requireAuth, type Auth } from '../auth.ts';
 
 /** The live state of the server's services. */
 export interface StatusInfo {
@@ -12,8 +12,8 @@ export interface StatusInfo {
   services: Record<string, { state: 'running' | 'off' | 'failed'; detail?: string }>;
 }
 
-export const statusRoutes: FastifyPluginAsync<{ store: Store; status: () => StatusInfo }> = async (app, opts) => {
-  const admin = requireAuth(opts.store, ['admin']);
+export const statusRoutes: FastifyPluginAsync<{ auth: Auth; store: Store; status: () => StatusInfo }> = async (app, opts) => {
+  const admin = requireAuth(opts.auth, ['admin']);
 
   app.get('/status', { onRequest: admin }, async () => {
     const nodes = opts.store.nodes.list();

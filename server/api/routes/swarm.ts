@@ -11,7 +11,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { ImgsrvError } from '../../../core/errors.ts';
 import type { Store } from '../../store/db.ts';
 import type { SwarmService } from '../../swarm/service.ts';
-import { requireAuth } from '../auth.ts';
+import { requireAuth, type Auth } from '../auth.ts';
 
 /** Tracker and web seed, mounted at the root (the torrent's announce URL is <base>/announce). */
 export const swarmPublicRoutes: FastifyPluginAsync<{ swarm: SwarmService; imagesRoot: string }> = async (app, { swarm, imagesRoot }) => {
@@ -34,9 +34,9 @@ export const swarmPublicRoutes: FastifyPluginAsync<{ swarm: SwarmService; images
 };
 
 /** /api/v1/swarm: the swarm view and the seeder's controls. */
-export const swarmApiRoutes: FastifyPluginAsync<{ store: Store; swarm: SwarmService }> = async (app, { store, swarm }) => {
-  const admin = requireAuth(store, ['admin']);
-  const nodeOrAdmin = requireAuth(store, ['node', 'admin']);
+export const swarmApiRoutes: FastifyPluginAsync<{ auth: Auth; store: Store; swarm: SwarmService }> = async (app, { auth, store, swarm }) => {
+  const admin = requireAuth(auth, ['admin']);
+  const nodeOrAdmin = requireAuth(auth, ['node', 'admin']);
 
   app.get('/swarm', { onRequest: admin }, async () => swarm.list());
 

@@ -22,9 +22,21 @@ import { silentLogger } from '../../../core/log.ts';
 import { openStore, type Store } from '../../store/db.ts';
 import { buildApp, type AppDeps } from '../app.ts';
 import { createRegistry } from '../metrics.ts';
+import { NodeIdentity } from '../../node-identity.ts';
+import type { BootSourceDeps } from '../../boot-source.ts';
+
+/** The boot-source check over the store's leases and TEST_NEIGHBOURS; unverified sources refused. */
+export function testSources(store: Store): BootSourceDeps {
+  return { leaseOf: (ip) => store.leases.byIp(ip), neighbours: () => TEST_NEIGHBOURS, allowUnverified: () => false };
+}
 
 export const TEST_ADMIN = 'admin-token-for-api-tests';
-export const TEST_NODE = 'node-token-for-api-tests';
+/** The node key of the test apps: `TEST_NODES.tokenFor(mac)` is node `mac`'s token. */
+export const TEST_NODES = new NodeIdentity(Buffer.alloc(32, 0x5a));
+/** The authorization header of node `mac`. */
+export const nodeAuth = (mac: string) => ({ authorization: `Bearer ${TEST_NODES.tokenFor(mac)}` });
+/** Neighbour entries the test apps' boot-source check sees (address → MAC); tests set and clear them. */
+export const TEST_NEIGHBOURS = new Map<string, string>();
 
 /** A built (ready, not listening) app and what it was built from. */
 export interface TestApp {
@@ -47,7 +59,6 @@ export async function testApp(
   const dir = mkdtempSync(join(tmpdir(), 'imgsrv-api-'));
   const store = openStore(':memory:');
   store.tokens.set('admin', TEST_ADMIN);
-  store.tokens.set('node', TEST_NODE);
   const locks = new ImageLocks(store.db);
   // With signing: a key in the data dir, as `imgsrv keys generate` makes it; versions are signed at publish.
   if (opts.signing) generateKeyFiles(dir);
@@ -79,10 +90,11 @@ export async function testApp(
     run: (job) => new Promise((_, reject) => job.signal.addEventListener('abort', () => reject(job.signal.reason))),
   });
   const app = await buildApp({
+    nodes: TEST_NODES,
     store,
     logger: silentLogger,
     registry: createRegistry(store),
-    boot: { filesDir: dir, httpBase: 'http://198.18.0.1', mode: () => live.get().boot.mode, tftpServer: '198.18.0.1', nodeToken: TEST_NODE, kernelArgs: ['console=ttyS0'] },
+    boot: { filesDir: dir, httpBase: 'http://198.18.0.1', mode: () => live.get().boot.mode, tftpServer: '198.18.0.1', kernelArgs: ['console=ttyS0'], sources: testSources(store) },
     status: () => ({ version: 't', startedAt: 0, interface: null, address: null, services: {} }),
     images,
     captures,

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../main.ts';
-import { TEST_ADMIN as ADMIN, TEST_NODE as NODE, testApp, type TestApp } from '../../api/testdata/app.ts';
+import { TEST_ADMIN as ADMIN, nodeAuth, testApp, type TestApp } from '../../api/testdata/app.ts';
 
 const IMGSRV = resolve(import.meta.dirname, '..', '..', '..', 'bin', 'imgsrv');
 const MAC = '52:54:00:00:00:c1';
@@ -25,7 +25,7 @@ beforeAll(async () => {
   dir = t.dir;
   await t.app.listen({ host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
-  const seen = await t.app.inject({ method: 'POST', url: '/api/v1/nodes/report', headers: { authorization: `Bearer ${NODE}` }, payload: { mac: MAC, phase: 'booted' } });
+  const seen = await t.app.inject({ method: 'POST', url: '/api/v1/nodes/report', headers: nodeAuth(MAC), payload: { mac: MAC, phase: 'booted' } });
   expect(seen.statusCode).toBe(200);
 });
 afterAll(async () => t?.close());

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
-import { dataPaths } from '../../../server/data-dir.ts';
+import { dataPaths, nodeTokenOf } from '../../../server/data-dir.ts';
 import { resolveInterface } from '../../../server/interfaces.ts';
 import { Lab, labAvailable, stopChild } from '../../../lab/netns.ts';
 import { makeTestImage } from '../../../lab/swarm-image.ts';
@@ -21,7 +21,8 @@ export interface ConsoleServer {
   base: string;
   data: string;
   adminToken: string;
-  nodeToken: string;
+  /** Node `mac`'s own token. */
+  nodeToken: (mac: string) => string;
   /** Where the server runs: 'lo', or the lab namespace's name. */
   where: string;
   /** The Chromium binary to launch: /usr/bin/chromium, or a wrapper that enters the namespace. */
@@ -125,7 +126,7 @@ export async function startConsoleServer(): Promise<ConsoleServer> {
       base: `http://${address}:${http}`,
       data,
       adminToken: readFileSync(paths.adminToken, 'utf8').trim(),
-      nodeToken: readFileSync(paths.nodeToken, 'utf8').trim(),
+      nodeToken: (mac: string) => nodeTokenOf(data, mac),
       where: lab ? `namespace ${lab.id}-srv` : 'lo',
       chromium,
       log: () => out,

@@ -4,10 +4,10 @@ import type { ApiClient } from './browser.ts';
 import type { NodeSwarmReport as SwarmReport } from '../../../contract/report.ts';
 
 /** Report and plan calls for simulated nodes; `infoHash()` is the image's swarm, known once the server runs. */
-export function simulatedNodes(api: () => ApiClient, nodeToken: () => string, infoHash: () => string) {
+export function simulatedNodes(api: () => ApiClient, nodeToken: (mac: string) => string, infoHash: () => string) {
   /** POST /nodes/report as the node does. */
-  const report = async (body: Record<string, unknown>): Promise<void> => {
-    const r = await api().call('POST', '/nodes/report', { body, token: nodeToken() });
+  const report = async (body: Record<string, unknown> & { mac: string }): Promise<void> => {
+    const r = await api().call('POST', '/nodes/report', { body, token: nodeToken(body.mac) });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
   };
   return {
@@ -15,7 +15,7 @@ export function simulatedNodes(api: () => ApiClient, nodeToken: () => string, in
     /** The node boots: it reports, then asks for its plan (which starts the install). */
     boot: async (mac: string, ip: string, firmware: 'bios' | 'uefi'): Promise<{ action: string }> => {
       await report({ mac, ip, firmware, phase: 'booted' });
-      const plan = await api().call<{ action: string }>('GET', `/nodes/${mac}/plan`, { token: nodeToken() });
+      const plan = await api().call<{ action: string }>('GET', `/nodes/${mac}/plan`, { token: nodeToken(mac) });
       expect(plan.status, JSON.stringify(plan.body)).toBe(200);
       return plan.body;
     },

@@ -4,7 +4,7 @@
  * and from each other, and reports to the server like a booted node does.
  */
 import { join } from 'node:path';
-import { dataPaths } from '../../../server/data-dir.ts';
+import { writeNodeTokenFile } from '../../../server/data-dir.ts';
 import { REPO, type ConsoleServer } from './server.ts';
 
 /** Run one swarm client per MAC until each has the image and has seeded a little; rejects on a failure. */
@@ -16,7 +16,7 @@ export async function runSwarmNodes(server: ConsoleServer, torrentUrl: string, m
       '--dir', join(server.data, `swarm-node-${i}`),
       '--address', address,
       '--server', server.base,
-      '--token-file', dataPaths(server.data).nodeToken,
+      '--token-file', writeNodeTokenFile(server.data, mac, join(server.data, `swarm-node-${i}.token`)),
       '--mac', mac,
       // Only peers and the seeder: the web seed would bypass the swarm the chart is about.
       '--web-seed', 'never',

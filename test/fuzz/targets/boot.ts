@@ -78,9 +78,9 @@ function build(v: readonly string[], extra: readonly string[]): Built {
   const params = { server, token, extra };
   return {
     cmdline: buildKernelCmdline({ ...params, mac, initrdName: 'initrd.img' }),
-    ipxe: buildIpxeScript({ kernelUrl, initrdUrl }, params),
+    ipxe: buildIpxeScript({ kernelUrl, initrdUrl }, { ...params, mac }),
     local: buildLocalBootIpxeScript(reason, efiUrl),
-    pxelinux: buildPxelinuxConfig({ kernel: pxeKernel, initrd: pxeInitrd }, params),
+    pxelinux: buildPxelinuxConfig({ kernel: pxeKernel, initrd: pxeInitrd }, { ...params, mac }),
   };
 }
 
@@ -131,7 +131,7 @@ function mutateFields(input: Buffer, rng: Rng): Buffer {
 /** Valid-looking values: the corpus the mutations start from. */
 const SEEDS: string[][] = [
   ['http://198.18.0.1:8080', 'tok_-123', MAC, 'http://198.18.0.1:8080/boot/files/vmlinuz', 'http://198.18.0.1:8080/boot/files/initrd.img', `${MAC} is installed with web@3`, 'http://198.18.0.1:8080/boot/files/localboot.efi', 'imgsrv/vmlinuz', 'imgsrv/initrd.img', 'console=ttyS0,115200', 'quiet'],
-  ['http://[2001:db8::1]:8080', 'a', '${mac}', 'tftp://198.18.0.1/imgsrv/vmlinuz', 'tftp://198.18.0.1/imgsrv/initrd.img', 'retired', 'tftp://198.18.0.1/imgsrv/localboot.efi', 'vmlinuz', 'initrd.img'],
+  ['http://[2001:db8::1]:8080', 'a', '52:54:00:00:00:02', 'tftp://198.18.0.1/imgsrv/vmlinuz', 'tftp://198.18.0.1/imgsrv/initrd.img', 'retired', 'tftp://198.18.0.1/imgsrv/localboot.efi', 'vmlinuz', 'initrd.img'],
 ];
 
 /** The boot builders with hostile values. */
