@@ -41,7 +41,7 @@ export interface DeployDeps {
   trustedKeysDir?: string;
 }
 
-/** Errors raised before anything was written to the disk (a refused signature, a disk too small). */
+/** Errors raised before anything was written to the disk (a refused signature, a wrong torrent, a disk too small). */
 export const refusedBeforeWriting = new WeakSet<object>();
 
 /** Restore per the plan, then seed; resolves when the node may reboot into its disk. */
@@ -51,12 +51,21 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
   const label = `${plan.image.name}@${plan.image.version}`;
   con.line(`deploying ${label} (${formatBytes(meta.artifact.rawBytes)}, ${meta.artifact.files} files, from ${meta.sourceHost})`);
 
-  // Both refusals below leave the disk as it was; the console then says so instead of "may be incomplete".
+  const swarmDir = d.swarmDir ?? '/run/imgsrv/swarm';
+  // The refusals below leave the disk as it was; the console then says so instead of "may be incomplete".
   let target: Awaited<ReturnType<typeof pickDisk>>;
+  let torrentFile: string;
   try {
     // A refused image must leave the disk as it was: check before the disk is even chosen.
     const trust = verifyPlanSignature(plan, await readTrustedKeys(d.trustedKeysDir));
     if (trust.signed) con.line(`image signed by key ${trust.keyId}`);
+    // The torrent must be the one the (signed) meta names: then every piece is checked, as it arrives, against
+    // hashes the signature vouches for, and no unauthenticated byte reaches the disk.
+    if (!meta.torrent) {
+      throw new ImgsrvError('IMAGE_INVALID', `refusing ${label}: its meta names no torrent info hash`, { hint: 'publish the image again on this server (imgsrv images verify)' });
+    }
+    await mkdir(swarmDir, { recursive: true });
+    torrentFile = await fetchTorrent(plan.torrentUrl, `${swarmDir}/.torrents`, { logger: log, signal: d.signal, expectInfoHash: meta.torrent.infoHash });
     // Refuse a disk that is too small before the download starts and before anything is written.
     target = await pickDisk(meta, plan.targetDisk);
   } catch (err) {
@@ -79,12 +88,9 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
         return r.hostname;
       });
 
-  const swarmDir = d.swarmDir ?? '/run/imgsrv/swarm';
   if (freemem() < meta.artifact.compressedBytes + 192 * 2 ** 20) {
     log.warn({ free: freemem(), image: meta.artifact.compressedBytes }, 'little memory for the image cache');
   }
-  await mkdir(swarmDir, { recursive: true });
-  const torrentFile = await fetchTorrent(plan.torrentUrl, `${swarmDir}/.torrents`, { logger: log, signal: d.signal });
   const dl = await SwarmDownload.start({ torrentFile, dataDir: swarmDir, address: d.ip, logger: log, signal: d.signal });
   const send = (): Promise<boolean> => report({ phase, swarm: dl.stats(), restore: { written, total }, ...(hostname ? { hostname } : {}) });
   const reporter = setInterval(() => void send(), 2000);

@@ -13,11 +13,15 @@ import type { Runner } from '../restore/run.ts';
 import type { RestorePlan } from '../../contract/plan.ts';
 import type { ClientReport } from './api.ts';
 import { NodeConsole } from './console.ts';
+import { packImage } from '../../images/pack.ts';
+import { encodeInfo, infoHash, payloadName } from '../../images/torrent-info.ts';
+import { buildTorrentFile } from '../../torrent/torrent-file.ts';
 import { readTrustedKeys, verifyPlanSignature } from './trust.ts';
 
 // runDeployment must not get as far as choosing the disk when it refuses.
 const pickDisk = vi.hoisted(() => vi.fn(async () => Promise.reject(new Error('pickDisk called'))));
-vi.mock('./restore.ts', () => ({ pickDisk, restore: vi.fn() }));
+const restore = vi.hoisted(() => vi.fn());
+vi.mock('./restore.ts', () => ({ pickDisk, restore }));
 const { refusedBeforeWriting, runDeployment } = await import('./deploy.ts');
 
 const tmp = mkdtempSync(join(tmpdir(), 'imgsrv-trust-'));
@@ -173,11 +177,54 @@ describe('runDeployment with trusted keys', () => {
     expect(x.text()).not.toMatch(/signed by key/);
   });
 
-  it('names the key on the console and goes on to the disk when the signature is good', async () => {
+  it('names the key on the console and goes on to the disk when the signature and the torrent are good', async () => {
     pickDisk.mockClear();
-    const x = deps(plan());
+    const x = deps(await torrentPlan('a'));
     await expect(runDeployment(x.d)).rejects.toThrow('pickDisk called');
     expect(x.text()).toMatch(new RegExp(`imgsrv: image signed by key ${keyId}\\n`));
     expect(pickDisk).toHaveBeenCalledOnce();
   });
+
+  it('refuses a torrent for another artifact before the disk is chosen: no byte it names can reach the disk', async () => {
+    pickDisk.mockClear();
+    const x = deps(await torrentPlan('b'));
+    const err = await runDeployment(x.d).catch((e: unknown) => e as Error);
+    expect(err).toMatchObject({ code: 'IMAGE_INVALID', message: expect.stringMatching(/is for another image \(info hash [0-9a-f]{40}, the image's meta says [0-9a-f]{40}\)/) });
+    expect(refusedBeforeWriting.has(err)).toBe(true);
+    expect(pickDisk).not.toHaveBeenCalled();
+    expect(restore).not.toHaveBeenCalled();
+    expect(x.runner.run).not.toHaveBeenCalled();
+  });
+
+  it('refuses an image whose meta names no info hash', async () => {
+    pickDisk.mockClear();
+    const err = await runDeployment(deps(plan()).d).catch((e: unknown) => e as Error);
+    expect(err).toMatchObject({ code: 'IMAGE_INVALID', message: 'refusing sample@1: its meta names no torrent info hash' });
+    expect(pickDisk).not.toHaveBeenCalled();
+  });
 });
+
+/** Two real packed images; a signed plan for image a whose torrent URL serves image `served`'s torrent. */
+const packed = new Map<string, { info: Buffer; torrent: string; pack: Awaited<ReturnType<typeof packImage>> }>();
+async function torrentPlan(served: 'a' | 'b'): Promise<RestorePlan> {
+  for (const name of ['a', 'b']) {
+    if (packed.has(name)) continue;
+    const tree = join(tmp, `tree-${name}`);
+    mkdirSync(join(tree, 'etc'), { recursive: true });
+    writeFileSync(join(tree, 'etc', 'hostname'), `${name}\n`);
+    const out = join(tmp, `img-${name}`);
+    mkdirSync(out);
+    const pack = await packImage({ root: tree, outDir: out });
+    const info = encodeInfo(payloadName('sample', 1), pack.pieces);
+    const torrent = join(out, 'sample-1.torrent');
+    writeFileSync(torrent, buildTorrentFile(info, { announce: 'http://198.18.0.1/announce', webSeed: 'http://198.18.0.1/seed/sample/1/' }));
+    packed.set(name, { info, torrent, pack });
+  }
+  const a = packed.get('a')!;
+  const m = {
+    ...meta,
+    artifact: { ...meta.artifact, rawBytes: a.pack.rawBytes, compressedBytes: a.pack.compressedBytes, sha256: a.pack.sha256, files: a.pack.files },
+    torrent: { file: 'info.bencode', infoHash: infoHash(a.info), pieceLength: a.pack.pieces.pieceLength, pieces: a.pack.pieces.hashes.length / 20 },
+  } as ImageMeta;
+  return plan({ meta: m, signature: signMeta(m, key.privateKey), torrentUrl: packed.get(served)!.torrent });
+}

@@ -14,7 +14,7 @@ import type { NodeApi } from './node-api.ts';
 export interface DownloadTarget {
   torrent: string;
   /** The published image's artifact (plan.meta.artifact); null for a bare --torrent. */
-  expected: { image: string; sha256: string; bytes: number } | null;
+  expected: { image: string; sha256: string; bytes: number; infoHash?: string } | null;
   /** The plan's linger (seconds), when the server gave one. */
   lingerSec: number | null;
 }
@@ -37,7 +37,8 @@ export async function targetFromPlan(
     if (plan.action === 'wipe') throw new ImgsrvError('CONFLICT', 'the server asks this node to wipe its disk; a simulated node has none', { hint: `imgsrv nodes rm ${api.mac}` });
     if (plan.action === 'restore') {
       const { sha256, compressedBytes } = plan.meta.artifact;
-      return { torrent: plan.torrentUrl, expected: { image: `${plan.image.name}@${plan.image.version}`, sha256, bytes: compressedBytes }, lingerSec: plan.linger };
+      const infoHash = plan.meta.torrent?.infoHash;
+      return { torrent: plan.torrentUrl, expected: { image: `${plan.image.name}@${plan.image.version}`, sha256, bytes: compressedBytes, ...(infoHash ? { infoHash } : {}) }, lingerSec: plan.linger };
     }
     log.info({ reason: plan.reason }, 'waiting for the server');
     await new Promise((r) => setTimeout(r, plan.retryAfterSec * 1000));

@@ -175,7 +175,8 @@ async function download(
 ): Promise<number> {
   const t0 = performance.now();
   const seconds = (): number => Math.round(performance.now() - t0) / 1000;
-  const torrentFile = await fetchTorrent(target.torrent, join(o.dir, '.torrents'), { logger: log, signal });
+  const infoHash = target.expected?.infoHash;
+  const torrentFile = await fetchTorrent(target.torrent, join(o.dir, '.torrents'), { logger: log, signal, ...(infoHash ? { expectInfoHash: infoHash } : {}) });
   const dl = await SwarmDownload.start({
     torrentFile,
     dataDir: o.dir,

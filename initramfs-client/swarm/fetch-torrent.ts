@@ -21,6 +21,12 @@ export interface FetchTorrentOptions {
   logger?: Logger;
   /** rsync binary (tests point it elsewhere to simulate a missing client). */
   rsyncPath?: string;
+  /**
+   * The info hash the torrent must have (the signed meta's): a torrent for
+   * anything else is refused, so every piece downloaded is then checked
+   * against hashes the signature vouches for before it is used.
+   */
+  expectInfoHash?: string;
 }
 
 /** Where a torrent comes from once the caller's string has been checked. */
@@ -75,7 +81,8 @@ export function parseTorrentSource(input: string): TorrentSource {
 /**
  * Fetch the torrent at `url` into `destDir` and return the local path. rsync
  * runs without a shell, stdin closed, with `--timeout`/`--contimeout`, retried
- * with backoff; the result is parsed with parse-torrent before returning.
+ * with backoff; the result is parsed with parse-torrent (and its info hash
+ * compared with `expectInfoHash`) before returning.
  */
 export async function fetchTorrent(url: string, destDir: string, opts: FetchTorrentOptions = {}): Promise<string> {
   const source = parseTorrentSource(url);
@@ -92,12 +99,17 @@ export async function fetchTorrent(url: string, destDir: string, opts: FetchTorr
     dest = join(destDir, source.fileName);
     await rsyncWithRetries(source.url, dest, opts);
   }
-  await checkTorrentFile(dest);
+  const { infoHash } = await checkTorrentFile(dest);
+  if (opts.expectInfoHash !== undefined && infoHash !== opts.expectInfoHash) {
+    throw new ImgsrvError('IMAGE_INVALID', `the torrent at ${url} is for another image (info hash ${infoHash}, the image's meta says ${opts.expectInfoHash})`, {
+      hint: 'the server or something between it and the node served the wrong .torrent; check `imgsrv images verify` on the server, then retry',
+    });
+  }
   return dest;
 }
 
-/** Parse a .torrent file; throws IMAGE_INVALID if it is damaged or not a single-file torrent with pieces. */
-export async function checkTorrentFile(path: string): Promise<void> {
+/** Parse a .torrent file and return its info hash; throws IMAGE_INVALID if it is damaged or not a single-file torrent with pieces. */
+export async function checkTorrentFile(path: string): Promise<{ infoHash: string }> {
   const buf = await readFile(path);
   let parsed;
   try {
@@ -111,6 +123,7 @@ export async function checkTorrentFile(path: string): Promise<void> {
   if (!parsed.infoHash || !parsed.pieces?.length || !(parsed.length > 0)) {
     throw new ImgsrvError('IMAGE_INVALID', `torrent file ${path} has no pieces`, { hint: 'republish the image on the server' });
   }
+  return { infoHash: parsed.infoHash.toLowerCase() };
 }
 
 async function rsyncWithRetries(url: string, dest: string, opts: FetchTorrentOptions): Promise<void> {
