@@ -46,6 +46,9 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
   }
   const iface = resolveInterface(config.interface, config.address);
   const { store, paths, nodes } = initDataDir(config.data);
+  // Before anything logs an event: the limits the config asks for, applied to what older runs left.
+  const trimmed = store.events.setRetention({ maxAgeMs: config.events.maxAge * 1000, maxCount: config.events.maxCount });
+  if (trimmed) log.info({ trimmed, ...config.events }, 'old events trimmed');
   const registry = createRegistry(store);
   const startedAt = Date.now();
   const services: StatusInfo['services'] = {};
@@ -163,6 +166,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
         tftpServer: iface.address,
         kernelArgs: config.boot.kernelArgs,
         sources: bootSources,
+        requestsPerMinute: config.boot.requestsPerMinute,
       },
       status: () => ({ version: VERSION, startedAt, interface: iface.name, address: iface.address, services }),
     });

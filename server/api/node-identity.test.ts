@@ -180,3 +180,27 @@ describe('boot source check', () => {
     }
   });
 });
+
+describe('bounds on unauthenticated and node requests', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await testApp();
+  });
+  afterAll(async () => {
+    await t.close();
+  });
+
+  it('rate-limits boot requests per address (429), other addresses unaffected', async () => {
+    const codes: number[] = [];
+    for (let i = 0; i < 125; i++) codes.push((await t.app.inject({ url: `/boot/ipxe/${B}`, remoteAddress: '198.19.3.3' })).statusCode);
+    expect(codes.slice(0, 120).every((c) => c === 403)).toBe(true);
+    expect(codes.slice(120)).toEqual([429, 429, 429, 429, 429]);
+    expect((await t.app.inject({ url: '/boot/files/vmlinuz', remoteAddress: '198.19.3.3' })).statusCode).toBe(429);
+    expect((await t.app.inject({ url: `/boot/ipxe/${A}` })).statusCode).toBe(200);
+  });
+
+  it('caps a report body', async () => {
+    const r = await t.app.inject({ method: 'POST', url: '/api/v1/nodes/report', headers: { ...nodeAuth(A), 'content-type': 'application/json' }, payload: JSON.stringify({ mac: A, message: 'x'.repeat(40_000) }) });
+    expect(r.statusCode).toBe(413);
+  });
+});

@@ -70,6 +70,18 @@ export const rateSchema = z.union([z.number().min(0), z.string()]).transform((v,
   return Math.round(Number(m[1]) * unit);
 });
 
+const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+/** A duration in seconds: a number, or a string like "30d", "12h", "90m", "3600s". */
+export const durationSchema = z.union([z.number().int().min(0), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const m = /^\s*(\d+)\s*([smhd])\s*$/i.exec(v);
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: 'must be seconds, or a number with a unit: 30d, 12h, 90m, 3600s' });
+    return 0;
+  }
+  return Number(m[1]) * DURATION_UNITS[m[2]!.toLowerCase()]!;
+});
+
 /** The validated configuration every service receives. */
 export type Config = z.infer<typeof configSchema>;
 
@@ -123,6 +135,8 @@ export const configSchema = z
          * network: a routed node of another DHCP server) gets no node token ('refuse'), or gets it ('allow').
          */
         unverifiedSources: z.enum(['refuse', 'allow']).default('refuse'),
+        /** Boot requests (iPXE scripts, kernel, initrd) per client address per minute; past it the server answers 429. */
+        requestsPerMinute: z.number().int().min(10).max(100_000).default(120),
       })
       .prefault({}),
     nodes: z
@@ -201,6 +215,17 @@ export const configSchema = z
         linger: z.number().int().min(0).max(86400).default(600),
         /** Seconds without leechers after which a swarm counts as done (nodes may stop seeding). */
         settle: z.number().int().min(0).max(3600).default(10),
+      })
+      .prefault({}),
+    events: z
+      .strictObject({
+        /** Events older than this go (seconds, or "30d", "12h"); 0 = no age limit (the count still holds). */
+        maxAge: durationSchema.default(30 * 86400),
+        /**
+         * The most events kept, the newest (a 1,000-node deployment logs a few tens per node). The store
+         * stays under the cap: the oldest are trimmed every 1 % of it.
+         */
+        maxCount: z.number().int().min(100).max(10_000_000).default(100_000),
       })
       .prefault({}),
   })

@@ -7,6 +7,7 @@
  * inventory doesn't know is added only while the inventory is under its cap.
  */
 import fastifyStatic from '@fastify/static';
+import rateLimit from '@fastify/rate-limit';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Store } from '../../store/db.ts';
 import { normalizeMac } from '../../store/nodes.ts';
@@ -27,9 +28,20 @@ export interface BootRouteOptions {
   kernelArgs: readonly string[];
   /** Ties a requester's address to the MAC it names. */
   sources: BootSourceDeps;
+  /** Boot requests (scripts and files) per client address per minute (config boot.requestsPerMinute). */
+  requestsPerMinute?: number;
 }
 
 export const bootRoutes: FastifyPluginAsync<BootRouteOptions & { store: Store; nodes: NodeIdentity }> = async (app, opts) => {
+  // Per client address, on every boot route registered below (this plugin's scope only). A booting node makes
+  // three requests (script, kernel, initrd) and a retrying one a few a minute; a flood gets 429s, not the store.
+  await app.register(rateLimit, {
+    global: true,
+    max: opts.requestsPerMinute ?? 120,
+    timeWindow: 60_000,
+    cache: 10_000,
+    errorResponseBuilder: (_req, ctx) => ({ statusCode: 429, error: 'RATE_LIMITED', message: `too many boot requests from this address: try again in ${ctx.after}` }),
+  });
   await app.register(fastifyStatic, {
     root: opts.filesDir,
     prefix: '/files/',

@@ -142,6 +142,8 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { au
     '/nodes/report',
     {
       onRequest: nodeOrAdmin,
+      // A report is a few hundred bytes; the longest message plus the rest fits well under this.
+      bodyLimit: 4 * REPORT_MESSAGE_MAX,
       schema: {
         summary: "A booting node's report: phase, progress, failure (node token)",
         body: {
