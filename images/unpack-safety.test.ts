@@ -177,3 +177,41 @@ describe('unpack fails clearly on broken input and never hangs', () => {
     await expect(p).rejects.toThrow(/interrupted/);
   });
 });
+
+// Keep data on re-image: the kept partition is mounted at its mount point under the target while the image
+// unpacks; an image holding files there (any capture of a host with /data mounted) must not touch them.
+describe('kept directories', () => {
+  it('never writes at or below a kept directory, nor links to it; everything else is restored', async () => {
+    const data = path.join(target, 'data');
+    fs.mkdirSync(path.join(data, 'sub'), { recursive: true, mode: 0o700 });
+    fs.chmodSync(data, 0o700);
+    fs.writeFileSync(path.join(data, 'a'), 'the node\'s own a\n');
+    fs.writeFileSync(path.join(data, 'only-on-node'), 'kept\n');
+    fs.utimesSync(path.join(data, 'a'), 1_000_000, 1_000_000);
+    const before = new Map(listTree(data).map((p) => [p, fs.lstatSync(path.join(data, p))]));
+    const bytes = zstd(
+      await craftTar([
+        { header: { name: 'data', type: 'directory', mode: 0o777 } },
+        file('data/a', 'the image\'s a\n'),
+        { header: { name: 'data/sub', type: 'directory', mode: 0o755 } },
+        file('data/sub/new', 'from the image\n'),
+        { header: { name: 'data/sub/evil', type: 'symlink', linkname: '/etc/shadow' } },
+        file('data-not-kept/c', 'restored\n'),
+        file('etc/x', 'restored\n'),
+        { header: { name: 'etc/hard-to-kept', type: 'link', linkname: 'data/a' } },
+      ]),
+    );
+    const r = await unpackImage({ input: Readable.from([bytes]), target, skip: ['/data'], signal: AbortSignal.timeout(10_000) });
+    expect(r.kept).toBe(6);
+    expect(fs.readFileSync(path.join(data, 'a'), 'utf8')).toBe('the node\'s own a\n');
+    expect(listTree(data).sort()).toEqual([...before.keys()].sort());
+    for (const [p, st] of before) {
+      const now = fs.lstatSync(path.join(data, p));
+      expect([now.mode, now.mtimeMs, now.size, now.ino], p).toEqual([st.mode, st.mtimeMs, st.size, st.ino]);
+    }
+    expect(fs.lstatSync(data).mode & 0o777).toBe(0o700);
+    expect(fs.readFileSync(path.join(target, 'data-not-kept', 'c'), 'utf8')).toBe('restored\n');
+    expect(fs.readFileSync(path.join(target, 'etc', 'x'), 'utf8')).toBe('restored\n');
+    expect(fs.existsSync(path.join(target, 'etc', 'hard-to-kept'))).toBe(false);
+  });
+});

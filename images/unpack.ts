@@ -15,7 +15,7 @@ import { displayPath } from './manifest-codec.ts';
 import type { Progress } from './pack.ts';
 import { RestoreTarget } from './restore-fs.ts';
 import { sparsePieces } from './sparse.ts';
-import { fromTarHeader, type TarHeader } from './tar-entry.ts';
+import { fromTarHeader, safeEntryPath, type TarHeader } from './tar-entry.ts';
 import { ZstdFrameTracker } from './zstd-frames.ts';
 import { ImgsrvError, withContext } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
@@ -27,6 +27,18 @@ export interface UnpackOptions {
   onProgress?: (p: Progress) => void;
   signal?: AbortSignal;
   logger?: Logger;
+  /**
+   * Directories (relative, e.g. "data" for /data) whose contents are never
+   * written: kept partitions mounted there on re-image. Entries at or below
+   * them, and hard links to files below them, are read past and counted in
+   * `kept`; the kept file system and its root stay exactly as they were.
+   */
+  skip?: readonly string[];
+}
+
+/** Whether normalised entry path `p` is `dir` or below it. */
+function isAtOrBelow(p: Buffer, dir: Buffer): boolean {
+  return p.equals(dir) || (p.length > dir.length && p[dir.length] === 0x2f && p.subarray(0, dir.length).equals(dir));
 }
 
 /** Decompressed stream: zstd with a frame check in front, so truncation is an error. */
@@ -53,14 +65,17 @@ export function decompressedStream(input: AsyncIterable<Buffer> | Readable, sign
   })();
 }
 
-/** Unpack an image stream into `target`; resolves with entries restored and uncompressed tar bytes read. */
-export async function unpackImage(opts: UnpackOptions): Promise<{ files: number; bytes: number }> {
+/** Unpack an image stream into `target`; resolves with entries restored, entries left alone under `skip`, and uncompressed tar bytes read. */
+export async function unpackImage(opts: UnpackOptions): Promise<{ files: number; bytes: number; kept: number }> {
   const inner = new AbortController();
   const onAbort = (): void => inner.abort(opts.signal?.reason);
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   const log = opts.logger?.child({ subsystem: 'unpack' });
   let bytes = 0;
   let files = 0;
+  let kept = 0;
+  const skip = (opts.skip ?? []).map((d) => safeEntryPath(Buffer.from(d.replace(/^\/+/, ''), 'utf8'), 'kept directory'));
+  const skipped = (p: Buffer): boolean => skip.some((d) => isAtOrBelow(p, d));
   const report = (): void => opts.onProgress?.({ bytes, files });
   const timer = setInterval(report, 500);
   timer.unref();
@@ -74,6 +89,11 @@ export async function unpackImage(opts: UnpackOptions): Promise<{ files: number;
     for await (const stream of extract) {
       const { entry, sparseRealSize } = fromTarHeader(stream.header as TarHeader);
       current = displayPath(entry.path);
+      if (skipped(entry.path) || (entry.type === 'hardlink' && entry.target !== undefined && skipped(entry.target))) {
+        stream.resume();
+        kept++;
+        continue;
+      }
       switch (entry.type) {
         case 'dir': target.dir(entry); break;
         case 'symlink': target.symlink(entry); break;
@@ -96,8 +116,8 @@ export async function unpackImage(opts: UnpackOptions): Promise<{ files: number;
     await fed;
     target.finish();
     report();
-    log?.info({ files, bytes }, 'unpacked');
-    return { files, bytes };
+    log?.info({ files, bytes, kept }, 'unpacked');
+    return { files, bytes, kept };
   } catch (err) {
     inner.abort(err);
     extract.destroy();

@@ -95,16 +95,21 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
     writes = openWriteCheck(disk.path, dirs);
     const total = job.meta.artifact.rawBytes;
     const artifact = checkArtifact(job.input(), job.meta.artifact);
-    const { files, bytes } = await unpackImage({
+    // Kept partitions are mounted under the target: the image's own files there (a capture of a host with a
+    // mounted /data holds some) must never replace the node's.
+    const keptDirs = layout.partitions.flatMap((p) => (p.keep && p.mountpoint ? [p.mountpoint] : []));
+    const { files, bytes, kept } = await unpackImage({
       input: artifact.stream,
       target: root,
       signal: job.signal,
       logger: log,
+      skip: keptDirs,
       onProgress: (p) => job.onProgress(p.bytes, total),
     });
     job.onProgress(bytes, total);
     await artifact.verify();
     writes.check('after the image was written');
+    if (kept > 0) job.onNote?.(`${kept} image entries under kept ${keptDirs.join(', ')} left alone: the node's own data there is unchanged`);
     job.onPhase('personalising', `${files} files restored; waiting for the hostname`);
     const hostname = await job.hostname;
     job.onPhase('personalising', `hostname ${hostname}`);
