@@ -122,4 +122,8 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE nodes ADD COLUMN wipe_planned_at INTEGER;     -- set when the node was given its wipe plan; a 'retired' report counts only after it
   UPDATE nodes SET hostname_by = 'operator' WHERE hostname IS NOT NULL;
   `,
+  // 6: events kept by age (issue 25): the trim deletes old events by this index, never by a scan.
+  `
+  CREATE INDEX events_at ON events (at);
+  `,
 ];
