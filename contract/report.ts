@@ -5,8 +5,13 @@
  * node's reporter (initramfs-client/client/api.ts) sends exactly this shape.
  */
 
-/** Phases a node moves through: `discovered` is the server's (DHCP or iPXE saw it); every other one a node reports. */
-export const NODE_PHASES = ['discovered', 'booted', 'downloading', 'restoring', 'personalising', 'seeding', 'done', 'failed', 'retired'] as const;
+/**
+ * Phases a node moves through: `discovered` is the server's (DHCP or iPXE saw
+ * it); every other one a node reports. `rebooting`: restored and seeded, on
+ * its way into the restored system; `done` comes from that system once it
+ * is up (or, for an image whose init imgsrv can't hook, before the reboot).
+ */
+export const NODE_PHASES = ['discovered', 'booted', 'downloading', 'restoring', 'personalising', 'seeding', 'rebooting', 'done', 'failed', 'retired'] as const;
 export type NodePhase = (typeof NODE_PHASES)[number];
 
 /** The phases a node reports itself; `retired` once a retired node's disk is wiped. */

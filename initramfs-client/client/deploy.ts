@@ -112,6 +112,7 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
       kernelArgs: d.params.consoleArgs,
       input: () => dl.stream(),
       hostname: hostnamePromise,
+      reportUp: { server: d.params.server, mac: d.params.mac, token: d.params.token },
       runner: d.runner,
       log,
       signal: d.signal,
@@ -136,7 +137,8 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
     con.line(`seeding for the other nodes until the deployment completes (at most ${plan.linger} s)`);
     const how = await dl.seedUntil({ lingerMs: plan.linger * 1000, pollMs: 3000, isDone: () => swarmDone(d.api, s.infoHash) });
     con.line(how === 'done' ? `deployment complete; sent ${formatBytes(dl.stats().uploaded)} to peers` : 'linger time over; stopping seeding');
-    phase = 'done';
+    // With a reporter in the restored system, "done" is its word once it is up; without one, ours now.
+    phase = result.upReporter === 'none' ? 'done' : 'rebooting';
     await send();
     return result;
   } finally {

@@ -25,6 +25,7 @@ import { regenerateSshHostKeys } from '../restore/ssh-keys.ts';
 import { installBootloader } from '../restore/bootloader.ts';
 import { openWriteCheck, type WriteCheck } from '../restore/write-check.ts';
 import type { Runner } from '../restore/run.ts';
+import { installUpReporter, type UpReporterHook, type UpReporterTarget } from '../restore/up-reporter.ts';
 
 /** Where the target's file systems are mounted while they are written. */
 export const TARGET_ROOT = '/mnt/target';
@@ -51,6 +52,8 @@ export interface RestoreJob {
   onProgress: (written: number, total: number) => void;
   signal: AbortSignal;
   root?: string;
+  /** Leave a first-boot reporter in the restored system (up-reporter.ts) that tells the server it came up. */
+  reportUp?: UpReporterTarget;
 }
 
 /** Facts about the finished restore, for the console and the server. */
@@ -61,6 +64,8 @@ export interface RestoreResult {
   files: number;
   bytes: number;
   hostname: string;
+  /** How the restored system will say it is up; 'none': it can't, the node says done before its reboot. */
+  upReporter: UpReporterHook;
 }
 
 /** Choose the disk without touching it; throws a clear error when none fits. */
@@ -118,6 +123,7 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
     const identity = await personalise(root, { hostname, sampleMacs: job.meta.host.interfaces.map((i) => i.mac), log });
     for (const note of identity.notes) job.onNote?.(note);
     await regenerateSshHostKeys(runner, root, log);
+    const upReporter = job.reportUp ? await installUpReporter(root, job.reportUp, log) : 'none';
     await installBootloader(runner, {
       root,
       diskPath: disk.path,
@@ -130,7 +136,7 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
     });
     await runner.run('sync', ['sync']);
     writes.check('after the boot loader was installed');
-    return { disk, layout, mapping, files, bytes, hostname };
+    return { disk, layout, mapping, files, bytes, hostname, upReporter };
   } finally {
     writes?.close();
     if (mounted || existsSync(root)) await unmountTarget(runner, root).catch((err: unknown) => log.error({ err }, 'unmount failed'));

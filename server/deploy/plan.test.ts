@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../store/db.ts';
 import type { ImageLocks } from '../images/locks.ts';
 import { appRoutes } from '../api/app.ts';
+import { checkUpTimeouts } from './plan.ts';
 import { TEST_ADMIN, nodeAuth, testApp, type TestApp } from '../api/testdata/app.ts';
 import type { DeployPlan, RestorePlan } from '../../contract/plan.ts';
 
@@ -110,5 +111,24 @@ describe('deployment plan, reports and local boot', () => {
         expect(res.statusCode, `${r.method} ${r.url} with the node token`).toBe(401);
       }
     }
+  });
+
+  it("fails a node whose restored system never said it came up, and a late 'done' clears it", async () => {
+    const C = '52:54:00:00:00:0c';
+    await plan(C);
+    await reportPhase(C, 'seeding');
+    await reportPhase(C, 'rebooting');
+    expect(store.nodes.get(C)).toMatchObject({ phase: 'rebooting', install: 'installed' });
+    const at = store.nodes.get(C)!.lastSeen;
+    expect(checkUpTimeouts(t.deploy, at + 899_000)).toEqual([]);
+    expect(checkUpTimeouts(t.deploy, at + 901_000)).toEqual([C]);
+    const failed = store.nodes.get(C)!;
+    expect(failed).toMatchObject({ phase: 'failed', install: 'installed' });
+    expect(failed.error).toMatch(/^did not come up: no word from the restored system within 900 s/);
+    expect(store.events.list({ mac: C }).map((e) => e.kind)).toContain('node.failed');
+    // Once failed it is not failed again; the restored system's late word puts it right.
+    expect(checkUpTimeouts(t.deploy, at + 2_000_000)).toEqual([]);
+    await reportPhase(C, 'done');
+    expect(store.nodes.get(C)).toMatchObject({ phase: 'done', install: 'installed', error: null });
   });
 });

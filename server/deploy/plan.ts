@@ -37,6 +37,8 @@ export interface DeploySettings {
   targetDisk?: string | undefined;
   hostnamePattern: string;
   linger: number;
+  /** Seconds from `rebooting` to the restored system's `done` before the node is failed as "did not come up" (default 900). */
+  upTimeout?: number;
 }
 
 /** What planning needs from the server. */
@@ -166,15 +168,38 @@ export function onNodeReport(ctx: DeployContext, before: NodeRecord | undefined,
     ctx.store.nodes.setInstall(mac, before?.install ?? 'none', { error: message ?? 'failed (no detail reported)' });
     return;
   }
+  // The restored system is up: a late report clears the "did not come up" failure.
+  if (phase === 'done' && before?.error?.startsWith(DID_NOT_COME_UP)) ctx.store.nodes.setInstall(mac, before.install, { error: null });
   if (!phase || before?.install !== 'installing') return;
   // The disk is bootable from the moment the node seeds: a power cut then must boot it, not restore again.
-  if (phase === 'seeding' || phase === 'done') {
+  if (phase === 'seeding' || phase === 'rebooting' || phase === 'done') {
     ctx.store.nodes.setInstall(mac, 'installed', { error: null });
     releaseInstallLock(ctx, before);
   } else if (phase === 'failed') {
     ctx.store.nodes.setInstall(mac, 'failed', { error: message ?? 'failed (no detail reported)' });
     releaseInstallLock(ctx, before);
   }
+}
+
+const DID_NOT_COME_UP = 'did not come up';
+
+/**
+ * Fail the nodes that rebooted into their restored system and never said it
+ * came up (no `done` within upTimeout): their phase becomes `failed` with why.
+ * The disk stays installed (it is bootable; the system on it is what failed).
+ */
+export function checkUpTimeouts(ctx: DeployContext, now = Date.now()): string[] {
+  const limitMs = (ctx.settings.upTimeout ?? 900) * 1000;
+  const failed: string[] = [];
+  for (const n of ctx.store.nodes.list()) {
+    if (n.phase !== 'rebooting' || now - n.lastSeen < limitMs) continue;
+    const why = `${DID_NOT_COME_UP}: no word from the restored system within ${Math.round(limitMs / 1000)} s of its reboot (check its console: boot loader, network, or a firewall between it and the server)`;
+    ctx.store.nodes.record({ mac: n.mac, phase: 'failed' }, now);
+    ctx.store.nodes.setInstall(n.mac, n.install, { error: why });
+    ctx.store.events.add('node.failed', why, { mac: n.mac });
+    failed.push(n.mac);
+  }
+  return failed;
 }
 
 /** Ask for a (re)install at the node's next boot, optionally pinned to an image. */

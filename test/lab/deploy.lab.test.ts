@@ -105,9 +105,12 @@ run('deploy: blank VMs restore a captured OS and reboot into it', () => {
     const mark = bios.serial.length;
     bios.write(
       'echo "ID mid=$(cat /etc/machine-id) key=$(cut -d" " -f2 /etc/ssh/ssh_host_ed25519_key.pub) udev=$(ls /etc/udev/rules.d | wc -l) ' +
-        'root=$(awk \'$2=="/"{print $1}\' /etc/fstab) esp=$(awk \'$2=="/boot/efi"{print $1}\' /etc/fstab) hosts=$(grep -c "127.0.1.1.*web-a" /etc/hosts) DI"\n',
+        'root=$(awk \'$2=="/"{print $1}\' /etc/fstab) esp=$(awk \'$2=="/boot/efi"{print $1}\' /etc/fstab) hosts=$(grep -c "127.0.1.1.*web-a" /etc/hosts) ' +
+        'reporter=$(ls /usr/local/lib/imgsrv 2>/dev/null | wc -l)$(grep -c report-up /etc/inittab) DI"\n',
     );
-    const id = await bios.waitFor(/ID mid=(\S*) key=(\S*) udev=(\d+) root=(\S*) esp=(\S*) hosts=(\d+) DI/, 60_000, mark);
+    const id = await bios.waitFor(/ID mid=(\S*) key=(\S*) udev=(\d+) root=(\S*) esp=(\S*) hosts=(\d+) reporter=(\d+) DI/, 60_000, mark);
+    // The first-boot reporter said "up" and removed itself: no script, no inittab line.
+    expect(id[7]).toBe('00');
     const sampleKey = readFileSync(join(tree.root, 'etc/ssh/ssh_host_ed25519_key.pub'), 'utf8').split(' ')[1];
     expect(id[1]).toMatch(/^[0-9a-f]{32}$/);
     expect(id[1]).not.toBe(SAMPLE_MACHINE_ID);
@@ -119,9 +122,18 @@ run('deploy: blank VMs restore a captured OS and reboot into it', () => {
     expect(id[5]).toMatch(/^UUID=[0-9A-F]{4}-[0-9A-F]{4}$/);
     expect(id[6]).toBe('1');
 
+    // "done" is the restored system's own word, after its reboot: the netboot environment said "rebooting".
+    for (const u of ups) expect(u.vm.serial).toMatch(/imgsrv: reported to the server: this machine is up/);
     const nodes = JSON.parse(await server.cli(['nodes', 'ls', '--json'])) as NodeJson[];
     const byMac = Object.fromEntries(nodes.map((n) => [n.mac, n]));
-    expect(byMac[BIOS_MAC]).toMatchObject({ hostname: 'web-a', install: 'installed', installedImage: 'sample@1', error: null });
-    expect(byMac[UEFI_MAC]).toMatchObject({ hostname: 'web-b', install: 'installed', installedImage: 'sample@1', error: null });
+    expect(byMac[BIOS_MAC]).toMatchObject({ hostname: 'web-a', phase: 'done', install: 'installed', installedImage: 'sample@1', error: null });
+    expect(byMac[UEFI_MAC]).toMatchObject({ hostname: 'web-b', phase: 'done', install: 'installed', installedImage: 'sample@1', error: null });
+    const admin = readFileSync(join(server.data, 'admin.token'), 'utf8').trim();
+    const events = JSON.parse(
+      await srv.exec('curl', ['-sSf', '--max-time', '10', '-H', `authorization: Bearer ${admin}`, `http://198.18.0.1:8080/api/v1/events?mac=${BIOS_MAC}&limit=500`]),
+    ) as Array<{ kind: string; message: string }>;
+    const kinds = events.map((e) => e.kind);
+    expect(kinds.indexOf('node.rebooting')).toBeGreaterThan(-1);
+    expect(kinds.lastIndexOf('node.done')).toBeGreaterThan(kinds.indexOf('node.rebooting'));
   }, DEPLOY_TIMEOUT + 120_000);
 });

@@ -7,7 +7,7 @@ import type { NodeView, SwarmSample } from '../types.ts';
 import { ErrorText, PhaseBadge, Progress, useLoad } from '../ui.tsx';
 import { SwarmChart } from './swarm-chart.tsx';
 
-const AFTER_DOWNLOAD = new Set(['restoring', 'personalising', 'seeding', 'done']);
+const AFTER_DOWNLOAD = new Set(['restoring', 'personalising', 'seeding', 'rebooting', 'done']);
 
 /** How much of the image a node has: its swarm progress, or all of it once it is past downloading. */
 function completion(n: NodeView): number | null {

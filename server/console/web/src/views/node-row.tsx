@@ -12,7 +12,7 @@ export interface RowActions {
 }
 
 // Once the node personalises, the hostname is written to its disk: changing it here would be a lie.
-const LOCKED = new Set(['personalising', 'seeding', 'done', 'retired']);
+const LOCKED = new Set(['personalising', 'seeding', 'rebooting', 'done', 'retired']);
 
 /** Whether the hostname can still be (pre-)assigned. */
 export const hostnameEditable = (n: NodeView): boolean => n.install !== 'installed' && !LOCKED.has(n.phase);
@@ -27,9 +27,9 @@ export function nodeProgress(n: NodeView): { value: number; label: string; detai
     const r = n.restore;
     return { value: r.total > 0 ? r.written / r.total : 0, label: 'Restore', detail: `${bytes(r.written)} of ${bytes(r.total)}` };
   }
-  if (n.phase === 'seeding' || n.phase === 'done') {
+  if (n.phase === 'seeding' || n.phase === 'rebooting' || n.phase === 'done') {
     const s = n.swarm;
-    return { value: 1, label: n.phase === 'seeding' ? 'Seeding' : 'Done', detail: s ? `↑ ${rate(s.uploadSpeed)} · ${s.peers} peer${s.peers === 1 ? '' : 's'}` : '' };
+    return { value: 1, label: n.phase === 'seeding' ? 'Seeding' : n.phase === 'rebooting' ? 'Rebooting' : 'Done', detail: s ? `↑ ${rate(s.uploadSpeed)} · ${s.peers} peer${s.peers === 1 ? '' : 's'}` : '' };
   }
   return null;
 }
