@@ -79,6 +79,16 @@ export const imageMetaSchema = z.strictObject({
   version: z.number().int().positive(),
   createdAt: z.iso.datetime({ offset: true }),
   sourceHost: z.string().min(1),
+  /** How the server knew it talked to the right host (ssh captures; absent for rsync daemons and older images). */
+  source: z
+    .strictObject({
+      /** The sample host's ssh host key, as `ssh-keygen -l` prints it. */
+      hostKey: z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/, 'must be an OpenSSH SHA256 fingerprint'),
+      hostKeyType: z.string().min(1),
+      /** pinned: the operator gave the key; remembered: the key of earlier captures; first-use: accepted unseen. */
+      hostKeyTrust: z.enum(['pinned', 'remembered', 'first-use']),
+    })
+    .optional(),
   host: hostFactsSchema,
   artifact: z.strictObject({
     file: z.literal('image.tar.zst'),

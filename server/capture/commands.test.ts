@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { planMounts, rebaseExcludes, rsyncArgs, sshExec } from './commands.ts';
+import { planMounts, rebaseExcludes, rsyncArgs, sshExec, type SshSettings } from './commands.ts';
 import { parseSource } from './source.ts';
 
-const ssh = { knownHosts: '/var/lib/imgsrv/ssh/known_hosts', connectTimeoutSeconds: 10 };
+const ssh: SshSettings = { knownHosts: '/var/lib/imgsrv/ssh/known_hosts', strictHostKeyChecking: 'accept-new', connectTimeoutSeconds: 10 };
 
 describe('ssh and rsync argument vectors', () => {
   it('ssh: fixed options, -- before the host, the remote command as one argument', () => {
@@ -15,6 +15,22 @@ describe('ssh and rsync argument vectors', () => {
     expect(argv).toContain('UserKnownHostsFile=/var/lib/imgsrv/ssh/known_hosts');
     expect(argv.slice(-3)).toEqual(['--', '198.18.0.10', 'id -u']);
     expect(argv.slice(argv.indexOf('-i'), argv.indexOf('-i') + 2)).toEqual(['-i', '/k/id']);
+  });
+
+  it('a pinned capture: StrictHostKeyChecking=yes against its own known_hosts, in ssh and in rsync -e', () => {
+    const src = parseSource('198.18.0.10');
+    if (src.kind !== 'ssh') throw new Error('ssh source expected');
+    const pinned: SshSettings = { ...ssh, knownHosts: '/var/lib/imgsrv/ssh/capture-Ab12/known_hosts', strictHostKeyChecking: 'yes' };
+    const argv = sshExec(src, pinned, 'id -u');
+    expect(argv).toContain('StrictHostKeyChecking=yes');
+    expect(argv).not.toContain('StrictHostKeyChecking=accept-new');
+    expect(argv).toContain('UserKnownHostsFile=/var/lib/imgsrv/ssh/capture-Ab12/known_hosts');
+    // No system-wide file can add a key the pin did not.
+    expect(argv).toContain('GlobalKnownHostsFile=/dev/null');
+    const e = rsyncArgs({ source: src, ssh: pinned, plan: { mount: '/', nested: [] }, staging: '/d/s', excludes: [] });
+    expect(e[e.indexOf('-e') + 1]).toContain('-o StrictHostKeyChecking=yes -o UserKnownHostsFile=/var/lib/imgsrv/ssh/capture-Ab12/known_hosts ');
+    // A known_hosts path rsync's -e splitting would break is refused, not quoted.
+    expect(() => sshExec(src, { ...pinned, knownHosts: '/tmp/a b/known_hosts' }, 'id')).toThrow(/without spaces/);
   });
 
   it('rsync over ssh: -aHAXS --numeric-ids, ns mtimes, --delete -x, excludes, -- before the source', () => {

@@ -9,21 +9,26 @@ import { validateSafePath } from './source.ts';
 
 /** ssh options every connection uses. */
 export interface SshSettings {
-  /** known_hosts in the data dir: accept a new host's key once, then insist on it. */
+  /** The known_hosts file: the data dir's (trust on first use), or a capture's own holding only the pinned keys. */
   knownHosts: string;
+  /**
+   * accept-new: trust a host seen for the first time, refuse a changed key.
+   * yes: only a key already in `knownHosts` (a pin, or a key learned earlier in this capture).
+   */
+  strictHostKeyChecking: 'accept-new' | 'yes';
   connectTimeoutSeconds: number;
 }
 
 /**
  * The ssh command (without host). BatchMode: never prompt (a prompt would
- * hang the server). accept-new: trust on first use, refuse a changed key.
+ * hang the server). StrictHostKeyChecking from the settings: never "no".
  * ServerAlive*: notice a dead connection in ~15 s instead of TCP's minutes.
  */
 export function sshCommand(src: Extract<CaptureSource, { kind: 'ssh' }>, s: SshSettings): string[] {
   const argv = [
     'ssh',
     '-o', 'BatchMode=yes',
-    '-o', 'StrictHostKeyChecking=accept-new',
+    '-o', `StrictHostKeyChecking=${s.strictHostKeyChecking === 'yes' ? 'yes' : 'accept-new'}`,
     '-o', `UserKnownHostsFile=${validateSafePath(s.knownHosts, 'known_hosts file')}`,
     '-o', 'GlobalKnownHostsFile=/dev/null',
     '-o', `ConnectTimeout=${Math.max(1, Math.round(s.connectTimeoutSeconds))}`,

@@ -22,6 +22,14 @@ describe('capture failures become one line saying what to do', () => {
     expect(e.oneLine()).not.toContain('\n');
   });
 
+  it('a pinned key ssh refuses is "does not match the pin", not "changed since the last capture"', () => {
+    const stderr = 'No ED25519 host key is known for 198.18.0.10 and you have requested strict checking.\nHost key verification failed.';
+    const pinned = classifyFailure({ target: 'root@198.18.0.10', tool: 'ssh', exitCode: 255, stderr, pinned: true });
+    expect(pinned.code).toBe('HOST_KEY');
+    expect(pinned.oneLine()).toMatch(/does not match the pinned key; nothing was captured: check the key on the host's console/);
+    expect(c(stderr, 255, 'ssh').oneLine()).toMatch(/changed since the last capture.*--host-key/);
+  });
+
   it('an rsync missing on the remote side exits 127', () => {
     expect(c('', 127).code).toBe('NO_RSYNC');
   });

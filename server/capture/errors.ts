@@ -12,6 +12,8 @@ export interface FailureContext {
   exitCode: number | null;
   signal?: NodeJS.Signals | null | undefined;
   stderr: string;
+  /** ssh checked against a pinned key (--host-key, --known-hosts) rather than the data dir's known_hosts. */
+  pinned?: boolean | undefined;
 }
 
 /** Classify a failed ssh/rsync run. */
@@ -29,8 +31,13 @@ export function classifyFailure(c: FailureContext): ImgsrvError {
     });
   }
   if (/REMOTE HOST IDENTIFICATION HAS CHANGED|Host key verification failed/i.test(e)) {
-    return new ImgsrvError('HOST_KEY', `the ssh host key of ${t} changed since the last capture`, {
-      hint: 'if the host was reinstalled, remove its line from <data>/ssh/known_hosts and capture again',
+    if (c.pinned) {
+      return new ImgsrvError('HOST_KEY', `the ssh host key of ${t} does not match the pinned key; nothing was captured`, {
+        hint: "check the key on the host's console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and pin that one",
+      });
+    }
+    return new ImgsrvError('HOST_KEY', `the ssh host key of ${t} changed since the last capture; nothing was captured`, {
+      hint: "if the host was reinstalled, check its new key on its console (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and capture again with --host-key SHA256:… (it replaces the key remembered in <data>/ssh/known_hosts)",
     });
   }
   if (/Could not resolve hostname|Name or service not known|Temporary failure in name resolution/i.test(e)) {

@@ -84,6 +84,27 @@ describe('capture manager', () => {
     expect(() => m.get('cap-nope-000000')).toThrow(/no capture/);
   });
 
+  it('passes a host key pin to the capture, shows the key it verified, and keeps it when the capture fails', async () => {
+    const f = fakeRun();
+    const m = manager(f.run);
+    const fp = 'SHA256:UPIWSL6HFaB3w3ajSxR/+EOVd9NHf5pysmclpBFwCzY';
+    const a = m.start({ source: 'h1', name: 'a', hostKey: fp });
+    expect(f.jobs[0]!.hostKeyPin).toEqual({ kind: 'fingerprint', fingerprint: fp });
+    expect(m.get(a.id).hostKey).toBeNull();
+    f.jobs[0]!.onHostKey!({ fingerprint: fp, type: 'ED25519', trust: 'first-use' });
+    expect(m.get(a.id).hostKey).toEqual({ fingerprint: fp, type: 'ED25519', trust: 'first-use' });
+    expect(store.events.list().find((e) => e.kind === 'capture.hostkey')?.message).toContain(`${fp} (ED25519) accepted on first use`);
+    f.fail(new ImgsrvError('NO_RSYNC', 'h1 has no rsync'));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(m.get(a.id)).toMatchObject({ state: 'failed', hostKey: { fingerprint: fp } });
+    const b = m.start({ source: 'h2', name: 'b', knownHosts: 'h2 ssh-ed25519 AAAA\n' });
+    expect(f.jobs[1]!.hostKeyPin).toEqual({ kind: 'known-hosts', text: 'h2 ssh-ed25519 AAAA\n' });
+    m.cancel(b.id);
+    expect(() => m.start({ source: 'h3', hostKey: 'MD5:aa:bb' })).toThrow(/not an OpenSSH host key fingerprint/);
+    expect(() => m.start({ source: 'h3', hostKey: fp, knownHosts: 'x' })).toThrow(/not both/);
+    expect(() => m.start({ source: 'rsync://h3/root', hostKey: fp })).toThrow(/ssh sources only/);
+  });
+
   it('shutdown cancels running captures and waits; a restart marks leftovers failed', async () => {
     const f = fakeRun();
     const m = manager(f.run);

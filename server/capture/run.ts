@@ -4,22 +4,25 @@
  * next, incremental capture), pack the tree into a hidden partial version
  * and publish it with one rename. Any failure or abort leaves no version.
  */
-import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import type { HostFacts, ImageMeta } from '../../images/meta.ts';
-import { sha256File } from '../../images/hash.ts';
-import { packImage, type PackResult } from '../../images/pack.ts';
-import { encodeInfo, infoHash, INFO_FILE, payloadName, renameInfo } from '../../images/torrent-info.ts';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { ImageMeta } from '../../images/meta.ts';
+import { packImage } from '../../images/pack.ts';
 import { ImgsrvError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
-import type { ImageStore, MetaDraft } from '../images/store.ts';
+import type { ImageStore } from '../images/store.ts';
 import { planMounts, rsyncArgs, sshExec, type SshSettings } from './commands.ts';
 import { classifyFailure, notRootError } from './errors.ts';
 import { execArgv, runRsync } from './exec.ts';
+import type { HostKeyInfo, HostKeyPin } from './host-key.ts';
+import { prepareHostTrust, type HostTrust } from './host-trust.ts';
 import { interpretProbe, PROBE_SCRIPT, unknownFacts } from './probe.ts';
 import type { CapturePhase } from './records.ts';
+import { metaDraft, reusedDraft } from './meta-draft.ts';
 import { sumStats, type RsyncStats } from './rsync-output.ts';
 import { describeSource, type CaptureSource } from './source.ts';
+
+export { metaDraft } from './meta-draft.ts';
 
 /** Capture settings from the config's `capture` section. */
 export interface CaptureSettings {
@@ -56,6 +59,8 @@ export interface CaptureStats {
   warnings: string[];
   /** Set when the host had not changed at all: the new version shares this version's artifact. */
   reusedVersion?: number;
+  /** The ssh host key the capture connected with (ssh sources). */
+  hostKey?: HostKeyInfo;
 }
 
 /** What a capture needs. */
@@ -69,6 +74,10 @@ export interface CaptureJob {
   signal: AbortSignal;
   onPhase: (phase: CapturePhase) => void;
   onProgress: (p: CaptureProgress) => void;
+  /** A pinned host key (ssh sources): a host that does not present it is refused. */
+  hostKeyPin?: HostKeyPin | undefined;
+  /** Called once the ssh host key is verified: which key, and how it was trusted. */
+  onHostKey?: (k: HostKeyInfo) => void;
   /** Injected in tests; the real one from images/pack.ts otherwise. */
   pack?: typeof packImage;
 }
@@ -96,19 +105,45 @@ const seconds = (t0: number) => Math.round((performance.now() - t0) / 10) / 100;
 
 /** Run one capture; resolves with the published meta, rejects with a coded ImgsrvError. */
 export async function runCapture(job: CaptureJob): Promise<{ meta: ImageMeta; stats: CaptureStats }> {
+  const paths = capturePaths(job.dataDir, job.name);
+  mkdirSync(dirname(paths.knownHosts), { recursive: true, mode: 0o700 });
+  // 1. Probe, first which host key ssh may accept (a pin the host does not offer ends it here).
+  job.onPhase('probe');
+  let trust: HostTrust | undefined;
+  if (job.source.kind === 'ssh') {
+    trust = await prepareHostTrust({
+      source: job.source,
+      pin: job.hostKeyPin,
+      knownHosts: paths.knownHosts,
+      workDir: dirname(paths.knownHosts),
+      connectTimeoutSeconds: job.settings.connectTimeoutSeconds,
+      target: describeSource(job.source),
+      signal: job.signal,
+      logger: job.logger,
+    });
+  }
+  try {
+    return await captureWith(job, trust);
+  } finally {
+    trust?.close();
+  }
+}
+
+/** The capture itself, with the host key policy decided. */
+async function captureWith(job: CaptureJob, trust: HostTrust | undefined): Promise<{ meta: ImageMeta; stats: CaptureStats }> {
   const { source, signal, logger: log } = job;
   const target = describeSource(source);
   const paths = capturePaths(job.dataDir, job.name);
-  mkdirSync(join(job.dataDir, 'ssh'), { recursive: true, mode: 0o700 });
   mkdirSync(paths.staging, { recursive: true, mode: 0o755 });
-  const ssh: SshSettings = { knownHosts: paths.knownHosts, connectTimeoutSeconds: job.settings.connectTimeoutSeconds };
+  let ssh: SshSettings = trust?.ssh ?? { knownHosts: paths.knownHosts, strictHostKeyChecking: 'accept-new', connectTimeoutSeconds: job.settings.connectTimeoutSeconds };
+  const pinned = trust?.pinned ?? false;
+  let hostKey: HostKeyInfo | undefined;
   const checkAbort = () => {
     if (signal.aborted) throw cancelledError(signal);
   };
   const warnings: string[] = [];
 
   // 1. Probe: one ssh session answers root?, rsync?, and the host facts.
-  job.onPhase('probe');
   let t0 = performance.now();
   let facts = unknownFacts();
   let excludes = [...job.settings.excludes];
@@ -116,9 +151,16 @@ export async function runCapture(job: CaptureJob): Promise<{ meta: ImageMeta; st
   if (source.kind === 'ssh') {
     const res = await execArgv(sshExec(source, ssh, PROBE_SCRIPT), { signal, logger: log });
     checkAbort();
-    if (!res.stdout.includes('@@uid')) throw classifyFailure({ target, tool: 'ssh', exitCode: res.exitCode, signal: res.signal, stderr: res.stderr });
+    if (!res.stdout.includes('@@uid')) throw classifyFailure({ target, tool: 'ssh', exitCode: res.exitCode, signal: res.signal, stderr: res.stderr, pinned });
+    // ssh authenticated the host: report the key it used (and, without a pin, hold the rsync runs to it).
+    if (trust) {
+      const confirmed = await trust.confirm();
+      ssh = confirmed.ssh;
+      hostKey = confirmed.hostKey;
+      if (hostKey) job.onHostKey?.(hostKey);
+    }
     const probe = interpretProbe(res.stdout);
-    if (!probe.complete) throw classifyFailure({ target, tool: 'ssh', exitCode: res.exitCode ?? 255, signal: res.signal, stderr: res.stderr || 'Connection closed' });
+    if (!probe.complete) throw classifyFailure({ target, tool: 'ssh', exitCode: res.exitCode ?? 255, signal: res.signal, stderr: res.stderr || 'Connection closed', pinned });
     if (probe.uid !== '0') throw notRootError(target, probe.uid);
     if (!probe.hasRsync) throw classifyFailure({ target, tool: 'rsync', exitCode: 127, stderr: 'rsync: command not found' });
     facts = probe.facts;
@@ -166,7 +208,7 @@ export async function runCapture(job: CaptureJob): Promise<{ meta: ImageMeta; st
     if (res.exitCode === 24) warnings.push(`some files on ${plan.mount} vanished during the copy`);
     else if (res.exitCode !== 0) {
       log.warn({ mount: plan.mount, exitCode: res.exitCode, signal: res.signal, stderr: res.stderr.slice(-4000) }, 'rsync failed');
-      throw classifyFailure({ target, tool: 'rsync', exitCode: res.exitCode, signal: res.signal, stderr: res.stderr });
+      throw classifyFailure({ target, tool: 'rsync', exitCode: res.exitCode, signal: res.signal, stderr: res.stderr, pinned });
     }
     return { ...(res.stats ? { stats: res.stats } : {}), changes: res.changes };
   };
@@ -196,7 +238,7 @@ export async function runCapture(job: CaptureJob): Promise<{ meta: ImageMeta; st
     .build(job.name, async (dir, planned) => {
       if (reuse !== undefined) {
         job.onPhase('publish');
-        return reusedDraft(job.images, job.name, reuse, dir, { sourceHost: target, host: facts, version: planned });
+        return reusedDraft(job.images, job.name, reuse, dir, { sourceHost: target, host: facts, version: planned, ...(hostKey ? { hostKey } : {}) });
       }
       let packed;
       try {
@@ -227,7 +269,7 @@ export async function runCapture(job: CaptureJob): Promise<{ meta: ImageMeta; st
       }
       checkAbort();
       job.onPhase('publish');
-      return metaDraft(packed, { sourceHost: target, host: facts, torrent: { image: job.name, version: planned } });
+      return metaDraft(packed, { sourceHost: target, host: facts, torrent: { image: job.name, version: planned }, ...(hostKey ? { hostKey } : {}) });
     })
     .catch((err: unknown) => {
       throw packError(err);
@@ -249,6 +291,7 @@ export async function runCapture(job: CaptureJob): Promise<{ meta: ImageMeta; st
       files: meta.artifact.files,
       warnings,
       ...(reuse !== undefined ? { reusedVersion: reuse } : {}),
+      ...(hostKey ? { hostKey } : {}),
     },
   };
 }
@@ -263,22 +306,6 @@ function readPackedMarker(file: string): number | undefined {
   }
 }
 
-/** A draft for a new version that shares `version`'s artifact and manifest (hard links: images are immutable). */
-function reusedDraft(images: ImageStore, name: string, version: number, dir: string, o: { sourceHost: string; host: HostFacts; version: number }): MetaDraft {
-  const prev = images.meta(name, version);
-  const from = images.dir(name, version);
-  linkSync(join(from, prev.artifact.file), join(dir, prev.artifact.file));
-  linkSync(join(from, prev.manifest.file), join(dir, prev.manifest.file));
-  // Same bytes, same pieces; the new name gives the new version its own info hash (its own swarm).
-  let torrent: MetaDraft['torrent'];
-  if (prev.torrent) {
-    const info = renameInfo(readFileSync(join(from, prev.torrent.file)), payloadName(name, o.version));
-    writeFileSync(join(dir, INFO_FILE), info);
-    torrent = { ...prev.torrent, infoHash: infoHash(info) };
-  }
-  return { format: 1, createdAt: new Date().toISOString(), sourceHost: o.sourceHost, host: o.host, artifact: prev.artifact, manifest: prev.manifest, ...(torrent ? { torrent } : {}) };
-}
-
 /** ENOSPC while packing is "disk full", said plainly; other errors pass through. */
 function packError(err: unknown): unknown {
   const text = `${(err as NodeJS.ErrnoException)?.code ?? ''} ${(err as Error)?.message ?? ''} ${String((err as { cause?: { code?: string } })?.cause?.code ?? '')}`;
@@ -289,31 +316,4 @@ function packError(err: unknown): unknown {
     });
   }
   return err;
-}
-
-/** The meta.json draft for a packed artifact (the store adds name and version). */
-export async function metaDraft(packed: PackResult, o: { sourceHost: string; host: HostFacts; createdAt?: Date; torrent?: { image: string; version: number } }): Promise<MetaDraft> {
-  // With `torrent`, the info dictionary is written beside the artifact from the hashes taken while packing.
-  let torrent: MetaDraft['torrent'];
-  if (o.torrent) {
-    const info = encodeInfo(payloadName(o.torrent.image, o.torrent.version), packed.pieces);
-    writeFileSync(join(dirname(packed.artifact), INFO_FILE), info, { flag: 'wx' });
-    torrent = { file: INFO_FILE, infoHash: infoHash(info), pieceLength: packed.pieces.pieceLength, pieces: packed.pieces.hashes.length / 20 };
-  }
-  return {
-    ...(torrent ? { torrent } : {}),
-    format: 1,
-    createdAt: (o.createdAt ?? new Date()).toISOString(),
-    sourceHost: o.sourceHost,
-    host: o.host,
-    artifact: {
-      file: 'image.tar.zst',
-      rawBytes: packed.rawBytes,
-      compressedBytes: packed.compressedBytes,
-      sha256: packed.sha256,
-      zstdLevel: packed.zstdLevel,
-      files: packed.files,
-    },
-    manifest: { file: basename(packed.manifest), sha256: await sha256File(packed.manifest) },
-  };
 }

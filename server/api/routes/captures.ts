@@ -30,7 +30,7 @@ export const captureRoutes: FastifyPluginAsync<{ auth: Auth; store: Store; captu
             identity: { type: 'string', minLength: 1, maxLength: 4096 },
             // Host key pins: an OpenSSH fingerprint, or known_hosts text (checked in capture/manager.ts).
             hostKey: { type: 'string', minLength: 1, maxLength: 100 },
-            knownHosts: { type: 'string', minLength: 1, maxLength: 65536 },
+            knownHosts: { type: 'string', minLength: 1, maxLength: 512 * 1024 },
           },
         },
       },
