@@ -73,11 +73,11 @@ describe('live settings', () => {
       if (next.nodes.hostnamePattern === 'bad-{n}') throw new Error('cannot apply');
     });
     await live.update({ boot: { mode: 'tftp' } });
-    expect(duringApply).toBe('imgsrv.ipxe');
-    expect(decide(uefiIpxe)?.filename).toBe('imgsrv.ipxe');
+    expect(duringApply).toBe('imgsrv-525400000001.ipxe');
+    expect(decide(uefiIpxe)?.filename).toBe('imgsrv-525400000001.ipxe');
 
     await expect(live.update({ boot: { mode: 'http' }, nodes: { hostnamePattern: 'bad-{n}' } })).rejects.toThrow(/previous settings stay/);
-    expect(decide(uefiIpxe)?.filename).toBe('imgsrv.ipxe');
+    expect(decide(uefiIpxe)?.filename).toBe('imgsrv-525400000001.ipxe');
     expect(live.get().nodes.hostnamePattern).toBe('web-{n}');
 
     // New nodes join the default group from the next sighting on.
