@@ -30,6 +30,7 @@ import { dhcpStoreOptions } from './store/dhcp-store.ts';
 import { rangeSchema } from './config/schema.ts';
 import { startTftpServer } from '../netboot/tftp/server.ts';
 import { readNeighbours, type BootSourceDeps } from './boot-source.ts';
+import { checkUpTimeouts, type DeployContext } from './deploy/plan.ts';
 
 
 /** A running server: its address and a stop function that undoes everything start did. */
@@ -142,18 +143,25 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
       neighbours: () => readNeighbours(),
       allowUnverified: () => config.boot.unverifiedSources === 'allow',
     };
+    const deploy: DeployContext = {
+      store,
+      images,
+      locks,
+      settings: { ...config.deploy, hostnamePattern: config.nodes.hostnamePattern, linger: config.swarm.linger },
+      torrentBase: `rsync://${iface.address}${config.swarm.rsyncPort === 873 ? '' : `:${config.swarm.rsyncPort}`}/torrents`,
+    };
+    // Nodes that rebooted into their restored system and never said it came up.
+    const upWatch = setInterval(() => {
+      for (const mac of checkUpTimeouts(deploy)) log.warn({ mac }, 'node did not come up after its reboot');
+    }, 15_000);
+    upWatch.unref();
+    stops.push(async () => clearInterval(upWatch));
     const app = await buildApp({
       nodes,
       signingKey: () => signer.publicKey(),
       live,
       swarm,
-      deploy: {
-        store,
-        images,
-        locks,
-        settings: { ...config.deploy, hostnamePattern: config.nodes.hostnamePattern, linger: config.swarm.linger },
-        torrentBase: `rsync://${iface.address}${config.swarm.rsyncPort === 873 ? '' : `:${config.swarm.rsyncPort}`}/torrents`,
-      },
+      deploy,
       images,
       captures,
       store,

@@ -18,11 +18,12 @@ const disk = (name: string, over: Partial<DiskInfo> = {}): DiskInfo => ({
   serial: '',
   wwid: '',
   transport: 'virtio',
+  sysPath: '',
   holdsMounts: false,
   ...over,
 });
 // The stick the node booted from (mounted), a USB disk, the real disk.
-const DISKS = [disk('sda', { transport: 'usb', holdsMounts: true }), disk('sdb', { transport: 'usb', removable: true }), disk('vda')];
+const DISKS = [disk('sda', { transport: 'usb', holdsMounts: true }), disk('sdb', { transport: 'usb', removable: true }), disk('vda'), disk('vdb', { serial: 'S64A' }), disk('vdc', { holdsMounts: true })];
 const runner: Runner = { run: async () => '' };
 
 function deps(plan: WipePlan, reportResults: boolean[] = [true]) {
@@ -56,13 +57,15 @@ describe('the wipe plan', () => {
   });
 
   it("takes the plan's target disk", async () => {
-    const t = deps({ action: 'wipe', reason: 'retired', targetDisk: 'sdb' });
-    expect(await runWipe(t.d)).toBe('/dev/sdb');
+    const t = deps({ action: 'wipe', reason: 'retired', targetDisk: 'serial=S64A' });
+    expect(await runWipe(t.d)).toBe('/dev/vdb');
   });
 
   it('refuses a mounted target disk before touching anything', async () => {
-    const t = deps({ action: 'wipe', reason: 'retired', targetDisk: '/dev/sda' });
-    await expect(runWipe(t.d)).rejects.toThrow(/choosing the disk to wipe: requested disk \/dev\/sda .* is in use/);
+    const t = deps({ action: 'wipe', reason: 'retired', targetDisk: '/dev/vdc' });
+    await expect(runWipe(t.d)).rejects.toThrow(/choosing the disk to wipe: requested disk \/dev\/vdc .* is in use/);
+    // A USB stick is never wiped, named or not.
+    await expect(runWipe(deps({ action: 'wipe', reason: 'retired', targetDisk: 'sdb' }).d)).rejects.toThrow(/USB disk: never a target/);
     expect(t.wiped).toEqual([]);
     expect(t.reports).toEqual([]);
   });

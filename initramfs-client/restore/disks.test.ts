@@ -93,6 +93,31 @@ describe('chooseTargetDisk', () => {
     expect(chooseTargetDisk(await list(), { minBytes: GiB }).name).toBe('vda'); // virtio ranks before usb
   });
 
+  it('never picks a USB disk, even a fixed one that is the only disk', async () => {
+    await addDisk(fixedUsb);
+    const disks = await list();
+    expect(() => chooseTargetDisk(disks, { minBytes: GiB })).toThrow(/no disk to restore onto .*USB, removable/);
+    expect(() => chooseTargetDisk(disks, { requested: 'model=Cruzer', minBytes: GiB })).toThrow(/is a USB disk: never a target/);
+  });
+
+  it('takes Ironic-style hints: every key must match; a hint matching nothing stops, never falls back', async () => {
+    for (const d of [virtio, sata, nvme, sas]) await addDisk(d);
+    const disks = await list();
+    const pick = (requested: string) => chooseTargetDisk(disks, { requested, minBytes: 1 }).name;
+    expect(pick('serial=S64ANS0T1')).toBe('nvme0n1');
+    expect(pick('wwn=0x50014EE2B5C0F0A1')).toBe('sda');
+    expect(pick('model=wdc*')).toBe('sda');
+    expect(pick('size=>=1.5T')).toBe('sdc');
+    expect(pick('size=500G-600G')).toBe('nvme0n1');
+    expect(pick('size=8.59G')).toBe('vda');
+    expect(pick('path=0000:00:17.0/ata1')).toBe('sda');
+    expect(pick('rotational=0,model=ST*')).toBe('sdc');
+    // Several match: the ranking decides (nvme before sata/sas).
+    expect(pick('rotational=0')).toBe('nvme0n1');
+    expect(() => pick('model=Samsung*,rotational=1')).toThrow(/no disk matches the target disk hint model=Samsung\*,rotational=1 \(disks: .*serial=S64ANS0T1/);
+    expect(() => pick('colour=red')).toThrow(/key "colour" is unknown/);
+  });
+
   it('finds a requested disk by name, path, serial or wwn', async () => {
     for (const d of [virtio, sata, nvme]) await addDisk(d);
     const disks = await list();
@@ -116,8 +141,8 @@ describe('chooseTargetDisk', () => {
       }
       throw new Error('did not throw');
     };
-    expect(err(() => chooseTargetDisk(disks, { requested: 'sdz', minBytes: 1 })).message).toMatch(/requested disk sdz not found/);
-    expect(err(() => chooseTargetDisk(disks, { requested: 'sdb', minBytes: 1 })).message).toMatch(/in use/);
+    expect(err(() => chooseTargetDisk(disks, { requested: 'sdz', minBytes: 1 })).message).toMatch(/no disk matches the target disk hint sdz/);
+    expect(err(() => chooseTargetDisk(disks, { requested: 'sdb', minBytes: 1 })).message).toMatch(/names, .*sdb .*: never a target/);
     const small = err(() => chooseTargetDisk(disks, { minBytes: 20 * GiB }));
     expect(small.code).toBe('DISK');
     expect(small.message).toMatch(/vda is TOO SMALL.*8\.59 GB, needs at least 21\.5 GB/);

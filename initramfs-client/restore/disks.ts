@@ -3,6 +3,7 @@
  * and choose the one to restore onto: the one asked for, else the first
  * fixed disk large enough, never the device the initramfs itself runs from.
  */
+import { matchesDiskHint, parseDiskHint } from '../../contract/disk-hint.ts';
 import { readdir, readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImgsrvError } from '../../core/errors.ts';
@@ -24,6 +25,8 @@ export interface DiskInfo {
   /** World-wide id (`wwid`, e.g. "eui.…" or "naa.…"), '' when the disk has none. */
   wwid: string;
   transport: DiskTransport;
+  /** The resolved sysfs device path(s): the bus position a `path=` hint matches. */
+  sysPath: string;
   /** The disk or one of its partitions is mounted: the initramfs runs from it, so it is never a target. */
   holdsMounts: boolean;
 }
@@ -122,6 +125,7 @@ export async function listDisks(opts: ListDisksOptions = {}): Promise<DiskInfo[]
       serial: await firstText(dir, ['serial', 'device/serial', 'device/vpd_serial']),
       wwid: await firstText(dir, ['wwid', 'device/wwid']),
       transport: transportFromSysPath(sysPath),
+      sysPath: sysPath.trim(),
       holdsMounts: mounted.has(name) || partitions.some((p) => mounted.has(p)),
     });
   }
@@ -130,32 +134,46 @@ export async function listDisks(opts: ListDisksOptions = {}): Promise<DiskInfo[]
 
 const TRANSPORT_RANK: Record<DiskTransport, number> = { nvme: 0, sata: 1, sas: 1, scsi: 1, virtio: 2, mmc: 3, usb: 4, unknown: 3 };
 
+/** A disk with the facts a hint can name, for "no disk matches". */
+function describeFull(d: DiskInfo): string {
+  const facts = [d.serial && `serial=${d.serial}`, d.wwid && `wwn=${d.wwid}`, d.model && `model=${d.model}`, `rotational=${d.rotational ? 1 : 0}`].filter(Boolean);
+  return `${d.path} ${formatBytes(d.sizeBytes)} ${d.transport} ${facts.join(' ')}`;
+}
+
 function describe(d: DiskInfo): string {
   return `${d.path} (${formatBytes(d.sizeBytes)}${d.model ? `, ${d.model}` : ''}${d.transport !== 'unknown' ? `, ${d.transport}` : ''})`;
 }
 
-function matches(d: DiskInfo, requested: string): boolean {
-  const r = requested.trim();
-  const wwn = r.replace(/^wwn-/, '').replace(/^0x/, '').toLowerCase();
-  return (
-    d.name === r ||
-    d.path === r ||
-    `/dev/${d.name}` === r ||
-    (d.serial !== '' && d.serial === r) ||
-    (d.wwid !== '' && (d.wwid === r || d.wwid.toLowerCase().replace(/^(naa|eui|t10)\./, '').replace(/^0x/, '') === wwn))
-  );
+/** USB and removable disks (sticks, card readers, the install medium) are never targets, hinted or not. */
+const neverTarget = (d: DiskInfo): boolean => d.removable || d.transport === 'usb';
+
+function byRank(a: DiskInfo, b: DiskInfo): number {
+  return TRANSPORT_RANK[a.transport] - TRANSPORT_RANK[b.transport] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 }
 
-/** Pick the target disk: the requested one, else the first fixed, writable, unmounted disk of at least minBytes. */
+/**
+ * Pick the target disk: the one the hint (contract/disk-hint.ts) names, else
+ * the first fixed, writable, unmounted, non-USB disk of at least minBytes.
+ * A hint that matches no disk, or only one that can't be used, stops here:
+ * the node never falls back to another disk.
+ */
 export function chooseTargetDisk(disks: readonly DiskInfo[], opts: { requested?: string; minBytes: number }): DiskInfo {
   const need = formatBytes(opts.minBytes);
   if (opts.requested) {
-    const d = disks.find((x) => matches(x, opts.requested!));
+    let hint;
+    try {
+      hint = parseDiskHint(opts.requested);
+    } catch (err) {
+      throw new ImgsrvError('DISK', `target disk hint ${JSON.stringify(opts.requested)}: ${(err as Error).message}`, { hint: 'fix the target disk of the node, group or deployment; nothing was written' });
+    }
+    const matching = disks.filter((x) => matchesDiskHint(x, hint)).sort(byRank);
+    const d = matching.find((x) => !neverTarget(x) && !x.holdsMounts) ?? matching[0];
     if (!d) {
-      throw new ImgsrvError('DISK', `requested disk ${opts.requested} not found (disks: ${disks.map(describe).join(', ') || 'none'})`, {
-        hint: 'set the target disk of the node or group to a disk name, /dev path, serial or WWN it has, or clear it',
+      throw new ImgsrvError('DISK', `no disk matches the target disk hint ${opts.requested} (disks: ${disks.map(describeFull).join('; ') || 'none'})`, {
+        hint: 'set the target disk of the node, group or deployment to a hint this node\'s disks match (serial=, wwn=, model=, size=, path=), or clear it; nothing was written',
       });
     }
+    if (neverTarget(d)) throw new ImgsrvError('DISK', `the disk the hint ${opts.requested} names, ${describe(d)}, is ${d.transport === 'usb' ? 'a USB disk' : 'removable'}: never a target`, { hint: 'name a fixed disk; nothing was written' });
     if (d.holdsMounts) throw new ImgsrvError('DISK', `requested disk ${describe(d)} is in use (mounted): the node booted from it`, { hint: 'choose another target disk' });
     if (d.readOnly) throw new ImgsrvError('DISK', `requested disk ${describe(d)} is read-only`, { hint: 'choose another target disk or remove its write protection' });
     if (d.sizeBytes < opts.minBytes) {
@@ -165,9 +183,7 @@ export function chooseTargetDisk(disks: readonly DiskInfo[], opts: { requested?:
     }
     return d;
   }
-  const candidates = disks
-    .filter((d) => !d.removable && !d.readOnly && !d.holdsMounts)
-    .sort((a, b) => TRANSPORT_RANK[a.transport] - TRANSPORT_RANK[b.transport] || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const candidates = disks.filter((d) => !neverTarget(d) && !d.readOnly && !d.holdsMounts).sort(byRank);
   const fit = candidates.find((d) => d.sizeBytes >= opts.minBytes);
   if (fit) return fit;
   if (candidates.length > 0) {
@@ -176,7 +192,7 @@ export function chooseTargetDisk(disks: readonly DiskInfo[], opts: { requested?:
       hint: 'give the node a larger disk or choose a smaller image; nothing was written',
     });
   }
-  throw new ImgsrvError('DISK', `no disk to restore onto (found: ${disks.map(describe).join(', ') || 'none'}; removable, read-only and mounted disks are never used)`, {
+  throw new ImgsrvError('DISK', `no disk to restore onto (found: ${disks.map(describe).join(', ') || 'none'}; USB, removable, read-only and mounted disks are never used)`, {
     hint: 'check that the node has a local disk and that its storage driver is in the netboot initramfs',
   });
 }

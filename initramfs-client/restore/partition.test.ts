@@ -192,7 +192,7 @@ describe('too small', () => {
     const file = await diskFile(64);
     const before = await sha(file);
     const meta = metaFor(gptFacts, 26 * MiB);
-    const disk: DiskInfo = { name: 'disk.img', path: file, sizeBytes: 64 * MiB, removable: false, readOnly: false, rotational: false, model: '', serial: '', wwid: '', transport: 'unknown', holdsMounts: false };
+    const disk: DiskInfo = { name: 'disk.img', path: file, sizeBytes: 64 * MiB, removable: false, readOnly: false, rotational: false, model: '', serial: '', wwid: '', transport: 'unknown', sysPath: '', holdsMounts: false };
     expect(() => chooseTargetDisk([disk], { minBytes: requiredBytes(meta) })).toThrow(/disk\.img is TOO SMALL for this image: 67\.1 MB, needs at least \d\d\d MB/);
     expect(() => planLayout(gptFacts, { path: file, sizeBytes: 64 * MiB })).toThrow(/TOO SMALL/);
     expect(await sha(file)).toBe(before);

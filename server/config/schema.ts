@@ -7,6 +7,7 @@ import { isIPv4 } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { hostnamePatternProblem } from '../../core/hostname.ts';
+import { diskHintProblem } from '../../contract/disk-hint.ts';
 import { normalizeMac } from '../store/nodes.ts';
 import { ipToInt } from '../../netboot/dhcp/options.ts';
 import { checkKernelArg } from '../../netboot/boot/cmdline.ts';
@@ -167,7 +168,15 @@ export const configSchema = z
         /** Seconds the hostname prompt waits on the node's console before taking the suggestion (0 = never prompt). */
         promptTimeout: z.number().int().min(0).max(86400).default(60),
         /** The disk to restore onto (name like nvme0n1, /dev path, serial or WWN); default: chosen by the node. */
-        targetDisk: z.string().regex(/^[A-Za-z0-9/._:-]+$/, 'must be a disk name, path, serial or WWN').optional(),
+        targetDisk: z
+          .string()
+          .superRefine((v, ctx) => {
+            const problem = diskHintProblem(v);
+            if (problem) ctx.addIssue({ code: 'custom', message: problem });
+          })
+          .optional(),
+        /** Seconds a node may take from its reboot into the restored system to that system's "up" report; past it the node shows failed: did not come up. */
+        upTimeout: z.number().int().min(30).max(86400).default(900),
       })
       .prefault({}),
     capture: z

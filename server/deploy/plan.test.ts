@@ -131,4 +131,18 @@ describe('deployment plan, reports and local boot', () => {
     await reportPhase(C, 'done');
     expect(store.nodes.get(C)).toMatchObject({ phase: 'done', install: 'installed', error: null });
   });
+
+  it("takes a node's own disk hint before its group's and the deployment's, and refuses a bad one when it is saved", async () => {
+    const D = '52:54:00:00:00:0d';
+    const bad = await app.inject({ method: 'PUT', url: `/api/v1/nodes/${D}`, headers: admin, payload: { targetDisk: 'colour=red' } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().message).toMatch(/targetDisk: disk hint key "colour" is unknown/);
+    expect((await app.inject({ method: 'PUT', url: '/api/v1/groups/rack9', headers: admin, payload: { targetDisk: 'model=WDC*' } })).statusCode).toBe(200);
+    const badGroup = await app.inject({ method: 'PUT', url: '/api/v1/groups/rack9', headers: admin, payload: { targetDisk: 'size=2T-1T' } });
+    expect(badGroup.json().message).toMatch(/the range is empty/);
+    await app.inject({ method: 'PUT', url: `/api/v1/nodes/${D}`, headers: admin, payload: { group: 'rack9' } });
+    expect((await plan(D)).targetDisk).toBe('model=WDC*');
+    expect((await app.inject({ method: 'PUT', url: `/api/v1/nodes/${D}`, headers: admin, payload: { targetDisk: 'serial=S64A,size=>=400G' } })).statusCode).toBe(200);
+    expect((await plan(D)).targetDisk).toBe('serial=S64A,size=>=400G');
+  });
 });

@@ -88,7 +88,7 @@ export function effectiveSettings(ctx: DeployContext, node: NodeRecord): {
     image: node.image ?? group?.image ?? defaultImage(ctx),
     hostnamePattern: group?.hostnamePattern ?? hostnamePattern(ctx),
     keep: group?.keep ?? keepList(ctx),
-    targetDisk: group?.targetDisk ?? ctx.settings.targetDisk ?? null,
+    targetDisk: node.targetDisk ?? group?.targetDisk ?? ctx.settings.targetDisk ?? null,
     promptTimeout: group?.promptTimeout ?? ctx.settings.promptTimeout,
     group,
   };

@@ -126,4 +126,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX events_at ON events (at);
   `,
+  // 7: a node's own target disk hint (issue 23), before its group's and the deployment's.
+  `
+  ALTER TABLE nodes ADD COLUMN target_disk TEXT;            -- contract/disk-hint.ts; null = the group's or the deployment's
+  `,
 ];

@@ -33,6 +33,8 @@ export interface NodeRecord {
   seq: number | null;
   /** The configuration group whose settings apply to the node; null = the global ones. */
   group: string | null;
+  /** The node's own target disk hint (contract/disk-hint.ts); null = its group's or the deployment's. */
+  targetDisk: string | null;
   /** Set when an operator retired the node: it leaves the inventory and is never installed again; `wipe` = erase its disk at the next network boot. */
   retired: { at: number; wipe: boolean } | null;
   /** When the node was handed its wipe plan (a 'retired' report counts as "disk wiped" only after that); null otherwise. */
@@ -73,6 +75,7 @@ interface Row {
   error: string | null;
   seq: number | null;
   group_name: string | null;
+  target_disk: string | null;
   retired_at: number | null;
   wipe: number;
   wipe_planned_at: number | null;
@@ -95,6 +98,7 @@ const toRecord = (r: Row): NodeRecord => ({
   error: r.error,
   seq: r.seq,
   group: r.group_name,
+  targetDisk: r.target_disk,
   retired: r.retired_at === null ? null : { at: r.retired_at, wipe: r.wipe === 1 },
   wipePlannedAt: r.wipe_planned_at,
 });
@@ -254,6 +258,13 @@ export class NodeRepo {
   setImage(mac: string, image: string | null, now = Date.now()): NodeRecord {
     stmt(this.db, 'INSERT INTO nodes (mac, image, first_seen, last_seen, group_name) VALUES (?, ?, ?, ?, ?) ON CONFLICT (mac) DO UPDATE SET image = excluded.image')
       .run(mac, image, now, now, this.newGroup());
+    return this.get(mac)!;
+  }
+
+  /** Set (or clear, with null) the node's own target disk hint; creates the node if unseen. */
+  setTargetDisk(mac: string, hint: string | null, now = Date.now()): NodeRecord {
+    stmt(this.db, 'INSERT INTO nodes (mac, target_disk, first_seen, last_seen, group_name) VALUES (?, ?, ?, ?, ?) ON CONFLICT (mac) DO UPDATE SET target_disk = excluded.target_disk')
+      .run(mac, hint, now, now, this.newGroup());
     return this.get(mac)!;
   }
 

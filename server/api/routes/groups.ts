@@ -6,6 +6,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { ImgsrvError, withContext } from '../../../core/errors.ts';
 import { hostnamePatternProblem } from '../../../core/hostname.ts';
+import { diskHintProblem } from '../../../contract/disk-hint.ts';
 import { checkKernelArg } from '../../../netboot/boot/cmdline.ts';
 import type { Store } from '../../store/db.ts';
 import type { GroupPatch } from '../../store/groups.ts';
@@ -58,6 +59,8 @@ export const groupRoutes: FastifyPluginAsync<{ auth: Auth; store: Store; deploy?
           throw withContext(err, `kernelArgs[${i}]`);
         }
       });
+      const disk = req.body.targetDisk ? diskHintProblem(req.body.targetDisk) : undefined;
+      if (disk) throw new ImgsrvError('BAD_USAGE', `targetDisk: ${disk}`, { hint: 'e.g. serial=S4EWNX0R123456, model=Samsung*,size=>=400G or nvme0n1' });
       const created = !store.groups.get(name);
       const g = store.groups.upsert(name, req.body);
       store.events.add(created ? 'group.created' : 'group.changed', `group ${name} ${created ? 'created' : 'changed'}`, { data: req.body });

@@ -11,7 +11,8 @@ import { requireAuth, requireSelf, type Auth } from '../auth.ts';
 import { onNodeReport, resolveImage, retireNode, type DeployContext } from '../../deploy/plan.ts';
 import type { NodeViews } from '../node-view.ts';
 import { inTransaction } from '../../store/transaction.ts';
-import { GROUP_PATTERN, HOSTNAME_PATTERN, IMAGE_PATTERN, IPV4_PATTERN, nullable } from './patterns.ts';
+import { DISK_PATTERN, GROUP_PATTERN, HOSTNAME_PATTERN, IMAGE_PATTERN, IPV4_PATTERN, nullable } from './patterns.ts';
+import { diskHintProblem } from '../../../contract/disk-hint.ts';
 
 /** A MAC in a route parameter or body (either separator, either case; normalised by parseMac). */
 export const MAC_PATTERN = '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$';
@@ -69,12 +70,12 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { au
     views.view(found(parseMac(req.params.mac))),
   );
 
-  app.put<{ Params: MacParams; Body: { hostname?: string | null; group?: string | null; image?: string | null } }>(
+  app.put<{ Params: MacParams; Body: { hostname?: string | null; group?: string | null; image?: string | null; targetDisk?: string | null } }>(
     '/nodes/:mac',
     {
       onRequest: admin,
       schema: {
-        summary: "Edit a node: pre-assign its hostname (skips the prompt), its group, its image override",
+        summary: "Edit a node: pre-assign its hostname (skips the prompt), its group, its image override, its target disk hint",
         params: macParams,
         body: {
           type: 'object',
@@ -84,13 +85,16 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { au
             hostname: nullable({ type: 'string', pattern: HOSTNAME_PATTERN }),
             group: nullable({ type: 'string', pattern: GROUP_PATTERN }),
             image: nullable({ type: 'string', pattern: IMAGE_PATTERN }),
+            targetDisk: nullable({ type: 'string', pattern: DISK_PATTERN }),
           },
         },
       },
     },
     async (req) => {
       const mac = parseMac(req.params.mac);
-      const { hostname, group, image } = req.body;
+      const { hostname, group, image, targetDisk } = req.body;
+      const disk = targetDisk ? diskHintProblem(targetDisk) : undefined;
+      if (disk) throw new ImgsrvError('BAD_USAGE', `targetDisk: ${disk}`, { hint: 'e.g. serial=S4EWNX0R123456, model=Samsung*,size=>=400G or nvme0n1' });
       if (group && !store.groups.get(group)) throw new ImgsrvError('NOT_FOUND', `no group ${group}`, { hint: 'create it first: `imgsrv groups set NAME`' });
       if (image && deploy) resolveImage(deploy.images, image);
       // One transaction: a refused field leaves the others unchanged too.
@@ -98,11 +102,13 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { au
         if (hostname !== undefined) store.nodes.assignHostname(mac, hostname);
         if (group !== undefined) store.nodes.setGroup(mac, group);
         if (image !== undefined) store.nodes.setImage(mac, image);
+        if (targetDisk !== undefined) store.nodes.setTargetDisk(mac, targetDisk);
       });
       const changes = [
         hostname !== undefined ? (hostname ? `hostname ${hostname} assigned` : 'hostname assignment cleared') : '',
         group !== undefined ? (group ? `moved to group ${group}` : 'left its group') : '',
         image !== undefined ? (image ? `image override ${image}` : 'image override cleared') : '',
+        targetDisk !== undefined ? (targetDisk ? `target disk ${targetDisk}` : 'target disk hint cleared') : '',
       ].filter(Boolean);
       store.events.add('node.assigned', changes.join('; '), { mac });
       views.touch();

@@ -14,8 +14,8 @@ export const HOSTNAME_TEMPLATE_PATTERN = '^[A-Za-z0-9{}-]{1,63}$';
 export const KERNEL_ARG_PATTERN = '^[^\\s"]{1,256}$';
 /** A mount point kept on re-image. */
 export const MOUNT_POINT_PATTERN = '^/[^\\s]{0,4095}$';
-/** A disk name, /dev path, serial or WWN. */
-export const DISK_PATTERN = '^[A-Za-z0-9/._:-]{1,256}$';
+/** A target disk hint (contract/disk-hint.ts; checked in full by `diskHintProblem`): a name, /dev path, serial or WWN, or key=value,… */
+export const DISK_PATTERN = '^[A-Za-z0-9/._:*+=,<>-]{1,256}$';
 
 /** A JSON schema that also accepts null (null = clear the field / inherit the global setting). */
 export const nullable = (schema: object): object => ({ anyOf: [schema, { type: 'null' }] });

@@ -12,10 +12,11 @@ import type { NodeSwarmReport } from '../../swarm/service.ts';
 type NodeRow = NodeRecord & { swarm?: NodeSwarmReport; group?: string | null; retired?: { at: number; wipe: boolean } | null };
 
 /** The body of PUT /nodes/:mac from `nodes set` flags: only the fields given, "-" = null. */
-export function nodePatch(flags: { hostname?: string; group?: string; image?: string }): Record<string, string | null> {
+export function nodePatch(flags: { hostname?: string; group?: string; image?: string; disk?: string }): Record<string, string | null> {
   const body: Record<string, string | null> = {};
   for (const k of ['hostname', 'group', 'image'] as const) if (flags[k] !== undefined) body[k] = clearable(flags[k]);
-  if (Object.keys(body).length === 0) throw new ImgsrvError('BAD_USAGE', 'nothing to set', { hint: 'give --hostname, --group or --image ("-" clears one)' });
+  if (flags.disk !== undefined) body.targetDisk = clearable(flags.disk);
+  if (Object.keys(body).length === 0) throw new ImgsrvError('BAD_USAGE', 'nothing to set', { hint: 'give --hostname, --group, --image or --disk ("-" clears one)' });
   return body;
 }
 
@@ -64,12 +65,13 @@ export function registerNodes(program: Command): void {
     .option('--hostname <name>', 'pre-assigned hostname (the node then skips the hostname prompt)')
     .option('--group <name>', 'configuration group the node belongs to')
     .option('--image <ref>', 'pin the node to NAME or NAME@VERSION')
+    .option('--disk <hint>', 'the disk to restore onto: serial=…, wwn=…, model=…, size=…, path=…, rotational=0|1, name=… (comma-separated, all must match), or a name/serial/WWN')
     .option('--json', 'print JSON')
-    .action(async (m: string, flags: { hostname?: string; group?: string; image?: string; json?: boolean }, cmd: Command) => {
+    .action(async (m: string, flags: { hostname?: string; group?: string; image?: string; disk?: string; json?: boolean }, cmd: Command) => {
       const path = `/api/v1/nodes/${mac(m)}`;
       const node = await apiFor(cmd).request<NodeRow>('PUT', path, nodePatch(flags));
       if (flags.json) return void process.stdout.write(`${JSON.stringify(node, null, 2)}\n`);
-      process.stdout.write(`${node.mac} hostname ${node.hostname ?? '(asked at boot)'}, group ${node.group ?? '(none)'}, image ${node.image ?? '(group or default)'}\n`);
+      process.stdout.write(`${node.mac} hostname ${node.hostname ?? '(asked at boot)'}, group ${node.group ?? '(none)'}, image ${node.image ?? '(group or default)'}, disk ${node.targetDisk ?? '(group or default)'}\n`);
     });
 
   nodes
