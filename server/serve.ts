@@ -199,6 +199,10 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
         port: config.tftp.port,
         maxBlockSize: config.tftp.maxBlockSize,
         maxWindowSize: config.tftp.maxWindowSize,
+        maxTransfers: config.tftp.maxTransfers,
+        maxTransfersPerAddress: config.tftp.maxTransfersPerAddress,
+        maxTimeoutSeconds: config.tftp.maxClientTimeoutSeconds,
+        maxTransferMs: config.tftp.maxTransferSeconds * 1000,
         resolveVirtual: createNodeTftpFiles({ store, nodes, sources: bootSources, httpBase, kernelArgs: config.boot.kernelArgs, logger: log.child({ subsystem: 'tftp' }) }),
         onTransfer: (ev) => {
           if (!ev.ok) store.events.add('tftp.failed', `TFTP ${ev.file} to ${ev.remote} failed: ${ev.error ?? 'unknown'}`, { data: ev });

@@ -47,6 +47,16 @@ export interface TftpLoadOptions {
   timeoutMs?: number;
 }
 
+/**
+ * The config a load run needs (pass it to `imgsrv serve --config`): each
+ * client namespace stands for many machines, so the server's per-address cap
+ * (default 8, issue 25) must cover transfers / hosts, and its total cap the
+ * transfers (the defaults when they already do).
+ */
+export function tftpLoadConfig(o: { transfers: number; hosts: number }): { tftp: { maxTransfers: number; maxTransfersPerAddress: number } } {
+  return { tftp: { maxTransfers: Math.max(256, o.transfers), maxTransfersPerAddress: Math.max(8, Math.ceil(o.transfers / o.hosts)) } };
+}
+
 /** Transfers, server memory and server counters. */
 export interface TftpLoadReport {
   sha256: string;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { negotiate } from './options.ts';
 
-const limits = { maxBlockSize: 1468, maxWindowSize: 32, timeoutMs: 1000 };
+const limits = { maxBlockSize: 1468, maxWindowSize: 32, timeoutMs: 1000, maxTimeoutSeconds: 10 };
 
 describe('negotiate', () => {
   it('no options: RFC 1350 defaults and no OACK', () => {
@@ -29,6 +29,17 @@ describe('negotiate', () => {
       timeoutMs: 3000,
       oack: { timeout: '3', tsize: '67108864' },
     });
+  });
+  it('ignores a timeout above the cap (no smaller value in the OACK: RFC 2349 says it must match) and keeps our own', () => {
+    expect(negotiate({ timeout: '255' }, limits, 10)).toEqual({ blockSize: 512, windowSize: 1, timeoutMs: 1000, oack: null });
+    expect(negotiate({ timeout: '11', tsize: '0', blksize: '1468' }, limits, 10)).toEqual({
+      blockSize: 1468,
+      windowSize: 1,
+      timeoutMs: 1000,
+      oack: { blksize: '1468', tsize: '10' },
+    });
+    expect(negotiate({ timeout: '10' }, limits, 10)).toMatchObject({ timeoutMs: 10_000, oack: { timeout: '10' } });
+    expect(negotiate({ timeout: '255' }, { ...limits, maxTimeoutSeconds: 255 }, 10)).toMatchObject({ timeoutMs: 255_000 });
   });
   it('caps windowsize', () => {
     expect(negotiate({ windowsize: '64' }, limits, 1)).toMatchObject({ windowSize: 32, oack: { windowsize: '32' } });

@@ -10,8 +10,14 @@ export interface NegotiationLimits {
   maxBlockSize: number;
   /** Largest windowsize we agree to. */
   maxWindowSize: number;
-  /** Our retransmission timeout when the client does not ask for one. */
+  /** Our retransmission timeout when the client does not ask for one (or asks for more than `maxTimeoutSeconds`). */
   timeoutMs: number;
+  /**
+   * Largest client `timeout` option honoured, in seconds. A larger one is left
+   * out of the OACK and our own `timeoutMs` applies: a request cannot make a
+   * transfer hold its socket and file for 255 s per retry.
+   */
+  maxTimeoutSeconds: number;
 }
 
 /** What a transfer runs with, and the OACK to send (null: no options accepted, start with DATA 1). */
@@ -49,9 +55,13 @@ export function negotiate(requested: TftpOptions, limits: NegotiationLimits, siz
     oack['blksize'] = String(blockSize);
   }
 
-  // RFC 2349: timeout 1..255 seconds; the server must use the client's value or ignore the option.
+  // RFC 2349: timeout 1..255 seconds, and an OACK's timeout "must match the
+  // value specified by the client": the server takes it as asked or ignores it.
+  // A smaller value in the OACK is not an option: EDK2's Mtftp4RrqOackValid (every
+  // UEFI PXE client) rejects an OACK whose timeout differs ("Malformatted OACK").
+  // So a value above our cap is ignored, and our default timeout applies.
   const t = intOption(requested['timeout']);
-  if (t !== null && t >= 1 && t <= 255) {
+  if (t !== null && t >= 1 && t <= Math.min(255, limits.maxTimeoutSeconds)) {
     timeoutMs = t * 1000;
     oack['timeout'] = String(t);
   }

@@ -37,6 +37,9 @@ describe('TFTP server over loopback', () => {
       port: 0,
       timeoutMs: 50,
       maxRetries: 8,
+      // Every request here comes from 127.0.0.1: the caps have their own tests (limits.server.test.ts).
+      maxTransfers: 2000,
+      maxTransfersPerAddress: 2000,
       logger: silentLogger,
       registry,
       onTransfer: (ev) => events.push(ev),

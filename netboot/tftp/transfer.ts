@@ -12,6 +12,8 @@
  * - Block numbers are 16 bits on the wire and wrap 65535 → 0 (what tftp-hpa,
  *   curl and iPXE expect); internally blocks are counted without wrapping.
  * - Timeouts back off exponentially; after maxRetries the transfer gives up.
+ * - The first ACK it accepts (or an ERROR) from the client marks it answered:
+ *   the server may evict a transfer whose client never answered (limits.ts).
  */
 import type { Socket, RemoteInfo } from 'node:dgram';
 import type { Logger } from '../../core/log.ts';
@@ -36,12 +38,16 @@ export interface ReadTransferOptions {
   onDrop?: (reason: string) => void;
   /** A window of DATA went out: payload bytes, and how many packets were retransmissions. */
   onSend?: (payloadBytes: number, retransmitted: number) => void;
+  /** Called once, when the client first answers (an ACK this transfer accepts, or an ERROR). */
+  onAnswered?: () => void;
 }
 
 /** How a transfer ended; `bytes` are the acknowledged file bytes. */
 export interface TransferResult {
   ok: boolean;
   bytes: number;
+  /** Whether the client ever answered: false for a forged source or a client that went away. */
+  answered: boolean;
   error?: string;
 }
 
@@ -57,6 +63,7 @@ export class ReadTransfer {
   /** Highest block ever sent: anything at or below is a retransmission. */
   private highest = 0;
   private retries = 0;
+  private answered = false;
   private generation = 0;
   private timer: NodeJS.Timeout | null = null;
   private timerDelay = 0;
@@ -116,8 +123,10 @@ export class ReadTransfer {
       return;
     }
     if (p.type === 'ACK') this.onAck(p.block);
-    else if (p.type === 'ERROR') this.finish(false, `client sent ERROR ${p.code}: ${p.message}`);
-    else {
+    else if (p.type === 'ERROR') {
+      this.markAnswered();
+      this.finish(false, `client sent ERROR ${p.code}: ${p.message}`);
+    } else {
       this.o.onDrop?.('unexpected-opcode');
       this.o.logger.debug({ op: p.type }, 'dropped unexpected packet in read transfer');
     }
@@ -126,6 +135,7 @@ export class ReadTransfer {
   private onAck(block: number): void {
     if (this.phase === 'oack') {
       if (block !== 0) return; // only ACK 0 answers an OACK (RFC 2347)
+      this.markAnswered();
       this.phase = 'data';
       this.retries = 0;
       this.transmit();
@@ -135,6 +145,7 @@ export class ReadTransfer {
     // of the previous ACK, anything past sentTo is stale or bogus.
     const delta = (block - ((this.base - 1) & 0xffff)) & 0xffff;
     if (delta === 0 || delta > this.sentTo - (this.base - 1)) return;
+    this.markAnswered();
     const acked = this.base - 1 + delta;
     if (acked >= this.reader.lastBlock) {
       this.finish(true);
@@ -222,6 +233,12 @@ export class ReadTransfer {
     this.transmit();
   }
 
+  private markAnswered(): void {
+    if (this.answered) return;
+    this.answered = true;
+    this.o.onAnswered?.();
+  }
+
   private sendPacket(msg: Buffer | Buffer[], then?: () => void): void {
     if (this.phase === 'done') return;
     const { port, address } = this.o.remote;
@@ -244,9 +261,10 @@ export class ReadTransfer {
       /* already closed */
     }
     const bytes = ok ? this.reader.size : Math.min((this.base - 1) * this.reader.blockSize, this.reader.size);
+    const answered = this.answered;
     void this.reader.close().then(
-      () => this.resolve(error === undefined ? { ok, bytes } : { ok, bytes, error }),
-      (err: unknown) => this.resolve({ ok: false, bytes, error: `close failed: ${(err as Error).message}` }),
+      () => this.resolve(error === undefined ? { ok, bytes, answered } : { ok, bytes, answered, error }),
+      (err: unknown) => this.resolve({ ok: false, bytes, answered, error: `close failed: ${(err as Error).message}` }),
     );
   }
 }

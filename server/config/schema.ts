@@ -121,6 +121,13 @@ export const configSchema = z
         port: z.number().int().min(1).max(65535).default(69),
         maxBlockSize: z.number().int().min(512).max(65464).default(1468),
         maxWindowSize: z.number().int().min(1).max(64).default(16),
+        /** Transfers at once, in total and per client address (each holds a socket and a file); past them a request gets ERROR "server busy". */
+        maxTransfers: z.number().int().min(1).max(10_000).default(256),
+        maxTransfersPerAddress: z.number().int().min(1).max(10_000).default(8),
+        /** Largest client `timeout` option honoured (RFC 2349 allows 255); a larger one is ignored and the server's own applies. */
+        maxClientTimeoutSeconds: z.number().int().min(1).max(255).default(10),
+        /** A transfer not done this long after its request is ended with an ERROR. */
+        maxTransferSeconds: z.number().int().min(10).max(86_400).default(600),
       })
       .prefault({}),
     boot: z

@@ -25,10 +25,10 @@ export class RawPeer {
     });
   }
 
-  /** Bind a new peer on 127.0.0.1. */
-  static async open(): Promise<RawPeer> {
+  /** Bind a new peer on 127.0.0.1, or another loopback address (127.0.0.0/8 is all local on Linux): another client. */
+  static async open(address = '127.0.0.1'): Promise<RawPeer> {
     const s = createSocket('udp4');
-    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => s.bind(0, address, () => r()));
     return new RawPeer(s);
   }
 
