@@ -8,12 +8,14 @@
  * problem. Needs root (network namespaces), udhcpc, curl, tftp-hpa, busybox.
  * Usage: node bench/load.ts [--clients 5000] [--udhcpc 8] [--transfers 1000] [--file-mib 2] [--tftp-hosts 10]
  */
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startLabServer } from '../lab/imgsrv.ts';
 import { dhcpLoad } from '../lab/load/dhcp.ts';
 import { dhcpFindings, tftpFindings, type Findings } from '../lab/load/report.ts';
-import { tftpLoad } from '../lab/load/tftp.ts';
+import { tftpLoad, tftpLoadArgs } from '../lab/load/tftp.ts';
 import { Lab, labAvailable, sweepStaleLabs, type LabHost } from '../lab/netns.ts';
 
 const { values } = parseArgs({
@@ -49,7 +51,9 @@ const found: Findings[] = [];
 const results: Record<string, unknown> = { benchmark: 'load', date: new Date().toISOString() };
 try {
   const srv = await lab.addHost('srv', `${SERVER}/19`);
-  const server = await startLabServer(srv, ['--interface', 'eth0', '--dhcp', 'full', '--range', `${RANGE.first}-${RANGE.last}`, '--http-port', '8080']);
+  const data = mkdtempSync(join(tmpdir(), 'imgsrv-load-data-'));
+  const caps = tftpLoadArgs(data, { transfers: TRANSFERS, hosts: TFTP_HOSTS });
+  const server = await startLabServer(srv, ['--interface', 'eth0', '--dhcp', 'full', '--range', `${RANGE.first}-${RANGE.last}`, '--http-port', '8080', ...caps], { data });
   try {
     const t0 = performance.now();
     const d = dhcpFindings(await dhcpLoad(lab, srv, server, { clients: CLIENTS, udhcpc: UDHCPC, httpBase: HTTP, deadlineMs: 300_000 }), { clients: CLIENTS, udhcpc: UDHCPC, range: RANGE });

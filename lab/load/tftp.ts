@@ -5,7 +5,7 @@
  * busybox and our windowsize client), while the server's resident memory is
  * sampled. Shared by the load lab test and bench/load.ts; the caller judges.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LoadPlan, LoadSpec, LoadTransfer } from './tftp-clients.ts';
 import { sha256File, writeRandomFile } from '../tftp/control.ts';
@@ -55,6 +55,13 @@ export interface TftpLoadOptions {
  */
 export function tftpLoadConfig(o: { transfers: number; hosts: number }): { tftp: { maxTransfers: number; maxTransfersPerAddress: number } } {
   return { tftp: { maxTransfers: Math.max(256, o.transfers), maxTransfersPerAddress: Math.max(8, Math.ceil(o.transfers / o.hosts)) } };
+}
+
+/** `serve` arguments for a load run: the config file (written into `dir`) with the TFTP caps raised for it. */
+export function tftpLoadArgs(dir: string, o: { transfers: number; hosts: number }): string[] {
+  const file = join(dir, 'load-config.json');
+  writeFileSync(file, JSON.stringify(tftpLoadConfig(o)));
+  return ['--config', file];
 }
 
 /** Transfers, server memory and server counters. */
