@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   HOST_KEY: { exit: 1 },
   NO_RSYNC: { exit: 1 },
   NOT_ROOT: { exit: 1 },
+  LAYOUT_UNSUPPORTED: { exit: 1 },
   DISK_FULL: { exit: 1 },
   CONNECTION_LOST: { exit: 1 },
   CAPTURE_FAILED: { exit: 1 },

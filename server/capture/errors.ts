@@ -77,6 +77,11 @@ export function shortReason(stderr: string): string {
 }
 
 /** The error for "ssh works but we are not root there". */
+/** The sample's disk layout is one the restore can't recreate (layout-check.ts): refused before anything is copied. */
+export function layoutError(target: string, r: { what: string; hint: string }): ImgsrvError {
+  return new ImgsrvError('LAYOUT_UNSUPPORTED', `cannot capture ${target}: ${r.what}; nothing was captured`, { hint: r.hint });
+}
+
 export function notRootError(target: string, uid: string): ImgsrvError {
   return new ImgsrvError('NOT_ROOT', `ssh to ${target} logs in as uid ${uid}, not root: a capture must read every file`, {
     hint: "capture as root (--user root, with the key in /root/.ssh/authorized_keys and PermitRootLogin prohibit-password)",

@@ -12,7 +12,8 @@ import { ImgsrvError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import type { ImageStore } from '../images/store.ts';
 import { planMounts, rsyncArgs, sshExec, type SshSettings } from './commands.ts';
-import { classifyFailure, notRootError } from './errors.ts';
+import { classifyFailure, layoutError, notRootError } from './errors.ts';
+import { unrestorableLayout } from './layout-check.ts';
 import { execArgv, runRsync } from './exec.ts';
 import type { HostKeyInfo, HostKeyPin } from './host-key.ts';
 import { prepareHostTrust, type HostTrust } from './host-trust.ts';
@@ -164,6 +165,9 @@ async function captureWith(job: CaptureJob, trust: HostTrust | undefined): Promi
     if (probe.uid !== '0') throw notRootError(target, probe.uid);
     if (!probe.hasRsync) throw classifyFailure({ target, tool: 'rsync', exitCode: 127, stderr: 'rsync: command not found' });
     facts = probe.facts;
+    // A layout the restore can't recreate would boot every clone into emergency mode: refuse it now, not on the nodes.
+    const refusal = unrestorableLayout(facts);
+    if (refusal) throw layoutError(target, refusal);
     mounts = probe.mounts;
     // Active swap files would be copied as gigabytes of garbage.
     excludes = [...excludes, ...probe.swapFiles.filter((p) => p.startsWith('/'))];
