@@ -45,7 +45,13 @@ describe('layouts refused at capture time', () => {
   });
 
   it('btrfs subvolumes (the kernel shows subvol= on every btrfs mount), but not a btrfs top level or a bind mount of a directory', () => {
-    expect(refusal(variant('btrfs', { source: '/dev/sda2[/@]', fstype: 'btrfs', options: 'rw,relatime,ssd,space_cache=v2,subvolid=256,subvol=/@' }))?.what).toBe('/ is btrfs subvolume /@');
+    // As Debian's and Ubuntu's installers write it: fstab names the subvolume.
+    const subvolRoot = variant('btrfs', { source: '/dev/sda2[/@]', fstype: 'btrfs', options: 'rw,relatime,ssd,space_cache=v2,subvolid=256,subvol=/@' }).replace(
+      /^(UUID=3f6a1c2e-9b1d-4c55-8e2a-0d7c5b1e9f40 \/\s+)ext4(\s+)errors=remount-ro/m,
+      '$1btrfs$2defaults,subvol=@',
+    );
+    expect(subvolRoot).toMatch(/subvol=@ 0/);
+    expect(refusal(subvolRoot)?.what).toBe('/ is btrfs subvolume @');
     expect(refusal(variant('btrfs', { source: '/dev/sda2[/srv/root]', fstype: 'btrfs', options: 'rw,relatime,subvolid=5,subvol=/' }))).toBeUndefined();
     expect(refusal(variant('btrfs', { source: '/dev/sda2', fstype: 'btrfs', options: 'rw,relatime,subvolid=5,subvol=/' }))).toBeUndefined();
   });
