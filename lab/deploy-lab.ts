@@ -25,6 +25,8 @@ export interface DeployLabOptions {
   httpPort?: number;
   /** Configure image signing with the test-only key pair (testdata/test-only-signing-key): nodes refuse unsigned images. */
   signing?: boolean;
+  /** Memory of each blank VM (default 1024 MiB; the netboot environment keeps the downloaded image in RAM). */
+  nodeMemoryMiB?: number;
 }
 
 /**
@@ -49,30 +51,29 @@ export interface DeployLab {
   /** Stop `imgsrv serve` and start it again on the same data and config (a server restart). */
   restartServer(pauseMs?: number): Promise<void>;
   /** A blank VM (sparse raw disk of `diskSize`, NIC first then disk, reboots allowed) whose serial log goes to the work dir. */
-  blankVm(o: Pick<VmOptions, 'name' | 'firmware' | 'mac'> & { diskSize?: string; disk?: string }): Promise<Vm>;
+  blankVm(o: Pick<VmOptions, 'name' | 'firmware' | 'mac' | 'diskBus' | 'diskSerial' | 'extraDisks'> & { diskSize?: string; disk?: string }): Promise<Vm>;
   /** `imgsrv nodes ls --json`. */
   nodes(): Promise<Array<Record<string, unknown> & { mac: string }>>;
   destroy(): Promise<void>;
 }
 
-/** Build the lab, capture the sample OS, and set it as the image blank nodes get. */
-export async function startDeployLab(o: DeployLabOptions): Promise<DeployLab> {
-  mkdirSync(o.work, { recursive: true });
-  await sweepStaleLabs();
-  const os = await buildSampleOs(join(o.work, 'sample'));
-  const lab = await Lab.create();
+/** The server side of a deployment lab, without its sample: what this lab and the Debian one (debian-lab.ts) share. */
+export type LabImgsrv = Omit<DeployLab, 'sample' | 'os' | 'captureSeconds'>;
+
+/**
+ * `imgsrv serve` with full DHCP in a new host `srv` (198.18.0.1) of `lab`,
+ * with the netboot environment (and the signing key when asked), and blank
+ * VMs on demand. Its `destroy` stops the VMs and the server; the lab is the caller's.
+ */
+export async function startLabImgsrv(lab: Lab, o: DeployLabOptions): Promise<LabImgsrv> {
   const vms: Vm[] = [];
   let server: LabServer | undefined;
-  let sample: SampleOsHost | undefined;
   const destroy = async (): Promise<void> => {
     await Promise.all(vms.splice(0).map((v) => v.stop()));
     await server?.stop();
-    await sample?.stop();
-    await lab.destroy();
   };
   try {
     const srv = await lab.addHost('srv', '198.18.0.1/24');
-    sample = await startSampleOsHost(lab, os.root, { cidr: '198.18.0.5/24' });
     const data = join(o.work, 'data');
     // Where `imgsrv keys generate` would put the key pair; before the netboot build, which takes the public half.
     if (o.signing) {
@@ -100,19 +101,12 @@ export async function startDeployLab(o: DeployLabOptions): Promise<DeployLab> {
     );
     const args = ['--config', config, '--interface', 'eth0', '--dhcp', 'full', '--range', '198.18.0.100-198.18.0.199'];
     server = await startLabServer(srv, args, { data });
-    const t0 = Date.now();
-    await server.cli(['capture', sample.rsyncUrl, '--name', 'sample']);
-    const captureSeconds = (Date.now() - t0) / 1000;
-    await server.cli(['deploy', 'set', 'sample']);
-    const self: DeployLab = {
+    return {
       lab,
       srv,
       get server() {
         return server!;
       },
-      sample,
-      os,
-      captureSeconds,
       signingKeyId: o.signing ? TEST_SIGNING_KEY_ID : undefined,
       async restartServer(pauseMs = 3000) {
         await server!.stop();
@@ -122,7 +116,7 @@ export async function startDeployLab(o: DeployLabOptions): Promise<DeployLab> {
       async blankVm(v) {
         const disk = v.disk ?? join(o.work, `${v.name}.raw`);
         if (!v.disk) await sh('truncate', ['-s', v.diskSize ?? '1G', disk]);
-        const vm = await startVm(lab, { ...v, netboot: true, allowReboot: true, memoryMiB: 1024, disk, serialLog: join(o.work, `${v.name}.serial.log`) });
+        const vm = await startVm(lab, { ...v, netboot: true, allowReboot: true, memoryMiB: o.nodeMemoryMiB ?? 1024, disk, serialLog: join(o.work, `${v.name}.serial.log`) });
         vms.push(vm);
         return vm;
       },
@@ -131,7 +125,47 @@ export async function startDeployLab(o: DeployLabOptions): Promise<DeployLab> {
       },
       destroy,
     };
-    return self;
+  } catch (err) {
+    await destroy();
+    throw err;
+  }
+}
+
+/** Build the lab, capture the sample OS, and set it as the image blank nodes get. */
+export async function startDeployLab(o: DeployLabOptions): Promise<DeployLab> {
+  mkdirSync(o.work, { recursive: true });
+  await sweepStaleLabs();
+  const os = await buildSampleOs(join(o.work, 'sample'));
+  const lab = await Lab.create();
+  let base: LabImgsrv | undefined;
+  let sample: SampleOsHost | undefined;
+  const destroy = async (): Promise<void> => {
+    await base?.destroy();
+    await sample?.stop();
+    await lab.destroy();
+  };
+  try {
+    const b = (base = await startLabImgsrv(lab, o));
+    sample = await startSampleOsHost(lab, os.root, { cidr: '198.18.0.5/24' });
+    const t0 = Date.now();
+    await b.server.cli(['capture', sample.rsyncUrl, '--name', 'sample']);
+    const captureSeconds = (Date.now() - t0) / 1000;
+    await b.server.cli(['deploy', 'set', 'sample']);
+    return {
+      lab,
+      srv: b.srv,
+      get server() {
+        return b.server;
+      },
+      sample,
+      os,
+      captureSeconds,
+      signingKeyId: b.signingKeyId,
+      restartServer: (pauseMs) => b.restartServer(pauseMs),
+      blankVm: (v) => b.blankVm(v),
+      nodes: () => b.nodes(),
+      destroy,
+    };
   } catch (err) {
     await destroy();
     throw err;

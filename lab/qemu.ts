@@ -35,8 +35,13 @@ export interface VmOptions {
   netboot?: boolean;
   /** Let a guest reboot restart the VM (a real machine's reboot) instead of ending QEMU (-no-reboot, the default). */
   allowReboot?: boolean;
-  /** A disk image (raw, or qcow2 by extension) attached as virtio-blk. */
+  /** A disk image (raw, or qcow2 by extension), the one the VM boots from after the network. */
   disk?: string;
+  /** How `disk` is attached (default virtio-blk), and its serial number (what a `serial=` disk hint matches). */
+  diskBus?: DiskBus;
+  diskSerial?: string;
+  /** More disks, never booted from (say, a decoy a restore must leave alone). */
+  extraDisks?: ReadonlyArray<{ file: string; bus: DiskBus; serial?: string }>;
   /** Also append the serial console to this file. */
   serialLog?: string;
   /** NIC model; default virtio-net-pci (option ROM efi-virtio.rom from ipxe-qemu). */
@@ -46,6 +51,22 @@ export interface VmOptions {
    * none otherwise. '' under UEFI leaves PXE to OVMF's own network stack.
    */
   nicRom?: string;
+}
+
+/** A disk controller QEMU emulates: virtio-blk, NVMe, or SATA on an AHCI controller. */
+export type DiskBus = 'virtio' | 'nvme' | 'sata';
+
+/** The -drive/-device arguments of disk `id` on `bus`. */
+function diskArgs(id: string, file: string, bus: DiskBus, serial: string | undefined, bootindex: number | undefined): string[] {
+  const format = file.endsWith('.qcow2') ? 'qcow2' : 'raw';
+  // werror/rerror=report: a host-side write error reaches the guest as EIO, like a failing disk,
+  // instead of QEMU pausing the VM (its default on ENOSPC), which a test would see as a hang.
+  const drive = ['-drive', `file=${file},format=${format},if=none,id=${id},werror=report,rerror=report`];
+  const extra = [serial ? `serial=${serial}` : '', bootindex ? `bootindex=${bootindex}` : ''].filter(Boolean);
+  if (bus === 'virtio') return [...drive, '-device', ['virtio-blk-pci', `drive=${id}`, ...extra].join(',')];
+  // QEMU's NVMe controller needs a serial.
+  if (bus === 'nvme') return [...drive, '-device', ['nvme', `drive=${id}`, ...(serial ? extra : [`serial=${id}`, ...extra])].join(',')];
+  return [...drive, '-device', `ahci,id=${id}-ahci`, '-device', ['ide-hd', `drive=${id}`, `bus=${id}-ahci.0`, ...extra].join(',')];
 }
 
 /** A running VM. */
@@ -94,13 +115,9 @@ export function qemuArgs(opts: VmOptions, tap: string, varsCopy: string | undefi
     const append = opts.append ?? '';
     args.push('-append', /(^|\s)console=/.test(append) ? append : `console=ttyS0 ${append}`.trim());
   }
-  if (opts.disk) {
-    const format = opts.disk.endsWith('.qcow2') ? 'qcow2' : 'raw';
-    // bootindex belongs to the device, not the drive: NIC first when netbooting, then the disk.
-    // werror/rerror=report: a host-side write error reaches the guest as EIO, like a failing disk,
-    // instead of QEMU pausing the VM (its default on ENOSPC), which a test would see as a hang.
-    args.push('-drive', `file=${opts.disk},format=${format},if=none,id=disk0,werror=report,rerror=report`, '-device', `virtio-blk-pci,drive=disk0,bootindex=${opts.netboot ? 2 : 1}`);
-  }
+  // bootindex belongs to the device, not the drive: NIC first when netbooting, then the disk; extra disks never.
+  if (opts.disk) args.push(...diskArgs('disk0', opts.disk, opts.diskBus ?? 'virtio', opts.diskSerial, opts.netboot ? 2 : 1));
+  for (const [i, d] of (opts.extraDisks ?? []).entries()) args.push(...diskArgs(`disk${i + 1}`, d.file, d.bus, d.serial, undefined));
   return args;
 }
 

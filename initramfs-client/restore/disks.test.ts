@@ -17,6 +17,7 @@ interface FakeDisk {
   model?: string;
   serial?: string;
   wwid?: string;
+  vpdSerial?: string;
   partitions?: string[];
 }
 
@@ -41,6 +42,11 @@ async function addDisk(d: FakeDisk): Promise<void> {
   await writeFile(join(dir, 'queue/rotational'), d.rotational ? '1\n' : '0\n');
   if (d.model) await writeFile(join(devDir, 'model'), `${d.model}  \n`);
   if (d.serial) await writeFile(join(devDir, 'serial'), `${d.serial}\n`);
+  // libata disks: no serial file, the serial is in VPD page 0x80 (what QEMU's ide-hd and real SATA disks give).
+  if (d.vpdSerial) {
+    const sn = Buffer.from(d.vpdSerial.padStart(20, ' '), 'latin1');
+    await writeFile(join(devDir, 'vpd_pg80'), Buffer.concat([Buffer.from([0, 0x80, 0, sn.length]), sn]));
+  }
   if (d.wwid) await writeFile(join(dir, 'wwid'), `${d.wwid}\n`);
   await symlink(relative(dir, devDir), join(dir, 'device'));
   for (const [i, p] of (d.partitions ?? []).entries()) {
@@ -56,7 +62,7 @@ async function list(mounts = ''): Promise<DiskInfo[]> {
 }
 
 const nvme: FakeDisk = { name: 'nvme0n1', devPath: 'pci0000:00/0000:00:1d.0/0000:3d:00.0/nvme/nvme0/nvme0n1', gib: 512, model: 'Samsung SSD 980', serial: 'S64ANS0T1', wwid: 'eui.002538b111b2c3d4' };
-const sata: FakeDisk = { name: 'sda', devPath: 'pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0/block/sda', gib: 1000, rotational: true, model: 'WDC WD10EZEX', wwid: 'naa.50014ee2b5c0f0a1' };
+const sata: FakeDisk = { name: 'sda', devPath: 'pci0000:00/0000:00:17.0/ata1/host0/target0:0:0/0:0:0:0/block/sda', gib: 1000, rotational: true, model: 'WDC WD10EZEX', wwid: 'naa.50014ee2b5c0f0a1', vpdSerial: 'WD-WCC6Y1HJKL9X' };
 const sas: FakeDisk = { name: 'sdc', devPath: 'pci0000:00/0000:00:02.0/0000:03:00.0/host2/port-2:0/end_device-2:0/target2:0:0/2:0:0:0/block/sdc', gib: 2000, model: 'ST2000NM' };
 const virtio: FakeDisk = { name: 'vda', devPath: 'pci0000:00/0000:00:02.0/virtio1/block/vda', gib: 8, serial: 'node-disk' };
 const usb: FakeDisk = { name: 'sdb', devPath: 'pci0000:00/0000:00:14.0/usb1/1-1/1-1:1.0/host1/target1:0:0/1:0:0:0/block/sdb', gib: 16, removable: true, model: 'Cruzer', partitions: ['sdb1'] };
@@ -105,6 +111,8 @@ describe('chooseTargetDisk', () => {
     const disks = await list();
     const pick = (requested: string) => chooseTargetDisk(disks, { requested, minBytes: 1 }).name;
     expect(pick('serial=S64ANS0T1')).toBe('nvme0n1');
+    // A SATA disk's serial comes from VPD page 0x80.
+    expect(pick('serial=WD-WCC6Y1HJKL9X')).toBe('sda');
     expect(pick('wwn=0x50014EE2B5C0F0A1')).toBe('sda');
     expect(pick('model=wdc*')).toBe('sda');
     expect(pick('size=>=1.5T')).toBe('sdc');

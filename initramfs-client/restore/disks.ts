@@ -49,6 +49,23 @@ async function readText(path: string): Promise<string | undefined> {
   }
 }
 
+/**
+ * The serial of a SCSI or SATA disk from its VPD page 0x80 (Unit Serial
+ * Number), as udev's scsi_id reads it: libata disks have no `serial` file.
+ * Bytes 2-3 are the page length; the serial follows, space-padded.
+ */
+async function vpdSerial(dir: string): Promise<string> {
+  let page: Buffer;
+  try {
+    page = await readFile(join(dir, 'device/vpd_pg80'));
+  } catch {
+    return '';
+  }
+  if (page.length < 4 || page[1] !== 0x80) return '';
+  const len = page.readUInt16BE(2);
+  return page.subarray(4, 4 + len).toString('latin1').replace(/[^\x20-\x7e]/g, '').trim();
+}
+
 async function firstText(dir: string, names: string[]): Promise<string> {
   for (const n of names) {
     const v = await readText(join(dir, n));
@@ -122,7 +139,7 @@ export async function listDisks(opts: ListDisksOptions = {}): Promise<DiskInfo[]
       readOnly: (await readText(join(dir, 'ro'))) === '1',
       rotational: (await readText(join(dir, 'queue/rotational'))) === '1',
       model: await firstText(dir, ['device/model', 'device/name']),
-      serial: await firstText(dir, ['serial', 'device/serial', 'device/vpd_serial']),
+      serial: (await firstText(dir, ['serial', 'device/serial'])) || (await vpdSerial(dir)),
       wwid: await firstText(dir, ['wwid', 'device/wwid']),
       transport: transportFromSysPath(sysPath),
       sysPath: sysPath.trim(),

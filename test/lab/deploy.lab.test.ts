@@ -12,7 +12,7 @@
  * signing is configured: the server signs what it publishes, the nodes'
  * netboot environment trusts its key and they check the signature first.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,6 +48,9 @@ run('deploy: blank VMs restore a captured OS and reboot into it', () => {
     d = await startDeployLab({ work, promptTimeout: 600, signing: true });
     figures.captureSeconds = d.captureSeconds;
     await d.server.cli(['nodes', 'assign', UEFI_MAC, 'web-b']);
+    // Each node has a decoy disk the ranking alone would not skip (or would pick): the hint chooses.
+    await d.server.cli(['nodes', 'set', BIOS_MAC, '--disk', 'serial=imgsrv-sata-a']);
+    await d.server.cli(['nodes', 'set', UEFI_MAC, '--disk', 'model=*NVMe*,rotational=0']);
   }, 600_000);
 
   afterAll(async () => {
@@ -59,8 +62,11 @@ run('deploy: blank VMs restore a captured OS and reboot into it', () => {
   it('restores both, asks only the unassigned one its hostname, and each reboots into a working system', async () => {
     const { server, srv, os: tree } = d;
     const t0 = Date.now();
-    const bios = await d.blankVm({ name: 'dbios', firmware: 'bios', mac: BIOS_MAC });
-    const uefi = await d.blankVm({ name: 'duefi', firmware: 'uefi', mac: UEFI_MAC });
+    // SATA (AHCI) under SeaBIOS beside an NVMe decoy; NVMe under OVMF beside a virtio decoy.
+    const decoys = [join(work, 'decoy-nvme.raw'), join(work, 'decoy-virtio.raw')];
+    for (const f of decoys) writeFileSync(f, Buffer.alloc(0)), truncateSync(f, 64 << 20);
+    const bios = await d.blankVm({ name: 'dbios', firmware: 'bios', mac: BIOS_MAC, diskBus: 'sata', diskSerial: 'imgsrv-sata-a', extraDisks: [{ file: decoys[0]!, bus: 'nvme', serial: 'decoy-nvme-a' }] });
+    const uefi = await d.blankVm({ name: 'duefi', firmware: 'uefi', mac: UEFI_MAC, diskBus: 'nvme', diskSerial: 'imgsrv-nvme-b', extraDisks: [{ file: decoys[1]!, bus: 'virtio', serial: 'decoy-virtio-b' }] });
     const diagnose = async (err: unknown): Promise<never> => {
       const nodes = await server.cli(['nodes', 'ls', '--json']).catch(() => '?');
       const tail = (v: Vm) => v.serial.split('\n').slice(-40).join('\n');
@@ -89,6 +95,7 @@ run('deploy: blank VMs restore a captured OS and reboot into it', () => {
       expect(u.vm.serial).toContain(`imgsrv: image signed by key ${d.signingKeyId}`);
       expect(u.vm.serial).toMatch(/imgsrv: rebooting into the restored system/);
       expect(u.vm.serial).toMatch(/imgsrv: booting from local disk/);
+      expect(u.vm.serial).toMatch(u.vm === bios ? /imgsrv: target disk \/dev\/sda: \S+ GB sata/ : /imgsrv: target disk \/dev\/nvme0n1: \S+ GB nvme QEMU NVMe Ctrl/);
       const body = await srv.exec('curl', ['-sS', '--max-time', '20', `http://${u.ip}:${SAMPLE_APP_PORT}/`]);
       expect(body).toMatch(sampleAppResponse(u.name));
     }
@@ -121,6 +128,9 @@ run('deploy: blank VMs restore a captured OS and reboot into it', () => {
     expect(id[4]).not.toBe(`UUID=${SAMPLE_ROOT_UUID}`);
     expect(id[5]).toMatch(/^UUID=[0-9A-F]{4}-[0-9A-F]{4}$/);
     expect(id[6]).toBe('1');
+
+    // The decoys were never written: every byte is still zero.
+    for (const f of decoys) expect(readFileSync(f).every((b) => b === 0), f).toBe(true);
 
     // "done" is the restored system's own word, after its reboot: the netboot environment said "rebooting".
     for (const u of ups) expect(u.vm.serial).toMatch(/imgsrv: reported to the server: this machine is up/);
