@@ -1,23 +1,17 @@
-// Pure codec tests: entry → tar header → (real tar-stream bytes) → entry.
+// Codec tests: entry → tar header → bytes (encodeTarHeader) → tar-stream (createTarExtract) → entry.
 import { describe, expect, it } from 'vitest';
-import tar from 'tar-stream';
-import { Readable } from 'node:stream';
 import type { ManifestEntry } from './manifest-codec.ts';
 import { formatPaxTime, fromTarHeader, parsePaxTime, safeEntryPath, toTarHeader, type TarHeader } from './tar-entry.ts';
-import { craftTar } from './testdata/helpers.ts';
+import { encodeTarHeader, TAR_END, tarPadding } from './tar-header.ts';
+import { readTarHeaders } from './testdata/helpers.ts';
 import { ImgsrvError } from '../core/errors.ts';
 
-async function roundTrip(e: ManifestEntry, body?: Buffer): Promise<{ header: TarHeader; back: ManifestEntry }> {
+async function roundTrip(e: ManifestEntry): Promise<{ header: TarHeader; back: ManifestEntry }> {
   const { header } = toTarHeader(e);
-  const bytes = await craftTar([{ header, body: body ?? (header.type === 'file' ? Buffer.alloc(header.size ?? 0) : undefined) }]);
-  const ex = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]);
-  Readable.from([bytes]).pipe(ex as unknown as NodeJS.WritableStream);
-  for await (const s of ex) {
-    const h = s.header as TarHeader;
-    s.resume();
-    return { header: h, back: fromTarHeader(h).entry };
-  }
-  throw new Error('no entry');
+  const size = header.size ?? 0;
+  const [h] = await readTarHeaders(Buffer.concat([encodeTarHeader(header), Buffer.alloc(size), tarPadding(size), TAR_END]));
+  if (!h) throw new Error('no entry');
+  return { header: h, back: fromTarHeader(h).entry };
 }
 
 const base = { mode: 0o644, uid: 0, gid: 0, mtimeNs: 1_700_000_000_123_456_789n };
@@ -31,6 +25,9 @@ describe('tar entries', () => {
     ['pre-1970 time', { ...base, path: Buffer.from('a'), type: 'dir', mtimeNs: -1_500_000_001n }],
     ['non-UTF-8 name', { ...base, path: Buffer.from([0x61, 0xff, 0x0a, 0x62]), type: 'dir' }],
     ['long name', { ...base, path: Buffer.from(`${'d'.repeat(150)}/${'n'.repeat(200)}`), type: 'dir' }],
+    ['long non-UTF-8 name', { ...base, path: Buffer.concat([Buffer.from('d/'), Buffer.alloc(150, 0xe9)]), type: 'file', size: 1 }],
+    ['UTF-8 name', { ...base, path: Buffer.from('ünïcödé/名前'), type: 'file', size: 0 }],
+    ['hard link to a long path', { ...base, path: Buffer.from('h'), type: 'hardlink', target: Buffer.from(`${'d'.repeat(99)}/${'e'.repeat(99)}`) }],
     ['symlink, non-UTF-8 target', { ...base, path: Buffer.from('l'), type: 'symlink', mode: 0o777, target: Buffer.from([0xfe, 0x2f, 0x78]) }],
     ['hard link', { ...base, path: Buffer.from('b'), type: 'hardlink', target: Buffer.from('dir/a') }],
     ['char device, big minor', { ...base, path: Buffer.from('dev/x'), type: 'char', rdev: { major: 4095, minor: 1_048_575 } }],
@@ -44,10 +41,45 @@ describe('tar entries', () => {
     expect(back).toEqual(e);
   });
 
-  it('stores text xattrs GNU-tar style and binary ones base64', () => {
-    const { header } = toTarHeader({ ...base, path: Buffer.from('x'), type: 'dir', xattrs: new Map([['user.t', Buffer.from('v')], ['user.b', Buffer.from([0xff])]]) });
+  it('stores every xattr GNU-tar style, raw, with "%" and "=" in names escaped', () => {
+    const { header } = toTarHeader({ ...base, path: Buffer.from('x'), type: 'dir', xattrs: new Map([['user.t', Buffer.from('v')], ['user.b', Buffer.from([0xff, 0])], ['user.a=b%', Buffer.from('e')]]) });
     expect(header.pax?.['SCHILY.xattr.user.t']).toBe('v');
-    expect(header.pax?.[`IMGSRV.xattr.${Buffer.from('user.b').toString('base64url')}`]).toBe('/w==');
+    expect(header.pax?.['SCHILY.xattr.user.b']).toBe('\xff\0');
+    expect(header.pax?.['SCHILY.xattr.user.a%3Db%25']).toBe('e');
+    expect(Object.keys(header.pax ?? {}).some((k) => k.startsWith('IMGSRV.'))).toBe(false);
+  });
+
+  it('writes ACLs as raw xattrs and as the SCHILY.acl text GNU tar --acls reads', () => {
+    // u::rwx u:1234:rwx g::r-x g:5678:r-x m::rwx o::r-x, as the kernel stores it.
+    const acl = Buffer.from('AgAAAAEABwD/////AgAHANIEAAAEAAUA/////wgABQAuFgAAEAAHAP////8gAAUA/////w==', 'base64');
+    const e: ManifestEntry = { ...base, path: Buffer.from('d'), type: 'dir', xattrs: new Map([['system.posix_acl_access', acl], ['system.posix_acl_default', acl]]) };
+    const { header } = toTarHeader(e);
+    const text = 'user::rwx\nuser:1234:rwx\ngroup::r-x\ngroup:5678:r-x\nmask::rwx\nother::r-x\n';
+    expect(header.pax).toMatchObject({ 'SCHILY.acl.access': text, 'SCHILY.acl.default': text, 'SCHILY.xattr.system.posix_acl_access': acl.toString('latin1') });
+    // An archive with the text form only (tar --acls without --xattrs) restores the same xattrs.
+    const textOnly = { ...header, pax: Object.fromEntries(Object.entries(header.pax ?? {}).filter(([k]) => !k.startsWith('SCHILY.xattr.'))) };
+    expect(fromTarHeader(textOnly).entry.xattrs).toEqual(e.xattrs);
+  });
+
+  it('reads the records imgsrv wrote before (IMGSRV.pathb64, IMGSRV.linkpathb64, IMGSRV.xattr.*)', () => {
+    const b64 = (b: Buffer | string): string => Buffer.from(b).toString('base64');
+    const bad = Buffer.from([0x61, 0xff]);
+    const { entry } = fromTarHeader({
+      name: 'a\ufffd', type: 'symlink', linkname: 'b\ufffd', mtime: new Date(0),
+      pax: { path: 'a\ufffd', 'IMGSRV.pathb64': b64(bad), 'IMGSRV.linkpathb64': b64(Buffer.from([0x62, 0xfe])), [`IMGSRV.xattr.${Buffer.from('user.bin').toString('base64url')}`]: b64(Buffer.from([0, 0xff])), 'SCHILY.xattr.user.text': 'caf\xc3\xa9' },
+    });
+    expect(entry.path).toEqual(bad);
+    expect(entry.target).toEqual(Buffer.from([0x62, 0xfe]));
+    expect(entry.xattrs).toEqual(new Map([['user.bin', Buffer.from([0, 0xff])], ['user.text', Buffer.from('café')]]));
+  });
+
+  it('names a sparse file the GNU way in ustar and truly in GNU.sparse.name', async () => {
+    const e: ManifestEntry = { ...base, path: Buffer.from([0x64, 0x2f, 0x73, 0xff]), type: 'file', size: 4096, sparse: [[1024, 10]] };
+    const { header } = toTarHeader(e);
+    expect(header.name).toBe('d/GNUSparseFile.0/s\xff');
+    expect(header.pax?.['GNU.sparse.name']).toBe('d/s\xff');
+    const { back } = await roundTrip(e);
+    expect(back.path).toEqual(e.path);
   });
 
   it('describes sparse files in GNU sparse 1.0 with a trailing empty segment', () => {

@@ -1,35 +1,38 @@
 /**
- * Manifest entries ↔ tar headers (as tar-stream reads and writes them), pure.
- *
- * Every entry carries a pax extended header (POSIX.1-2001 pax format) with:
- * - `path`, `linkpath` (written by tar-stream, UTF-8) and, when a name is not
- *   valid UTF-8, `IMGSRV.pathb64` / `IMGSRV.linkpathb64` (base64 of the raw
- *   bytes; they override `path`/`linkpath`). tar-stream encodes and decodes
- *   pax values as UTF-8 strings, so raw bytes can't ride in `path` itself.
+ * Manifest entries ↔ tar headers, pure. The archive is a POSIX pax archive
+ * (GNU tar --format=posix), readable by GNU tar and bsdtar with nothing of
+ * ours: `zstd -dc image.tar.zst | tar --xattrs --xattrs-include='*' --acls
+ * --numeric-owner -xpf -` restores the tree. Header strings are latin1 byte
+ * strings (tar-header.ts); the records each entry carries:
+ * - `path`, `linkpath` (raw bytes, preceded by `hdrcharset=BINARY` when not
+ *   UTF-8; added by encodeTarHeader when the ustar fields can't hold them).
  * - `mtime=<sec>.<9 digits>` (nanoseconds; the ustar field holds whole seconds).
- * - `uid`, `gid` when above 262143 (tar-stream's 6 octal digits), and
- *   `SCHILY.devmajor` / `SCHILY.devminor` likewise for device numbers.
- * - xattrs: `SCHILY.xattr.<name>=<value>` (GNU tar / star) when the name is
- *   printable ASCII without "=" and the value is valid UTF-8; otherwise
- *   `IMGSRV.xattr.<base64url(name)>=<base64(value)>`. POSIX ACLs travel as
- *   their raw `system.posix_acl_access`/`_default` xattrs (binary, so the
- *   IMGSRV form): exact, no text round trip.
+ * - `uid`, `gid` above 6 octal digits, `SCHILY.devmajor`/`devminor` likewise
+ *   (encodeTarHeader leaves out those its 7-digit fields hold).
+ * - `SCHILY.xattr.<name>=<raw value>` for every xattr, the name with "%" and
+ *   "=" written %25 and %3D as GNU tar does; POSIX ACLs as their raw
+ *   `system.posix_acl_*` xattrs (restored exactly) and also as
+ *   `SCHILY.acl.access` / `SCHILY.acl.default` text (what `tar --acls` reads).
  * - sparse files: GNU sparse format 1.0 (`GNU.sparse.major=1`, `minor=0`,
- *   `name`, `realsize`); the entry's data is a text map padded to 512 bytes
+ *   `name`, `realsize`; the ustar name is "<dir>/GNUSparseFile.0/<base>" as
+ *   GNU tar writes it); the entry's data is a text map padded to 512 bytes
  *   ("count\n" then "offset\nlength\n" per data segment) followed by the
  *   data segments only. GNU tar restores these, holes included.
- * Hard links are link entries naming the first path of their set; device
- * numbers ride in the ustar devmajor/devminor fields.
+ * Hard links are link entries naming the first path of their set.
+ *
+ * fromTarHeader also reads what imgsrv wrote before: `IMGSRV.pathb64` /
+ * `IMGSRV.linkpathb64` (base64 of a non-UTF-8 name, overriding `path` /
+ * `linkpath`) and `IMGSRV.xattr.<base64url(name)>=<base64(value)>`.
  */
-import { isUtf8 } from 'node:buffer';
 import type { Header } from 'tar-stream';
 import type { EntryType, ManifestEntry } from './manifest-codec.ts';
 import { displayPath } from './manifest-codec.ts';
+import { ACL_XATTRS, aclTextToXattr, aclXattrToText } from './posix-acl.ts';
 import { encodeSparseMap } from './sparse.ts';
+import type { TarHeader } from './tar-header.ts';
 import { ImgsrvError } from '../core/errors.ts';
 
-/** tar-stream's header, with the pax records its types leave out. */
-export type TarHeader = Partial<Omit<Header, 'pax'>> & { name: string; pax?: Record<string, string> | null };
+export type { TarHeader } from './tar-header.ts';
 
 /** A decoded tar entry: the manifest entry it restores, and for sparse files the logical size. */
 export interface TarEntry {
@@ -37,7 +40,8 @@ export interface TarEntry {
   sparseRealSize?: number;
 }
 
-const USTAR_NUM_MAX = 0o777777; // tar-stream writes uid/gid/devmajor/devminor as 6 octal digits
+// Numbers above 6 octal digits (the classic ustar width, and tar-stream's) also get a pax record.
+const USTAR_NUM_MAX = 0o777777;
 const TO_TAR: Record<EntryType, Header['type']> = {
   file: 'file', dir: 'directory', symlink: 'symlink', hardlink: 'link', char: 'character-device', block: 'block-device', fifo: 'fifo',
 };
@@ -59,40 +63,47 @@ export function parsePaxTime(s: string): bigint {
 }
 
 const TYPE_BITS = 0o100000;
-const SAFE_XATTR_NAME = /^[\x21-\x3c\x3e-\x7e]+$/; // printable ASCII without "="
+const XATTR_KEY = 'SCHILY.xattr.';
+
+/** An xattr name as a pax keyword suffix: "%" and "=" escaped as GNU tar does (xattr_encode_keyword). */
+function encodeXattrName(name: string): string {
+  return name.replace(/%/g, '%25').replace(/=/g, '%3D');
+}
+
+/** Undo encodeXattrName (as GNU tar's xattr_decode_keyword; imgsrv never wrote a name holding "%25" or "%3D" otherwise). */
+function decodeXattrName(key: string): string {
+  return key.replace(/%(25|3D)/g, (_m, hex: string) => (hex === '25' ? '%' : '='));
+}
 
 /** The tar header for an entry; for a sparse file also the map that starts its data. */
 export function toTarHeader(e: ManifestEntry): { header: TarHeader; sparseMap?: Buffer } {
   const pax: Record<string, string> = { mtime: formatPaxTime(e.mtimeNs) };
   const sec = Number(e.mtimeNs / 1_000_000_000n);
   const header: TarHeader = {
-    name: e.path.toString('utf8'),
+    name: e.path.toString('latin1'),
     type: TO_TAR[e.type],
     mode: e.mode | TYPE_BITS, // tar-stream turns a mode of 0 into 0644; only the low 12 bits are written
     uid: e.uid > USTAR_NUM_MAX ? 0 : e.uid,
     gid: e.gid > USTAR_NUM_MAX ? 0 : e.gid,
-    mtime: new Date(Math.min(Math.max(sec, 0), 0x7fffffff) * 1000), // tar-stream writes int32 seconds
+    mtime: new Date(Math.min(Math.max(sec, 0), 0x7fffffff) * 1000),
     size: 0,
     pax,
   };
-  if (!isUtf8(e.path)) pax['IMGSRV.pathb64'] = e.path.toString('base64');
   if (e.uid > USTAR_NUM_MAX) pax.uid = String(e.uid);
   if (e.gid > USTAR_NUM_MAX) pax.gid = String(e.gid);
-  if (e.target) {
-    header.linkname = e.target.toString('utf8');
-    if (!isUtf8(e.target)) pax['IMGSRV.linkpathb64'] = e.target.toString('base64');
-  }
+  if (e.target) header.linkname = e.target.toString('latin1');
   if (e.rdev) {
     header.devmajor = Math.min(e.rdev.major, USTAR_NUM_MAX);
     header.devminor = Math.min(e.rdev.minor, USTAR_NUM_MAX);
-    // Linux minors reach 2^20: star's keywords, which GNU tar also reads.
     if (e.rdev.major > USTAR_NUM_MAX) pax['SCHILY.devmajor'] = String(e.rdev.major);
     if (e.rdev.minor > USTAR_NUM_MAX) pax['SCHILY.devminor'] = String(e.rdev.minor);
   }
-  for (const [name, value] of e.xattrs ?? []) {
-    if (SAFE_XATTR_NAME.test(name) && isUtf8(value)) pax[`SCHILY.xattr.${name}`] = value.toString('utf8');
-    else pax[`IMGSRV.xattr.${Buffer.from(name, 'latin1').toString('base64url')}`] = value.toString('base64');
+  for (const [xattr, key] of ACL_XATTRS) {
+    const value = e.xattrs?.get(xattr);
+    const text = value && aclXattrToText(value);
+    if (text) pax[key] = text;
   }
+  for (const [name, value] of e.xattrs ?? []) pax[`${XATTR_KEY}${encodeXattrName(name)}`] = value.toString('latin1');
   if (e.type !== 'file') return { header };
   if (!e.sparse) {
     header.size = e.size ?? 0;
@@ -102,9 +113,12 @@ export function toTarHeader(e: ManifestEntry): { header: TarHeader; sparseMap?: 
   const last = e.sparse[e.sparse.length - 1];
   const end = last ? last[0] + last[1] : 0;
   const sparseMap = encodeSparseMap(end < (e.size ?? 0) ? [...e.sparse, [e.size ?? 0, 0]] : e.sparse);
+  // GNU tar's ustar name for a sparse file, so a reader that doesn't know the format can't mistake the map for content.
+  const slash = e.path.lastIndexOf(0x2f);
+  header.name = `${slash >= 0 ? e.path.toString('latin1', 0, slash + 1) : ''}GNUSparseFile.0/${e.path.toString('latin1', slash + 1)}`;
   pax['GNU.sparse.major'] = '1';
   pax['GNU.sparse.minor'] = '0';
-  pax['GNU.sparse.name'] = header.name;
+  pax['GNU.sparse.name'] = e.path.toString('latin1');
   pax['GNU.sparse.realsize'] = String(e.size ?? 0);
   header.size = sparseMap.length + e.sparse.reduce((n, [, len]) => n + len, 0);
   return { header, sparseMap };
@@ -144,15 +158,14 @@ const FROM_TAR: Partial<Record<string, EntryType>> = {
 };
 
 /**
- * Decode a tar-stream header (read with filenameEncoding 'latin1', so ustar
- * names keep their bytes) into the entry it restores. Throws ImgsrvError for
+ * Decode a header read by createTarExtract (tar-read.ts: every string a
+ * latin1 byte string) into the entry it restores. Throws ImgsrvError for
  * unsafe names and unsupported entries.
  */
 export function fromTarHeader(h: TarHeader): TarEntry {
   const pax = h.pax ?? {};
   const rawName = pax['IMGSRV.pathb64'] !== undefined ? Buffer.from(pax['IMGSRV.pathb64'], 'base64')
-    : pax['GNU.sparse.name'] !== undefined ? Buffer.from(pax['GNU.sparse.name'], 'utf8')
-    : Buffer.from(h.name, pax.path !== undefined ? 'utf8' : 'latin1');
+    : Buffer.from(pax['GNU.sparse.name'] ?? h.name, 'latin1');
   const path = safeEntryPath(rawName);
   const type = h.type ? FROM_TAR[h.type] : undefined;
   if (!type) throw new ImgsrvError('IO', `entry ${JSON.stringify(displayPath(path))}: unsupported tar entry type ${String(h.type)}`, { hint: 'make archives with imgsrv or GNU tar --format=posix' });
@@ -177,15 +190,22 @@ export function fromTarHeader(h: TarHeader): TarEntry {
   };
   if (type === 'symlink' || type === 'hardlink') {
     const b64 = pax['IMGSRV.linkpathb64'];
-    entry.target = b64 !== undefined ? Buffer.from(b64, 'base64') : Buffer.from(h.linkname ?? '', pax.linkpath !== undefined ? 'utf8' : 'latin1');
+    entry.target = b64 !== undefined ? Buffer.from(b64, 'base64') : Buffer.from(h.linkname ?? '', 'latin1');
     if (type === 'hardlink') entry.target = safeEntryPath(entry.target, `hard link ${JSON.stringify(displayPath(path))} →`);
     else if (entry.target.includes(0)) throw bad('symlink target (NUL byte)');
   }
   if (type === 'char' || type === 'block') entry.rdev = { major: num('SCHILY.devmajor', h.devmajor, MAX_DEV), minor: num('SCHILY.devminor', h.devminor, MAX_DEV) };
   const xattrs = new Map<string, Buffer>();
   for (const [k, v] of Object.entries(pax)) {
-    if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice(13), Buffer.from(v, 'utf8'));
+    if (k.startsWith(XATTR_KEY)) xattrs.set(decodeXattrName(k.slice(XATTR_KEY.length)), Buffer.from(v, 'latin1'));
     else if (k.startsWith('IMGSRV.xattr.')) xattrs.set(Buffer.from(k.slice(13), 'base64url').toString('latin1'), Buffer.from(v, 'base64'));
+  }
+  // An archive made with `tar --acls` but without --xattrs has only the text form.
+  for (const [xattr, key, kind] of ACL_XATTRS) {
+    const text = pax[key];
+    if (text === undefined || xattrs.has(xattr)) continue;
+    const value = aclTextToXattr(text, kind, `entry ${JSON.stringify(displayPath(path))}: ${key}`);
+    if (value) xattrs.set(xattr, value);
   }
   // The name goes to lsetxattr(2) as a C string: a NUL would silently set another attribute.
   for (const name of xattrs.keys()) if (name.includes('\0')) throw bad('xattr name (NUL byte)');

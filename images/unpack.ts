@@ -9,12 +9,12 @@
 import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import tar from 'tar-stream';
 import type { Readable } from 'node:stream';
 import { displayPath } from './manifest-codec.ts';
 import type { Progress } from './pack.ts';
 import { RestoreTarget } from './restore-fs.ts';
 import { sparsePieces } from './sparse.ts';
+import { createTarExtract } from './tar-read.ts';
 import { fromTarHeader, safeEntryPath, type TarHeader } from './tar-entry.ts';
 import { ZstdFrameTracker } from './zstd-frames.ts';
 import { ImgsrvError, withContext } from '../core/errors.ts';
@@ -79,7 +79,7 @@ export async function unpackImage(opts: UnpackOptions): Promise<{ files: number;
   const report = (): void => opts.onProgress?.({ bytes, files });
   const timer = setInterval(report, 500);
   timer.unref();
-  const extract = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]);
+  const extract = createTarExtract();
   let current = '';
   try {
     const target = new RestoreTarget(opts.target, log);

@@ -7,11 +7,11 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import tar from 'tar-stream';
 import { readManifestFile } from './manifest.ts';
 import { diffEntry, displayPath, pathKey, type ManifestEntry } from './manifest-codec.ts';
 import { parseImageMeta, type ImageMeta } from './meta.ts';
 import { sparsePieces } from './sparse.ts';
+import { createTarExtract } from './tar-read.ts';
 import { fromTarHeader, type TarHeader } from './tar-entry.ts';
 import { decompressedStream } from './unpack.ts';
 import { HoleFillingHash } from './walk.ts';
@@ -71,7 +71,7 @@ export async function verifyImage(dir: string): Promise<{ ok: boolean; problems:
         yield chunk;
       }
     })();
-    const extract = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]);
+    const extract = createTarExtract();
     const fed = pipeline(decompressedStream(tapped, ac.signal, (n) => (raw += n)), extract, { signal: ac.signal });
     fed.catch(() => undefined);
     for await (const stream of extract) {

@@ -74,6 +74,8 @@ export function buildFidelityTree(root: string): void {
   lsetxattr(p('xattr.txt'), 'user.binary', Buffer.from([0, 1, 0xff, 0x80, 10]));
   lsetxattr(p('xattr.txt'), 'user.empty', Buffer.alloc(0));
   lsetxattr(p('xattr.txt'), 'trusted.overlay.opaque', b('y'));
+  lsetxattr(p('xattr.txt'), 'user.a=b%3Dc', b('name with "=" and "%"'));
+  lsetxattr(p('xattr.txt'), 'user.newline', b('two\nlines\n'));
   lsetxattr(p('etc/abs-link'), 'trusted.on-a-symlink', b('1'));
   fs.writeFileSync(p('ping'), 'not really ping');
   fs.chmodSync(p('ping'), 0o755);
@@ -92,12 +94,16 @@ export function buildFidelityTree(root: string): void {
   fs.mkdirSync(p(deep), { recursive: true });
   fs.writeFileSync(p(`${deep}/leaf`), 'deep leaf');
   fs.symlinkSync(`${deep}/leaf`, p('deep-link'));
+  fs.linkSync(p(`${deep}/leaf`), p('z-link-to-deep')); // a hard link whose target is over 100 bytes
 
   // Awkward names: non-UTF-8 bytes, newlines, spaces, UTF-8, a non-UTF-8 symlink target.
   fs.writeFileSync(cat(root, '/', NON_UTF8_NAME), 'latin1 name');
   fs.mkdirSync(cat(root, '/', Buffer.from([0xc0, 0xaf]), '-dir'));
   fs.writeFileSync(cat(root, '/', Buffer.from([0xc0, 0xaf]), '-dir/x'), 'overlong slash');
   fs.symlinkSync(NON_UTF8_NAME, p('to-bad'));
+  const longBad = cat('long-', Buffer.alloc(120, 0xe9)); // over 100 bytes and not UTF-8
+  fs.writeFileSync(cat(root, '/', longBad), 'long latin1 name');
+  fs.symlinkSync(cat(deep, '/', longBad), p('to-long-bad'));
   fs.writeFileSync(p('line\nbreak and  spaces '), 'nl');
   fs.writeFileSync(p('ünïcödé-名前'), 'utf8');
 

@@ -6,11 +6,13 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import type { ImageMeta } from '../meta.ts';
 import type { PackResult } from '../pack.ts';
 import type { TarHeader } from '../tar-entry.ts';
+import { createTarExtract } from '../tar-read.ts';
 
 /** A fresh temp directory; remove it with fs.rmSync(dir, { recursive: true }). */
 export function tempDir(prefix: string): string {
@@ -57,6 +59,18 @@ export async function craftTar(entries: CraftedEntry[]): Promise<Buffer> {
   pack.finalize();
   await done;
   return Buffer.concat(chunks);
+}
+
+/** Every header of a tar stream as createTarExtract reads it (bodies skipped). */
+export async function readTarHeaders(bytes: Buffer): Promise<TarHeader[]> {
+  const ex = createTarExtract();
+  Readable.from([bytes]).pipe(ex as unknown as NodeJS.WritableStream);
+  const out: TarHeader[] = [];
+  for await (const s of ex) {
+    out.push(s.header as TarHeader);
+    s.resume();
+  }
+  return out;
 }
 
 /** zstd-compress a buffer the way packImage does (with a content checksum). */
