@@ -26,6 +26,27 @@ export interface RestorePlan {
   linger: number;
   /** The version's signature (meta.sig); null when unsigned. A node that trusts a key refuses an unsigned or badly signed image. */
   signature: ImageSignature | null;
+  /** This node's own static address, written in the restored OS's own network config; null = DHCP. */
+  network?: NodeAddress | null;
+}
+
+/** A per-node static IPv4 address, as the operator set it (`imgsrv nodes set MAC --address …`). */
+export interface NodeAddress {
+  /** CIDR, e.g. 10.0.0.21/24 */
+  address: string;
+  gateway?: string;
+  dns?: string[];
+}
+
+const IPV4 = /^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)$/;
+
+/** What is wrong with a node address, or undefined when it is good. */
+export function nodeAddressProblem(n: NodeAddress): string | undefined {
+  const [ip, len, extra] = n.address.split('/');
+  if (extra !== undefined || !ip || !IPV4.test(ip) || !len || !/^\d{1,2}$/.test(len) || Number(len) < 1 || Number(len) > 32) return `address ${JSON.stringify(n.address)} is not IPv4 CIDR like 10.0.0.21/24`;
+  if (n.gateway !== undefined && !IPV4.test(n.gateway)) return `gateway ${JSON.stringify(n.gateway)} is not an IPv4 address`;
+  for (const d of n.dns ?? []) if (!IPV4.test(d)) return `dns ${JSON.stringify(d)} is not an IPv4 address`;
+  return undefined;
 }
 
 /** Nothing to do yet: ask again after `retryAfterSec`. */
@@ -74,7 +95,8 @@ export function parsePlan(body: unknown): DeployPlan {
       if (typeof h?.suggestion !== 'string' || typeof h.promptTimeoutSec !== 'number') fail('hostname');
       if (!Array.isArray(p.keep)) fail('keep');
       if (typeof p.linger !== 'number') fail('linger');
-      return { targetDisk: null, signature: null, ...p } as unknown as RestorePlan;
+      if (p.network != null && (typeof p.network !== 'object' || typeof (p.network as NodeAddress).address !== 'string' || nodeAddressProblem(p.network as NodeAddress))) fail('a good network address');
+      return { targetDisk: null, signature: null, network: null, ...p } as unknown as RestorePlan;
     }
     case 'wait':
       str('reason');

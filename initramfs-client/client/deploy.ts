@@ -113,6 +113,7 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
       input: () => dl.stream(),
       hostname: hostnamePromise,
       reportUp: { server: d.params.server, mac: d.params.mac, token: d.params.token },
+      network: plan.network ? { mac: d.params.mac, address: plan.network } : null,
       runner: d.runner,
       log,
       signal: d.signal,

@@ -26,6 +26,8 @@ import { installBootloader } from '../restore/bootloader.ts';
 import { openWriteCheck, type WriteCheck } from '../restore/write-check.ts';
 import type { Runner } from '../restore/run.ts';
 import { installUpReporter, type UpReporterHook, type UpReporterTarget } from '../restore/up-reporter.ts';
+import { writeNodeAddress } from '../restore/node-address.ts';
+import type { NodeAddress } from '../../contract/plan.ts';
 
 /** Where the target's file systems are mounted while they are written. */
 export const TARGET_ROOT = '/mnt/target';
@@ -54,6 +56,8 @@ export interface RestoreJob {
   root?: string;
   /** Leave a first-boot reporter in the restored system (up-reporter.ts) that tells the server it came up. */
   reportUp?: UpReporterTarget;
+  /** This node's own static address and the MAC it goes on (node-address.ts); absent or null = DHCP. */
+  network?: { mac: string; address: NodeAddress } | null;
 }
 
 /** Facts about the finished restore, for the console and the server. */
@@ -122,6 +126,7 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
     await rewriteIdentifiers(root, mapping, { log });
     const identity = await personalise(root, { hostname, sampleMacs: job.meta.host.interfaces.map((i) => i.mac), log });
     for (const note of identity.notes) job.onNote?.(note);
+    if (job.network) for (const note of (await writeNodeAddress(root, job.network.mac, job.network.address)).notes) job.onNote?.(note);
     await regenerateSshHostKeys(runner, root, log);
     const upReporter = job.reportUp ? await installUpReporter(root, job.reportUp, log) : 'none';
     await installBootloader(runner, {

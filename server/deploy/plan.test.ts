@@ -145,4 +145,16 @@ describe('deployment plan, reports and local boot', () => {
     expect((await app.inject({ method: 'PUT', url: `/api/v1/nodes/${D}`, headers: admin, payload: { targetDisk: 'serial=S64A,size=>=400G' } })).statusCode).toBe(200);
     expect((await plan(D)).targetDisk).toBe('serial=S64A,size=>=400G');
   });
+
+  it("carries a node's own static address in its plan, checked when saved", async () => {
+    const E = '52:54:00:00:00:0e';
+    const bad = await app.inject({ method: 'PUT', url: `/api/v1/nodes/${E}`, headers: admin, payload: { network: { address: '198.18.0.21' } } });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().message).toMatch(/network: address "198.18.0.21" is not IPv4 CIDR/);
+    const net = { address: '198.18.0.21/24', gateway: '198.18.0.1', dns: ['198.18.0.53'] };
+    expect((await app.inject({ method: 'PUT', url: `/api/v1/nodes/${E}`, headers: admin, payload: { network: net } })).json()).toMatchObject({ network: net });
+    expect((await plan(E)).network).toEqual(net);
+    await app.inject({ method: 'PUT', url: `/api/v1/nodes/${E}`, headers: admin, payload: { network: null } });
+    expect((await plan(E)).network).toBeNull();
+  });
 });

@@ -152,6 +152,7 @@ export function planFor(ctx: DeployContext, mac: string): DeployPlan {
     targetDisk: eff.targetDisk,
     linger: ctx.settings.linger,
     signature: ctx.images.signature(ref.name, ref.version),
+    network: node.network,
   };
 }
 

@@ -130,4 +130,8 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE nodes ADD COLUMN target_disk TEXT;            -- contract/disk-hint.ts; null = the group's or the deployment's
   `,
+  // 8: a node's own static address (issue 23), written into its restored system; null = DHCP.
+  `
+  ALTER TABLE nodes ADD COLUMN network TEXT;                -- JSON {address: "10.0.0.21/24", gateway?, dns?}
+  `,
 ];

@@ -5,6 +5,7 @@ import { normalizeMac } from '../../core/mac.ts';
 import { ImgsrvError } from '../../core/errors.ts';
 
 import { NODE_PHASES, type NodePhase } from '../../contract/report.ts';
+import type { NodeAddress } from '../../contract/plan.ts';
 
 export { NODE_PHASES, type NodePhase };
 
@@ -35,6 +36,8 @@ export interface NodeRecord {
   group: string | null;
   /** The node's own target disk hint (contract/disk-hint.ts); null = its group's or the deployment's. */
   targetDisk: string | null;
+  /** The node's own static address, written into its restored system; null = DHCP. */
+  network: NodeAddress | null;
   /** Set when an operator retired the node: it leaves the inventory and is never installed again; `wipe` = erase its disk at the next network boot. */
   retired: { at: number; wipe: boolean } | null;
   /** When the node was handed its wipe plan (a 'retired' report counts as "disk wiped" only after that); null otherwise. */
@@ -76,6 +79,7 @@ interface Row {
   seq: number | null;
   group_name: string | null;
   target_disk: string | null;
+  network: string | null;
   retired_at: number | null;
   wipe: number;
   wipe_planned_at: number | null;
@@ -99,6 +103,7 @@ const toRecord = (r: Row): NodeRecord => ({
   seq: r.seq,
   group: r.group_name,
   targetDisk: r.target_disk,
+  network: r.network === null ? null : (JSON.parse(r.network) as NodeAddress),
   retired: r.retired_at === null ? null : { at: r.retired_at, wipe: r.wipe === 1 },
   wipePlannedAt: r.wipe_planned_at,
 });
@@ -265,6 +270,13 @@ export class NodeRepo {
   setTargetDisk(mac: string, hint: string | null, now = Date.now()): NodeRecord {
     stmt(this.db, 'INSERT INTO nodes (mac, target_disk, first_seen, last_seen, group_name) VALUES (?, ?, ?, ?, ?) ON CONFLICT (mac) DO UPDATE SET target_disk = excluded.target_disk')
       .run(mac, hint, now, now, this.newGroup());
+    return this.get(mac)!;
+  }
+
+  /** Set (or clear, with null) the node's own static address; creates the node if unseen. */
+  setNetwork(mac: string, network: NodeAddress | null, now = Date.now()): NodeRecord {
+    stmt(this.db, 'INSERT INTO nodes (mac, network, first_seen, last_seen, group_name) VALUES (?, ?, ?, ?, ?) ON CONFLICT (mac) DO UPDATE SET network = excluded.network')
+      .run(mac, network === null ? null : JSON.stringify(network), now, now, this.newGroup());
     return this.get(mac)!;
   }
 

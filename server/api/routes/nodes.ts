@@ -13,6 +13,7 @@ import type { NodeViews } from '../node-view.ts';
 import { inTransaction } from '../../store/transaction.ts';
 import { DISK_PATTERN, GROUP_PATTERN, HOSTNAME_PATTERN, IMAGE_PATTERN, IPV4_PATTERN, nullable } from './patterns.ts';
 import { diskHintProblem } from '../../../contract/disk-hint.ts';
+import { nodeAddressProblem, type NodeAddress } from '../../../contract/plan.ts';
 
 /** A MAC in a route parameter or body (either separator, either case; normalised by parseMac). */
 export const MAC_PATTERN = '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$';
@@ -70,7 +71,7 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { au
     views.view(found(parseMac(req.params.mac))),
   );
 
-  app.put<{ Params: MacParams; Body: { hostname?: string | null; group?: string | null; image?: string | null; targetDisk?: string | null } }>(
+  app.put<{ Params: MacParams; Body: { hostname?: string | null; group?: string | null; image?: string | null; targetDisk?: string | null; network?: NodeAddress | null } }>(
     '/nodes/:mac',
     {
       onRequest: admin,
@@ -86,13 +87,25 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { au
             group: nullable({ type: 'string', pattern: GROUP_PATTERN }),
             image: nullable({ type: 'string', pattern: IMAGE_PATTERN }),
             targetDisk: nullable({ type: 'string', pattern: DISK_PATTERN }),
+            network: nullable({
+              type: 'object',
+              additionalProperties: false,
+              required: ['address'],
+              properties: {
+                address: { type: 'string', maxLength: 18 },
+                gateway: { type: 'string', pattern: IPV4_PATTERN },
+                dns: { type: 'array', maxItems: 4, items: { type: 'string', pattern: IPV4_PATTERN } },
+              },
+            }),
           },
         },
       },
     },
     async (req) => {
       const mac = parseMac(req.params.mac);
-      const { hostname, group, image, targetDisk } = req.body;
+      const { hostname, group, image, targetDisk, network } = req.body;
+      const badNet = network ? nodeAddressProblem(network) : undefined;
+      if (badNet) throw new ImgsrvError('BAD_USAGE', `network: ${badNet}`, { hint: 'e.g. --address 10.0.0.21/24 --gateway 10.0.0.1' });
       const disk = targetDisk ? diskHintProblem(targetDisk) : undefined;
       if (disk) throw new ImgsrvError('BAD_USAGE', `targetDisk: ${disk}`, { hint: 'e.g. serial=S4EWNX0R123456, model=Samsung*,size=>=400G or nvme0n1' });
       if (group && !store.groups.get(group)) throw new ImgsrvError('NOT_FOUND', `no group ${group}`, { hint: 'create it first: `imgsrv groups set NAME`' });
@@ -103,12 +116,14 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { au
         if (group !== undefined) store.nodes.setGroup(mac, group);
         if (image !== undefined) store.nodes.setImage(mac, image);
         if (targetDisk !== undefined) store.nodes.setTargetDisk(mac, targetDisk);
+        if (network !== undefined) store.nodes.setNetwork(mac, network);
       });
       const changes = [
         hostname !== undefined ? (hostname ? `hostname ${hostname} assigned` : 'hostname assignment cleared') : '',
         group !== undefined ? (group ? `moved to group ${group}` : 'left its group') : '',
         image !== undefined ? (image ? `image override ${image}` : 'image override cleared') : '',
         targetDisk !== undefined ? (targetDisk ? `target disk ${targetDisk}` : 'target disk hint cleared') : '',
+        network !== undefined ? (network ? `static address ${network.address}${network.gateway ? ` via ${network.gateway}` : ''}` : 'static address cleared (DHCP)') : '',
       ].filter(Boolean);
       store.events.add('node.assigned', changes.join('; '), { mac });
       views.touch();

@@ -12,11 +12,17 @@ import type { NodeSwarmReport } from '../../swarm/service.ts';
 type NodeRow = NodeRecord & { swarm?: NodeSwarmReport; group?: string | null; retired?: { at: number; wipe: boolean } | null };
 
 /** The body of PUT /nodes/:mac from `nodes set` flags: only the fields given, "-" = null. */
-export function nodePatch(flags: { hostname?: string; group?: string; image?: string; disk?: string }): Record<string, string | null> {
-  const body: Record<string, string | null> = {};
+export function nodePatch(flags: { hostname?: string; group?: string; image?: string; disk?: string; address?: string; gateway?: string; dns?: string }): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
   for (const k of ['hostname', 'group', 'image'] as const) if (flags[k] !== undefined) body[k] = clearable(flags[k]);
   if (flags.disk !== undefined) body.targetDisk = clearable(flags.disk);
-  if (Object.keys(body).length === 0) throw new ImgsrvError('BAD_USAGE', 'nothing to set', { hint: 'give --hostname, --group, --image or --disk ("-" clears one)' });
+  if (flags.address !== undefined) {
+    body.network =
+      flags.address === '-' ? null : { address: flags.address, ...(flags.gateway ? { gateway: flags.gateway } : {}), ...(flags.dns ? { dns: flags.dns.split(',').filter(Boolean) } : {}) };
+  } else if (flags.gateway !== undefined || flags.dns !== undefined) {
+    throw new ImgsrvError('BAD_USAGE', '--gateway and --dns go with --address', { hint: 'give the whole address: --address 10.0.0.21/24 --gateway 10.0.0.1' });
+  }
+  if (Object.keys(body).length === 0) throw new ImgsrvError('BAD_USAGE', 'nothing to set', { hint: 'give --hostname, --group, --image, --disk or --address ("-" clears one)' });
   return body;
 }
 
@@ -65,9 +71,12 @@ export function registerNodes(program: Command): void {
     .option('--hostname <name>', 'pre-assigned hostname (the node then skips the hostname prompt)')
     .option('--group <name>', 'configuration group the node belongs to')
     .option('--image <ref>', 'pin the node to NAME or NAME@VERSION')
+    .option('--address <cidr>', "the node's own static address, e.g. 10.0.0.21/24, written into its restored system (\"-\": DHCP)")
+    .option('--gateway <ip>', 'with --address: the default gateway')
+    .option('--dns <ip,…>', 'with --address: name servers')
     .option('--disk <hint>', 'the disk to restore onto: serial=…, wwn=…, model=…, size=…, path=…, rotational=0|1, name=… (comma-separated, all must match), or a name/serial/WWN')
     .option('--json', 'print JSON')
-    .action(async (m: string, flags: { hostname?: string; group?: string; image?: string; disk?: string; json?: boolean }, cmd: Command) => {
+    .action(async (m: string, flags: { hostname?: string; group?: string; image?: string; disk?: string; address?: string; gateway?: string; dns?: string; json?: boolean }, cmd: Command) => {
       const path = `/api/v1/nodes/${mac(m)}`;
       const node = await apiFor(cmd).request<NodeRow>('PUT', path, nodePatch(flags));
       if (flags.json) return void process.stdout.write(`${JSON.stringify(node, null, 2)}\n`);
