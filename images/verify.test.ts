@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { packImage, type PackResult } from './pack.ts';
 import { verifyImage } from './verify.ts';
 import { craftTar, tempDir, writeMeta, zstd } from './testdata/helpers.ts';
+import { encodeInfo, infoHash, payloadName } from './torrent-info.ts';
 
 let base: string;
 let out: string;
@@ -73,6 +74,21 @@ describe('verifyImage', () => {
     fs.appendFileSync(packed.manifest, '\n');
     const r = await verifyImage(out);
     expect(r.problems).toContain('manifest.jsonl: sha256 differs from meta.json');
+  });
+
+  it("reports, never throws on, a meta whose torrent piece length disagrees with the info's (fuzz-found)", async () => {
+    const meta = JSON.parse(fs.readFileSync(path.join(out, 'meta.json'), 'utf8'));
+    const info = encodeInfo(payloadName('web', 1), packed.pieces);
+    fs.writeFileSync(path.join(out, 'info.bencode'), info);
+    const pl = packed.pieces.pieceLength;
+    meta.torrent = { file: 'info.bencode', infoHash: infoHash(info), pieceLength: pl, pieces: packed.pieces.hashes.length / 20 };
+    fs.writeFileSync(path.join(out, 'meta.json'), JSON.stringify(meta));
+    expect(await verifyImage(out)).toEqual({ ok: true, problems: [] });
+    meta.torrent.pieceLength = pl * 2;
+    fs.writeFileSync(path.join(out, 'meta.json'), JSON.stringify(meta));
+    const r = await verifyImage(out);
+    expect(r.ok).toBe(false);
+    expect(r.problems).toContain(`info.bencode: piece length ${pl} differs from meta.json's ${pl * 2}`);
   });
 
   it('reports a bad meta.json by key path', async () => {

@@ -99,7 +99,9 @@ export async function verifyImage(dir: string): Promise<{ ok: boolean; problems:
   if (torrent && meta.torrent) {
     const got = torrent.pieces.finish();
     // Same length (checked above) at the info's piece length: re-encoding must give the same bytes.
-    if (got.length === meta.artifact.compressedBytes && !encodeInfo(torrent.name, { ...got, pieceLength: meta.torrent.pieceLength }).equals(torrent.info)) {
+    // A meta whose piece length disagrees with the info's is a problem to report, never an exception.
+    if (got.pieceLength !== meta.torrent.pieceLength) add(`${meta.torrent.file}: piece length ${got.pieceLength} differs from meta.json's ${meta.torrent.pieceLength}`);
+    else if (got.length === meta.artifact.compressedBytes && !encodeInfo(torrent.name, got).equals(torrent.info)) {
       add(`${meta.torrent.file}: piece hashes do not match ${meta.artifact.file}`);
     }
   }
