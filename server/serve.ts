@@ -244,6 +244,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
         logger: dhcpLog,
         registry,
         ports: config.dhcp.ports,
+        limits: config.dhcp.limits,
       }).catch((err: unknown) => {
         throw new ImgsrvError('SOCKET', `DHCP cannot start: ${(err as Error).message}`, {
           hint: 'another DHCP server on this host holds port 67: stop it or use --dhcp off',

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { BOOTREPLY, BOOTREQUEST, DhcpDecodeError, MAGIC_COOKIE, decode, emptyMessage, encode, encodingLength, type DhcpMessage } from './codec.ts';
+import { readdirSync, readFileSync } from 'node:fs';
+import { BOOTREPLY, BOOTREQUEST, DhcpDecodeError, MAGIC_COOKIE, decode, emptyMessage, encode, encodingLength, peek, type DhcpMessage } from './codec.ts';
 import { MESSAGE_TYPE_NAMES, MessageType, messageTypeName } from './options.ts';
 
 const MAC = '52:54:00:12:34:56';
@@ -164,6 +165,52 @@ describe('malformed input', () => {
 
   it('tolerates a missing End option when the packet ends cleanly', () => {
     expect(decode(packet(Buffer.from([53, 1, 3]), false)).options.messageType).toBe(3);
+  });
+});
+
+describe('peek: the head of a packet, for the rate limits (issue 25)', () => {
+  const dir = new URL('./testdata/', import.meta.url);
+  const fixtures = readdirSync(dir)
+    .filter((f) => f.endsWith('.hex'))
+    .map((f) => Buffer.from(readFileSync(new URL(f, dir), 'utf8').replace(/\s+/g, ''), 'hex'));
+  const head = (m: DhcpMessage) => ({ op: m.op, chaddr: m.chaddr, giaddr: m.giaddr, messageType: m.options.messageType });
+
+  it('agrees with decode on every message type and every captured packet', () => {
+    for (const type of Object.keys(MESSAGE_TYPE_NAMES).map(Number)) {
+      const m = sample(type);
+      m.giaddr = '198.18.1.1';
+      expect(peek(encode(m))).toEqual(head(m));
+    }
+    expect(fixtures.length).toBeGreaterThan(0);
+    for (const buf of fixtures) expect(peek(buf)).toEqual(head(decode(buf)));
+  });
+
+  it('throws only DhcpDecodeError, and agrees with decode on whatever decode accepts (mutated captures)', () => {
+    let seed = 25;
+    const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+    let agreed = 0;
+    for (let n = 0; n < 20_000; n++) {
+      const buf = Buffer.from(fixtures[rnd(fixtures.length)]!);
+      for (let k = 1 + rnd(4); k > 0; k--) buf[rnd(buf.length)] = rnd(256);
+      const cut = rnd(8) === 0 ? buf.subarray(0, rnd(buf.length)) : buf;
+      let h;
+      try {
+        h = peek(cut);
+      } catch (err) {
+        expect(err).toBeInstanceOf(DhcpDecodeError);
+        continue;
+      }
+      let m;
+      try {
+        m = decode(cut);
+      } catch {
+        continue;
+      }
+      // Option 53 in an overloaded file/sname field is decode's alone.
+      expect(h).toEqual({ ...head(m), messageType: h.messageType === undefined ? undefined : m.options.messageType });
+      agreed++;
+    }
+    expect(agreed).toBeGreaterThan(1000);
   });
 });
 

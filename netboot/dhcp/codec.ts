@@ -130,6 +130,46 @@ export function decode(buf: Buffer): DhcpMessage {
   };
 }
 
+/** What the server's admission check needs of a packet (see `peek`). */
+export interface PacketHead {
+  op: number;
+  chaddr: string;
+  giaddr: string;
+  /** Option 53 when the options field carries it (an overloaded file or sname field is not read). */
+  messageType: number | undefined;
+}
+
+/**
+ * The head of a packet without decoding its options: op, chaddr, giaddr and
+ * option 53. A flood is dropped for this much work (issue 25); what passes is
+ * decoded in full. Throws DhcpDecodeError where `decode` refuses the header.
+ */
+export function peek(buf: Buffer): PacketHead {
+  if (buf.length < HEADER_LEN) throw new DhcpDecodeError('short', `${buf.length} bytes, need ${HEADER_LEN}`);
+  if (buf.readUInt32BE(236) !== MAGIC_COOKIE) throw new DhcpDecodeError('bad-magic', `cookie 0x${buf.readUInt32BE(236).toString(16)}`);
+  const op = buf[0] ?? 0;
+  const hlen = buf[2] ?? 0;
+  if (hlen > 16) throw new DhcpDecodeError('bad-hlen', `hlen ${hlen}`);
+  let chaddr = '';
+  for (let i = 0; i < hlen; i++) chaddr += (i ? ':' : '') + (buf[28 + i] ?? 0).toString(16).padStart(2, '0');
+  let messageType: number | undefined;
+  for (let i = HEADER_LEN; i + 1 < buf.length; ) {
+    const code = buf[i] ?? 0;
+    if (code === 255) break;
+    if (code === 0) {
+      i++;
+      continue;
+    }
+    const len = buf[i + 1] ?? 0;
+    if (code === 53 && len === 1 && i + 2 < buf.length) {
+      messageType = buf[i + 2];
+      break;
+    }
+    i += 2 + len;
+  }
+  return { op, chaddr, giaddr: ipFromBytes(buf, 24), messageType };
+}
+
 /** Walk one code/length/value area up to End (255) or its end; pads (0) are skipped. */
 function scanField(buf: Buffer, start: number, end: number, where: string): RawOption[] {
   const out: RawOption[] = [];

@@ -107,11 +107,18 @@ describe('full mode', () => {
     expect(store.byIp('198.18.0.101')?.state).toBe('released');
   });
 
-  it('reports an exhausted pool and sends nothing', () => {
+  it('reclaims the oldest unrequested offer when the pool is full, and reports an exhausted pool once all are bound', () => {
     const cfg = config('full');
-    for (const n of [1, 2]) handleDhcp(cfg, { msg: req(MessageType.DISCOVER, `52:54:00:00:00:0${n}`), localPort: 67, from }, 0);
-    const r = handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:03'), localPort: 67, from }, 0);
-    expect(r).toMatchObject({ replies: [], exhausted: true });
+    const discover = (n: number) => handleDhcp(cfg, { msg: req(MessageType.DISCOVER, `52:54:00:00:00:0${n}`), localPort: 67, from }, 0);
+    for (const n of [1, 2]) discover(n);
+    const r = discover(3);
+    expect(r.replies[0]?.msg.yiaddr).toBe('198.18.0.100');
+    expect(r.reclaimed).toEqual({ mac: '52:54:00:00:00:01', ip: '198.18.0.100' });
+    for (const [n, ip] of [[2, '198.18.0.101'], [3, '198.18.0.100']] as const) {
+      const ack = handleDhcp(cfg, { msg: req(MessageType.REQUEST, `52:54:00:00:00:0${n}`, { opts: { serverId: SERVER, requestedIp: ip } }), localPort: 67, from }, 0);
+      expect(ack.replies[0]?.msg.options.messageType).toBe(MessageType.ACK);
+    }
+    expect(discover(4)).toMatchObject({ replies: [], exhausted: true });
   });
 
   it('drops replies, empty chaddr, and ignores BOOTP', () => {

@@ -55,6 +55,8 @@ export interface HandlerResult {
   ignored?: string;
   /** The pool had no address for a DISCOVER. */
   exhausted?: boolean;
+  /** The pool was full and this OFFER took the address of another MAC's unrequested offer. */
+  reclaimed?: { mac: string; ip: string };
   client?: ClientEvent;
 }
 
@@ -116,7 +118,8 @@ function full(
       const lease = pool.offer(client.mac, msg.options.requestedIp, now);
       if (!lease) return { replies: [], exhausted: true, client: event('pool exhausted') };
       const reply = answer(cfg, msg, MessageType.OFFER, lease.ip, boot);
-      return { replies: [route(cfg, msg, reply)], client: event('offered', lease.ip) };
+      const reclaimed = lease.reclaimedFrom !== undefined ? { reclaimed: { mac: lease.reclaimedFrom, ip: lease.ip } } : {};
+      return { replies: [route(cfg, msg, reply)], client: event('offered', lease.ip), ...reclaimed };
     }
     case MessageType.REQUEST: {
       const sid = msg.options.serverId;

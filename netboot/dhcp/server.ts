@@ -1,6 +1,7 @@
 /**
- * The DHCP socket loop: receive, decode, ask the handler, send. Bad packets are
- * dropped, logged and counted; only socket errors at start (EADDRINUSE,
+ * The DHCP socket loop: receive, decode, check the rate limits, ask the
+ * handler, send. Bad packets and packets over a limit are dropped, counted,
+ * and logged at a bounded rate; only socket errors at start (EADDRINUSE,
  * EACCES) reject. Node has no SO_BINDTODEVICE, so we receive broadcasts on
  * 0.0.0.0:67 and send from a socket bound to the stable server address: Linux
  * routes 255.255.255.255 out of the interface that owns a bound source.
@@ -12,10 +13,12 @@ import type { Logger } from '../../core/log.ts';
 import { bindToDevice } from '../bind-device.ts';
 import { ImgsrvError } from '../../core/errors.ts';
 import type { BootClient, BootDecision } from '../boot/select.ts';
-import { DhcpDecodeError, decode, encode, type DhcpMessage } from './codec.ts';
+import { DhcpDecodeError, decode, encode, peek, type DhcpMessage, type PacketHead } from './codec.ts';
 import { handleDhcp, type ClientEvent, type HandlerConfig, type Outbound } from './handler.ts';
 import { LeasePool, type LeaseStore } from './leases.ts';
-import { messageTypeName } from './options.ts';
+import { LogThrottle } from './log-throttle.ts';
+import { MessageType, messageTypeName } from './options.ts';
+import { DEFAULT_LIMITS, DhcpRateLimiter, type DhcpLimits } from './rate-limit.ts';
 
 /** Options of the DHCP service (full server or proxyDHCP). */
 export interface DhcpServerOptions {
@@ -43,6 +46,8 @@ export interface DhcpServerOptions {
    * batch's replies (the clients retransmit). Default: no transaction (memory store).
    */
   transaction?: (<T>(fn: () => T) => T) | undefined;
+  /** Rate limits (rate-limit.ts): DEFAULT_LIMITS, with the ones given replacing theirs; false for none. */
+  limits?: Partial<DhcpLimits> | false | undefined;
 }
 
 /** A running DHCP service. */
@@ -52,6 +57,8 @@ export interface DhcpServer {
 }
 
 const DEFAULT_PORTS = { server: 67, client: 68, proxy: 4011 };
+/** Log budget window: warnings (a limit hit, a full pool) once per key per window, per-packet lines 1,000 per window. */
+const LOG_WINDOW_MS = 10_000;
 
 /** A received datagram waiting for its batch. */
 interface Inbound {
@@ -100,6 +107,15 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const stats: Record<string, number> = {};
   const metrics = createMetrics(opts.registry);
   const iface = opts.interfaceName;
+  const given = Object.entries(opts.limits || {}).filter(([, v]) => v !== undefined);
+  const limiter = opts.limits === false ? undefined : new DhcpRateLimiter({ ...DEFAULT_LIMITS, ...Object.fromEntries(given) });
+  // Per-packet lines and warnings under a budget each: a flood is summarised, not logged packet by packet.
+  const perPacket = new LogThrottle(log, { intervalMs: LOG_WINDOW_MS, lines: 1000 });
+  const warnings = new LogThrottle(log, { intervalMs: LOG_WINDOW_MS, lines: 1 });
+  const logTimer = setInterval(() => {
+    perPacket.flush();
+    warnings.flush();
+  }, LOG_WINDOW_MS).unref();
   const bump = (key: string, n = 1): void => {
     stats[key] = (stats[key] ?? 0) + n;
   };
@@ -126,23 +142,49 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     // of them to the one netboot interface so we never answer on another network.
     if (opts.bindToDevice !== false) for (const s of sockets) bindToDevice(s, iface);
 
+    const malformed = ({ buf, rinfo }: Inbound, err: unknown): Pending[] => {
+      const reason = err instanceof DhcpDecodeError ? err.reason : 'internal';
+      bump(`dropped.${reason}`);
+      metrics.dropped.inc({ reason, interface: iface });
+      perPacket.write('debug', 'malformed', { from: rinfo.address, bytes: buf.length, reason, err: (err as Error).message }, 'dropped malformed DHCP packet');
+      return [];
+    };
+    const received = (type: string): void => {
+      bump(`received.${type}`);
+      metrics.received.inc({ type, interface: iface });
+    };
     /** Decide one packet (inside the batch's transaction); returns the replies to send after the commit. */
     const decide = (p: Inbound): Pending[] => {
       const { buf, rinfo, localPort, out } = p;
+      let head: PacketHead;
+      try {
+        head = peek(buf);
+      } catch (err) {
+        return malformed(p, err);
+      }
+      // Before any other work on the packet, its options not even decoded: the limits are
+      // there to keep a flood from the pool and the store, and to drop it cheaply.
+      const ingress = head.giaddr === '0.0.0.0' ? 'local' : head.giaddr;
+      // Proxy mode holds no state: there, every DISCOVER is a new client's.
+      const newClient = pool ? !pool.knows(head.chaddr) && !pool.holdsOffer(head.chaddr, now()) : head.messageType === MessageType.DISCOVER;
+      const limited = limiter?.admit({ mac: head.chaddr, ingress, newClient }, performance.now());
+      if (limited) {
+        const type = messageTypeName(head.messageType);
+        received(type);
+        bump(`limited.${limited}`);
+        metrics.limited.inc({ limit: limited, interface: iface });
+        warnings.write('warn', `limited.${limited}`, { limit: limited, ingress, mac: head.chaddr, type }, `DHCP packets over the ${limited} rate limit dropped`);
+        return [];
+      }
       let msg: DhcpMessage;
       try {
         msg = decode(buf);
       } catch (err) {
-        const reason = err instanceof DhcpDecodeError ? err.reason : 'internal';
-        bump(`dropped.${reason}`);
-        metrics.dropped.inc({ reason, interface: iface });
-        log.debug({ from: rinfo.address, bytes: buf.length, reason, err: (err as Error).message }, 'dropped malformed DHCP packet');
-        return [];
+        return malformed(p, err);
       }
       decodedInBatch++;
       const type = messageTypeName(msg.options.messageType);
-      bump(`received.${type}`);
-      metrics.received.inc({ type, interface: iface });
+      received(type);
       let result;
       try {
         result = handleDhcp(cfg, { msg, localPort, from: { address: rinfo.address, port: rinfo.port } }, now());
@@ -157,16 +199,21 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       if (result.dropped) {
         bump(`dropped.${result.dropped}`);
         metrics.dropped.inc({ reason: result.dropped, interface: iface });
-        log.debug({ ...ctx, reason: result.dropped }, 'dropped DHCP request');
+        perPacket.write('debug', 'dropped', { ...ctx, reason: result.dropped }, 'dropped DHCP request');
       }
       if (result.ignored) {
         bump('ignored');
-        log.debug({ ...ctx, reason: result.ignored }, 'not answering');
+        perPacket.write('debug', 'ignored', { ...ctx, reason: result.ignored }, 'not answering');
       }
       if (result.exhausted) {
         bump('exhausted');
         metrics.exhausted.inc({ interface: iface });
-        log.warn(ctx, 'address pool exhausted: no offer');
+        warnings.write('warn', 'exhausted', ctx, 'address pool exhausted: no offer (every address bound or offered to a known client)');
+      }
+      if (result.reclaimed) {
+        bump('reclaimed');
+        metrics.reclaimed.inc({ interface: iface });
+        warnings.write('info', 'reclaimed', { ...ctx, from: result.reclaimed.mac, ip: result.reclaimed.ip }, 'pool full: an unrequested offer gave way to a new client');
       }
       if (result.client) {
         try {
@@ -188,7 +235,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         bump(`sent.${rtype}`);
         metrics.sent.inc({ type: rtype, interface: iface });
       });
-      log.info({ ...ctx, reply: rtype, to: `${r.address}:${r.port}`, yiaddr: r.msg.yiaddr, file: r.msg.options.bootfile }, rtype);
+      perPacket.write('info', rtype, { ...ctx, reply: rtype, to: `${r.address}:${r.port}`, yiaddr: r.msg.yiaddr, file: r.msg.options.bootfile }, rtype);
     };
     // Packets that arrive together (a rack powering on) are decided together: one commit for the
     // batch instead of one per write, then the replies. The batch is what one turn of the event
@@ -218,6 +265,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     proxySock?.on('message', (b, ri) => onPacket(b, ri, ports.proxy, proxySock));
     for (const s of sockets) s.on('error', (err) => log.error({ err }, 'DHCP socket error'));
   } catch (err) {
+    clearInterval(logTimer);
     await Promise.all(sockets.map(closeSocket));
     throw err;
   }
@@ -227,6 +275,9 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     close: async () => {
       closed = true;
       queue = [];
+      clearInterval(logTimer);
+      perPacket.flush(true);
+      warnings.flush(true);
       await Promise.all(sockets.splice(0).map(closeSocket));
     },
   };
@@ -256,11 +307,13 @@ function closeSocket(s: dgram.Socket): Promise<void> {
   });
 }
 
-function createMetrics(registry: Registry | undefined): { received: Counter; sent: Counter; dropped: Counter; exhausted: Counter } {
+function createMetrics(registry: Registry | undefined): Record<'received' | 'sent' | 'dropped' | 'exhausted' | 'limited' | 'reclaimed', Counter> {
   return {
     received: counter(registry, 'imgsrv_dhcp_received_total', 'DHCP messages received, by message type', ['type', 'interface']),
     sent: counter(registry, 'imgsrv_dhcp_sent_total', 'DHCP messages sent, by message type', ['type', 'interface']),
     dropped: counter(registry, 'imgsrv_dhcp_dropped_total', 'DHCP packets dropped as malformed or invalid, or unanswered because the store could not commit, by reason', ['reason', 'interface']),
     exhausted: counter(registry, 'imgsrv_dhcp_pool_exhausted_total', 'DISCOVERs left unanswered because the pool was full', ['interface']),
+    limited: counter(registry, 'imgsrv_dhcp_rate_limited_total', 'DHCP packets dropped unanswered for exceeding a rate limit (per client MAC, per ingress, or in total)', ['limit', 'interface']),
+    reclaimed: counter(registry, 'imgsrv_dhcp_offers_reclaimed_total', 'Unrequested OFFERs withdrawn, when the pool was full, to offer their address to another client', ['interface']),
   };
 }

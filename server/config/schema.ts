@@ -22,6 +22,8 @@ export function kernelArgIssue(arg: string, ctx: z.RefinementCtx): void {
 }
 
 const ipv4 = z.string().refine((s) => isIPv4(s), { message: 'must be an IPv4 address' });
+/** One DHCP rate limit (netboot/dhcp/rate-limit.ts): `rate` per second, `burst` at once. */
+const dhcpRate = z.strictObject({ rate: z.number().positive(), burst: z.number().int().min(1) }).optional();
 const mac = z.string().transform((s, ctx) => {
   const m = normalizeMac(s);
   if (!m) ctx.addIssue({ code: 'custom', message: 'must be a MAC address like aa:bb:cc:dd:ee:ff' });
@@ -113,6 +115,8 @@ export const configSchema = z
         ports: z
           .strictObject({ server: z.number().int().default(67), client: z.number().int().default(68), proxy: z.number().int().default(4011) })
           .prefault({}),
+        /** Rate limits per client MAC, per ingress, for new clients per ingress, and in total; one left out keeps its default, false turns them off. */
+        limits: z.union([z.literal(false), z.strictObject({ perMac: dhcpRate, perIngress: dhcpRate, newClients: dhcpRate, total: dhcpRate })]).optional(),
       })
       .prefault({}),
     tftp: z

@@ -1,10 +1,12 @@
 /**
  * The DHCP service on the SQLite store as `imgsrv serve` wires it, over
  * loopback: requests come "through a relay" (giaddr 127.0.0.2) so every reply
- * is a unicast to it and nothing is broadcast. The promise under test: a lease
- * is committed before the OFFER or ACK that announces it is handed to the
- * socket. A second connection to the file sees only committed data, so
- * reading the lease from it at the moment of each send proves the order.
+ * is a unicast to it and nothing is broadcast. The promise under test: a
+ * binding is committed before the ACK that announces it is handed to the
+ * socket, and an OFFER writes no lease at all (offers are held in memory, so
+ * a flood of DISCOVERs costs the disk nothing). A second connection to the
+ * file sees only committed data, so reading the lease from it at the moment
+ * of each send proves the order.
  */
 import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -101,7 +103,7 @@ async function until(cond: () => boolean, what: string): Promise<void> {
 }
 
 describe('DHCP on the SQLite store (as imgsrv serve wires it)', () => {
-  it('commits each lease before the OFFER or ACK that announces it leaves, and records the nodes', async () => {
+  it('commits each binding before the ACK that announces it leaves, writes no lease for an OFFER, and records the nodes', async () => {
     const r = await rig();
     const reader = new DatabaseSync(r.file, { readOnly: true });
     open.push(async () => reader.close());
@@ -128,7 +130,7 @@ describe('DHCP on the SQLite store (as imgsrv serve wires it)', () => {
     for (const s of seen) {
       expect(s.inTransaction).toBe(false);
       const holder = r.replies.find((m) => m.yiaddr === s.ip)?.chaddr;
-      expect(s.row).toEqual({ mac: holder, state: s.type === MessageType.ACK ? 'bound' : 'offered' });
+      expect(s.row).toEqual(s.type === MessageType.ACK ? { mac: holder, state: 'bound' } : undefined);
     }
     expect(new Set(offers.values()).size).toBe(CLIENTS);
     expect(r.store.nodes.list().map((n) => n.mac)).toEqual(Array.from({ length: CLIENTS }, (_, i) => mac(i)));
@@ -153,11 +155,27 @@ describe('DHCP on the SQLite store (as imgsrv serve wires it)', () => {
     for (let i = 0; i < 4; i++) failing.send(request(i, MessageType.DISCOVER));
     await until(() => (failing.dhcp.stats['dropped.uncommitted'] ?? 0) === 4, 'the failed batch');
     expect(failing.replies).toEqual([]);
-    expect(failing.store.leases.all()).toEqual([]);
+    expect(failing.store.nodes.list()).toEqual([]);
     // The clients retransmit; once the store takes writes again they are answered.
     fail = false;
     for (let i = 0; i < 4; i++) failing.send(request(i, MessageType.DISCOVER));
     await until(() => failing.replies.length === 4, 'the OFFERs after recovery');
+    expect(failing.store.nodes.list()).toHaveLength(4);
+    for (let i = 0; i < 4; i++) failing.send(request(i, MessageType.REQUEST, { serverId: SERVER, requestedIp: failing.replies[i]!.yiaddr }));
+    await until(() => failing.replies.length === 8, 'the ACKs');
     expect(failing.store.leases.all()).toHaveLength(4);
+  });
+
+  it('a flood of DISCOVERs from invented MACs writes no lease row (issue 25)', async () => {
+    const r = await rig();
+    const flood = (i: number): DhcpMessage => {
+      const m = request(i, MessageType.DISCOVER);
+      m.chaddr = `02:66:00:00:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`;
+      return m;
+    };
+    for (let i = 0; i < 400; i++) r.send(flood(i));
+    await until(() => r.replies.length === 400, 'the OFFERs'); // 241 free addresses, then reclaimed ones
+    expect(r.dhcp.stats['reclaimed']).toBe(400 - 241);
+    expect(r.store.leases.all()).toEqual([]);
   });
 });
