@@ -13,6 +13,7 @@ import { parseImageMeta, type ImageMeta } from './meta.ts';
 import { sparsePieces } from './sparse.ts';
 import { createTarExtract } from './tar-read.ts';
 import { fromTarHeader, type TarHeader } from './tar-entry.ts';
+import { ImgsrvError } from '../core/errors.ts';
 import { decompressedStream } from './unpack.ts';
 import { HoleFillingHash } from './walk.ts';
 import { sha256File } from './hash.ts';
@@ -45,6 +46,8 @@ export async function verifyImage(dir: string): Promise<{ ok: boolean; problems:
 
   // The torrent's piece hashes are checked in the same read of the artifact.
   let torrent: { pieces: PieceHasher; name: string; info: Buffer } | undefined;
+  // An info dictionary the meta doesn't name: the meta lost its torrent (the server would derive another one).
+  if (!meta.torrent && fs.existsSync(path.join(dir, 'info.bencode'))) add('meta.json names no torrent, but the image has info.bencode');
   if (meta.torrent) {
     try {
       const info = await fs.promises.readFile(path.join(dir, meta.torrent.file));
@@ -56,6 +59,9 @@ export async function verifyImage(dir: string): Promise<{ ok: boolean; problems:
       add(`${meta.torrent.file}: ${(err as Error).message}`);
     }
   }
+  // A sparse file's content hash covers its holes as zeros, so a forged logical size (say 1 TiB) would have
+  // verify hash for hours (fuzz-found). Holes are hashed up to a budget that scales with the archive.
+  const holes = { budget: HOLE_BUDGET_BASE + HOLE_BUDGET_FACTOR * meta.artifact.rawBytes };
   const artifactHash = createHash('sha256');
   let compressed = 0;
   let raw = 0;
@@ -77,7 +83,7 @@ export async function verifyImage(dir: string): Promise<{ ok: boolean; problems:
     for await (const stream of extract) {
       entries++;
       const { entry, sparseRealSize } = fromTarHeader(stream.header as TarHeader);
-      await hashBody(entry, stream as unknown as Body, sparseRealSize);
+      await hashBody(entry, stream as unknown as Body, sparseRealSize, holes);
       const want = expected.get(pathKey(entry.path));
       if (!want) add(`${displayPath(entry.path)}: in the archive but not in the manifest`);
       else {
@@ -101,6 +107,7 @@ export async function verifyImage(dir: string): Promise<{ ok: boolean; problems:
     // Same length (checked above) at the info's piece length: re-encoding must give the same bytes.
     // A meta whose piece length disagrees with the info's is a problem to report, never an exception.
     if (got.pieceLength !== meta.torrent.pieceLength) add(`${meta.torrent.file}: piece length ${got.pieceLength} differs from meta.json's ${meta.torrent.pieceLength}`);
+    else if (got.hashes.length / 20 !== meta.torrent.pieces) add(`${meta.torrent.file}: ${got.hashes.length / 20} pieces, meta.json says ${meta.torrent.pieces}`);
     else if (got.length === meta.artifact.compressedBytes && !encodeInfo(torrent.name, got).equals(torrent.info)) {
       add(`${meta.torrent.file}: piece hashes do not match ${meta.artifact.file}`);
     }
@@ -114,7 +121,11 @@ interface Body extends AsyncIterable<Buffer> {
 }
 
 /** Hash a file entry's logical content (holes as zeros) into entry.sha256 and its sparse map into entry.sparse. */
-async function hashBody(entry: ManifestEntry, body: Body, sparseRealSize: number | undefined): Promise<void> {
+/** Hole bytes verify hashes per image: 4 GiB, plus 1024 × the archive's size (a sample's sparse VM disks and databases fit). */
+const HOLE_BUDGET_BASE = 4 * 2 ** 30;
+const HOLE_BUDGET_FACTOR = 1024;
+
+async function hashBody(entry: ManifestEntry, body: Body, sparseRealSize: number | undefined, holes: { budget: number }): Promise<void> {
   if (entry.type !== 'file') {
     // Drain, never await: tar-stream does not end the body of a directory whose header gives it a size (fuzz-found hang).
     body.resume();
@@ -126,12 +137,24 @@ async function hashBody(entry: ManifestEntry, body: Body, sparseRealSize: number
     for await (const chunk of body) hash.update(chunk);
   } else {
     const segs: Array<[number, number]> = [];
+    let pos = 0;
+    const spend = (hole: number): void => {
+      holes.budget -= hole;
+      if (holes.budget < 0) {
+        throw new ImgsrvError('IO', `sparse file ${JSON.stringify(displayPath(entry.path))} claims ${sparseRealSize} bytes, more holes than this image can plausibly hold`, {
+          hint: 'the archive is corrupt or hostile',
+        });
+      }
+    };
     for await (const { offset, data } of sparsePieces(body, sparseRealSize, displayPath(entry.path))) {
+      spend(offset - pos);
+      pos = offset + data.length;
       filler.add(offset, data);
       const last = segs[segs.length - 1];
       if (last && last[0] + last[1] === offset) last[1] += data.length;
       else segs.push([offset, data.length]);
     }
+    spend(sparseRealSize - pos);
     filler.end(sparseRealSize);
     entry.sparse = segs;
   }

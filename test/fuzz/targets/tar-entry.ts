@@ -1,19 +1,22 @@
 /**
- * Fuzz the tar layer without a disk: tar-stream's reader, fromTarHeader and
+ * Fuzz the tar layer without a disk: the reader unpack and verify use
+ * (images/tar-read.ts: tar-stream with our pax decoder), fromTarHeader and
  * the GNU sparse body parser, many times faster than a full unpack. Oracle:
  * tar-stream may refuse the stream with its own errors (the unpacker turns
  * them into "archive is corrupt"); everything of ours throws ImgsrvError
  * only; an accepted entry has a safe path (relative, no "..", no NUL,
- * normalised) and survives toTarHeader → tar-stream → fromTarHeader
- * unchanged; sparse pieces stay in order and inside the file's size.
+ * normalised) and survives toTarHeader → encodeTarHeader (the writer pack
+ * uses) → the reader → fromTarHeader unchanged; sparse pieces stay in order
+ * and inside the file's size.
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import tar from 'tar-stream';
 import { diffEntry, displayPath, type ManifestEntry } from '../../../images/manifest-codec.ts';
 import { sparsePieces } from '../../../images/sparse.ts';
 import { fromTarHeader, safeEntryPath, toTarHeader, type TarHeader } from '../../../images/tar-entry.ts';
+import { encodeTarHeader, TAR_END, tarPadding } from '../../../images/tar-header.ts';
+import { createTarExtract } from '../../../images/tar-read.ts';
 import { ImgsrvError } from '../../../core/errors.ts';
 import { ACCEPTED, rejected, type FuzzTarget, type Verdict } from '../harness.ts';
 import { generateTar, mutateTar } from './tar-craft.ts';
@@ -29,29 +32,19 @@ interface Body extends AsyncIterable<Buffer> {
 
 /** Every entry of a tar stream, fed the way unpack.ts and verify.ts feed it (pipeline, then its result). */
 async function* entries(bytes: Buffer, state: { error?: unknown } = {}): AsyncGenerator<{ header: TarHeader; body: Body }> {
-  const ex = tar.extract({ filenameEncoding: 'latin1' } as Parameters<typeof tar.extract>[0]);
+  const ex = createTarExtract();
   const fed = pipeline(Readable.from([bytes]), ex);
   fed.catch((err: unknown) => (state.error = err));
   for await (const s of ex) yield { header: s.header as TarHeader, body: s as unknown as Body };
   await fed;
 }
 
-/** Pack one entry with tar-stream and read it back. */
+/** Write one entry as pack.ts does and read it back as unpack.ts does. */
 async function roundTrip(e: ManifestEntry): Promise<ManifestEntry> {
   const { header } = toTarHeader(e);
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const done = (async () => {
-    for await (const c of pack as unknown as AsyncIterable<Buffer>) chunks.push(c);
-  })();
-  await new Promise<void>((resolve, reject) => {
-    const cb = (err?: Error | null): void => (err ? reject(err) : resolve());
-    if (header.type === 'file') pack.entry(header as Parameters<typeof pack.entry>[0], Buffer.alloc(header.size ?? 0), cb);
-    else pack.entry(header as Parameters<typeof pack.entry>[0], cb);
-  });
-  pack.finalize();
-  await done;
-  for await (const { header: h, body } of entries(Buffer.concat(chunks))) {
+  const size = header.type === 'file' ? (header.size ?? 0) : 0;
+  const bytes = Buffer.concat([encodeTarHeader(header), Buffer.alloc(size), tarPadding(size), TAR_END]);
+  for await (const { header: h, body } of entries(bytes)) {
     body.resume();
     return fromTarHeader(h).entry;
   }
