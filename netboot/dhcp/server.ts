@@ -16,7 +16,7 @@ import type { BootClient, BootDecision } from '../boot/select.ts';
 import { DhcpDecodeError, decode, encode, peek, type DhcpMessage, type PacketHead } from './codec.ts';
 import { handleDhcp, type ClientEvent, type HandlerConfig, type Outbound } from './handler.ts';
 import { LeasePool, type LeaseStore } from './leases.ts';
-import { LogThrottle } from './log-throttle.ts';
+import { LogThrottle } from '../log-throttle.ts';
 import { MessageType, messageTypeName } from './options.ts';
 import { DEFAULT_LIMITS, DhcpRateLimiter, type DhcpLimits } from './rate-limit.ts';
 

@@ -17,7 +17,7 @@ import type { Logger } from '../../core/log.ts';
 import { ImgsrvError } from '../../core/errors.ts';
 import { ERROR_CODES, TftpDecodeError, decode, encode, type TftpRequest } from './codec.ts';
 import { DEFAULT_SLOT_LIMITS, TransferSlots } from './limits.ts';
-import { LogThrottle } from './log-throttle.ts';
+import { LogThrottle } from '../log-throttle.ts';
 import { negotiate } from './options.ts';
 import { TftpRoot, cleanName } from './root.ts';
 import { BlockReader, bufferSource, fileSource, type ByteSource } from './source.ts';

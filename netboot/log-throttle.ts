@@ -1,13 +1,13 @@
 /**
- * Bounded-rate logging for what a flood repeats (refusals, evictions, dead
- * transfers): each key may log `lines` lines per `intervalMs` window; the rest
- * are counted and go out as one summary line per key and window, repeating
- * the last one held back, from `flush` (the server calls it on a timer and at
- * close). Keys come from a fixed set of reasons, never from a packet, so the
- * table stays small. Same interface as netboot/dhcp's throttle, on purpose:
- * the two should become one module under netboot/.
+ * Bounded-rate logging for what a flood repeats (DHCP drops, TFTP refusals,
+ * evictions, dead transfers): a flood must not become a flood of log lines.
+ * Each key may log `lines` lines per `intervalMs` window; the rest are counted
+ * and go out as one summary line per key and window, repeating the last one
+ * held back, from `flush` (the servers call it on a timer and at close). Keys
+ * come from a fixed set of reasons, never from a packet, so the table stays
+ * small. One module for the DHCP and TFTP servers.
  */
-import type { Logger } from '../../core/log.ts';
+import type { Logger } from '../core/log.ts';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
