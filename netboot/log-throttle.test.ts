@@ -55,7 +55,7 @@ describe('LogThrottle', () => {
 });
 
 /** A pino logger writing into an array of parsed lines. */
-function captureDebug(): { log: ReturnType<typeof pino>; lines: Array<Record<string, unknown>> } {
+function captureDebug() {
   const lines: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
