@@ -52,7 +52,7 @@ const results: Record<string, unknown> = { benchmark: 'load', date: new Date().t
 try {
   const srv = await lab.addHost('srv', `${SERVER}/19`);
   const data = mkdtempSync(join(tmpdir(), 'imgsrv-load-data-'));
-  const caps = tftpLoadArgs(data, { transfers: TRANSFERS, hosts: TFTP_HOSTS });
+  const caps = tftpLoadArgs(data, { transfers: TRANSFERS, hosts: TFTP_HOSTS, clients: CLIENTS });
   const server = await startLabServer(srv, ['--interface', 'eth0', '--dhcp', 'full', '--range', `${RANGE.first}-${RANGE.last}`, '--http-port', '8080', ...caps], { data });
   try {
     const t0 = performance.now();

@@ -57,10 +57,17 @@ export function tftpLoadConfig(o: { transfers: number; hosts: number }): { tftp:
   return { tftp: { maxTransfers: Math.max(256, o.transfers), maxTransfersPerAddress: Math.max(8, Math.ceil(o.transfers / o.hosts)) } };
 }
 
-/** `serve` arguments for a load run: the config file (written into `dir`) with the TFTP caps raised for it. */
-export function tftpLoadArgs(dir: string, o: { transfers: number; hosts: number }): string[] {
+/**
+ * `serve` arguments for a load run: a config file (written into `dir`) with
+ * the TFTP caps raised for its transfers and, with `clients`, the DHCP
+ * new-client limit raised past a herd that size (the limits are for floods:
+ * a load run measures the server, not them).
+ */
+export function tftpLoadArgs(dir: string, o: { transfers: number; hosts: number; clients?: number }): string[] {
   const file = join(dir, 'load-config.json');
-  writeFileSync(file, JSON.stringify(tftpLoadConfig(o)));
+  const herd = (n: number) => ({ rate: Math.max(2000, 4 * n), burst: Math.max(10_000, 4 * n) });
+  const dhcp = o.clients ? { dhcp: { limits: { newClients: herd(o.clients), perIngress: herd(o.clients), total: herd(o.clients) } } } : {};
+  writeFileSync(file, JSON.stringify({ ...tftpLoadConfig(o), ...dhcp }));
   return ['--config', file];
 }
 
