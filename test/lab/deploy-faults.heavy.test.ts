@@ -26,6 +26,7 @@ const SMALL_MAC = '52:54:00:fa:00:01';
 const CUT_MAC = '52:54:00:fa:00:02';
 const TAMPER_MAC = '52:54:00:fa:00:03';
 const FAILING_MAC = '52:54:00:fa:00:04';
+const TORRENT_MAC = '52:54:00:fa:00:05';
 
 /** Whether every byte of the file is zero (read in chunks: the disks are 1 GiB). */
 function allZeros(file: string): boolean {
@@ -101,6 +102,33 @@ run('deployment faults', () => {
       writeFileSync(sigFile, original);
     }
     const disk = join(work, 'tamper.raw');
+    expect(statSync(disk).size).toBe(2 ** 30);
+    expect(allZeros(disk)).toBe(true);
+  }, 600_000);
+
+  it("refuses a torrent served for another artifact before touching the disk (the info hash is not the signed meta's)", async () => {
+    // What the rsync daemon serves for sample@1: the same metainfo with one piece hash changed, so the
+    // info hash is another artifact's (a swapped or tampered .torrent on the server or on the wire).
+    const file = join(d.server.data, 'torrents', 'sample', '1.torrent');
+    const original = readFileSync(file);
+    const info = original.indexOf(Buffer.from('6:pieces'));
+    expect(info).toBeGreaterThan(0);
+    const tampered = Buffer.from(original);
+    const at = original.indexOf(':', info + 8) + 1; // first byte of the piece hashes
+    tampered[at] = tampered[at]! ^ 0xff;
+    writeFileSync(file, tampered);
+    try {
+      const vm = await d.blankVm({ name: 'torrent', firmware: 'bios', mac: TORRENT_MAC, diskSize: '1G' });
+      await vm.waitFor(/is for another image/, 300_000);
+      const node = await waitNode(d, TORRENT_MAC, (n) => n.install === 'failed', 60_000, vm);
+      expect(String(node.error)).toMatch(/the torrent at rsync:\/\/\S+ is for another image \(info hash [0-9a-f]{40}, the image's meta says [0-9a-f]{40}\)/);
+      expect(vm.serial).toMatch(/Nothing was written to the disk/);
+      expect(vm.serial).not.toMatch(/target disk|partitioning/);
+      await vm.stop();
+    } finally {
+      writeFileSync(file, original);
+    }
+    const disk = join(work, 'torrent.raw');
     expect(statSync(disk).size).toBe(2 ** 30);
     expect(allZeros(disk)).toBe(true);
   }, 600_000);
