@@ -15,7 +15,10 @@ const restore = {
 
 describe('parsePlan', () => {
   it('takes each action whole', () => {
-    expect(parsePlan(restore)).toEqual(restore);
+    // A server that sends no static address means DHCP.
+    expect(parsePlan(restore)).toEqual({ ...restore, network: null });
+    const net = { address: '198.18.0.21/24', gateway: '198.18.0.1' };
+    expect(parsePlan({ ...restore, network: net })).toEqual({ ...restore, network: net });
     expect(parsePlan({ action: 'wait', reason: 'no image', retryAfterSec: 5 })).toEqual({ action: 'wait', reason: 'no image', retryAfterSec: 5 });
     expect(parsePlan({ action: 'local-boot', reason: 'installed' }).action).toBe('local-boot');
     expect(parsePlan({ action: 'wipe', reason: 'retired' })).toEqual({ action: 'wipe', reason: 'retired', targetDisk: null });
