@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { readlinkSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -126,6 +127,30 @@ describe('chooseBootMethod', () => {
     await symlink(join(dir, 'host-grub-install'), join(root, 'usr/sbin/grub-install'));
     await writeFile(join(dir, 'host-grub-install'), '');
     expect(await chooseBootMethod(root, 'bios', 'grub')).toBe('grub-netboot');
+  });
+});
+
+describe('installBootloader (image grub in a chroot)', () => {
+  it("makes /dev/disk/by-uuid links first, so the image's update-grub writes root=UUID=… (no udev on the node)", async () => {
+    await put('usr/sbin/grub-install', '#!/bin/sh\n');
+    await put('usr/sbin/update-grub', '#!/bin/sh\n');
+    await mkdir(join(root, 'usr/lib/grub/i386-pc'), { recursive: true });
+    await put('boot/grub/grub.cfg', '# made by update-grub\n');
+    const dev = join(dir, 'dev');
+    await mkdir(join(dev, 'disk/by-uuid'), { recursive: true });
+    await symlink('../../vdb1', join(dev, 'disk/by-uuid', 'ABCD-0001'));
+    const seen: string[] = [];
+    const runner = {
+      // no chroot, no mounts: what the links are when the image's update-grub would run
+      run: async (step: string) => {
+        if (step === 'grub config (image)') seen.push(...(await readdir(join(dev, 'disk/by-uuid'))).map((n) => `${n} -> ${readlinkSync(join(dev, 'disk/by-uuid', n))}`));
+        return '';
+      },
+    };
+    const res = await installBootloader(runner, { root, diskPath: '/dev/vda', firmware: 'bios', mapping: rootOnly, bootloader: 'grub', table: 'gpt', kernelArgs: [], log: silentLogger, devDir: dev });
+    expect(res).toEqual({ method: 'grub-chroot' });
+    // the new root's link, relative as udev makes it; a link already there (and bios_grub, no file system) left alone
+    expect(seen.sort()).toEqual([`${ROOT_UUID} -> ../../vda3`, 'ABCD-0001 -> ../../vdb1']);
   });
 });
 

@@ -18,7 +18,7 @@ import type { HostFacts } from '../../images/meta.ts';
 import type { Logger } from '../../core/log.ts';
 import { bootTarget, extlinuxConfig, grubConfig, newestKernel } from './boot-config.ts';
 import type { PartitionMapping } from './layout.ts';
-import { bindSystemDirs, unbindSystemDirs } from './mount.ts';
+import { bindSystemDirs, linkDisksByUuid, unbindSystemDirs } from './mount.ts';
 import { regularFileInRoot, resolveInRoot } from './root-path.ts';
 import { StepError, type Runner } from './run.ts';
 
@@ -38,6 +38,8 @@ export interface BootloaderOptions {
   log: Logger;
   /** Where to look for efivars (tests); default /sys/firmware/efi/efivars. */
   efivars?: string;
+  /** The /dev bound into the chroot, where by-uuid links are made (tests); default /dev. */
+  devDir?: string;
 }
 
 /** How the disk was made bootable. */
@@ -96,6 +98,8 @@ async function installGrubChroot(runner: Runner, opts: BootloaderOptions): Promi
   const grubInstall = (await imageGrubInstall(root))!;
   await addKernelArgs(root, opts.kernelArgs);
   const res: BootloaderResult = { method: 'grub-chroot' };
+  // So the image's update-grub names the root by UUID (see linkDisksByUuid).
+  await linkDisksByUuid(opts.mapping, opts.devDir);
   await bindSystemDirs(runner, root);
   try {
     if (opts.firmware === 'bios') {

@@ -3,7 +3,7 @@
  * first, `/boot` before `/boot/efi`), undo it in reverse, and bind the
  * kernel's /dev, /proc, /sys into the target for chroot tools.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImgsrvError } from '../../core/errors.ts';
 import type { Runner } from './run.ts';
@@ -130,4 +130,26 @@ export async function unbindSystemDirs(runner: Runner, root: string): Promise<vo
     if ((await mountsUnder(target)).length === 0) first = undefined;
     if (first) throw first;
   }
+}
+
+/**
+ * udev's /dev/disk/by-uuid links for the new file systems, where no udev
+ * runs (the netboot environment). Debian's update-grub (grub.d/10_linux)
+ * writes `root=UUID=…` only when /dev/disk/by-uuid/<uuid> exists, else
+ * `root=/dev/sda3`: a name that moves when disks are added or enumerate in
+ * another order. Links already there are left alone. Returns the links made.
+ */
+export async function linkDisksByUuid(mapping: ReadonlyArray<{ device: string; newUuid: string }>, devDir = '/dev'): Promise<string[]> {
+  const dir = join(devDir, 'disk', 'by-uuid');
+  await mkdir(dir, { recursive: true });
+  const made: string[] = [];
+  for (const m of mapping) {
+    if (!m.newUuid || !m.device.startsWith('/dev/')) continue;
+    const link = join(dir, m.newUuid);
+    if (await lstat(link).then(() => true, () => false)) continue;
+    // relative, as udev makes them: valid in the chroot that sees this /dev too
+    await symlink(`../../${m.device.slice('/dev/'.length)}`, link);
+    made.push(link);
+  }
+  return made;
 }
