@@ -34,6 +34,13 @@ export interface SwarmRun {
   serverBytes?: number;
   peerBytes?: number;
   webSeedBytes?: number;
+  /** Swarm only, per node: seconds from its download's end to its restore's end, and its largest backlog (bytes verified, not yet restored). */
+  lagS?: number[];
+  maxBacklogBytes?: number[];
+  /** Swarm only: the largest lag as a share of the makespan, in percent. */
+  lagPct?: number;
+  /** Swarm only: clock start → the last node's download end (the makespan less the restore's tail). */
+  downloadMakespanS?: number;
 }
 
 /** The content of bench/results/swarm.json. */
@@ -50,6 +57,8 @@ export interface SwarmResults {
   multicastMaxBitrateMbit: number;
   /** The server's swarm.uploadLimit during the swarm runs (0 = none). */
   serverUploadLimitMbit: number;
+  /** What each swarm node did with the stream: 'unpack' (restored its files, as a node does) or 'none' (hashed it); absent in runs before it was recorded: none. */
+  restore?: 'unpack' | 'none';
   measuredAt: string;
   machine: Record<string, unknown>;
   runs: SwarmRun[];

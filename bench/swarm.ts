@@ -32,7 +32,15 @@
  * Usage: node bench/swarm.ts [--rate-mbit 10] [--size-mb 25] [--n 1,2,4,8,16]
  *   [--methods swarm,unicast,multicast] [--unicast-from auto|imgsrv|static]
  *   [--multicast-max-bitrate MBIT] [--linger S] [--server-upload-mbit auto|MBIT]
- *   [--repeat 3] [--tcp cubic]
+ *   [--repeat 3] [--tcp cubic] [--restore unpack|none]
+ *
+ * --restore: what each swarm node does with the in-order stream. unpack
+ * (default) restores the image's files into the node's scratch directory as
+ * the node's restore does (images/unpack.ts), so the makespan runs to the
+ * last restore's end; each node reports how long its restore ended after its
+ * download (the lag, printed per run with the largest backlog and the time
+ * the downloads alone took). none only hashes the stream (the runs before
+ * 2026-12, whose makespan is the downloads').
  *
  * --repeat runs the swarm method that many times at each N and reports the
  * median (every run's makespan is kept in `makespansS`): at N = 16 one run
@@ -60,7 +68,7 @@ import { startLabServer, type LabServer } from '../lab/imgsrv.ts';
 import { checkLink, runMulticast, runUnicast, startStaticServer, type UnicastSource } from './swarm/baselines.ts';
 import type { Timing } from './swarm/clients.ts';
 import { BENCH_IMAGE, BENCH_VERSION, prepareImage } from './swarm/image.ts';
-import { bundleNodeClient, runSwarm, scratchDir, type SwarmServer } from './swarm/swarm-method.ts';
+import { bundleNodeClient, runSwarm, scratchDir, type RestoreMode, type SwarmServer, type SwarmTiming } from './swarm/swarm-method.ts';
 import { cpuBusy, cpuSample, processCpuSeconds } from './swarm/cpu.ts';
 import { availableCongestionControls, buildTopology, DEFAULT_TCP, SERVER_IP, serverCommand, tcpSegments, type SwarmTopology, type TcpSegments } from './swarm/topology.ts';
 import { writeSwarmPlot, type SwarmResults, type SwarmRun } from './swarm-plot.ts';
@@ -78,6 +86,7 @@ const { values } = parseArgs({
     'server-upload-mbit': { type: 'string', default: 'auto' },
     repeat: { type: 'string', default: '3' },
     tcp: { type: 'string', default: DEFAULT_TCP },
+    restore: { type: 'string', default: 'unpack' },
   },
 });
 const RATE = Number(values['rate-mbit']);
@@ -90,6 +99,11 @@ const RSYNC_PORT = 873;
 const RESULTS = join(import.meta.dirname, 'results');
 const UPLOAD_CAP = values['server-upload-mbit'] === 'auto' ? round(RATE * 0.9, 1) : Number(values['server-upload-mbit']);
 const REPEAT = Number(values.repeat);
+const RESTORE = values.restore as RestoreMode;
+if (RESTORE !== 'unpack' && RESTORE !== 'none') {
+  process.stderr.write('--restore must be unpack or none\n');
+  process.exit(2);
+}
 
 type Method = 'swarm' | 'unicast' | 'multicast';
 
@@ -151,6 +165,17 @@ async function machine(): Promise<Record<string, unknown>> {
   return { cpus: os.availableParallelism(), cpuModel: os.cpus()[0]?.model, kernel: os.release(), node: process.version, memGB: round(os.totalmem() / 2 ** 30, 1), udpcast: (await sh('dpkg-query', ['-W', '-f', '${Version}', 'udpcast']).catch(() => 'unknown')).trim() };
 }
 
+/** The run's lag figures (swarm only): per node, the largest as % of the makespan, and the makespan of the downloads alone. */
+function lagFigures(t: Timing & Omit<SwarmTiming, keyof Timing>): Partial<SwarmRun> {
+  if (!t.lagS || !t.downloadS) return {};
+  return {
+    lagS: t.lagS.map((s) => round(s, 2)),
+    maxBacklogBytes: t.maxBacklogBytes ?? [],
+    lagPct: round((100 * Math.max(...t.lagS)) / t.makespanS, 1),
+    downloadMakespanS: round(Math.max(...t.downloadS)),
+  };
+}
+
 function printRow(r: SwarmRun, tag = ''): void {
   const peers = r.peerBytes !== undefined && r.serverBytes !== undefined
     ? `  from server ${round(r.serverBytes / 1e6, 1)} MB (web seed ${round((r.webSeedBytes ?? 0) / 1e6, 1)}), from peers ${round(r.peerBytes / 1e6, 1)} MB`
@@ -161,6 +186,12 @@ function printRow(r: SwarmRun, tag = ''): void {
     `${r.method.padEnd(9)} N=${String(r.n).padStart(2)}${tag}  makespan ${r.makespanS.toFixed(1).padStart(6)} s  ×bound ${r.ratioToBound.toFixed(2).padStart(5)}  ×N=1 ${(r.ratioToN1 ?? NaN).toFixed(2).padStart(5)}  ` +
       `cpu: clients ${r.clientCpuS.toFixed(1).padStart(5)} s, server ${r.serverCpuS.toFixed(1).padStart(4)} s, machine ${String(Math.round(r.cpuBusy * 100)).padStart(3)}%${retrans}${peers}${load}\n`,
   );
+  if (r.lagS && r.lagS.length > 0) {
+    const sorted = [...r.lagS].sort((a, b) => a - b);
+    process.stdout.write(
+      `${''.padEnd(15)}restore lag: max ${sorted.at(-1)!.toFixed(2)} s (${r.lagPct}% of the makespan), median ${median(sorted).toFixed(2)} s; largest backlog ${round(Math.max(...(r.maxBacklogBytes ?? [0])) / 1e6, 1)} MB; downloads done at ${r.downloadMakespanS?.toFixed(1)} s\n`,
+    );
+  }
   if (r.makespansS && r.makespansS.length > 1) {
     process.stdout.write(`${''.padEnd(15)}median of ${r.makespansS.length} runs: ${r.makespansS.map((m) => m.toFixed(1)).join(', ')} s\n`);
   }
@@ -215,7 +246,7 @@ async function main(): Promise<void> {
     const results: SwarmResults = {
       benchmark: 'swarm: makespan of one image to N nodes, swarm vs unicast HTTP vs udpcast multicast vs the physical bound',
       rateMbit: RATE, tcpCongestionControl: values.tcp, sizeBytes: bytes, pieceLength: image.meta.torrent?.pieceLength, linkCheckMbit: round(linkMbit, 1), unicastSource: source.kind,
-      multicastMaxBitrateMbit: Number(values['multicast-max-bitrate']), serverUploadLimitMbit: UPLOAD_CAP, measuredAt: new Date().toISOString(), machine: await machine(), runs: [],
+      multicastMaxBitrateMbit: Number(values['multicast-max-bitrate']), serverUploadLimitMbit: UPLOAD_CAP, restore: RESTORE, measuredAt: new Date().toISOString(), machine: await machine(), runs: [],
     };
     // Bundling the node client takes esbuild a second or two: only when the swarm is measured.
     const swarmSrv: SwarmServer | undefined = doSwarm ? { data, scratch, client: await bundleNodeClient(scratch), httpPort: HTTP_PORT, rsyncPort: RSYNC_PORT } : undefined;
@@ -234,10 +265,10 @@ async function main(): Promise<void> {
           // Our own CPU seconds include every child we reaped during the run: node clients, curl/udp-receiver, udp-sender.
           const own0 = processCpuSeconds(process.pid);
           const srv0 = processCpuSeconds(server.child.pid);
-          let t: Timing & { serverBytes?: number; peerBytes?: number; webSeedBytes?: number };
+          let t: Timing & Omit<SwarmTiming, keyof Timing>;
           if (method === 'unicast') t = await runUnicast(topo, n, source, image.meta.artifact.sha256, timeoutMs);
           else if (method === 'multicast') t = await runMulticast(topo, n, image.artifact, image.meta.artifact.sha256, timeoutMs, results.multicastMaxBitrateMbit);
-          else t = await runSwarm(topo, n, swarmSrv!, image.meta.artifact.sha256, timeoutMs, Number(values.linger)); // method 'swarm': doSwarm
+          else t = await runSwarm(topo, n, swarmSrv!, image.meta.artifact.sha256, timeoutMs, Number(values.linger), RESTORE); // method 'swarm': doSwarm
           const c1 = cpuSample();
           const tcp1 = await Promise.all(hosts.map(tcpSegments));
           const cpu = { cpuBusy: round(cpuBusy(c0, c1)), clientCpuS: round(processCpuSeconds(process.pid) - own0, 1), serverCpuS: round(processCpuSeconds(server.child.pid) - srv0, 1) };
@@ -248,6 +279,7 @@ async function main(): Promise<void> {
             ...cpu, retransPct: retransmitted(tcp0, tcp1), finishS: t.finishS.map((s) => round(s)), ...(t.loadS !== undefined ? { loadS: round(t.loadS) } : {}),
             ...(t.serverBytes !== undefined ? { serverBytes: t.serverBytes } : {}), ...(t.peerBytes !== undefined ? { peerBytes: t.peerBytes } : {}),
             ...(t.webSeedBytes !== undefined ? { webSeedBytes: t.webSeedBytes } : {}),
+            ...lagFigures(t),
           });
           if (method === 'swarm' && REPEAT > 1) printRow(repeats.at(-1)!, ` run ${i + 1}/${REPEAT}`);
         }

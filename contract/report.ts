@@ -29,6 +29,21 @@ export interface NodeSwarmReport {
   uploadSpeed: number;
 }
 
+/**
+ * How far the node's restore trails its download (the in-order reader
+ * behind the swarm; torrent/stream-lag.ts keeps the figures).
+ */
+export interface NodeLagReport {
+  /** Bytes downloaded and verified that the restore has not yet taken, now. */
+  backlog: number;
+  /** The largest backlog so far. */
+  maxBacklog: number;
+  /** The backlog when the download ended; null until it did. */
+  atDownloadEnd: number | null;
+  /** Seconds from the download's end to the restore's end; null until both ended. */
+  seconds: number | null;
+}
+
 /** The report body. */
 export interface NodeReport {
   mac: string;
@@ -44,6 +59,8 @@ export interface NodeReport {
   swarm?: NodeSwarmReport;
   /** Restore progress: bytes written to disk and the image's size. */
   restore?: { written: number; total: number };
+  /** How far the restore trails the download. */
+  lag?: NodeLagReport;
 }
 
 /** Longest report message the server accepts. */

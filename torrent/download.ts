@@ -17,6 +17,7 @@ import { ImgsrvError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { destroyClient, UNCHOKE_ALL } from './client.ts';
 import { createInOrderStream, type InOrderStreamOptions } from './in-order-stream.ts';
+import { StreamLag, type StreamLagReport } from './stream-lag.ts';
 import type { BannedPeer, PeerBans } from './peer-ban.ts';
 import { WebSeedFallback } from './web-seed-fallback.ts';
 import { createBoundClient, patchNodeTorrent } from './webtorrent/index.ts';
@@ -83,6 +84,8 @@ export interface SwarmStats {
   webSeed: boolean;
   /** Every piece verified. */
   done: boolean;
+  /** How far the in-order reader (the restore) trails the download. */
+  lag: StreamLagReport;
 }
 
 /** One image download; emits `progress` (SwarmStats) every ~1 s, `done` (path) once, `ban` (BannedPeer). */
@@ -94,6 +97,7 @@ export class SwarmDownload extends EventEmitter {
   readonly #streamOpts: InOrderStreamOptions;
   readonly #complete: Promise<string>;
   readonly #bySource = new Map<string, number>();
+  readonly #lag = new StreamLag();
   #fromPeers = 0;
   #fromWebSeed = 0;
   #ticker: NodeJS.Timeout;
@@ -128,6 +132,7 @@ export class SwarmDownload extends EventEmitter {
     this.#complete = new Promise<string>((ok, fail) => {
       this.#rejectComplete = fail;
       const finish = (): void => {
+        this.#lag.downloadEnded();
         this.#log.info({ infoHash: torrent.infoHash, path }, 'image downloaded and verified');
         this.emit('progress', this.stats());
         this.emit('done', path);
@@ -211,13 +216,30 @@ export class SwarmDownload extends EventEmitter {
       log.error({ err: err.message }, 'torrent failed');
       dl.#rejectComplete(new ImgsrvError('IO', `download failed: ${err.message}`, { cause: err }));
     });
+    // Pieces a resumed download already held were verified at 'ready' (webtorrent's check of its store); from now on, each new one.
+    dl.#lag.verified(torrent.downloaded);
+    // Counted once per piece: webtorrent can verify a piece twice when two wires complete it in the same moment.
+    const counted = new Uint8Array(torrent.pieces.length);
+    for (let i = 0; i < counted.length; i++) counted[i] = torrent.bitfield.get(i) ? 1 : 0;
+    torrent.on('verified', (index: number) => {
+      if (counted[index]) return;
+      counted[index] = 1;
+      dl.#lag.verified(pieceBytes(torrent, index));
+    });
     log.info({ length: torrent.length, pieces: torrent.pieces.length, port: client.torrentPort, verified: torrent.downloaded }, 'download started');
     return dl;
   }
 
   /** In-order stream of the whole file from byte 0; yields bytes only after their piece verified. */
   stream(): Readable {
-    return createInOrderStream(this.#torrent, this.#streamOpts);
+    const stream = createInOrderStream(this.#torrent, { ...this.#streamOpts, onPush: (n) => this.#lag.consumed(n) });
+    stream.once('end', () => this.#lag.restoreEnded());
+    return stream;
+  }
+
+  /** The restore is finished (its last write, after the stream's end): the lag's end point. */
+  restoreEnded(): void {
+    this.#lag.restoreEnded();
   }
 
   /** Resolves when every piece is verified (path of the complete file). */
@@ -258,6 +280,7 @@ export class SwarmDownload extends EventEmitter {
       banned: this.#bans.list().length,
       webSeed: live && t.wires.some((w) => w.type === 'webSeed'),
       done: t.done,
+      lag: this.#lag.report(),
     };
   }
 
@@ -291,4 +314,9 @@ export class SwarmDownload extends EventEmitter {
     }
     return this.#closed;
   }
+}
+
+/** Length of piece `index` (the last one may be short). */
+function pieceBytes(t: Torrent, index: number): number {
+  return index === t.pieces.length - 1 ? t.length - index * t.pieceLength : t.pieceLength;
 }

@@ -29,6 +29,8 @@ export interface InOrderStreamOptions {
   windowPieces?: number;
   /** Without windowPieces: the window covers this many seconds at the current download rate (default 2), at least 2 pieces. */
   windowSeconds?: number;
+  /** Called with each piece's length as it is handed to the reader (the lag's bookkeeping, stream-lag.ts). */
+  onPush?: (bytes: number) => void;
 }
 
 const WINDOW_PRIORITY = 2; // above the whole-file 0 and any file stream's 1
@@ -96,6 +98,7 @@ export function createInOrderStream(torrent: Torrent, opts: InOrderStreamOptions
       if (err) return stream.destroy(err);
       next = index + 1;
       if (next <= last) setWindow(next);
+      opts.onPush?.(buf.length);
       stream.push(buf);
     });
     if (!started) {

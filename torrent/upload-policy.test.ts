@@ -103,6 +103,19 @@ describe('UploadPolicy', () => {
     p.destroy();
   });
 
+  it('among equally rare pieces not started, sends the lowest first, whoever asked first', () => {
+    const { p, a, b, tick } = twoPeersAtTenBlocksPerSecond();
+    a.asks(0, 0, BLOCK); // released at once from the burst: piece 0 started
+    b.asks(9, 0, BLOCK); // b was shown pieces 8-15, a 0-7 (reveal-policy.ts); b's ask came first
+    a.asks(1, 0, BLOCK);
+    b.asks(8, 0, BLOCK);
+    for (let i = 0; i < 3; i++) tick();
+    // 1 before 8 before 9: pieces enter the swarm in the order every node restores them.
+    expect(a.served).toEqual([[0, 0], [1, 0]]);
+    expect(b.served).toEqual([[8, 0], [9, 0]]);
+    p.destroy();
+  });
+
   it('counts a piece it is still sending to one peer as held when another asks for it', () => {
     const { p, a, b, tick } = twoPeersAtTenBlocksPerSecond();
     a.asks(4, 0, BLOCK); // released at once: piece 4 is on its way to a
@@ -120,15 +133,15 @@ describe('UploadPolicy', () => {
 
   it('forgets which pieces it started for a peer that left: a later deployment gets its pieces one after another', () => {
     const { p, a, b, tick } = twoPeersAtTenBlocksPerSecond();
-    a.asks(2, 0, BLOCK); // released at once: piece 2 started for a, which then goes away
+    a.asks(7, 0, BLOCK); // released at once: piece 7 started for a, which then goes away
     a.destroyed = true;
     a.emit('close');
     b.asks(5, 0, BLOCK);
     b.asks(5, BLOCK, BLOCK);
-    b.asks(2, 0, BLOCK); // a piece started for a peer long gone is no reason to interrupt piece 5
+    b.asks(7, 0, BLOCK); // a piece started for a peer long gone is no reason to interrupt piece 5
     b.asks(5, 2 * BLOCK, BLOCK);
     for (let i = 0; i < 4; i++) tick();
-    expect(b.served).toEqual([[5, 0], [5, BLOCK], [5, 2 * BLOCK], [2, 0]]);
+    expect(b.served).toEqual([[5, 0], [5, BLOCK], [5, 2 * BLOCK], [7, 0]]);
     p.destroy();
   });
 

@@ -6,14 +6,23 @@
  * sends twice is a byte no peer could have sent instead. So requests that
  * reach the seeder wait in our queue instead of being answered in arrival
  * order, and a token bucket releases them at the configured rate, choosing
- * the request whose piece the fewest connected peers hold (ties: oldest).
+ * the request whose piece the fewest connected peers hold (ties: the lowest
+ * piece, then the oldest request).
  * A piece nobody has yet goes out before one that peers can already trade;
  * the swarm gets each piece from us about once and the rest from each other.
  * Among equally rare pieces, one we have started sending goes on before a
  * new one: a piece can be passed on only once it is whole and verified, so
  * sending pieces one after another (each done in a fraction of a second)
  * lets the nodes start trading at once, where interleaving every node's
- * requests would finish all of them together seconds later. A piece we are
+ * requests would finish all of them together seconds later. Among equally
+ * rare pieces not started, the lowest goes first: every node restores the
+ * image in order while it downloads, and a piece enters the swarm only from
+ * us, so pieces entering in index order are what lets every node's restore
+ * keep pace. Served by request age (as before), 16 nodes each asking for
+ * its own share of the pieces (reveal-policy.ts shows each a different run
+ * of them) had the server send pieces 0, 8, 16 … 88, 1, 9 …: the first
+ * pieces all arrived only near the end, and each node's restore waited
+ * until then (a backlog of 19-21 MB of a 25 MB image). A piece we are
  * still sending to one peer counts as held once more for any other peer
  * asking for it: that peer will soon be able to get it from the first.
  * A request for a piece another peer holds, or that we are sending to
@@ -171,8 +180,8 @@ export class UploadPolicy implements RequestGate {
         this.eligibleAt = Math.min(this.eligibleAt, p.at + this.heldDelayMs);
         continue;
       }
-      // Same rarity: pieces in the order we started them, then pieces not started in request order.
-      const key = (r + inFlight) * 1e12 + (started?.order ?? 1e11 + p.order);
+      // Same rarity: pieces in the order we started them, then pieces not started lowest first, then in request order.
+      const key = (r + inFlight) * 1e12 + (started ? started.order : 1e11 + p.index * 1e5 + (p.order % 1e5));
       if (key < bestKey) [best, bestKey] = [i, key];
     }
     return best;

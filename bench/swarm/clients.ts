@@ -73,7 +73,7 @@ export function jsonClient(
   args: string[],
   isDone: (r: Record<string, unknown>) => boolean,
   isFailure: (r: Record<string, unknown>) => string | undefined,
-  opts: { barrier?: boolean } = {},
+  opts: { barrier?: boolean; onLine?: (r: Record<string, unknown>) => void } = {},
 ): ClientHandle {
   const child = host.spawn(cmd, args, { stdio: [opts.barrier ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
   const err = tail(child, 'stderr');
@@ -92,6 +92,7 @@ export function jsonClient(
         return; // not a report line
       }
       last = r;
+      opts.onLine?.(r);
       if (r.event === 'loaded') return onLoaded();
       const failure = isFailure(r);
       if (failure) reject(new Error(`${cmd} in ${host.ns}: ${failure}`));

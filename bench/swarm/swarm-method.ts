@@ -11,7 +11,7 @@
  * included), makespan 29.5-35.4 s (median 30.3, nine runs) against
  * 30.8-36.5 s (median 32.0, eight runs).
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { bundleClient } from '../../server/netboot-env/bundle.ts';
@@ -30,6 +30,9 @@ const BARRIER = resolve(import.meta.dirname, 'barrier.mjs');
 export async function bundleNodeClient(dir: string): Promise<string> {
   const file = join(dir, 'client.mjs');
   writeFileSync(file, (await bundleClient(SWARM_CLI)).data);
+  // koffi (a native addon, the unpack's libc calls) stays outside the bundle, as in the initramfs: found beside it.
+  mkdirSync(join(dir, 'node_modules'));
+  symlinkSync(resolve(import.meta.dirname, '..', '..', 'node_modules', 'koffi'), join(dir, 'node_modules', 'koffi'));
   return file;
 }
 
@@ -52,7 +55,16 @@ export interface SwarmTiming extends Timing {
   peerBytes?: number;
   /** Of serverBytes, those that came over the HTTP web seed. */
   webSeedBytes?: number;
+  /** Per node: seconds from its download's end to its restore's end (StreamLag). */
+  lagS?: number[];
+  /** Per node: the largest backlog of verified bytes its restore had not yet taken. */
+  maxBacklogBytes?: number[];
+  /** Per node: seconds from the clock's start to its download's end. */
+  downloadS?: number[];
 }
+
+/** What each node does with the in-order stream: restore its files (as a node does) or only hash it. */
+export type RestoreMode = 'unpack' | 'none';
 
 /** The node client's `complete` line (initramfs-client/swarm/cli.ts --json). */
 interface CompleteEvent {
@@ -61,6 +73,8 @@ interface CompleteEvent {
   bytes: number;
   /** Payload bytes received, by source: peer address, or "webseed". */
   bySource: Record<string, number>;
+  /** How far the stream trailed the download (torrent/stream-lag.ts). */
+  lag?: { seconds: number | null; maxBacklog: number };
 }
 
 const isCompleteEvent = (r: Record<string, unknown>): r is Record<string, unknown> & CompleteEvent => r.event === 'complete';
@@ -80,8 +94,11 @@ export function scratchDir(): string {
  * as soon as the last one is complete: their linger would only add seeding
  * time that no node waits for.
  */
-export async function runSwarm(topo: SwarmTopology, n: number, srv: SwarmServer, sha256: string, timeoutMs: number, lingerS: number): Promise<SwarmTiming> {
+export async function runSwarm(topo: SwarmTopology, n: number, srv: SwarmServer, sha256: string, timeoutMs: number, lingerS: number, restore: RestoreMode = 'unpack'): Promise<SwarmTiming> {
   const work = mkdtempSync(join(srv.scratch, 'run-'));
+  const traceRoot = process.env.IMGSRV_BENCH_SWARM_TRACE;
+  const trace = traceRoot ? join(traceRoot, `run-N${n}-${Date.now()}`) : undefined;
+  if (trace) mkdirSync(trace, { recursive: true });
   try {
     const start = (i: number) => {
       const dir = join(work, `n${i}`);
@@ -90,7 +107,7 @@ export async function runSwarm(topo: SwarmTopology, n: number, srv: SwarmServer,
         '--torrent', `rsync://${SERVER_IP}:${srv.rsyncPort}/torrents/${BENCH_IMAGE}/${BENCH_VERSION}.torrent`,
         '--dir', dir,
         '--address', nodeIp(i),
-        '--out', '/dev/null',
+        ...(restore === 'unpack' ? ['--unpack', join(dir, 'root')] : ['--out', '/dev/null']),
         '--server', `http://${SERVER_IP}:${srv.httpPort}`,
         '--token-file', writeNodeTokenFile(srv.data, nodeMac(i), join(dir, 'node.token')),
         '--mac', nodeMac(i),
@@ -102,10 +119,12 @@ export async function runSwarm(topo: SwarmTopology, n: number, srv: SwarmServer,
       const done = (r: Record<string, unknown>) => isCompleteEvent(r) && r.sha256 === sha256;
       const wrong = (r: Record<string, unknown>) => (isCompleteEvent(r) && r.sha256 !== sha256 ? `completed with sha256 ${r.sha256}, expected ${sha256}` : undefined);
       // Behind the barrier: the clock starts once every node has loaded its code (see barrier.mjs).
-      return jsonClient(topo.nodes[i]!, process.execPath, ['--disable-warning=ExperimentalWarning', BARRIER, srv.client, ...args], done, wrong, { barrier: true });
+      // IMGSRV_BENCH_SWARM_TRACE=DIR keeps every node's JSON lines (progress each second, with its lag) in DIR/run-N<n>-<t>/n<i>.jsonl.
+      const onLine = trace ? (r: Record<string, unknown>) => appendFileSync(join(trace, `n${i}.jsonl`), `${JSON.stringify({ t: performance.now(), ...r })}\n`) : undefined;
+      return jsonClient(topo.nodes[i]!, process.execPath, ['--disable-warning=ExperimentalWarning', BARRIER, srv.client, ...args], done, wrong, { barrier: true, ...(onLine ? { onLine } : {}) });
     };
     const timing = await timeClients(n, start, timeoutMs);
-    return { ...timing, ...bytesBySource(timing.reports) };
+    return { ...timing, ...bytesBySource(timing.reports), ...lagOf(timing) };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -128,4 +147,16 @@ export function bytesBySource(reports: Array<Record<string, unknown> | undefined
     }
   }
   return { serverBytes: server + webSeed, peerBytes: peers, webSeedBytes: webSeed };
+}
+
+/**
+ * Each node's lag from its `complete` line: the seconds its restore ended
+ * after its download, its largest backlog, and when its download ended on
+ * the benchmark's clock (its finish less its lag).
+ */
+export function lagOf(t: { finishS: number[]; reports: Array<Record<string, unknown> | undefined> }): { lagS?: number[]; maxBacklogBytes?: number[]; downloadS?: number[] } {
+  const lags = t.reports.map((r) => (r && isCompleteEvent(r) ? r.lag : undefined));
+  if (lags.some((l) => !l || l.seconds === null)) return {};
+  const lagS = lags.map((l) => l!.seconds!);
+  return { lagS, maxBacklogBytes: lags.map((l) => l!.maxBacklog), downloadS: t.finishS.map((f, i) => Math.max(0, f - lagS[i]!)) };
 }

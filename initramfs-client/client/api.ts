@@ -7,7 +7,7 @@
 import { ImgsrvError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
 import { parsePlan, type DeployPlan } from '../../contract/plan.ts';
-import { REPORT_MESSAGE_MAX, type NodeReport, type ReportedPhase } from '../../contract/report.ts';
+import { REPORT_MESSAGE_MAX, type NodeLagReport, type NodeReport, type ReportedPhase } from '../../contract/report.ts';
 import { call, swarmReport, type NodeApi } from '../swarm/node-api.ts';
 import type { SwarmStats } from '../../torrent/download.ts';
 
@@ -57,7 +57,7 @@ export function createReporter(api: NodeApi, log: Logger): (r: ClientReport) => 
       ...(r.hostname ? { hostname: r.hostname } : {}),
       ...(r.ip ? { ip: r.ip } : {}),
       ...(r.firmware ? { firmware: r.firmware } : {}),
-      ...(r.swarm ? { swarm: swarmReport(r.swarm) } : {}),
+      ...(r.swarm ? { swarm: swarmReport(r.swarm), lag: lagReport(r.swarm.lag) } : {}),
       ...(r.restore ? { restore: { written: Math.max(0, Math.round(r.restore.written)), total: Math.max(0, Math.round(r.restore.total)) } } : {}),
     };
     try {
@@ -67,5 +67,16 @@ export function createReporter(api: NodeApi, log: Logger): (r: ClientReport) => 
       if (failures++ % 10 === 0) log.warn({ err: (err as Error).message, phase: r.phase }, 'report failed; continuing');
       return false;
     }
+  };
+}
+
+/** The lag figures as the server's schema takes them: whole bytes, seconds to the millisecond. */
+function lagReport(l: SwarmStats['lag']): NodeLagReport {
+  const bytes = (n: number): number => Math.max(0, Math.round(n));
+  return {
+    backlog: bytes(l.backlog),
+    maxBacklog: bytes(l.maxBacklog),
+    atDownloadEnd: l.atDownloadEnd === null ? null : bytes(l.atDownloadEnd),
+    seconds: l.seconds === null ? null : Math.max(0, Math.round(l.seconds * 1000) / 1000),
   };
 }

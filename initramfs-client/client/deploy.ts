@@ -129,12 +129,16 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
         void report({ phase, message: text });
       },
       onProgress,
+      onUnpacked: () => dl.restoreEnded(),
     });
     await dl.whenComplete();
     phase = 'seeding';
     await send();
     const s = dl.stats();
     con.line(`restored ${result.files} files to ${result.disk.path} as ${result.hostname}; image ${formatBytes(s.length)} (${formatBytes(s.fromPeers)} from peers, ${formatBytes(s.fromWebSeed)} from the web seed)`);
+    if (s.lag.seconds !== null) {
+      con.line(`the image was unpacked ${s.lag.seconds.toFixed(1)} s after its download ended (${formatBytes(s.lag.atDownloadEnd ?? 0)} left to unpack then; largest backlog ${formatBytes(s.lag.maxBacklog)})`);
+    }
     con.line(`seeding for the other nodes until the deployment completes (at most ${plan.linger} s)`);
     const how = await dl.seedUntil({ lingerMs: plan.linger * 1000, pollMs: 3000, isDone: () => swarmDone(d.api, s.infoHash) });
     con.line(how === 'done' ? `deployment complete; sent ${formatBytes(dl.stats().uploaded)} to peers` : 'linger time over; stopping seeding');

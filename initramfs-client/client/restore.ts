@@ -52,6 +52,8 @@ export interface RestoreJob {
   /** What the operator must know about the restored system (a static address replaced by DHCP …): the console and the server's events. */
   onNote?: (text: string) => void;
   onProgress: (written: number, total: number) => void;
+  /** The image is unpacked and checked: the restore's end as far as the download is concerned (the lag's end point). */
+  onUnpacked?: () => void;
   signal: AbortSignal;
   root?: string;
   /** Leave a first-boot reporter in the restored system (up-reporter.ts) that tells the server it came up. */
@@ -117,6 +119,7 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
     });
     job.onProgress(bytes, total);
     await artifact.verify();
+    job.onUnpacked?.();
     writes.check('after the image was written');
     if (kept > 0) job.onNote?.(`${kept} image entries under kept ${keptDirs.join(', ')} left alone: the node's own data there is unchanged`);
     job.onPhase('personalising', `${files} files restored; waiting for the hostname`);

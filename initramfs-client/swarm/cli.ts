@@ -4,18 +4,20 @@
  * person debugging a node):
  *
  *   node initramfs-client/swarm/cli.ts (--torrent <rsync-url|file> | --plan) --dir DIR --address IP
- *        [--port N] [--out FILE|-] [--server URL --token-file F --mac MAC]
+ *        [--port N] [--out FILE|-] [--unpack DIR] [--server URL --token-file F --mac MAC]
  *        [--linger SECONDS] [--upload-limit BYTES_PER_S] [--web-seed fallback|always|never] [--json]
  *        [--report-interval SECONDS] [--stall-timeout SECONDS] [--log-level LEVEL]
  *
  * Fetches the torrent, downloads into DIR, writes the in-order stream to
- * --out (or only hashes it), reports progress to the server every
+ * --out (or only hashes it; with --unpack, restores its files into DIR as
+ * the node's restore does, so the lag of a real unpack is measured), reports progress to the server every
  * --report-interval seconds (default 3; also how often it asks whether the
  * deployment is done), then seeds until the server says it is or the linger
  * time (default 600 s, the server's swarm.linger) ends. With --json, stdout
  * gets one JSON line per second (`{"event":"progress",…}`),
  * `{"event":"complete",…}` when the image is
- * downloaded and verified (sha256 of the streamed bytes, timings, sources),
+ * downloaded and verified and the stream consumed (sha256 of the streamed
+ * bytes, timings, sources, and how far the stream trailed the download),
  * and `{"event":"seeded",…}` when it stops seeding. Exit 0 on success, 1 on
  * failure, 2 on bad usage, with one line on stderr.
  *
@@ -27,12 +29,14 @@
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, Writable, type Writable as WritableT } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { ImgsrvError } from '../../core/errors.ts';
 import { createRootLogger, type Logger } from '../../core/log.ts';
+import { unpackImage } from '../../images/unpack.ts';
 import { SwarmDownload, type SwarmStats, type WebSeedMode } from '../../torrent/download.ts';
 import { fetchTorrent, parseTorrentSource } from './fetch-torrent.ts';
 import type { ReportedPhase } from '../../contract/report.ts';
@@ -49,6 +53,8 @@ export interface CliOptions {
   address: string;
   port: number;
   out: string | null;
+  /** Unpack the image into this directory (images/unpack.ts) instead of writing it to --out. */
+  unpack: string | null;
   api: NodeApi | null;
   /** null: the plan's linger, else 600 s (the server's swarm.linger default). */
   lingerMs: number | null;
@@ -84,6 +90,7 @@ export function parseCli(argv: string[]): CliOptions {
         address: { type: 'string' },
         port: { type: 'string' },
         out: { type: 'string' },
+        unpack: { type: 'string' },
         server: { type: 'string' },
         'token-file': { type: 'string' },
         mac: { type: 'string' },
@@ -110,6 +117,7 @@ export function parseCli(argv: string[]): CliOptions {
   for (const k of ['dir', 'address'] as const) if (!v[k]) throw usage(`--${k} is required`);
   if (v.torrent) parseTorrentSource(v.torrent); // refuse a bad URL before touching the disk or the network
   if (v.out === '-' && v.json) throw usage('--out - and --json both want stdout; write the image to a file');
+  if (v.out && v.unpack) throw usage('--out and --unpack exclude each other');
   let api: NodeApi | null = null;
   if (v.plan && !v.server) throw usage('--plan needs --server, --token-file and --mac');
   if (v.server || v['token-file'] || v.mac) {
@@ -133,6 +141,7 @@ export function parseCli(argv: string[]): CliOptions {
     address: v.address!,
     port,
     out: v.out ?? null,
+    unpack: v.unpack ?? null,
     api,
     lingerMs: v.linger === undefined ? null : num('linger', v.linger, 0) * 1000,
     uploadLimit: num('upload-limit', v['upload-limit'], 0),
@@ -220,9 +229,12 @@ async function download(
         cb(null, chunk);
       },
     });
-    const sink: WritableT =
-      o.out === '-' ? process.stdout : o.out ? createWriteStream(o.out) : new Writable({ write: (_c, _e, cb) => cb() });
-    await Promise.race([Promise.all([pipeline(dl.stream(), tap, sink, { end: o.out !== '-' }), dl.whenComplete()]), stalled]);
+    let downloadedAt = 0;
+    const downloaded = dl.whenComplete().then(() => {
+      downloadedAt = seconds();
+    });
+    const restored = (o.unpack ? unpackTo(o.unpack, dl, tap, log, signal) : pipeline(dl.stream(), tap, sinkFor(o.out), { end: o.out !== '-' })).then(() => dl.restoreEnded());
+    await Promise.race([Promise.all([restored, downloaded]), stalled]);
     const s = dl.stats();
     const downloadSeconds = seconds();
     const sha256 = hash.digest('hex');
@@ -233,6 +245,8 @@ async function download(
       bytes,
       ...(target.expected ? { verifiedAgainst: target.expected.image } : {}),
       seconds: downloadSeconds,
+      downloadSeconds: downloadedAt,
+      lag: s.lag,
       fromPeers: s.fromPeers,
       fromWebSeed: s.fromWebSeed,
       uploaded: s.uploaded,
@@ -257,6 +271,19 @@ async function download(
     clearInterval(reporter);
     await dl.close();
   }
+}
+
+/** Where the streamed image goes without --unpack: stdout, a file, or nowhere (only hashed). */
+function sinkFor(out: string | null): WritableT {
+  return out === '-' ? process.stdout : out ? createWriteStream(out) : new Writable({ write: (_c, _e, cb) => cb() });
+}
+
+/** Restore the stream's files into `dir` (created if missing) as the node's restore does, hashing the compressed bytes on the way. */
+async function unpackTo(dir: string, dl: SwarmDownload, tap: Transform, log: Logger, signal: AbortSignal): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const source = dl.stream();
+  source.once('error', (err) => tap.destroy(err));
+  await unpackImage({ input: source.pipe(tap), target: dir, signal, logger: log });
 }
 
 export async function main(): Promise<void> {

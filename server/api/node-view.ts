@@ -6,11 +6,14 @@
 import type { Store } from '../store/db.ts';
 import type { NodePhase, NodeRecord } from '../store/nodes.ts';
 import type { NodeSwarmReport, SwarmService } from '../swarm/service.ts';
+import type { NodeLagReport } from '../../contract/report.ts';
 
 /** A node with its live progress. */
 export type NodeView = NodeRecord & {
   swarm?: NodeSwarmReport & { at: number };
   restore?: { written: number; total: number };
+  /** How far its restore trailed its download (the latest deployment's, until the server restarts). */
+  lag?: NodeLagReport;
 };
 
 /** Live per-node progress and the views built from it. */
@@ -18,6 +21,7 @@ export class NodeViews {
   private readonly store: Store;
   private readonly swarm: SwarmService | undefined;
   private readonly restoreProgress = new Map<string, { written: number; total: number; at: number }>();
+  private readonly lags = new Map<string, NodeLagReport>();
   /** Bumped by every report, so live views know when to recompute. */
   version = 0;
 
@@ -31,6 +35,11 @@ export class NodeViews {
     this.restoreProgress.set(mac, { ...p, at: Date.now() });
   }
 
+  /** Record how far a node's restore trails its download. */
+  lag(mac: string, l: NodeLagReport): void {
+    this.lags.set(mac, l);
+  }
+
   /** Note that something about the nodes changed. */
   touch(): void {
     this.version++;
@@ -40,7 +49,8 @@ export class NodeViews {
   view(n: NodeRecord): NodeView {
     const r = this.swarm?.nodeReport(n.mac);
     const p = restoringPhases.has(n.phase) ? this.restoreProgress.get(n.mac) : undefined;
-    return { ...n, ...(r ? { swarm: r } : {}), ...(p ? { restore: { written: p.written, total: p.total } } : {}) };
+    const lag = this.lags.get(n.mac);
+    return { ...n, ...(r ? { swarm: r } : {}), ...(p ? { restore: { written: p.written, total: p.total } } : {}), ...(lag ? { lag } : {}) };
   }
 
   /** The inventory (retired nodes only with `all`). */

@@ -40,6 +40,15 @@ const swarmReportSchema = {
   },
 };
 
+const nullableCount = { type: ['number', 'null'], minimum: 0 };
+/** NodeLagReport (contract/report.ts). */
+const lagReportSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['backlog', 'maxBacklog', 'atDownloadEnd', 'seconds'],
+  properties: { backlog: count, maxBacklog: count, atDownloadEnd: nullableCount, seconds: nullableCount },
+};
+
 /** Options of the node routes. */
 export interface NodeRouteOptions {
   auth: Auth;
@@ -181,6 +190,7 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { au
             message: { type: 'string', maxLength: REPORT_MESSAGE_MAX },
             hostname: { type: 'string', pattern: HOSTNAME_PATTERN },
             swarm: swarmReportSchema,
+            lag: lagReportSchema,
             restore: {
               type: 'object',
               additionalProperties: false,
@@ -202,6 +212,7 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { au
         store.events.add('node.hostname.kept', `reported hostname ${r.hostname} ignored: ${before?.hostname ?? 'its name'} was assigned by an operator`, { mac });
       }
       if (r.restore) views.restore(mac, r.restore);
+      if (r.lag) views.lag(mac, r.lag);
       views.touch();
       if (deploy) onNodeReport(deploy, before, mac, r.phase, r.message);
       if (before?.phase !== node.phase || r.message) {

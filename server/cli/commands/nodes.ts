@@ -7,6 +7,7 @@ import { parseMac as mac } from '../../store/nodes.ts';
 import { apiFor } from '../client.ts';
 import { ago, humanBytes, printList, printObject } from '../output.ts';
 import type { NodeSwarmReport } from '../../swarm/service.ts';
+import type { NodeLagReport } from '../../../contract/report.ts';
 
 /** A node as the API shows it (NodeView): the record plus group, retirement and live swarm state. */
 type NodeRow = NodeRecord & { swarm?: NodeSwarmReport; group?: string | null; retired?: { at: number; wipe: boolean } | null };
@@ -24,6 +25,16 @@ export function nodePatch(flags: { hostname?: string; group?: string; image?: st
   }
   if (Object.keys(body).length === 0) throw new ImgsrvError('BAD_USAGE', 'nothing to set', { hint: 'give --hostname, --group, --image, --disk or --address ("-" clears one)' });
   return body;
+}
+
+/** How far a node's restore trailed its download, in one line for people. */
+export function formatLag(l: NodeLagReport): string {
+  const peak = `largest backlog ${humanBytes(l.maxBacklog)}`;
+  if (l.seconds !== null) {
+    return `restore ended ${l.seconds.toFixed(1)} s after the download (${humanBytes(l.atDownloadEnd ?? 0)} left to restore when it ended; ${peak})`;
+  }
+  if (l.atDownloadEnd !== null) return `download ended with ${humanBytes(l.atDownloadEnd)} left to restore, ${humanBytes(l.backlog)} now (${peak})`;
+  return `restore ${humanBytes(l.backlog)} behind the download (${peak})`;
 }
 
 export function registerNodes(program: Command): void {
@@ -61,8 +72,9 @@ export function registerNodes(program: Command): void {
     .description('show one node')
     .option('--json', 'print JSON')
     .action(async (m: string, flags: { json?: boolean }, cmd: Command) => {
-      const node = await apiFor(cmd).request<NodeRecord>('GET', `/api/v1/nodes/${mac(m)}`);
-      printObject(node as unknown as Record<string, unknown>, Boolean(flags.json));
+      const node = await apiFor(cmd).request<NodeRecord & { lag?: NodeLagReport }>('GET', `/api/v1/nodes/${mac(m)}`);
+      const shown = (flags.json || !node.lag ? node : { ...node, lag: formatLag(node.lag) }) as unknown as Record<string, unknown>;
+      printObject(shown, Boolean(flags.json));
     });
 
   nodes
