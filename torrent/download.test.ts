@@ -3,7 +3,7 @@
  * and a real HTTP web seed, all on 127.0.0.1.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import FSChunkStore from 'fs-chunk-store';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -88,6 +88,41 @@ describe('SwarmDownload', () => {
     expect(atHalf).toBeLessThan(0.92);
     expect(progress.length).toBeGreaterThanOrEqual(2); // 'progress' every second
     expect(progress.at(-1)).toMatchObject({ done: true, progress: 1, downloaded: size, fromPeers: size, fromWebSeed: 0 });
+  });
+
+  it('keeps the pieces in a piece area of a disk and resumes from them after a restart', async () => {
+    const size = 2 * SIZE;
+    const f = await fixture({ size });
+    const seeder = await startSeeder(f.torrent, f.seedDir, { uploadLimit: 2_000_000 });
+    cleanups.push(seeder.close);
+    // A "disk": the area starts 3 MiB in, as a scratch area sits after the node's partitions.
+    const disk = join(f.tmp, 'disk.raw');
+    const offset = 3 << 20;
+    writeFileSync(disk, Buffer.alloc(offset + size + (2 << 20), 0xee));
+    const area = { path: disk, offset, sizeBytes: size + (2 << 20), syncMs: 200 };
+    const start = () =>
+      SwarmDownload.start({ torrentFile: f.torrentFile, dataDir: join(f.tmp, 'node'), address: '127.0.0.1', webSeeds: false, pieceArea: area, logger: silentLogger });
+    const first = await start();
+    cleanups.push(() => first.close());
+    await waitFor(() => first.stats().progress >= 0.5, 20_000, 'half the image');
+    const held = first.stats();
+    await first.close(); // the node reboots (or loses its link) at half its download
+    expect(existsSync(join(f.tmp, 'node', NAME))).toBe(false); // no image file where the RAM copy was
+    const again = await start();
+    cleanups.push(() => again.close());
+    const resumed = again.stats().resumed;
+    expect(resumed).toBeGreaterThan(0.4 * size);
+    expect(resumed).toBeLessThanOrEqual(held.downloaded);
+    const [got] = await Promise.all([hashStream(again.stream()), again.whenComplete()]);
+    expect(got).toEqual({ sha256: f.image.sha256, bytes: size });
+    // What the second run fetched is what the first had not: well under the whole image.
+    expect(again.stats().fromPeers).toBeLessThan(0.6 * size);
+    expect(again.stats().fromPeers).toBeGreaterThanOrEqual(size - resumed);
+    // The pieces sit in the area, in order, after its header and bitfield; the bytes around it are untouched.
+    const raw = readFileSync(disk);
+    expect(raw.subarray(offset + (1 << 20), offset + (1 << 20) + size).equals(f.image.data)).toBe(true);
+    expect(raw[offset - 1]).toBe(0xee);
+    expect(raw[offset + (1 << 20) + size]).toBe(0xee);
   });
 
   it('a second node gets piece data from the first (peer-to-peer)', async () => {

@@ -18,6 +18,7 @@ import type { Logger } from '../core/log.ts';
 import { destroyClient, UNCHOKE_ALL } from './client.ts';
 import { createInOrderStream, type InOrderStreamOptions } from './in-order-stream.ts';
 import { StreamLag, type StreamLagReport } from './stream-lag.ts';
+import { PieceArea, type PieceAreaOptions } from './piece-area.ts';
 import type { BannedPeer, PeerBans } from './peer-ban.ts';
 import { WebSeedFallback } from './web-seed-fallback.ts';
 import { createBoundClient, patchNodeTorrent } from './webtorrent/index.ts';
@@ -31,6 +32,12 @@ export interface SwarmDownloadOptions {
   torrentFile: string;
   /** Directory the image file is written to (fs-chunk-store); a partial file there is re-verified and resumed. */
   dataDir: string;
+  /**
+   * Keep the pieces in this byte range of a disk instead (piece-area.ts): the
+   * node's scratch area. What a previous run left there for the same torrent
+   * is verified and resumed; dataDir then holds nothing of the image.
+   */
+  pieceArea?: PieceAreaOptions;
   /** Local IP the TCP listener binds to (the node's netboot address). */
   address: string;
   /** TCP port for incoming peers (default: any free port). */
@@ -84,6 +91,8 @@ export interface SwarmStats {
   webSeed: boolean;
   /** Every piece verified. */
   done: boolean;
+  /** Bytes of verified pieces the download started with (resumed from its piece area or file). */
+  resumed: number;
   /** How far the in-order reader (the restore) trails the download. */
   lag: StreamLagReport;
 }
@@ -98,6 +107,7 @@ export class SwarmDownload extends EventEmitter {
   readonly #complete: Promise<string>;
   readonly #bySource = new Map<string, number>();
   readonly #lag = new StreamLag();
+  #resumed = 0;
   #fromPeers = 0;
   #fromWebSeed = 0;
   #ticker: NodeJS.Timeout;
@@ -166,6 +176,10 @@ export class SwarmDownload extends EventEmitter {
     if (parsed.files.length !== 1) {
       throw new ImgsrvError('IMAGE_INVALID', `torrent ${opts.torrentFile} has ${parsed.files.length} files; an image torrent has exactly one`);
     }
+    const log = opts.logger.child({ subsystem: 'swarm', infoHash: parsed.infoHash });
+    const area = opts.pieceArea
+      ? await PieceArea.open(opts.pieceArea, { infoHash: parsed.infoHash, pieceLength: parsed.pieceLength, length: parsed.length, pieces: parsed.pieces }, log)
+      : undefined;
     const mode: WebSeedMode = opts.webSeeds === true ? 'always' : opts.webSeeds === false ? 'never' : (opts.webSeeds ?? 'fallback');
     const reserveWebSeeds = mode === 'fallback' ? parsed.urlList : [];
     if (mode !== 'always') parsed.urlList = [];
@@ -178,12 +192,12 @@ export class SwarmDownload extends EventEmitter {
         uploadLimit: opts.uploadLimit && opts.uploadLimit > 0 ? opts.uploadLimit : -1,
       });
     } catch (err) {
+      await area?.close().catch(() => {});
       throw new ImgsrvError('SOCKET', `cannot listen for peers on ${opts.address}:${opts.port ?? 0}: ${(err as Error).message}`, {
         hint: 'is the address configured on this node and the port free?',
         cause: err,
       });
     }
-    const log = opts.logger.child({ subsystem: 'swarm', infoHash: parsed.infoHash });
     client.on('error', (err: Error) => log.error({ err: err.message }, 'torrent client error'));
     // Nodes of one deployment cooperate: every interested peer is unchoked (no tit-for-tat slots).
     // Pieces just received are the ones other nodes ask for next: keep ~32 MiB of them in memory
@@ -193,9 +207,11 @@ export class SwarmDownload extends EventEmitter {
     // A partial file is re-verified piece by piece and resumed. Without one there is nothing to verify:
     // an empty start bitfield spares reading and hashing every piece of a file that is not there yet
     // (at 16 nodes on 2 cores, 16 images' worth of SHA-1 in the first second of the deployment).
-    const target = join(opts.dataDir, parsed.files[0]!.path);
+    // A piece area was verified as it opened: its bitfield says what it holds.
+    const target = area ? `${area.opts.path}@${area.opts.offset}` : join(opts.dataDir, parsed.files[0]!.path);
     const nothingYet = existsSync(target) ? {} : { bitfield: new Uint8Array(Math.ceil(parsed.pieces.length / 8)) };
-    const torrent = client.add(parsed, { path: opts.dataDir, strategy: 'rarest', uploads: UNCHOKE_ALL, storeCacheSlots, ...nothingYet });
+    const store = area ? { store: area.storeConstructor(), bitfield: area.bitfield } : nothingYet;
+    const torrent = client.add(parsed, { path: opts.dataDir, strategy: 'rarest', uploads: UNCHOKE_ALL, storeCacheSlots, ...store });
     // Every webtorrent patch of a node, in the order webtorrent/index.ts states (skipHeldPieces and cacheWrittenPieces on 'ready').
     const bans = patchNodeTorrent(torrent, { peerId: client.peerId, logger: log });
     const dl = new SwarmDownload(client, torrent, target, { ...opts, logger: log, reserveWebSeeds, bans });
@@ -218,6 +234,7 @@ export class SwarmDownload extends EventEmitter {
     });
     // Pieces a resumed download already held were verified at 'ready' (webtorrent's check of its store); from now on, each new one.
     dl.#lag.verified(torrent.downloaded);
+    dl.#resumed = torrent.downloaded;
     // Counted once per piece: webtorrent can verify a piece twice when two wires complete it in the same moment.
     const counted = new Uint8Array(torrent.pieces.length);
     for (let i = 0; i < counted.length; i++) counted[i] = torrent.bitfield.get(i) ? 1 : 0;
@@ -280,6 +297,7 @@ export class SwarmDownload extends EventEmitter {
       banned: this.#bans.list().length,
       webSeed: live && t.wires.some((w) => w.type === 'webSeed'),
       done: t.done,
+      resumed: this.#resumed,
       lag: this.#lag.report(),
     };
   }

@@ -6,7 +6,6 @@
  * server, and once the disk is bootable the node seeds for the others
  * until the server says the deployment is complete or the linger time ends.
  */
-import { freemem } from 'node:os';
 import { mkdir } from 'node:fs/promises';
 import type { Logger } from '../../core/log.ts';
 import { ImgsrvError } from '../../core/errors.ts';
@@ -21,6 +20,9 @@ import type { ClientReport } from './api.ts';
 import type { BootParams } from './boot-params.ts';
 import type { NodeConsole } from './console.ts';
 import { pickDisk, restore, type RestoreResult } from './restore.ts';
+import { releaseScratch, SCRATCH_MOUNT, type DiskScratch } from '../restore/scratch.ts';
+import { erasePieceArea } from '../../torrent/piece-area.ts';
+import { memoryLine, watchMemory } from './memory-watch.ts';
 import { readTrustedKeys, verifyPlanSignature } from './trust.ts';
 
 /** What a deployment needs from main. */
@@ -67,13 +69,15 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
     await mkdir(swarmDir, { recursive: true });
     torrentFile = await fetchTorrent(plan.torrentUrl, `${swarmDir}/.torrents`, { logger: log, signal: d.signal, expectInfoHash: meta.torrent.infoHash });
     // Refuse a disk that is too small before the download starts and before anything is written.
-    target = await pickDisk(meta, plan.targetDisk);
+    target = await pickDisk(meta, plan.targetDisk, { keep: plan.keep });
   } catch (err) {
     if (err !== null && typeof err === 'object') refusedBeforeWriting.add(err);
     throw err;
   }
-  const { disk } = target;
+  const { disk, scratch } = target;
   con.line(`target disk ${disk.path}: ${formatBytes(disk.sizeBytes)} ${disk.transport}${disk.model ? ` ${disk.model}` : ''}`);
+  if (scratch.kind === 'disk') con.line(`image pieces kept on ${disk.path} (scratch area of ${formatBytes(scratch.sizeBytes)} at the end of partition ${scratch.partition}, given back after seeding)`);
+  else con.line(`image pieces kept in memory: ${scratch.reason}`);
 
   let phase: ReportedPhase = 'downloading';
   let written = 0;
@@ -88,10 +92,12 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
         return r.hostname;
       });
 
-  if (freemem() < meta.artifact.compressedBytes + 192 * 2 ** 20) {
-    log.warn({ free: freemem(), image: meta.artifact.compressedBytes }, 'little memory for the image cache');
-  }
-  const dl = await SwarmDownload.start({ torrentFile, dataDir: swarmDir, address: d.ip, logger: log, signal: d.signal });
+  // On the disk, what an earlier run of this deployment left there (a reboot, a lost link) is verified and resumed.
+  const pieceArea = scratch.kind === 'disk' ? { path: disk.path, offset: scratch.offsetBytes, sizeBytes: scratch.sizeBytes } : undefined;
+  const dl = await SwarmDownload.start({ torrentFile, dataDir: swarmDir, address: d.ip, logger: log, signal: d.signal, ...(pieceArea ? { pieceArea } : {}) });
+  const memory = watchMemory();
+  const resumed = dl.stats().resumed;
+  if (resumed > 0) con.line(`resuming the download: ${formatBytes(resumed)} of ${formatBytes(dl.stats().length)} already on this disk, verified`);
   const send = (): Promise<boolean> => report({ phase, swarm: dl.stats(), restore: { written, total }, ...(hostname ? { hostname } : {}) });
   const reporter = setInterval(() => void send(), 2000);
   let lastLine = 0;
@@ -136,18 +142,39 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
     await send();
     const s = dl.stats();
     con.line(`restored ${result.files} files to ${result.disk.path} as ${result.hostname}; image ${formatBytes(s.length)} (${formatBytes(s.fromPeers)} from peers, ${formatBytes(s.fromWebSeed)} from the web seed)`);
+    const pct = (n: number): string => `${Math.round((100 * n) / Math.max(1, s.length))}%`;
+    con.line(`download: fetched ${pct(s.fromPeers + s.fromWebSeed)} of the image, ${pct(s.resumed)} resumed from this disk`);
     if (s.lag.seconds !== null) {
       con.line(`the image was unpacked ${s.lag.seconds.toFixed(1)} s after its download ended (${formatBytes(s.lag.atDownloadEnd ?? 0)} left to unpack then; largest backlog ${formatBytes(s.lag.maxBacklog)})`);
     }
     con.line(`seeding for the other nodes until the deployment completes (at most ${plan.linger} s)`);
     const how = await dl.seedUntil({ lingerMs: plan.linger * 1000, pollMs: 3000, isDone: () => swarmDone(d.api, s.infoHash) });
     con.line(how === 'done' ? `deployment complete; sent ${formatBytes(dl.stats().uploaded)} to peers` : 'linger time over; stopping seeding');
+    await dl.close();
+    if (scratch.kind === 'disk') await giveBackScratch(d, scratch, result);
+    con.line(memoryLine(memory.peak()));
     // With a reporter in the restored system, "done" is its word once it is up; without one, ours now.
     phase = result.upReporter === 'none' ? 'done' : 'rebooting';
     await send();
     return result;
   } finally {
     clearInterval(reporter);
+    memory.stop();
     await dl.close().catch(() => {});
+  }
+}
+
+/** Erase the scratch area and grow its partition's file system over it; a failure leaves a bootable disk and is said, not thrown. */
+async function giveBackScratch(d: DeployDeps, scratch: DiskScratch, result: RestoreResult): Promise<void> {
+  const device = result.mapping.find((m) => m.number === scratch.partition)?.device;
+  try {
+    if (!device) throw new ImgsrvError('INTERNAL', `partition ${scratch.partition} is not in the restore's mapping`);
+    await releaseScratch(d.runner, scratch, device, { mnt: SCRATCH_MOUNT, erase: erasePieceArea, log: d.log });
+    d.con.line(`scratch area given back: ${device} grown by ${formatBytes(scratch.sizeBytes)}`);
+  } catch (err) {
+    const text = `the scratch area at the end of partition ${scratch.partition} could not be given back (${err instanceof ImgsrvError ? err.oneLine() : (err as Error).message}): the system is restored and boots, its file system is ${formatBytes(scratch.sizeBytes)} short of the partition's end (grow it with resize2fs or xfs_growfs)`;
+    d.log.error({ err }, 'scratch area not given back');
+    d.con.line(`note: ${text}`);
+    await d.report({ phase: 'seeding', message: text });
   }
 }

@@ -8,6 +8,9 @@
  * seeding afterwards).
  */
 import { existsSync } from 'node:fs';
+import { freemem } from 'node:os';
+import { ImgsrvError } from '../../core/errors.ts';
+import { layoutWithScratch, placeScratch, scratchBytes, scratchPossible, type ScratchChoice } from '../restore/scratch.ts';
 import type { Readable } from 'node:stream';
 import type { ImageMeta } from '../../images/meta.ts';
 import { unpackImage } from '../../images/unpack.ts';
@@ -37,7 +40,7 @@ export interface RestoreJob {
   meta: ImageMeta;
   keep: readonly string[];
   /** The disk and its planned layout, from pickDisk (chosen before the download starts). */
-  target: { disk: DiskInfo; layout: LayoutPlan };
+  target: { disk: DiskInfo; layout: LayoutPlan; scratch?: ScratchChoice };
   firmware: 'bios' | 'uefi';
   /** Kernel arguments carried into the restored boot entry (console=…). */
   kernelArgs: string[];
@@ -74,13 +77,45 @@ export interface RestoreResult {
   upReporter: UpReporterHook;
 }
 
+/** The chosen disk, its layout (the growing file system short by the scratch area, if any) and where the image's pieces go. */
+export interface RestoreTarget {
+  disk: DiskInfo;
+  layout: LayoutPlan;
+  scratch: ScratchChoice;
+}
+
+/** Headroom the netboot environment needs beside the image when the pieces stay in RAM. */
+const RAM_HEADROOM = 192 * 2 ** 20;
+
 /** Choose the disk without touching it; throws a clear error when none fits. */
-export async function pickDisk(meta: ImageMeta, requested: string | null | undefined): Promise<{ disk: DiskInfo; layout: LayoutPlan }> {
-  const disks = await listDisks();
-  const minBytes = requiredBytes(meta);
-  const disk = chooseTargetDisk(disks, { ...(requested ? { requested } : {}), minBytes });
+export async function pickDisk(meta: ImageMeta, requested: string | null | undefined, opts: { keep?: readonly string[] } = {}): Promise<RestoreTarget> {
+  return chooseTarget(await listDisks(), meta, requested, { keep: opts.keep ?? [], freeRam: freemem() });
+}
+
+/**
+ * Pick the disk for `meta` (pure): big enough for the image and, when its
+ * layout can have one, its scratch area (restore/scratch.ts); without one
+ * the pieces stay in RAM, and an image that does not fit there is refused,
+ * as a disk too small is, before anything is written.
+ */
+export function chooseTarget(disks: readonly DiskInfo[], meta: ImageMeta, requested: string | null | undefined, opts: { keep: readonly string[]; freeRam: number }): RestoreTarget {
+  const possible = scratchPossible(planLayout(meta.host, { path: '(any)', sizeBytes: 2 ** 50 }), opts.keep);
+  const scratch = possible.ok ? scratchBytes(meta) : 0;
+  const minBytes = requiredBytes(meta) + scratch;
+  const needFor = possible.ok ? `the image and its ${formatBytes(scratch)} scratch area` : undefined;
+  const disk = chooseTargetDisk(disks, { ...(requested ? { requested } : {}), minBytes, ...(needFor ? { needFor } : {}) });
   const layout = planLayout(meta.host, { path: disk.path, sizeBytes: disk.sizeBytes });
-  return { disk, layout };
+  if (possible.ok) {
+    const area = placeScratch(layout, scratch);
+    return { disk, layout: layoutWithScratch(layout, area), scratch: area };
+  }
+  const image = meta.artifact.compressedBytes;
+  if (opts.freeRam < image + RAM_HEADROOM) {
+    throw new ImgsrvError('DISK', `the image (${formatBytes(image)} compressed) does not fit in this node's memory (${formatBytes(opts.freeRam)} free), and it can have no scratch area on the disk: ${possible.reason}`, {
+      hint: 'capture the sample with an ext4 or xfs file system on the partition that grows, or give the node more memory; nothing was written',
+    });
+  }
+  return { disk, layout, scratch: { kind: 'ram', reason: possible.reason } };
 }
 
 /**

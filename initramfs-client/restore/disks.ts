@@ -174,8 +174,8 @@ function byRank(a: DiskInfo, b: DiskInfo): number {
  * A hint that matches no disk, or only one that can't be used, stops here:
  * the node never falls back to another disk.
  */
-export function chooseTargetDisk(disks: readonly DiskInfo[], opts: { requested?: string; minBytes: number }): DiskInfo {
-  const need = formatBytes(opts.minBytes);
+export function chooseTargetDisk(disks: readonly DiskInfo[], opts: { requested?: string; minBytes: number; needFor?: string }): DiskInfo {
+  const need = `${formatBytes(opts.minBytes)}${opts.needFor ? ` (${opts.needFor})` : ''}`;
   if (opts.requested) {
     let hint;
     try {

@@ -30,7 +30,8 @@ export interface PlannedPartition {
   name?: string;
   role: PartitionRole;
   mountpoint?: string;
-  fs?: { type: string; label?: string; newUuid: string; oldUuid?: string; oldLabel?: string; mountOptions?: string };
+  /** `sizeBytes`: the file system is made this size, short of the partition's end (a scratch area follows it: scratch.ts). */
+  fs?: { type: string; label?: string; newUuid: string; oldUuid?: string; oldLabel?: string; mountOptions?: string; sizeBytes?: number };
   swap?: { newUuid: string; label?: string; oldUuid?: string; oldLabel?: string };
   /** This is the partition grown to fill the disk. */
   grows: boolean;

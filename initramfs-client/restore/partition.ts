@@ -77,10 +77,17 @@ export async function waitForPartition(diskPath: string, n: number, opts: { sysC
 export function mkfsArgv(p: PlannedPartition, device: string): string[][] | undefined {
   if (p.swap) return [['mkswap', '-U', p.swap.newUuid, ...(p.swap.label ? ['-L', p.swap.label] : []), device]];
   if (!p.fs) return undefined;
-  const { type, label, newUuid } = p.fs;
+  const { type, label, newUuid, sizeBytes } = p.fs;
   const L = (flag: string): string[] => (label ? [flag, label] : []);
-  if (/^ext[234]$/.test(type)) return [[`mkfs.${type}`, '-F', '-q', '-U', newUuid, ...L('-L'), device]];
-  if (type === 'xfs') return [['mkfs.xfs', '-f', '-q', '-m', `uuid=${newUuid}`, ...L('-L'), device]];
+  // Short of the partition's end (a scratch area follows: scratch.ts), and no discard, which could reach past the file system.
+  if (sizeBytes !== undefined && !/^ext[234]$/.test(type) && type !== 'xfs') {
+    throw new ImgsrvError('INTERNAL', `partition ${p.number}: a ${type} file system cannot be made short of its partition`);
+  }
+  if (/^ext[234]$/.test(type)) {
+    const short = sizeBytes === undefined ? [] : ['-E', 'nodiscard'];
+    return [[`mkfs.${type}`, '-F', '-q', ...short, '-U', newUuid, ...L('-L'), device, ...(sizeBytes === undefined ? [] : [`${Math.floor(sizeBytes / 1024)}k`])]];
+  }
+  if (type === 'xfs') return [['mkfs.xfs', '-f', '-q', ...(sizeBytes === undefined ? [] : ['-K', '-d', `size=${sizeBytes}`]), '-m', `uuid=${newUuid}`, ...L('-L'), device]];
   if (type === 'btrfs') return [['mkfs.btrfs', '-f', '-q', '-U', newUuid, ...L('-L'), device]];
   if (isFat(type)) {
     const id = newUuid.replace('-', '');

@@ -33,6 +33,7 @@ export const TOOLS: readonly string[] = [
   '/usr/sbin/mkfs.xfs',
   '/usr/sbin/xfs_admin',
   '/usr/sbin/xfs_db',
+  '/usr/sbin/xfs_growfs',
   '/usr/sbin/mkfs.vfat',
   '/usr/sbin/mkfs.fat',
   '/usr/sbin/fatlabel',
