@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ImgsrvError } from '../../../core/errors.ts';
 import { dataPaths } from '../../data-dir.ts';
 import { createRootLogger } from '../../../core/log.ts';
@@ -43,7 +43,12 @@ export function registerLab(program: Command): void {
     .option('--timeout <seconds>', 'how long every VM may take to come up restored', parseCount, 1200)
     .option('--prompt <seconds>', 'how long the hostname prompt waits before taking the suggestion', parseCount, 20)
     .option('--keep', 'keep the lab running at the end until Ctrl-C')
-    .action(async (flags: { nodes: number; timeout: number; prompt: number; keep?: boolean }, cmd: Command) => {
+    .addOption(
+      new Option('--sample <kind>', 'busybox: a compact OS served by rsync (fast); debian: Debian 12 built with debootstrap (cached), booted as a VM and captured over ssh')
+        .choices(['busybox', 'debian'])
+        .default('busybox'),
+    )
+    .action(async (flags: { nodes: number; timeout: number; prompt: number; keep?: boolean; sample: 'busybox' | 'debian' }, cmd: Command) => {
       const g = cmd.optsWithGlobals<GlobalOptions>();
       if (process.getuid?.() !== 0) throw new ImgsrvError('BAD_USAGE', 'the lab needs root (network namespaces, taps)', { hint: 'run it with sudo' });
       const dir = cmd.parent?.parent?.getOptionValueSource('data') === 'default' ? join(REPO, 'var', 'lab-demo') : resolve(g.data);
@@ -56,6 +61,7 @@ export function registerLab(program: Command): void {
         nodes: flags.nodes,
         timeoutSec: flags.timeout,
         promptSec: flags.prompt,
+        sample: flags.sample,
         say,
         ...(flags.keep ? { keepRunning: () => new Promise<void>((r) => ac.signal.addEventListener('abort', () => r(), { once: true })) } : {}),
       });
