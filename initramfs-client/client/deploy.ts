@@ -11,7 +11,7 @@ import type { Logger } from '../../core/log.ts';
 import { ImgsrvError } from '../../core/errors.ts';
 import { formatBytes, formatRate } from '../../core/format.ts';
 import type { Runner } from '../restore/run.ts';
-import { SwarmDownload } from '../../torrent/download.ts';
+import { SwarmDownload, type SwarmStats } from '../../torrent/download.ts';
 import { fetchTorrent } from '../swarm/fetch-torrent.ts';
 import { swarmDone, type NodeApi } from '../swarm/node-api.ts';
 import type { RestorePlan } from '../../contract/plan.ts';
@@ -101,13 +101,23 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
   const send = (): Promise<boolean> => report({ phase, swarm: dl.stats(), restore: { written, total }, ...(hostname ? { hostname } : {}) });
   const reporter = setInterval(() => void send(), 2000);
   let lastLine = 0;
-  const onProgress = (w: number): void => {
-    written = w;
+  let unpacking = false;
+  const line = (): void => {
     if (Date.now() - lastLine < 5000) return;
     lastLine = Date.now();
     const s = dl.stats();
-    con.line(`${phase}: disk ${Math.floor((100 * w) / Math.max(1, total))}% (${formatBytes(w)}), download ${Math.floor(s.progress * 100)}% at ${formatRate(s.downloadSpeed)}, ${s.peers} peers, sent ${formatBytes(s.uploaded)}`);
+    const disk = unpacking ? `disk ${Math.floor((100 * written) / Math.max(1, total))}% (${formatBytes(written)}), ` : '';
+    con.line(`${phase}: ${disk}download ${Math.floor(s.progress * 100)}% at ${formatRate(s.downloadSpeed)}, ${s.peers} peers, sent ${formatBytes(s.uploaded)}`);
   };
+  const onProgress = (w: number): void => {
+    written = w;
+    unpacking = true;
+    line();
+  };
+  // The console hears of the download too while the disk is still being partitioned (before "disk N%").
+  dl.on('progress', (st: SwarmStats) => {
+    if (!st.done) line();
+  });
   try {
     void send();
     const result = await restore({
