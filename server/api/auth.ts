@@ -92,7 +92,8 @@ export function authenticatedNode(req: FastifyRequest): string | undefined {
 /**
  * For a route that acts for node `mac`: an admin may act for any node; a
  * node only for itself, and, when it holds one of our leases, only from
- * that lease's address (so a copied token is no use from elsewhere on the
+ * that lease's address or the static address assigned to it (so a copied
+ * token is no use from elsewhere on the
  * network). FORBIDDEN otherwise.
  */
 export function requireSelf(auth: Auth, req: FastifyRequest, mac: string, now = Date.now()): void {
@@ -102,8 +103,12 @@ export function requireSelf(auth: Auth, req: FastifyRequest, mac: string, now = 
   const lease = auth.store.leases.byMac(mac);
   const from = plainAddress(req.ip);
   if (lease && lease.state === 'bound' && lease.expiresAt > now && from !== lease.ip && !isLoopback(from)) {
+    // The restored system of a node the operator gave a static address speaks from that address
+    // while the lease of its netboot environment still runs.
+    const assigned = auth.store.nodes.get(mac)?.network?.address.split('/')[0];
+    if (from === assigned) return;
     throw new ImgsrvError('FORBIDDEN', `node ${mac} holds the lease for ${lease.ip}, but this request came from ${from}`, {
-      hint: 'a node speaks from its own leased address',
+      hint: 'a node speaks from its own leased address (or the static address assigned to it)',
     });
   }
 }

@@ -67,6 +67,15 @@ describe('a node speaks only for itself', () => {
     t.store.leases.remove('198.18.0.50');
   });
 
+  it('takes the restored system of a node with a static address from that address while its netboot lease runs', async () => {
+    t.store.leases.upsert({ ip: '198.18.0.52', mac: A, state: 'bound', expiresAt: Date.now() + 60_000 });
+    t.store.nodes.setNetwork(A, { address: '198.18.0.77/24', gateway: '198.18.0.1' });
+    expect((await report(A, { phase: 'booted' }, nodeAuth(A), '198.18.0.77')).statusCode).toBe(200);
+    expect((await report(A, { phase: 'booted' }, nodeAuth(A), '198.18.0.78')).statusCode).toBe(403);
+    t.store.nodes.setNetwork(A, null);
+    t.store.leases.remove('198.18.0.52');
+  });
+
   it("hands a boot script, with that node's token, only to a requester tied to the MAC", async () => {
     TEST_NEIGHBOURS.set('198.18.0.60', A);
     const other = await t.app.inject({ url: `/boot/ipxe/${B}`, remoteAddress: '198.18.0.60' });
