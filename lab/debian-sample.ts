@@ -6,8 +6,9 @@
  * `hostname=<name>`), installed without recommends and without docs,
  * translations or drivers for hardware a server lacks (dpkg path-exclude,
  * debian-sample-files/rootfs/etc/dpkg/dpkg.cfg.d/). It sits on a GPT disk
- * as the Debian installer leaves one (bios_grub, ESP on /boot/efi, ext4
- * root), boots with its own grub, and has a static address pinned to its MAC
+ * laid out as a server's often is, with separate file systems (SAMPLE_LAYOUT:
+ * bios_grub, ESP on /boot/efi, ext4 /boot, ext4 /, XFS /var, XFS /home
+ * filling the rest), boots with its own grub, and has a static address pinned to its MAC
  * in systemd-networkd, a real sample's identity (machine-id, ssh host keys)
  * and root login by key.
  *
@@ -33,7 +34,7 @@ export const DEBIAN_SUITE = 'bookworm';
 export const DEBIAN_SAMPLE_PACKAGES = [
   'linux-image-amd64', 'systemd', 'systemd-sysv', 'udev', 'openssh-server',
   'grub-pc-bin', 'grub-efi-amd64-bin', 'grub2-common', 'grub-common',
-  'rsync', 'iproute2', 'busybox', 'zstd',
+  'rsync', 'iproute2', 'busybox', 'zstd', 'xfsprogs',
 ] as const;
 export const DEBIAN_SAMPLE_HOSTNAME = 'debian-sample';
 /** The sample's NIC; its static address is pinned to this MAC (the restore must turn that into DHCP). */
@@ -42,8 +43,30 @@ export const DEBIAN_SAMPLE_CIDR = '198.18.0.5/24';
 export const DEBIAN_SAMPLE_GATEWAY = '198.18.0.1';
 export const DEBIAN_ROOT_UUID = '5a3b1e00-0b5e-4a11-9c0d-0000000000d1';
 export const DEBIAN_ESP_ID = '5A3B-0ED1';
-/** The sample's disk: small enough to copy in a second (sparse), roomy enough to look like a host. */
-const DISK_MIB = 2048;
+
+/** One partition of the sample's disk; the last one fills the disk. */
+interface SamplePartition {
+  name: string;
+  type: string;
+  sizeMiB?: number;
+  fs?: { type: 'vfat' | 'ext4' | 'xfs'; mount: string; uuid: string; label: string; options: string; pass: 0 | 1 | 2 };
+}
+
+/**
+ * The sample's disk, partition by partition (numbers follow the order): the
+ * separate /boot, /var and /home a server often has, two of them XFS; /home
+ * is last, so it is the partition a restore grows.
+ */
+export const SAMPLE_LAYOUT: readonly SamplePartition[] = [
+  { name: 'bios', type: GPT_TYPES.biosGrub, sizeMiB: 1 },
+  { name: 'EFI', type: GPT_TYPES.esp, sizeMiB: 64, fs: { type: 'vfat', mount: '/boot/efi', uuid: DEBIAN_ESP_ID, label: 'EFI', options: 'umask=0077', pass: 1 } },
+  { name: 'boot', type: GPT_TYPES.linux, sizeMiB: 256, fs: { type: 'ext4', mount: '/boot', uuid: '5a3b1e00-0b5e-4a11-9c0d-0000000000b0', label: 'boot', options: 'defaults', pass: 2 } },
+  { name: 'root', type: GPT_TYPES.linux, sizeMiB: 1024, fs: { type: 'ext4', mount: '/', uuid: DEBIAN_ROOT_UUID, label: 'root', options: 'errors=remount-ro', pass: 1 } },
+  { name: 'var', type: GPT_TYPES.linux, sizeMiB: 384, fs: { type: 'xfs', mount: '/var', uuid: '5a3b1e00-0b5e-4a11-9c0d-0000000000a0', label: 'var', options: 'defaults', pass: 2 } },
+  { name: 'home', type: GPT_TYPES.linux, fs: { type: 'xfs', mount: '/home', uuid: '5a3b1e00-0b5e-4a11-9c0d-0000000000e0', label: 'home', options: 'defaults,noatime', pass: 2 } },
+];
+/** The sample's disk: small enough to copy in a second (sparse), roomy enough for its layout (XFS needs 300 MB or more). */
+const DISK_MIB = 2300;
 const FILES = join(import.meta.dirname, 'debian-sample-files');
 const DEFAULT_MIRROR = 'http://deb.debian.org/debian';
 
@@ -229,11 +252,12 @@ async function configure(tree: string, key: string): Promise<void> {
   put(tree, 'etc/hosts', `127.0.0.1\tlocalhost\n127.0.1.1\t${DEBIAN_SAMPLE_HOSTNAME}\n\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n`);
   put(tree, 'etc/fstab', [
     '# <file system> <mount point> <type> <options> <dump> <pass>',
-    `UUID=${DEBIAN_ROOT_UUID} / ext4 errors=remount-ro 0 1`,
-    `UUID=${DEBIAN_ESP_ID} /boot/efi vfat umask=0077 0 1`,
+    ...SAMPLE_LAYOUT.flatMap(({ fs }) => (fs ? [`UUID=${fs.uuid} ${fs.mount} ${fs.type} ${fs.options} 0 ${fs.pass}`] : [])),
     '',
   ].join('\n'));
   mkdirSync(join(tree, 'boot/efi'), { recursive: true });
+  // Something of the users' own on /home, as on any host.
+  put(tree, 'home/operator/notes.txt', 'kept with the image\n');
   // debootstrap copies the build host's resolver; the lab has no DNS.
   put(tree, 'etc/resolv.conf', '');
   // The NIC named and addressed by its MAC, as a hand-configured server has it.
@@ -247,18 +271,79 @@ async function configure(tree: string, key: string): Promise<void> {
   put(tree, 'root/.ssh/authorized_keys', readFileSync(`${key}.pub`, 'utf8'), 0o600);
 }
 
-/** GPT disk as the Debian installer makes one: bios_grub, a 64 MiB ESP, the ext4 root (from the tree) filling the rest. */
+/**
+ * The GPT disk of SAMPLE_LAYOUT, each file system made with the tree's part
+ * below its mount point (the parts under a deeper mount point left out of the
+ * shallower one): ext4 and FAT written at the partition's offset in the file,
+ * XFS through a loop device over the partition (the host's loop devices have
+ * no partition scanning).
+ */
 async function makeDisk(tree: string, file: string): Promise<void> {
   await sh('truncate', ['-s', `${DISK_MIB}M`, file]);
-  const script = ['label: gpt', `start=1MiB, size=1MiB, type=${GPT_TYPES.biosGrub}`, `size=64MiB, type=${GPT_TYPES.esp}, name=EFI`, `type=${GPT_TYPES.linux}, name=root`, ''].join('\n');
+  const script = ['label: gpt', ...SAMPLE_LAYOUT.map((p, i) => `${i === 0 ? 'start=1MiB, ' : ''}${p.sizeMiB ? `size=${p.sizeMiB}MiB, ` : ''}type=${p.type}, name=${p.name}`), ''].join('\n');
   execFileSync('sfdisk', ['-q', file], { input: script });
   const table = JSON.parse(await sh('sfdisk', ['--json', file])) as { partitiontable: { sectorsize?: number; partitions: Array<{ start: number; size: number }> } };
   const sector = table.partitiontable.sectorsize ?? 512;
-  const [, esp, root] = table.partitiontable.partitions;
-  if (!esp || !root) throw new ImgsrvError('IO', `sfdisk made ${table.partitiontable.partitions.length} partitions on ${file}, not 3`);
-  // Both mkfs write inside the file at the partition's offset: the host's loop devices have no partition scanning.
-  await sh('mkfs.vfat', ['-F', '32', '-n', 'EFI', '-i', DEBIAN_ESP_ID.replace('-', ''), `--offset=${esp.start}`, file, String((esp.size * sector) / 1024)]);
-  await sh('mkfs.ext4', ['-q', '-F', '-L', 'root', '-U', DEBIAN_ROOT_UUID, '-d', tree, '-E', `offset=${root.start * sector}`, file, `${(root.size * sector) / 1024}k`], { timeoutMs: 600_000 });
+  const made = table.partitiontable.partitions;
+  if (made.length !== SAMPLE_LAYOUT.length) throw new ImgsrvError('IO', `sfdisk made ${made.length} partitions on ${file}, not ${SAMPLE_LAYOUT.length}`);
+  // Each mount point's files move to a tree of their own, deepest first, leaving the empty mount point behind.
+  const parts = join(dirname(file), 'parts');
+  const mounted = SAMPLE_LAYOUT.flatMap((p, i) => (p.fs ? [{ fs: p.fs, at: made[i]! }] : [])).sort((a, b) => b.fs.mount.length - a.fs.mount.length);
+  const trees = new Map<string, string>();
+  for (const { fs } of mounted) {
+    if (fs.mount === '/') {
+      trees.set('/', tree);
+      continue;
+    }
+    const own = join(parts, fs.label);
+    mkdirSync(dirname(own), { recursive: true });
+    renameSync(join(tree, fs.mount), own);
+    mkdirSync(join(tree, fs.mount));
+    trees.set(fs.mount, own);
+  }
+  try {
+    for (const { fs, at } of mounted) {
+      const offset = at.start * sector;
+      const bytes = at.size * sector;
+      const from = trees.get(fs.mount)!;
+      if (fs.type === 'vfat') {
+        // The ESP's files (none yet: grub goes there while provisioning) would need mtools: refuse rather than drop them.
+        if (listDir(from).length > 0) throw new ImgsrvError('IO', `Debian sample: ${fs.mount} has files before grub-install; the build cannot copy them onto FAT`);
+        await sh('mkfs.vfat', ['-F', '32', '-n', fs.label, '-i', fs.uuid.replace('-', ''), `--offset=${at.start}`, file, String(bytes / 1024)]);
+      } else if (fs.type === 'ext4') {
+        await sh('mkfs.ext4', ['-q', '-F', '-L', fs.label, '-U', fs.uuid, '-d', from, '-E', `offset=${offset}`, file, `${bytes / 1024}k`], { timeoutMs: 600_000 });
+      } else {
+        await xfsFrom(from, file, offset, bytes, fs);
+      }
+    }
+  } finally {
+    // The tree as it was (the build reads it again to provision), shallowest mount point first.
+    for (const [mount, own] of [...trees].reverse()) {
+      if (mount === '/') continue;
+      rmSync(join(tree, mount), { recursive: true, force: true });
+      renameSync(own, join(tree, mount));
+    }
+    rmSync(parts, { recursive: true, force: true });
+  }
+}
+
+/** An XFS file system over `bytes` of `file` at `offset`, holding a copy of `from` (owners, modes, xattrs, links as they are). */
+async function xfsFrom(from: string, file: string, offset: number, bytes: number, fs: { uuid: string; label: string }): Promise<void> {
+  const loop = (await sh('losetup', ['--find', '--show', '--offset', String(offset), '--sizelimit', String(bytes), file])).trim();
+  const mnt = `${file}.mnt-${fs.label}`;
+  try {
+    await sh('mkfs.xfs', ['-q', '-f', '-L', fs.label, '-m', `uuid=${fs.uuid}`, loop]);
+    mkdirSync(mnt, { recursive: true });
+    await sh('mount', ['-t', 'xfs', loop, mnt]);
+    try {
+      await sh('cp', ['-a', '--sparse=always', `${from}/.`, mnt], { timeoutMs: 600_000 });
+    } finally {
+      await sh('umount', [mnt]);
+    }
+  } finally {
+    await sh('losetup', ['-d', loop]).catch(() => undefined);
+    rmSync(mnt, { recursive: true, force: true });
+  }
 }
 
 /** Boot the disk once with its own kernel and the provisioning script as init: grub goes on from inside (see the script). */

@@ -71,6 +71,8 @@ describe('a node speaks only for itself', () => {
     t.store.leases.upsert({ ip: '198.18.0.52', mac: A, state: 'bound', expiresAt: Date.now() + 60_000 });
     t.store.nodes.setNetwork(A, { address: '198.18.0.77/24', gateway: '198.18.0.1' });
     expect((await report(A, { phase: 'booted' }, nodeAuth(A), '198.18.0.77')).statusCode).toBe(200);
+    // The report carried no address: the node is where it spoke from.
+    expect(t.store.nodes.get(A)?.ip).toBe('198.18.0.77');
     expect((await report(A, { phase: 'booted' }, nodeAuth(A), '198.18.0.78')).statusCode).toBe(403);
     t.store.nodes.setNetwork(A, null);
     t.store.leases.remove('198.18.0.52');

@@ -1,8 +1,9 @@
 /**
  * A real OS end to end (issue 23). A Debian 12 host made with debootstrap
  * (kernel, systemd, udev, sshd, grub for BIOS and UEFI, an HTTP application
- * started at boot; lab/debian-sample.ts) on a GPT disk (bios_grub, ESP,
- * ext4 root) boots in a QEMU VM through its own grub, with a static address
+ * started at boot; lab/debian-sample.ts) on a GPT disk with separate file
+ * systems (bios_grub, ESP on /boot/efi, ext4 /boot, ext4 /, XFS /var, XFS
+ * /home) boots in a QEMU VM through its own grub, with a static address
  * pinned to its MAC in systemd-networkd. `imgsrv capture root@IP` takes it
  * over ssh with its host facts (the probe's partitions, file systems, boot
  * mode, interfaces). Two blank VMs, SeaBIOS+iPXE on SATA and OVMF on NVMe,
@@ -10,16 +11,19 @@
  * sample's own layout and the image's own grub-install/update-grub, and
  * reboot into it. Each must reach multi-user with its own name at the
  * serial login prompt, answer ssh with NEW host keys, answer with its
- * application, have DHCP instead of the sample's address, and report "up"
- * itself: the restore's one-shot systemd unit runs once, posts `done` and
- * removes itself.
+ * application, mount every file system of the layout by its new UUID (/home,
+ * the partition that grows, grown to the node's disk once the scratch area is
+ * given back), and report "up" itself: the restore's one-shot systemd unit
+ * runs once, posts `done` and removes itself. The BIOS node runs DHCP instead
+ * of the sample's address; the UEFI node has the static address the operator
+ * gave it (`imgsrv nodes set MAC --address`), in networkd's own format.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { debianSsh, DEBIAN_IMAGE, DEBIAN_LOGIN, hostKeyFingerprints, startDebianDeployLab, type DebianDeployLab } from '../../lab/debian-lab.ts';
-import { DEBIAN_ROOT_UUID, DEBIAN_SAMPLE_CIDR } from '../../lab/debian-sample.ts';
+import { DEBIAN_SAMPLE_CIDR, SAMPLE_LAYOUT } from '../../lab/debian-sample.ts';
 import { labAvailable } from '../../lab/netns.ts';
 import type { Vm } from '../../lab/qemu.ts';
 import { sampleAppResponse } from '../../lab/sample-os.ts';
@@ -28,6 +32,8 @@ const run = (await labAvailable()) && existsSync('/usr/bin/qemu-system-x86_64') 
 
 const BIOS_MAC = '52:54:00:de:b1:21';
 const UEFI_MAC = '52:54:00:de:ef:22';
+/** The UEFI node's own static address (outside the lab's DHCP range, .100-.199). */
+const UEFI_STATIC = '198.18.0.77';
 /** Per node: netboot, download and restore (~450 MB), reboot, Debian's boot to multi-user. */
 const NODE_TIMEOUT = 1_200_000;
 
@@ -59,6 +65,7 @@ run('debian: a debootstrapped Debian 12 captured over ssh, restored onto BIOS an
       imageRawMB: +(d.image.size / 1e6).toFixed(1), imageCompressedMB: +(d.image.compressedSize / 1e6).toFixed(1), setupSeconds: (Date.now() - t0) / 1000,
     });
     await d.server.cli(['nodes', 'assign', UEFI_MAC, 'deb-b']);
+    await d.server.cli(['nodes', 'set', UEFI_MAC, '--address', `${UEFI_STATIC}/24`, '--gateway', '198.18.0.1']);
   }, 2_400_000);
 
   afterAll(async () => {
@@ -75,12 +82,12 @@ run('debian: a debootstrapped Debian 12 captured over ssh, restored onto BIOS an
     const host = meta.meta.host;
     expect(meta.meta.sourceHost).toBe(`root@${d.sampleAddress}`);
     expect(host).toMatchObject({ bootMode: 'bios', bootloader: 'grub', partitionTable: 'gpt' });
-    expect(host.filesystems.map((f) => `${f.mountpoint}:${f.type}`).sort()).toEqual(['/:ext4', '/boot/efi:vfat']);
+    expect(host.filesystems.map((f) => `${f.mountpoint}:${f.type}`).sort()).toEqual(['/:ext4', '/boot/efi:vfat', '/boot:ext4', '/home:xfs', '/var:xfs']);
     expect(host.interfaces.map((i) => i.mac)).toContain('52:54:00:5a:de:05');
     expect(host.os?.id).toBe('debian');
   });
 
-  it('restores both in parallel; each boots to multi-user with its name, new host keys, its app, DHCP, and reports done itself', async () => {
+  it('restores both in parallel; each boots to multi-user with its name, its layout, new host keys, its app, its address, and reports done itself', async () => {
     const { server, srv } = d;
     const start = Date.now();
     const [bios, uefi] = await Promise.all([
@@ -114,7 +121,9 @@ run('debian: a debootstrapped Debian 12 captured over ssh, restored onto BIOS an
     for (const { name, firmware, node } of nodes) {
       expect(node).toMatchObject({ hostname: name, phase: 'done', install: 'installed', installedImage: `${DEBIAN_IMAGE}@1`, error: null });
       const ip = node.ip!;
-      expect(ip).toMatch(/^198\.18\.0\.1\d\d$/);
+      // BIOS: an address from the DHCP range; UEFI: the static one it was given.
+      if (firmware === 'bios') expect(ip).toMatch(/^198\.18\.0\.1\d\d$/);
+      else expect(ip).toBe(UEFI_STATIC);
       // New ssh host keys: none of the sample's.
       const keys = await hostKeyFingerprints(srv, ip);
       expect(Object.keys(keys).sort()).toEqual(Object.keys(d.sample.build.hostKeys).sort());
@@ -128,9 +137,13 @@ run('debian: a debootstrapped Debian 12 captured over ssh, restored onto BIOS an
           'echo "mid=$(cat /etc/machine-id)"',
           'echo "cmdline=$(cat /proc/cmdline)"',
           'echo "rootuuid=$(findmnt -no UUID /)"',
+          'echo "mounts=$(findmnt -rn -o TARGET,FSTYPE,UUID -t ext4,xfs,vfat | sort | tr "\\n" ";")"',
+          'echo "home=$(df -B1 --output=size /home | tail -1 | tr -d " ") $(lsblk -bno SIZE $(findmnt -no SOURCE /home))"',
+          'echo "homefile=$(cat /home/operator/notes.txt)"',
           'echo "esp=$(findmnt -no FSTYPE /boot/efi)"',
           'echo "efi=$(test -d /sys/firmware/efi && echo uefi || echo bios)"',
           'echo "network=$(ls /etc/systemd/network | tr "\\n" " ")"',
+          'echo "addresses=$(ip -4 -o addr show scope global | tr -s " " | cut -d" " -f4 | tr "\\n" " ")"',
           'echo "dhcp=$(grep -c "^DHCP=yes" /etc/systemd/network/10-lan0.network)"',
           'echo "static=$(grep -c "^Address=\\|^Gateway=" /etc/systemd/network/10-lan0.network)"',
           'echo "unit=$(ls /etc/systemd/system/imgsrv-report-up.service /etc/systemd/system/multi-user.target.wants/imgsrv-report-up.service /usr/local/lib/imgsrv 2>/dev/null | wc -l)"',
@@ -144,16 +157,29 @@ run('debian: a debootstrapped Debian 12 captured over ssh, restored onto BIOS an
       expect(facts.mid).toMatch(/^[0-9a-f]{32}$/);
       expect(facts.mid).not.toBe(d.sample.build.machineId);
       expect(facts.rootuuid).toMatch(/^[0-9a-f-]{36}$/);
-      expect(facts.rootuuid).not.toBe(DEBIAN_ROOT_UUID);
+      // Every file system of the layout, each of its own type and with a new identity.
+      const mounts = facts.mounts!.split(';').filter(Boolean).map((l) => l.split(' '));
+      expect(mounts.map(([target, type]) => `${target}:${type}`)).toEqual(['/:ext4', '/boot:ext4', '/boot/efi:vfat', '/home:xfs', '/var:xfs']);
+      for (const [target, , uuid] of mounts) {
+        const sample = SAMPLE_LAYOUT.find((p) => p.fs?.mount === target)!.fs!;
+        expect(uuid, `${name} ${target}`).toBeTruthy();
+        expect(uuid!.toLowerCase(), `${name} ${target}`).not.toBe(sample.uuid.toLowerCase());
+      }
+      // /home grew to the node's partition: the scratch area at its end was given back.
+      const [homeFs, homePart] = facts.home!.split(' ').map(Number);
+      expect(homeFs! / homePart!, `${name}: /home ${facts.home}`).toBeGreaterThan(0.95);
+      expect(facts.homefile).toBe('kept with the image');
       // The image's update-grub named the root by its new UUID, not by a device name that can move.
       expect(facts.cmdline).toContain(`root=UUID=${facts.rootuuid}`);
       expect(facts.cmdline).toContain('console=ttyS0');
       expect(facts.esp).toBe('vfat');
       expect(facts.efi).toBe(firmware);
-      // The .link that renamed the sample's NIC by MAC is gone; its static .network became DHCP.
-      expect(facts.network).toBe('10-lan0.network ');
+      // The .link that renamed the sample's NIC by MAC is gone; its static .network became DHCP;
+      // the node's own static address, when it has one, sorts first (networkd applies the first match).
+      expect(facts.network).toBe(firmware === 'bios' ? '10-lan0.network ' : '05-imgsrv-static.network 10-lan0.network ');
       expect(facts.dhcp).toBe('1');
       expect(facts.static).toBe('0');
+      expect(facts.addresses).toBe(`${ip}/24 `);
       // The reporter ran once on real systemd, said "up" and removed its unit, hook and script.
       expect(facts.unit).toBe('0');
       expect(facts.unitresult).toBe('success');

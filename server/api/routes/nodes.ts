@@ -7,13 +7,16 @@ import { ImgsrvError } from '../../../core/errors.ts';
 import type { Store } from '../../store/db.ts';
 import { NODE_PHASES, REPORT_MESSAGE_MAX, type NodeReport, type NodeSwarmReport } from '../../../contract/report.ts';
 import { parseMac } from '../../store/nodes.ts';
-import { requireAuth, requireSelf, type Auth } from '../auth.ts';
+import { authenticatedNode, requireAuth, requireSelf, type Auth } from '../auth.ts';
+import { isLoopback, plainAddress } from '../../boot-source.ts';
 import { onNodeReport, resolveImage, retireNode, type DeployContext } from '../../deploy/plan.ts';
 import type { NodeViews } from '../node-view.ts';
 import { inTransaction } from '../../store/transaction.ts';
 import { DISK_PATTERN, GROUP_PATTERN, HOSTNAME_PATTERN, IMAGE_PATTERN, IPV4_PATTERN, nullable } from './patterns.ts';
 import { diskHintProblem } from '../../../contract/disk-hint.ts';
 import { nodeAddressProblem, type NodeAddress } from '../../../contract/plan.ts';
+
+const IPV4_ADDRESS = new RegExp(IPV4_PATTERN);
 
 /** A MAC in a route parameter or body (either separator, either case; normalised by parseMac). */
 export const MAC_PATTERN = '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$';
@@ -206,7 +209,10 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { au
       const mac = parseMac(r.mac);
       requireSelf(auth, req, mac);
       const before = store.nodes.get(mac);
-      const node = store.nodes.record({ mac, ip: r.ip, firmware: r.firmware, kernel: r.kernel, phase: r.phase });
+      // A report without an address (the restored system's "up") is from where the node is now.
+      const from = plainAddress(req.ip);
+      const ip = r.ip ?? (authenticatedNode(req) === mac && !isLoopback(from) && IPV4_ADDRESS.test(from) ? from : undefined);
+      const node = store.nodes.record({ mac, ip, firmware: r.firmware, kernel: r.kernel, phase: r.phase });
       if (r.swarm) swarm?.report(mac, r.swarm);
       if (r.hostname && r.hostname !== before?.hostname && !store.nodes.assignHostname(mac, r.hostname, 'node')) {
         store.events.add('node.hostname.kept', `reported hostname ${r.hostname} ignored: ${before?.hostname ?? 'its name'} was assigned by an operator`, { mac });
@@ -216,9 +222,9 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { au
       views.touch();
       if (deploy) onNodeReport(deploy, before, mac, r.phase, r.message);
       if (before?.phase !== node.phase || r.message) {
-        store.events.add(`node.${node.phase}`, r.message ?? `node ${node.phase}`, { mac, data: { ip: r.ip, firmware: r.firmware, kernel: r.kernel } });
+        store.events.add(`node.${node.phase}`, r.message ?? `node ${node.phase}`, { mac, data: { ip, firmware: r.firmware, kernel: r.kernel } });
       }
-      req.log.info({ mac, ip: r.ip, firmware: r.firmware, phase: node.phase }, 'node report');
+      req.log.info({ mac, ip, firmware: r.firmware, phase: node.phase }, 'node report');
       return { ok: true, hostname: store.nodes.get(mac)?.hostname ?? null };
     },
   );
