@@ -8,7 +8,7 @@
  *   - multicast: Debian's udpcast (udp-sender → N udp-receivers).
  * Prints makespan per N and method, its ratio to the physical bound (image
  * bytes × 8 / R: no node can receive faster than its link) and to N = 1;
- * writes bench/results/swarm.json and bench/results/swarm.svg.
+ * writes bench/results/swarm.json and swarm.svg (`--out NAME`: NAME.json, NAME.svg).
  * Target (issue 4): swarm at N = 16 within 1.3× of N = 1, well under unicast.
  *
  * Why R defaults to 10 Mbit/s and the image to 25 MB rather than the issue's
@@ -87,8 +87,15 @@ const { values } = parseArgs({
     repeat: { type: 'string', default: '3' },
     tcp: { type: 'string', default: DEFAULT_TCP },
     restore: { type: 'string', default: 'unpack' },
+    out: { type: 'string', default: 'swarm' },
   },
 });
+/** Results go to bench/results/<out>.json and .svg (a partial run keeps the full one intact). */
+const OUT = values.out;
+if (!/^[a-z0-9][a-z0-9-]{0,40}$/.test(OUT)) {
+  process.stderr.write('--out must be a file name stem: letters, digits and "-"\n');
+  process.exit(2);
+}
 const RATE = Number(values['rate-mbit']);
 const SIZE = Math.round(Number(values['size-mb']) * 1e6);
 const NS = values.n.split(',').map(Number);
@@ -289,12 +296,12 @@ async function main(): Promise<void> {
         results.runs.push(run);
         printRow(run);
         // Written after every run: an interrupted bench still leaves what it measured.
-        writeFileSync(join(RESULTS, 'swarm.json'), `${JSON.stringify(results, null, 2)}\n`);
+        writeFileSync(join(RESULTS, `${OUT}.json`), `${JSON.stringify(results, null, 2)}\n`);
       }
     }
-    process.stdout.write(`wrote ${join(RESULTS, 'swarm.json')}\n`);
-    writeSwarmPlot(results, join(RESULTS, 'swarm.svg'));
-    process.stdout.write(`wrote ${join(RESULTS, 'swarm.svg')}\n`);
+    process.stdout.write(`wrote ${join(RESULTS, `${OUT}.json`)}\n`);
+    writeSwarmPlot(results, join(RESULTS, `${OUT}.svg`));
+    process.stdout.write(`wrote ${join(RESULTS, `${OUT}.svg`)}\n`);
   } finally {
     await source?.stop();
     await topo?.lab.destroy();
