@@ -59,6 +59,33 @@ export const swapSchema = z.strictObject({
   label: z.string().optional(),
 });
 
+/** A logical volume: name, size, lvm's layout and role words ("linear", "public"), and what it holds (fs type "swap" for swap). */
+export const lvmLvSchema = z.strictObject({
+  name: z.string().min(1),
+  sizeBytes: nonNegInt,
+  layout: z.string(),
+  role: z.string(),
+  mountpoint: z.string().optional(),
+  fs: partitionFsSchema.optional(),
+});
+
+/** A physical volume: its device on the sample and, when it is a partition, which partition of which disk. */
+export const lvmPvSchema = z.strictObject({
+  device: z.string().min(1),
+  sizeBytes: nonNegInt,
+  disk: z.string().min(1).optional(),
+  partition: z.number().int().positive().optional(),
+});
+
+/** A volume group with its extent size, PVs and LVs (captured from `lvm vgs/pvs/lvs`). */
+export const lvmVgSchema = z.strictObject({
+  name: z.string().min(1),
+  extentBytes: z.number().int().positive(),
+  sizeBytes: nonNegInt,
+  pvs: z.array(lvmPvSchema),
+  lvs: z.array(lvmLvSchema),
+});
+
 /** Facts about the sample host that the restore needs besides the files. */
 export const hostFactsSchema = z.strictObject({
   partitionTable: z.enum(['gpt', 'mbr', 'none', 'unknown']),
@@ -70,6 +97,8 @@ export const hostFactsSchema = z.strictObject({
   kernels: z.array(z.string().min(1)),
   interfaces: z.array(z.strictObject({ name: z.string().min(1), mac: z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, 'must be a lowercase MAC address') })),
   os: z.strictObject({ id: z.string(), versionId: z.string(), prettyName: z.string() }).optional(),
+  /** LVM volume groups (absent in images captured before imgsrv knew LVM, and on hosts without it). */
+  lvm: z.strictObject({ vgs: z.array(lvmVgSchema) }).optional(),
 });
 
 /** The whole of meta.json. */
@@ -114,6 +143,8 @@ export const imageMetaSchema = z.strictObject({
 export type ImageMeta = z.infer<typeof imageMetaSchema>;
 /** Facts about the sample host (partitions, file systems, boot). */
 export type HostFacts = z.infer<typeof hostFactsSchema>;
+/** A captured LVM volume group. */
+export type LvmVg = z.infer<typeof lvmVgSchema>;
 
 /** Validate meta.json content; the first problem becomes an IO error naming its key path ("host.disks.0.sizeBytes"). */
 export function parseImageMeta(json: unknown, source = 'meta.json'): ImageMeta {

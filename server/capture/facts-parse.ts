@@ -97,6 +97,29 @@ export function parseLsblk(text: string): { disks: Disk[]; partitionTable: HostF
   return { disks, partitionTable };
 }
 
+/** Every node of lsblk's tree (disks, partitions, LVs, crypt and md devices), flattened: path, type, file system and mount point. */
+export function parseLsblkDevices(text: string): Array<{ name: string; path?: string; type: string; fstype?: string; label?: string; uuid?: string; mountpoint?: string }> {
+  const doc = json<{ blockdevices?: LsblkNode[] }>(text);
+  const out: ReturnType<typeof parseLsblkDevices> = [];
+  const walk = (list: LsblkNode[]): void => {
+    for (const n of list) {
+      if (!n.name) continue;
+      const d: (typeof out)[number] = { name: n.name, type: str(n.type) ?? 'unknown' };
+      const path = str(n.path);
+      if (path) d.path = path;
+      if (str(n.fstype)) d.fstype = n.fstype!;
+      if (str(n.label)) d.label = n.label!;
+      if (str(n.uuid)) d.uuid = n.uuid!;
+      const mp = str(n.mountpoint) ?? str(n.mountpoints?.find((m) => m));
+      if (mp) d.mountpoint = mp;
+      out.push(d);
+      walk(n.children ?? []);
+    }
+  };
+  walk(doc?.blockdevices ?? []);
+  return out;
+}
+
 /** One mount from findmnt. */
 export interface MountInfo {
   mountpoint: string;

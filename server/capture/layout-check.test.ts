@@ -30,7 +30,7 @@ describe('layouts refused at capture time', () => {
   });
 
   it.each([
-    ['LVM', 'LVM2_member', '/dev/mapper/vg0-root', /partition 2 of sda holds LVM \(LVM2_member\)/, /LVM volumes are not recreated yet/],
+    ['LVM that lvm did not report', 'LVM2_member', '/dev/mapper/vg0-root', /partition 2 of sda holds LVM \(LVM2_member\) but lvm reported no volume group on it/, /lvm2 installed/],
     ['md RAID1', 'linux_raid_member', '/dev/md0', /partition 2 of sda holds md RAID/, /RAID arrays are not recreated yet/],
     ['LUKS', 'crypto_LUKS', '/dev/mapper/sda2_crypt', /partition 2 of sda holds LUKS encryption/, /does not capture encrypted volumes/],
   ])('%s', (_name, partFs, source, what, hint) => {
@@ -40,7 +40,7 @@ describe('layouts refused at capture time', () => {
   });
 
   it('a root on device-mapper or md even when lsblk shows no member partition', () => {
-    expect(refusal(variant('ext4', { source: '/dev/mapper/vg0-root' }))?.what).toBe('/ (/dev/mapper/vg0-root) is on a device-mapper volume (LVM or LUKS)');
+    expect(refusal(variant('ext4', { source: '/dev/mapper/vg0-root' }))?.what).toBe('/ (/dev/mapper/vg0-root) is on a device-mapper volume that is no linear LVM volume (LUKS, multipath, dm-crypt or a stacked target)');
     expect(refusal(variant('ext4', { source: '/dev/md127' }))?.what).toBe('/ (/dev/md127) is on md RAID');
   });
 
@@ -59,6 +59,56 @@ describe('layouts refused at capture time', () => {
   it('says it in one line with what to do, and that nothing was captured', () => {
     const err = layoutError('root@198.18.0.5', refusal(variant('LVM2_member', { source: '/dev/mapper/vg0-root' }))!);
     expect(err.code).toBe('LAYOUT_UNSUPPORTED');
-    expect(err.oneLine()).toMatch(/^cannot capture root@198\.18\.0\.5: partition 2 of sda holds LVM \(LVM2_member\); nothing was captured: imgsrv restores plain partitions only/);
+    expect(err.oneLine()).toMatch(/^cannot capture root@198\.18\.0\.5: partition 2 of sda holds LVM \(LVM2_member\) but lvm reported no volume group on it; nothing was captured: run the capture as root on a host with lvm2/);
+  });
+});
+
+// The same Debian host installed on LVM (testdata/probe-lvm-bios.txt: /boot and the ESP on partitions, vg0 on
+// sda4 with root ext4, home xfs, swap_1), changed the way lvm reports the layouts the restore can't recreate.
+describe('LVM layouts at capture time', () => {
+  const lvm = readFileSync(join(import.meta.dirname, 'testdata', 'probe-lvm-bios.txt'), 'utf8');
+  const lvRow = (name: string) => new RegExp(`\\{"vg_name":"vg0", "lv_name":"${name}", [^}]*\\}`);
+  /** The probe with one LV's report row changed. */
+  const withLv = (name: string, change: Record<string, string>): string => {
+    const row = lvRow(name).exec(lvm)![0];
+    const obj = JSON.parse(row) as Record<string, string>;
+    return lvm.replace(row, JSON.stringify({ ...obj, ...change }));
+  };
+
+  it('takes linear LVs in a VG on a partition of the root disk', () => {
+    expect(refusal(lvm)).toBeUndefined();
+  });
+
+  it.each([
+    ['a thin pool', 'home', { lv_layout: 'thin,pool', lv_role: 'private,thin,pool' }, /vg0\/home is a thin,pool volume/],
+    ['a thin volume', 'home', { lv_layout: 'thin,sparse', lv_role: 'public,thin', pool_lv: 'pool' }, /vg0\/home is a thin,sparse volume/],
+    ['RAID1', 'root', { lv_layout: 'raid,raid1', lv_role: 'public' }, /vg0\/root is a raid,raid1 volume/],
+    ['a mirror', 'root', { lv_layout: 'mirror', lv_role: 'public' }, /vg0\/root is a mirror volume/],
+    ['a cache', 'home', { lv_layout: 'cache', lv_role: 'public' }, /vg0\/home is a cache volume/],
+    ['a snapshot', 'home', { lv_layout: 'linear', lv_role: 'public,snapshot,thicksnapshot', origin: 'root' }, /vg0\/home is a snapshot/],
+    ['a snapshot origin', 'root', { lv_layout: 'linear', lv_role: 'public,origin,thickorigin' }, /vg0\/root is the origin of a snapshot/],
+  ])('refuses %s', (_name, lv, change, what) => {
+    const r = refusal(withLv(lv, change));
+    expect(r?.what).toMatch(what);
+    expect(r?.hint).toMatch(/thin pools, RAID, mirror, snapshot, cache and VDO volumes are not recreated/);
+  });
+
+  it('refuses a PV on a whole disk, on another disk, or on something that is no partition (LUKS underneath)', () => {
+    expect(refusal(lvm.replace('"pv_name":"/dev/sda4"', '"pv_name":"/dev/sda"'))?.what).toBe('volume group vg0 has the whole disk sda as physical volume');
+    const luks = refusal(lvm.replace('"pv_name":"/dev/sda4"', '"pv_name":"/dev/mapper/sda4_crypt"'));
+    expect(luks?.what).toBe('volume group vg0 has physical volume /dev/mapper/sda4_crypt, which is no partition of a disk (LUKS, md RAID or a loop device underneath)');
+    // a second PV on another disk
+    const twoDisks = lvm
+      .replace('{"pv_name":"/dev/sda4", "vg_name":"vg0", "pv_size":"20866662400"}', '{"pv_name":"/dev/sda4", "vg_name":"vg0", "pv_size":"20866662400"}, {"pv_name":"/dev/sdb1", "vg_name":"vg0", "pv_size":"1073741824"}')
+      .replace('"blockdevices": [', '"blockdevices": [{"name": "sdb", "path": "/dev/sdb", "type": "disk", "size": 2147483648, "pttype": "gpt", "children": [{"name": "sdb1", "path": "/dev/sdb1", "type": "part", "size": 1073741824, "start": 2048, "parttype": "e6d6d379-f507-44c2-a23c-238f2a3df928", "fstype": "LVM2_member"}]},');
+    const r = refusal(twoDisks);
+    expect(r?.what).toBe('volume group vg0 has physical volume /dev/sdb1 on sdb, not on sda');
+    expect(r?.hint).toMatch(/spanning several disks/);
+    expect(layoutError('root@198.18.0.5', r!).oneLine()).toMatch(/^cannot capture root@198\.18\.0\.5: volume group vg0 has physical volume \/dev\/sdb1 on sdb, not on sda; nothing was captured: imgsrv recreates LVM/);
+  });
+
+  it('refuses LUKS inside an LV, and a dm root that is no LV (LUKS on a partition)', () => {
+    expect(refusal(lvm.replace('/dev/mapper/vg0-home: UUID="8e2b5f7a-1d4c-4b8e-9f3a-6c7d8e9f0a22" BLOCK_SIZE="512" TYPE="xfs"', '/dev/mapper/vg0-home: UUID="x" TYPE="crypto_LUKS"').replace('"fstype": "xfs"', '"fstype": "crypto_LUKS"'))?.what).toBe('logical volume vg0/home holds LUKS encryption (crypto_LUKS)');
+    expect(refusal(variant('ext4', { source: '/dev/mapper/sda2_crypt' }))?.what).toMatch(/is on a device-mapper volume that is no linear LVM volume/);
   });
 });

@@ -50,7 +50,7 @@ describe('host facts from the probe', () => {
 
   it('the probe script is constant and prints every section', () => {
     const names = [...PROBE_SCRIPT.matchAll(/echo @@([a-z]+)/g)].map((m) => m[1]);
-    expect(names).toEqual(['uid', 'rsync', 'lsblk', 'findmnt', 'blkid', 'fstab', 'swaps', 'efi', 'boot', 'modules', 'iplink', 'osrelease', 'df', 'end']);
+    expect(names).toEqual(['uid', 'rsync', 'lsblk', 'findmnt', 'blkid', 'fstab', 'swaps', 'efi', 'boot', 'modules', 'iplink', 'osrelease', 'df', 'lvmvgs', 'lvmpvs', 'lvmlvs', 'end']);
     expect([...splitSections('@@a\n1\n2\n@@b\n@@end\n').entries()]).toEqual([['a', '1\n2'], ['b', '']]);
   });
 
@@ -62,5 +62,34 @@ describe('host facts from the probe', () => {
     expect(detectBootloader('/boot:\n.\n..\n')).toBe('none');
     expect(detectBootloader('')).toBe('unknown');
     expect(parseKernels('', '6.1.0-25-amd64\n')).toEqual(['6.1.0-25-amd64']);
+  });
+});
+
+describe('LVM facts from the probe', () => {
+  it('reads a Debian host on LVM: vg0 on sda4 with root ext4, home xfs, swap_1 (lvm2 2.03 JSON reports)', () => {
+    const p = interpretProbe(fixture('probe-lvm-bios.txt'));
+    const f = hostFactsSchema.parse(p.facts);
+    expect(f.lvm).toEqual({
+      vgs: [
+        {
+          name: 'vg0', extentBytes: 4194304, sizeBytes: 19900 * 1048576,
+          pvs: [{ device: '/dev/sda4', sizeBytes: 19900 * 1048576, disk: 'sda', partition: 4 }],
+          lvs: [
+            { name: 'home', sizeBytes: 2 * 2 ** 30, layout: 'linear', role: 'public', mountpoint: '/home', fs: { type: 'xfs', uuid: '8e2b5f7a-1d4c-4b8e-9f3a-6c7d8e9f0a22', mountOptions: 'defaults,noatime', usedBytes: 48234496 } },
+            { name: 'root', sizeBytes: 6 * 2 ** 30, layout: 'linear', role: 'public', mountpoint: '/', fs: { type: 'ext4', uuid: '5c1d0c7e-3b0f-4f39-9a57-2f9f6a0b1c11', mountOptions: 'errors=remount-ro', usedBytes: 612802560 } },
+            { name: 'swap_1', sizeBytes: 512 * 1048576, layout: 'linear', role: 'public', fs: { type: 'swap', uuid: '0a9b8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c33' } },
+          ],
+        },
+      ],
+    });
+    // the PV partition is a partition like any other; its LVs are no partitions
+    expect(f.disks[0]!.partitions.map((x) => [x.number, x.fs?.type])).toEqual([[1, undefined], [2, 'vfat'], [3, 'ext4'], [4, 'LVM2_member']]);
+    expect(f.filesystems.map((x) => [x.mountpoint, x.source])).toEqual([['/', '/dev/mapper/vg0-root'], ['/boot', '/dev/sda3'], ['/boot/efi', '/dev/sda2'], ['/home', '/dev/mapper/vg0-home']]);
+  });
+
+  it('has no LVM facts on a host without lvm (old images parse unchanged)', () => {
+    const p = interpretProbe(fixture('probe-gpt-uefi.txt'));
+    expect(p.facts.lvm).toBeUndefined();
+    expect(PROBE_SCRIPT).toContain('lvm lvs --reportformat json --units b --nosuffix');
   });
 });

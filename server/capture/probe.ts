@@ -14,10 +14,12 @@ import {
   parseIpLink,
   parseKernels,
   parseLsblk,
+  parseLsblkDevices,
   parseOsRelease,
   parseSwaps,
   type MountInfo,
 } from './facts-parse.ts';
+import { LVM_COLUMNS, lvmFacts, type DeviceUse } from './lvm-facts.ts';
 
 /** Sections the probe prints, in order. Each command's failure is tolerated (`2>/dev/null`, `|| true`). */
 export const PROBE_SCRIPT = [
@@ -35,6 +37,10 @@ export const PROBE_SCRIPT = [
   'echo @@iplink; ip -j link 2>/dev/null',
   'echo @@osrelease; cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null',
   'echo @@df; df -B1 -P 2>/dev/null',
+  // lvm's JSON report (lvm2 >= 2.02.158); nothing at all on a host without lvm2. LVM_SUPPRESS_FD_WARNINGS: no "leaked fd" noise.
+  `echo @@lvmvgs; LVM_SUPPRESS_FD_WARNINGS=1 lvm vgs --reportformat json --units b --nosuffix -o ${LVM_COLUMNS.vgs} 2>/dev/null`,
+  `echo @@lvmpvs; LVM_SUPPRESS_FD_WARNINGS=1 lvm pvs --reportformat json --units b --nosuffix -o ${LVM_COLUMNS.pvs} 2>/dev/null`,
+  `echo @@lvmlvs; LVM_SUPPRESS_FD_WARNINGS=1 lvm lvs --reportformat json --units b --nosuffix -o ${LVM_COLUMNS.lvs} 2>/dev/null`,
   'echo @@end',
 ].join('\n');
 
@@ -142,6 +148,29 @@ export function interpretProbe(stdout: string): ProbeResult {
   };
   const os = parseOsRelease(get('osrelease'));
   if (os) facts.os = os;
+  const devices = parseLsblkDevices(get('lsblk'));
+  const use = (names: readonly string[]): DeviceUse => {
+    const out: DeviceUse = {};
+    const node = devices.find((d) => (d.path !== undefined && names.includes(d.path)) || names.includes(`/dev/mapper/${d.name}`));
+    const tags = names.map((n) => blkid.get(n)).find((t) => t) ?? {};
+    const type = node?.fstype ?? tags.TYPE;
+    if (type) {
+      out.fs = { type };
+      const uuid = node?.uuid ?? tags.UUID;
+      const label = node?.label ?? tags.LABEL;
+      if (uuid) out.fs.uuid = uuid;
+      if (label) out.fs.label = label;
+    }
+    const m = mounts.find((x) => names.includes(x.source)) ?? (node?.mountpoint?.startsWith('/') ? mounts.find((x) => x.mountpoint === node.mountpoint) : undefined);
+    if (m) {
+      out.mountpoint = m.mountpoint;
+      out.mountOptions = fstabByFile.get(m.mountpoint)?.options ?? m.options;
+      out.usedBytes = df.get(m.mountpoint)?.usedBytes ?? m.usedBytes;
+    }
+    return out;
+  };
+  const lvm = lvmFacts({ vgs: get('lvmvgs'), pvs: get('lvmpvs'), lvs: get('lvmlvs') }, { disks, use });
+  if (lvm) facts.lvm = lvm;
   return {
     uid: get('uid').trim() || 'unknown',
     hasRsync: s.has('rsync') && get('rsync').trim() !== 'none' && get('rsync').trim() !== '',
