@@ -49,8 +49,12 @@ export class LiveSettingsService {
   private apply: (next: LiveSettings, prev: LiveSettings) => Promise<void> = async () => undefined;
   private queue: Promise<unknown> = Promise.resolve();
 
+  /** Whether the config lists subnets behind relays (then full mode may run without a local range). */
+  private readonly relayedSubnets: boolean;
+
   constructor(store: Store, config: Config) {
     this.store = store;
+    this.relayedSubnets = config.dhcp.subnets.length > 0;
     const r = config.dhcp.range;
     this.defaults = {
       dhcp: { mode: config.dhcp.mode, range: r ? `${r.first}-${r.last}` : null, reservations: config.dhcp.reservations },
@@ -142,7 +146,7 @@ export class LiveSettingsService {
       const parsed = rangeSchema.safeParse(s.dhcp.range);
       if (!parsed.success) throw new ImgsrvError('BAD_USAGE', `dhcp.range: ${parsed.error.issues[0]?.message ?? 'invalid'}`, { hint: 'e.g. 198.18.0.100-198.18.0.200' });
     }
-    if (s.dhcp.mode === 'full' && !s.dhcp.range) throw new ImgsrvError('BAD_USAGE', 'dhcp.range: full DHCP mode needs an address range', { hint: 'set dhcp.range, or use proxy mode' });
+    if (s.dhcp.mode === 'full' && !s.dhcp.range && !this.relayedSubnets) throw new ImgsrvError('BAD_USAGE', 'dhcp.range: full DHCP mode needs an address range', { hint: 'set dhcp.range, or use proxy mode' });
     const ips = new Set<string>();
     for (const r of s.dhcp.reservations) {
       if (ips.has(r.ip)) throw new ImgsrvError('BAD_USAGE', `dhcp.reservations: ${r.ip} is reserved twice`, { hint: 'one MAC per address' });

@@ -228,8 +228,8 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
         services.dhcp = { state: 'off' };
         return;
       }
-      if (s.dhcp.mode === 'full' && !s.dhcp.range) {
-        throw new ImgsrvError('BAD_CONFIG', 'dhcp.mode is full but no dhcp.range is set', { hint: 'pass --range FIRST-LAST or use --dhcp proxy' });
+      if (s.dhcp.mode === 'full' && !s.dhcp.range && config.dhcp.subnets.length === 0) {
+        throw new ImgsrvError('BAD_CONFIG', 'dhcp.mode is full but no dhcp.range is set', { hint: 'pass --range FIRST-LAST (or --subnet for relayed subnets) or use --dhcp proxy' });
       }
       dhcp = await startDhcpServer({
         mode: s.dhcp.mode,
@@ -238,6 +238,9 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
         subnet: { address: iface.address, prefix: iface.prefix, router: config.dhcp.router, dns: config.dhcp.dns, domain: config.dhcp.domain },
         range: s.dhcp.range ? rangeSchema.parse(s.dhcp.range) : undefined,
         leaseSeconds: config.dhcp.leaseSeconds,
+        // Subnets behind relays: served with the same server address (siaddr, option 54, boot URLs), which
+        // the relays forward to and the far subnets reach through their routers.
+        relayed: config.dhcp.subnets.map((n) => ({ ...n.subnet, range: n.range, router: n.router, dns: n.dns, domain: n.domain, leaseSeconds: n.leaseSeconds })),
         // Leases, the node inventory, and one commit per batch of packets before any reply.
         ...dhcpStoreOptions(store),
         boot: bootDecider,
@@ -246,12 +249,15 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
         ports: config.dhcp.ports,
         limits: config.dhcp.limits,
       }).catch((err: unknown) => {
+        if (err instanceof ImgsrvError && err.code === 'BAD_CONFIG') throw err;
         throw new ImgsrvError('SOCKET', `DHCP cannot start: ${(err as Error).message}`, {
           hint: 'another DHCP server on this host holds port 67: stop it or use --dhcp off',
           cause: err,
         });
       });
-      services.dhcp = { state: 'running', detail: s.dhcp.range ? `${s.dhcp.mode} ${s.dhcp.range}` : s.dhcp.mode };
+      const relayed = s.dhcp.mode === 'full' ? config.dhcp.subnets.map((n) => `${n.subnet.address}/${n.subnet.prefix}`) : [];
+      const detail = [s.dhcp.mode, ...(s.dhcp.range ? [s.dhcp.range] : []), ...(relayed.length ? [`relayed ${relayed.join(', ')}`] : [])].join(' ');
+      services.dhcp = { state: 'running', detail };
     };
     const stopDhcp = async (): Promise<void> => {
       const running = dhcp;

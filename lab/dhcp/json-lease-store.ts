@@ -19,6 +19,9 @@ export class JsonLeaseStore implements LeaseStore {
   byMac(mac: string): Lease | undefined {
     return this.mem.byMac(mac);
   }
+  leasesOf(mac: string): Lease[] {
+    return this.mem.leasesOf(mac);
+  }
   byIp(ip: string): Lease | undefined {
     return this.mem.byIp(ip);
   }

@@ -50,7 +50,9 @@ function sample(type: number): DhcpMessage {
   }
   m.giaddr = '198.18.1.1';
   m.hops = 1;
-  m.options.agentInfo = [{ code: 1, data: Buffer.from('eth0/1') }, { code: 2, data: Buffer.from([1, 2, 3]) }];
+  // Relay agent information with an RFC 3527 link selection (sub-option 5), and RFC 3011 subnet selection.
+  m.options.agentInfo = [{ code: 1, data: Buffer.from('eth0/1') }, { code: 2, data: Buffer.from([1, 2, 3]) }, { code: 5, data: Buffer.from([198, 18, 1, 0]) }];
+  m.options.subnetSelection = '198.18.1.0';
   return m;
 }
 
@@ -223,6 +225,8 @@ describe('dhcpjs as an independent decoder of our packets', () => {
     delete m.options.tftpServer; // dhcpjs logs and skips options it does not know (66/67)
     delete m.options.bootfile;
     delete m.options.vendorSpecific; // dhcpjs reads past a PXE End sub-option (255) and loses sync
+    m.options.agentInfo = m.options.agentInfo!.filter((s) => s.code !== 5); // dhcpjs asserts on 82 sub-options it does not know
+    delete m.options.subnetSelection;
     const p = dhcpjs.parse(encode(m), { address: '198.18.0.1', port: 67 });
     expect(p.xid).toBe(0xdeadbeef);
     expect(p.yiaddr).toBe('198.18.0.50');

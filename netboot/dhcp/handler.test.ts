@@ -4,13 +4,18 @@ import { BOOTREPLY, BOOTREQUEST, FLAG_BROADCAST, decode, emptyMessage, encode, t
 import { handleDhcp, type HandlerConfig } from './handler.ts';
 import { LeasePool, MemoryLeaseStore } from './leases.ts';
 import { MessageType, decodeSubOptions } from './options.ts';
+import { LINK_SELECTION, subnetLeaseStore } from './subnets.ts';
 
 const SERVER = '198.18.0.2';
 const ports = { server: 67, client: 68, proxy: 4011 };
 const policy = { httpBase: 'http://198.18.0.2:8080', tftpServer: SERVER, biosLoader: 'ipxe', uefiLoader: 'ipxe.efi' } as const;
 const subnet = { address: '198.18.0.0', prefix: 24, router: '198.18.0.254', dns: ['198.18.0.2'] };
 
+/** A subnet behind a relay whose agent address is 198.18.1.1 (its router). */
+const far = { address: '198.18.1.0', prefix: 24, router: '198.18.1.1', dns: ['198.18.0.53'] };
+
 function config(mode: 'full' | 'proxy', store = new MemoryLeaseStore()): HandlerConfig {
+  const farPool = new LeasePool(subnetLeaseStore(store, far), { first: '198.18.1.100', last: '198.18.1.101' }, far, { leaseMs: 300_000 }, [far.router]);
   return {
     mode,
     serverAddress: SERVER,
@@ -18,7 +23,12 @@ function config(mode: 'full' | 'proxy', store = new MemoryLeaseStore()): Handler
     leaseSeconds: 600,
     ports,
     boot: (c) => selectBoot(c, policy),
-    ...(mode === 'full' ? { pool: new LeasePool(store, { first: '198.18.0.100', last: '198.18.0.101' }, subnet, { leaseMs: 600_000 }, [SERVER]) } : {}),
+    ...(mode === 'full'
+      ? {
+          pool: new LeasePool(subnetLeaseStore(store, subnet), { first: '198.18.0.100', last: '198.18.0.101' }, subnet, { leaseMs: 600_000 }, [SERVER]),
+          relayed: [{ ...far, leaseSeconds: 300, pool: farPool }],
+        }
+      : {}),
   };
 }
 
@@ -63,12 +73,83 @@ describe('full mode', () => {
     expect(ipxe.client).toMatchObject({ firmware: 'uefi', arch: 7, isIpxe: true });
   });
 
-  it('answers relayed requests to giaddr:67 and echoes option 82', () => {
+  it('answers relayed requests to giaddr:67 from the relay\'s subnet, and echoes option 82', () => {
     const agentInfo = [{ code: 1, data: Buffer.from('sw1/p7') }];
     const r = handleDhcp(config('full'), { msg: req(MessageType.DISCOVER, '52:54:00:00:00:01', { giaddr: '198.18.1.1', hops: 1, opts: { agentInfo } }), localPort: 67, from: { address: '198.18.1.1', port: 67 } }, 0);
     expect(r.replies[0]).toMatchObject({ address: '198.18.1.1', port: 67 });
-    expect(r.replies[0]!.msg.giaddr).toBe('198.18.1.1');
-    expect(r.replies[0]!.msg.options.agentInfo).toEqual(agentInfo);
+    const m = r.replies[0]!.msg;
+    expect(m.giaddr).toBe('198.18.1.1');
+    expect(m.options.agentInfo).toEqual(agentInfo);
+    // The far subnet's address, mask, router, DNS and lease time; the server's own address for everything it serves.
+    expect(m.yiaddr).toBe('198.18.1.100');
+    expect(m.options).toMatchObject({ subnetMask: '255.255.255.0', router: ['198.18.1.1'], dns: ['198.18.0.53'], leaseTime: 300, serverId: SERVER });
+    expect(r.subnet).toBe('198.18.1.0/24');
+  });
+
+  it('relayed PXE and iPXE clients get boot info that points at the server, REQUEST → ACK through the relay', () => {
+    const cfg = config('full');
+    const relay = { address: '198.18.1.1', port: 67 };
+    const o = handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:07', { giaddr: '198.18.1.1', hops: 1, opts: PXE_BIOS }), localPort: 67, from: relay }, 0).replies[0]!;
+    expect(o.msg).toMatchObject({ yiaddr: '198.18.1.100', siaddr: SERVER, file: 'undionly.kpxe' });
+    expect(o.msg.options.tftpServer).toBe(SERVER);
+    const ack = handleDhcp(cfg, { msg: req(MessageType.REQUEST, '52:54:00:00:00:07', { giaddr: '198.18.1.1', hops: 1, opts: { ...PXE_BIOS, userClass: 'iPXE', serverId: SERVER, requestedIp: '198.18.1.100' } }), localPort: 67, from: relay }, 1);
+    expect(ack.replies[0]).toMatchObject({ address: '198.18.1.1', port: 67 });
+    expect(ack.replies[0]!.msg.options.messageType).toBe(MessageType.ACK);
+    expect(ack.replies[0]!.msg.file).toBe('http://198.18.0.2:8080/boot/ipxe/52:54:00:00:00:07');
+    expect(ack.client).toMatchObject({ ip: '198.18.1.100', message: 'bound' });
+  });
+
+  it('picks the subnet by link selection (82/5) over subnet selection (118) over giaddr, and echoes 118', () => {
+    const cfg = config('full');
+    const link = { code: LINK_SELECTION, data: Buffer.from([198, 18, 1, 0]) };
+    // The relay's own address is on the local subnet; the link it names is the far one.
+    const byLink = handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:11', { giaddr: '198.18.0.254', opts: { agentInfo: [link], subnetSelection: '198.18.0.0' } }), localPort: 67, from }, 0);
+    expect(byLink.replies[0]).toMatchObject({ address: '198.18.0.254', port: 67 });
+    expect(byLink.replies[0]!.msg.yiaddr).toBe('198.18.1.100');
+    expect(byLink.replies[0]!.msg.options.agentInfo).toEqual([link]);
+    const bySel = handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:12', { giaddr: '198.18.0.254', opts: { subnetSelection: '198.18.1.77' } }), localPort: 67, from }, 0);
+    expect(bySel.replies[0]!.msg.yiaddr).toBe('198.18.1.101');
+    expect(bySel.replies[0]!.msg.options.subnetSelection).toBe('198.18.1.77');
+    const byGiaddr = handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:13', { giaddr: '198.18.0.254' }), localPort: 67, from }, 0);
+    expect(byGiaddr.replies[0]!.msg.yiaddr).toMatch(/^198\.18\.0\.10[01]$/);
+  });
+
+  it('offers nothing to a relay (or selection) in no configured subnet', () => {
+    const cfg = config('full');
+    const r = handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:21', { giaddr: '198.19.5.1', hops: 1 }), localPort: 67, from: { address: '198.19.5.1', port: 67 } }, 0);
+    expect(r).toMatchObject({ replies: [], unknownSubnet: { link: '198.19.5.1', by: 'giaddr' } });
+    const link = { code: LINK_SELECTION, data: Buffer.from([10, 9, 9, 0]) };
+    expect(handleDhcp(cfg, { msg: req(MessageType.REQUEST, '52:54:00:00:00:21', { giaddr: '198.18.1.1', opts: { agentInfo: [link], requestedIp: '10.9.9.9' } }), localPort: 67, from }, 0)).toMatchObject({
+      replies: [],
+      unknownSubnet: { link: '10.9.9.0', by: 'link-selection' },
+    });
+    expect(handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:21', { opts: { subnetSelection: '203.0.113.0' } }), localPort: 67, from }, 0).unknownSubnet).toEqual({ link: '203.0.113.0', by: 'subnet-selection' });
+    // Proxy mode hands out no addresses: the subnet doesn't matter.
+    expect(handleDhcp(config('proxy'), { msg: req(MessageType.DISCOVER, '52:54:00:00:00:21', { giaddr: '198.19.5.1', opts: PXE_BIOS }), localPort: 67, from }, 0).replies).toHaveLength(1);
+  });
+
+  it('keeps one lease per subnet for a MAC, and renews a routed client (giaddr 0, ciaddr in a relayed subnet) by unicast', () => {
+    const store = new MemoryLeaseStore();
+    const cfg = config('full', store);
+    const mac = '52:54:00:00:00:31';
+    const bind = (giaddr: string, ip: string) => {
+      handleDhcp(cfg, { msg: req(MessageType.DISCOVER, mac, { giaddr }), localPort: 67, from }, 0);
+      return handleDhcp(cfg, { msg: req(MessageType.REQUEST, mac, { giaddr, opts: { serverId: SERVER, requestedIp: ip } }), localPort: 67, from }, 0);
+    };
+    expect(bind('0.0.0.0', '198.18.0.100').client).toMatchObject({ message: 'bound', ip: '198.18.0.100' });
+    expect(bind('198.18.1.1', '198.18.1.100').client).toMatchObject({ message: 'bound', ip: '198.18.1.100' });
+    expect(store.leasesOf(mac).map((l) => l.ip).sort()).toEqual(['198.18.0.100', '198.18.1.100']);
+    const renew = handleDhcp(cfg, { msg: req(MessageType.REQUEST, mac, { ciaddr: '198.18.1.100' }), localPort: 67, from: { address: '198.18.1.100', port: 68 } }, 1000);
+    expect(renew.replies[0]).toMatchObject({ address: '198.18.1.100', port: 68 });
+    expect(renew.replies[0]!.msg.options).toMatchObject({ messageType: MessageType.ACK, router: ['198.18.1.1'], leaseTime: 300 });
+    expect(renew.subnet).toBe('198.18.1.0/24');
+  });
+
+  it('serves relayed subnets only when there is no local range', () => {
+    const cfg = config('full');
+    delete cfg.pool;
+    expect(handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:41'), localPort: 67, from }, 0)).toMatchObject({ replies: [], ignored: 'no-range-on-this-subnet' });
+    expect(handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:41', { giaddr: '198.18.1.1' }), localPort: 67, from }, 0).replies[0]!.msg.yiaddr).toBe('198.18.1.100');
   });
 
   it('unicasts renewals to ciaddr and broadcasts NAKs', () => {
@@ -159,6 +240,17 @@ describe('proxy mode', () => {
     expect(r.replies[0]!.msg.options.messageType).toBe(MessageType.ACK);
     expect(r.replies[0]!.msg.file).toBe('undionly.kpxe');
     expect(handleDhcp(cfg, { msg: req(MessageType.REQUEST, '52:54:00:00:00:01', { opts: PXE_BIOS }), localPort: 67, from }, 0).replies).toEqual([]);
+  });
+
+  it('answers a relayed PXE client with boot info only, through its relay', () => {
+    const r = handleDhcp(config('proxy'), { msg: req(MessageType.DISCOVER, '52:54:00:00:00:01', { giaddr: '198.18.1.1', hops: 1, opts: PXE_BIOS }), localPort: 67, from: { address: '198.18.1.1', port: 67 } }, 0);
+    expect(r.replies[0]).toMatchObject({ address: '198.18.1.1', port: 67 });
+    const m = r.replies[0]!.msg;
+    expect(m).toMatchObject({ yiaddr: '0.0.0.0', giaddr: '198.18.1.1', siaddr: SERVER, file: 'undionly.kpxe' });
+    for (const k of ['subnetMask', 'router', 'dns', 'leaseTime'] as const) expect(m.options[k]).toBeUndefined();
+    // The client then asks on 4011, routed: the ACK goes straight back to it.
+    const ack = handleDhcp(config('proxy'), { msg: req(MessageType.REQUEST, '52:54:00:00:00:01', { ciaddr: '198.18.1.50', opts: PXE_BIOS }), localPort: 4011, from: { address: '198.18.1.50', port: 68 } }, 0);
+    expect(ack.replies[0]).toMatchObject({ address: '198.18.1.50', port: 68 });
   });
 
   it('skips architectures without a loader', () => {

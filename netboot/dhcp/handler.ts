@@ -1,7 +1,8 @@
 /**
  * DHCP decisions, free of sockets: a decoded request + context in, replies
  * (with their destination) and notes out. Full mode allocates leases (RFC
- * 2131 §4.3); proxy mode answers only PXE clients with boot information (PXE
+ * 2131 §4.3) from the subnet the request comes from (subnets.ts: the local
+ * one, or one behind a relay); proxy mode answers only PXE clients with boot information (PXE
  * 2.1 spec §2.2.5 "proxyDHCP", RFC 4578) and never hands out addresses.
  */
 import type { BootClient, BootDecision } from '../boot/select.ts';
@@ -9,15 +10,24 @@ import { firmwareOf } from '../boot/select.ts';
 import { BOOTREPLY, BOOTREQUEST, FLAG_BROADCAST, emptyMessage, type DhcpMessage } from './codec.ts';
 import type { LeasePool, RequestState } from './leases.ts';
 import { MessageType, encodeSubOptions, type DhcpOptions } from './options.ts';
+import { selectSubnet, type SelectedBy, type ServedSubnet } from './subnets.ts';
 
 /** What the handler needs to know about the server. */
 export interface HandlerConfig {
   mode: 'full' | 'proxy';
+  /**
+   * Server identifier (option 54), siaddr and option 66, for every subnet: the
+   * one address relays forward to and routed clients renew with (see
+   * docs/architecture.md, "Relayed subnets").
+   */
   serverAddress: string;
+  /** The local subnet: the interface's network, with the old single-range keys. */
   subnet: { address: string; prefix: number; router?: string; dns?: string[]; domain?: string };
   leaseSeconds: number;
-  /** Required in full mode. */
+  /** The local subnet's addresses (full mode); absent when only relayed subnets hand out addresses. */
   pool?: LeasePool;
+  /** Subnets behind relays (full mode), each with its own pool. */
+  relayed?: readonly ServedSubnet[];
   boot: (client: BootClient) => BootDecision | null;
   ports: { server: number; client: number; proxy: number };
 }
@@ -57,6 +67,10 @@ export interface HandlerResult {
   exhausted?: boolean;
   /** The pool was full and this OFFER took the address of another MAC's unrequested offer. */
   reclaimed?: { mac: string; ip: string };
+  /** Full mode: the request's link (giaddr, 82/5 or 118) is in no configured subnet, so nothing was offered. */
+  unknownSubnet?: { link: string; by: SelectedBy };
+  /** The subnet that served the request (full mode), for logs: '198.18.1.0/24'. */
+  subnet?: string;
   client?: ClientEvent;
 }
 
@@ -109,17 +123,23 @@ function full(
   event: (m: string, ip?: string) => ClientEvent,
 ): HandlerResult {
   const { msg } = req;
-  const pool = cfg.pool;
-  if (!pool) return { replies: [], ignored: 'no-pool' };
   if (req.localPort !== cfg.ports.server) return { replies: [], ignored: 'proxy-port-in-full-mode' };
+  const choice = selectSubnet(localSubnet(cfg), cfg.relayed ?? [], msg);
+  // A link we have no subnet for: any address we gave would not work there (RFC 2131 §4.3.1).
+  if (!choice.subnet) return { replies: [], unknownSubnet: { link: choice.link, by: choice.by } };
+  const net = choice.subnet;
+  const pool = net.pool;
+  const name = `${net.address}/${net.prefix}`;
+  if (!pool) return { replies: [], ignored: 'no-range-on-this-subnet', subnet: name };
   const boot = isPxeClient(msg) || client.isIpxe ? cfg.boot(client) : null;
+  const done = (r: HandlerResult): HandlerResult => ({ ...r, subnet: name });
   switch (type) {
     case MessageType.DISCOVER: {
       const lease = pool.offer(client.mac, msg.options.requestedIp, now);
-      if (!lease) return { replies: [], exhausted: true, client: event('pool exhausted') };
-      const reply = answer(cfg, msg, MessageType.OFFER, lease.ip, boot);
+      if (!lease) return done({ replies: [], exhausted: true, client: event('pool exhausted') });
+      const reply = answer(cfg, net, msg, MessageType.OFFER, lease.ip, boot);
       const reclaimed = lease.reclaimedFrom !== undefined ? { reclaimed: { mac: lease.reclaimedFrom, ip: lease.ip } } : {};
-      return { replies: [route(cfg, msg, reply)], client: event('offered', lease.ip), ...reclaimed };
+      return done({ replies: [route(cfg, msg, reply)], client: event('offered', lease.ip), ...reclaimed });
     }
     case MessageType.REQUEST: {
       const sid = msg.options.serverId;
@@ -128,33 +148,33 @@ function full(
       if (sid !== undefined) [state, ip] = ['selecting', msg.options.requestedIp ?? nonZero(msg.ciaddr)];
       else if (msg.options.requestedIp !== undefined && msg.ciaddr === ZERO) [state, ip] = ['init-reboot', msg.options.requestedIp];
       else [state, ip] = ['renewing', nonZero(msg.ciaddr)];
-      if (ip === undefined) return { replies: [], dropped: 'request-without-address' };
+      if (ip === undefined) return done({ replies: [], dropped: 'request-without-address' });
       const out = pool.request(client.mac, state, ip, sid === undefined ? undefined : sid === cfg.serverAddress, now, msg.options.hostname);
-      if (out.kind === 'ignore') return { replies: [], ignored: out.why };
+      if (out.kind === 'ignore') return done({ replies: [], ignored: out.why });
       if (out.kind === 'nak') {
         const nak = reply(cfg, msg, MessageType.NAK);
         nak.options.message = out.why;
-        return { replies: [route(cfg, msg, nak)], client: event(`nak: ${out.why}`, ip) };
+        return done({ replies: [route(cfg, msg, nak)], client: event(`nak: ${out.why}`, ip) });
       }
-      const ack = answer(cfg, msg, MessageType.ACK, out.lease.ip, boot);
-      return { replies: [route(cfg, msg, ack)], client: event('bound', out.lease.ip) };
+      const ack = answer(cfg, net, msg, MessageType.ACK, out.lease.ip, boot);
+      return done({ replies: [route(cfg, msg, ack)], client: event('bound', out.lease.ip) });
     }
     case MessageType.DECLINE: {
       const ip = msg.options.requestedIp;
-      if (ip === undefined || !pool.decline(client.mac, ip, now)) return { replies: [], ignored: 'decline-not-ours' };
-      return { replies: [], client: event('declined', ip) };
+      if (ip === undefined || !pool.decline(client.mac, ip, now)) return done({ replies: [], ignored: 'decline-not-ours' });
+      return done({ replies: [], client: event('declined', ip) });
     }
     case MessageType.RELEASE: {
-      if (!pool.release(client.mac, msg.ciaddr, now)) return { replies: [], ignored: 'release-not-ours' };
-      return { replies: [], client: event('released', msg.ciaddr) };
+      if (!pool.release(client.mac, msg.ciaddr, now)) return done({ replies: [], ignored: 'release-not-ours' });
+      return done({ replies: [], client: event('released', msg.ciaddr) });
     }
     case MessageType.INFORM: {
       // RFC 2131 §4.3.5: configuration only; no yiaddr, no lease time; unicast to ciaddr.
-      const ack = answer(cfg, msg, MessageType.ACK, ZERO, boot);
+      const ack = answer(cfg, net, msg, MessageType.ACK, ZERO, boot);
       delete ack.options.leaseTime;
       delete ack.options.renewalTime;
       delete ack.options.rebindingTime;
-      return { replies: [route(cfg, msg, ack)], client: event('informed', nonZero(msg.ciaddr)) };
+      return done({ replies: [route(cfg, msg, ack)], client: event('informed', nonZero(msg.ciaddr)) });
     }
     default:
       return { replies: [], ignored: `unexpected message type ${type}` };
@@ -177,7 +197,9 @@ function proxy(
   if (type !== expected) return { replies: [], ignored: `proxy ignores ${type} on ${req.localPort}` };
   const boot = cfg.boot(client);
   if (!boot) return { replies: [], ignored: 'unknown-arch', client: event('no boot file for this architecture') };
-  const out = answer(cfg, msg, onProxyPort ? MessageType.ACK : MessageType.OFFER, ZERO, boot);
+  // Addresses belong to the other DHCP server, so the subnet doesn't matter: a relayed PXE client gets the
+  // same boot information through its relay (the reply goes to giaddr, route below).
+  const out = answer(cfg, localSubnet(cfg), msg, onProxyPort ? MessageType.ACK : MessageType.OFFER, ZERO, boot);
   for (const k of ['subnetMask', 'router', 'dns', 'domainName', 'leaseTime', 'renewalTime', 'rebindingTime'] as const) {
     delete out.options[k];
   }
@@ -200,7 +222,16 @@ export function pxeVendorOptions(): Buffer {
   return Buffer.concat([encodeSubOptions([{ code: 6, data: Buffer.from([8]) }]), Buffer.from([255])]);
 }
 
-/** A reply skeleton: same xid, flags, chaddr and giaddr; relay info echoed (RFC 3046 §2.2). */
+/** The local subnet as a ServedSubnet (the config keeps the old single-range shape). */
+function localSubnet(cfg: HandlerConfig): ServedSubnet {
+  return { ...cfg.subnet, leaseSeconds: cfg.leaseSeconds, pool: cfg.pool };
+}
+
+/**
+ * A reply skeleton: same xid, flags, chaddr and giaddr; relay info echoed
+ * (RFC 3046 §2.2, which carries an RFC 3527 link selection back with it);
+ * subnet selection echoed (RFC 3011 §3: "MUST return an identical copy").
+ */
 function reply(cfg: HandlerConfig, req: DhcpMessage, type: number): DhcpMessage {
   const r = emptyMessage(BOOTREPLY, req.xid, req.chaddr);
   r.htype = req.htype;
@@ -209,23 +240,24 @@ function reply(cfg: HandlerConfig, req: DhcpMessage, type: number): DhcpMessage 
   r.giaddr = req.giaddr;
   r.options = { messageType: type, serverId: cfg.serverAddress };
   if (req.options.agentInfo) r.options.agentInfo = req.options.agentInfo;
+  if (req.options.subnetSelection) r.options.subnetSelection = req.options.subnetSelection;
   return r;
 }
 
-/** OFFER/ACK with network configuration, lease times and boot information. */
-function answer(cfg: HandlerConfig, req: DhcpMessage, type: number, yiaddr: string, boot: BootDecision | null): DhcpMessage {
+/** OFFER/ACK with the subnet's network configuration, lease times and boot information. */
+function answer(cfg: HandlerConfig, net: ServedSubnet, req: DhcpMessage, type: number, yiaddr: string, boot: BootDecision | null): DhcpMessage {
   const r = reply(cfg, req, type);
   r.yiaddr = yiaddr;
   r.ciaddr = req.ciaddr;
   const o: DhcpOptions = r.options;
-  o.subnetMask = prefixToMask(cfg.subnet.prefix);
-  if (cfg.subnet.router) o.router = [cfg.subnet.router];
-  if (cfg.subnet.dns?.length) o.dns = cfg.subnet.dns;
-  if (cfg.subnet.domain) o.domainName = cfg.subnet.domain;
-  o.leaseTime = cfg.leaseSeconds;
+  o.subnetMask = prefixToMask(net.prefix);
+  if (net.router) o.router = [net.router];
+  if (net.dns?.length) o.dns = net.dns;
+  if (net.domain) o.domainName = net.domain;
+  o.leaseTime = net.leaseSeconds;
   // RFC 2131 §4.4.5 defaults: T1 = 0.5, T2 = 0.875 of the lease.
-  o.renewalTime = Math.floor(cfg.leaseSeconds / 2);
-  o.rebindingTime = Math.floor((cfg.leaseSeconds * 7) / 8);
+  o.renewalTime = Math.floor(net.leaseSeconds / 2);
+  o.rebindingTime = Math.floor((net.leaseSeconds * 7) / 8);
   if (boot) {
     r.siaddr = boot.tftpServer ?? cfg.serverAddress;
     // The file field holds 127 characters; a longer URL travels only in option 67.

@@ -26,7 +26,10 @@ export interface Reservation {
 
 /** Synchronous lease storage; the server implements it in SQLite. */
 export interface LeaseStore {
+  /** The MAC's newest row. */
   byMac(mac: string): Lease | undefined;
+  /** Every row of the MAC (one per subnet it was served on). */
+  leasesOf(mac: string): Lease[];
   byIp(ip: string): Lease | undefined;
   all(): Lease[];
   upsert(lease: Lease): void; // keyed by ip (one row per address; a declined address has a mac like 'declined')
@@ -51,6 +54,9 @@ export class MemoryLeaseStore implements LeaseStore {
   }
   byIp(ip: string): Lease | undefined {
     return this.rows.get(ip);
+  }
+  leasesOf(mac: string): Lease[] {
+    return [...this.rows.values()].filter((l) => l.mac === mac);
   }
   all(): Lease[] {
     return [...this.rows.values()];

@@ -1,5 +1,6 @@
 /**
- * The DHCP option catalogue (RFC 2132, PXE RFC 4578, relay RFC 3046, iPXE):
+ * The DHCP option catalogue (RFC 2132, PXE RFC 4578, relay RFC 3046/3527,
+ * subnet selection RFC 3011, iPXE):
  * one table maps a readable name to its code and wire kind, and the typed
  * `DhcpOptions` object is derived from it. Also the message-type name table
  * used by every log line. Pure data + helpers; no I/O.
@@ -86,6 +87,8 @@ export const OPTIONS = {
   clientArch: { code: 93, kind: 'u16list' },
   clientNdi: { code: 94, kind: 'ndi' },
   clientUuid: { code: 97, kind: 'bytes' },
+  // RFC 3011: the subnet a client (or a relay on its behalf) asks to be served from.
+  subnetSelection: { code: 118, kind: 'ip' },
   ipxe: { code: 175, kind: 'subopts' },
   pxelinuxConfigFile: { code: 209, kind: 'string' },
   pxelinuxPathPrefix: { code: 210, kind: 'string' },

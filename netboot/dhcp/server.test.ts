@@ -136,3 +136,32 @@ describe('DHCP server rate limits (issue 25)', () => {
     expect(await limitedMetric(r)).toEqual({});
   });
 });
+
+describe('DHCP server with subnets behind relays', () => {
+  const relayed = [{ address: '10.0.0.0', prefix: 24, range: { first: '10.0.0.100', last: '10.0.0.109' }, router: '10.0.0.1', leaseSeconds: 120 }];
+  const link = (a: number[]) => ({ agentInfo: [{ code: 5, data: Buffer.from(a) }] });
+
+  it('serves a relayed subnet, and counts (not answers) a link in no subnet', async () => {
+    // Only relayed subnets hand out addresses here: no local range.
+    const r = await rig({ subnet: { address: '127.0.0.0', prefix: 24 }, range: undefined, relayed });
+    r.send(packet(1, MessageType.DISCOVER, link([10, 0, 0, 0])));
+    await until(() => r.replies.length === 1, 'the OFFER');
+    expect(r.replies[0]).toMatchObject({ yiaddr: '10.0.0.100', giaddr: RELAY, options: { router: ['10.0.0.1'], leaseTime: 120, serverId: SERVER } });
+    for (let i = 0; i < 3; i++) r.send(packet(2, MessageType.DISCOVER, link([10, 9, 0, 0])));
+    await until(() => r.dhcp.stats['unknownSubnet'] === 3, 'the unknown subnet count');
+    const m = (await r.registry.getSingleMetric('imgsrv_dhcp_unknown_subnet_total')!.get()).values;
+    expect(m[0]?.value).toBe(3);
+    // The local segment has no range: nothing for it, and the service goes on.
+    r.send({ ...packet(3, MessageType.DISCOVER), giaddr: '0.0.0.0' });
+    r.send(packet(4, MessageType.DISCOVER, link([10, 0, 0, 0])));
+    await until(() => r.replies.length === 2, 'the next OFFER');
+    expect(r.replies[1]?.yiaddr).toBe('10.0.0.101');
+  });
+
+  it('refuses subnets that overlap the local one or each other, or a router outside its subnet', async () => {
+    const start = (o: Partial<DhcpServerOptions>) => rig({ subnet: { address: '127.0.0.0', prefix: 24 }, range: undefined, ...o }).then(() => 'started', (e: Error) => e.message);
+    expect(await start({ relayed: [{ ...relayed[0]!, address: '127.0.0.0', prefix: 16, range: { first: '127.0.5.1', last: '127.0.5.9' } }] })).toMatch(/dhcp\.subnets\.0 \(127\.0\.0\.0\/16\) overlaps the netboot interface's own subnet/);
+    expect(await start({ relayed: [relayed[0]!, { ...relayed[0]!, prefix: 25 }] })).toMatch(/dhcp\.subnets\.1 \(10\.0\.0\.0\/25\) overlaps dhcp\.subnets\.0/);
+    expect(await start({ relayed: [{ ...relayed[0]!, router: '10.0.1.1' }] })).toMatch(/router 10\.0\.1\.1 is outside the subnet/);
+  });
+});

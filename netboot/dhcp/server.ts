@@ -16,6 +16,7 @@ import type { BootClient, BootDecision } from '../boot/select.ts';
 import { DhcpDecodeError, decode, encode, peek, type DhcpMessage, type PacketHead } from './codec.ts';
 import { handleDhcp, type ClientEvent, type HandlerConfig, type Outbound } from './handler.ts';
 import { LeasePool, type LeaseStore } from './leases.ts';
+import { cidrOf, overlaps, contains, subnetLeaseStore, type ServedSubnet } from './subnets.ts';
 import { LogThrottle } from '../log-throttle.ts';
 import { MessageType, messageTypeName } from './options.ts';
 import { DEFAULT_LIMITS, DhcpRateLimiter, type DhcpLimits } from './rate-limit.ts';
@@ -26,8 +27,10 @@ export interface DhcpServerOptions {
   serverAddress: string; // the one stable IPv4 address we answer from (server identifier, siaddr); the interface may have several
   interfaceName: string; // for logs/metrics
   subnet: { address: string; prefix: number; router?: string | undefined; dns?: string[] | undefined; domain?: string | undefined };
-  range?: { first: string; last: string } | undefined; // required in full mode
+  range?: { first: string; last: string } | undefined; // the local subnet's addresses; full mode needs it or `relayed`
   leaseSeconds: number;
+  /** Full mode: subnets behind DHCP relays, each with its own range (and lease time, default `leaseSeconds`). */
+  relayed?: readonly RelayedSubnet[] | undefined;
   leases: LeaseStore;
   boot: (client: BootClient) => BootDecision | null; // the server wires selectBoot with its policy
   onClient?: (ev: ClientEvent) => void; // node inventory hook
@@ -48,6 +51,17 @@ export interface DhcpServerOptions {
   transaction?: (<T>(fn: () => T) => T) | undefined;
   /** Rate limits (rate-limit.ts): DEFAULT_LIMITS, with the ones given replacing theirs; false for none. */
   limits?: Partial<DhcpLimits> | false | undefined;
+}
+
+/** A subnet behind a relay agent: its network, its addresses and what its clients are told. */
+export interface RelayedSubnet {
+  address: string;
+  prefix: number;
+  range: { first: string; last: string };
+  router?: string | undefined;
+  dns?: string[] | undefined;
+  domain?: string | undefined;
+  leaseSeconds?: number | undefined;
 }
 
 /** A running DHCP service. */
@@ -72,7 +86,7 @@ interface Inbound {
 interface Pending {
   r: Outbound;
   out: dgram.Socket;
-  ctx: { mac: string; xid: number; type: string; port: number };
+  ctx: { mac: string; xid: number; type: string; port: number; subnet?: string | undefined };
 }
 
 /** Start the DHCP service; rejects on socket errors (port in use, no permission). */
@@ -82,13 +96,23 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   const now = opts.now ?? Date.now;
   const transaction = opts.transaction ?? (<T>(fn: () => T): T => fn());
   let pool: LeasePool | undefined;
+  let relayed: ServedSubnet[] = [];
   if (opts.mode === 'full') {
-    if (!opts.range) throw new ImgsrvError('BAD_CONFIG', 'full DHCP mode needs an address range', { hint: 'set dhcp.range or use proxy mode' });
-    pool = new LeasePool(opts.leases, opts.range, opts.subnet, { leaseMs: opts.leaseSeconds * 1000 }, [
-      opts.serverAddress,
-      ...(opts.subnet.router ? [opts.subnet.router] : []),
-    ]);
+    const relays = opts.relayed ?? [];
+    if (!opts.range && relays.length === 0) throw new ImgsrvError('BAD_CONFIG', 'full DHCP mode needs an address range', { hint: 'set dhcp.range (or dhcp.subnets) or use proxy mode' });
+    checkRelayedSubnets(opts.subnet, relays);
+    // Every pool works on its own subnet's rows of the one store (subnetLeaseStore).
+    const poolOf = (net: { address: string; prefix: number }, range: { first: string; last: string }, leaseSeconds: number, exclude: string[]): LeasePool =>
+      new LeasePool(subnetLeaseStore(opts.leases, net), range, net, { leaseMs: leaseSeconds * 1000 }, exclude);
+    const routerOf = (r: string | undefined): string[] => (r ? [r] : []);
+    if (opts.range) pool = poolOf(opts.subnet, opts.range, opts.leaseSeconds, [opts.serverAddress, ...routerOf(opts.subnet.router)]);
+    relayed = relays.map((r) => {
+      const leaseSeconds = r.leaseSeconds ?? opts.leaseSeconds;
+      const net = { address: r.address, prefix: r.prefix };
+      return { ...net, router: r.router, dns: r.dns, domain: r.domain, leaseSeconds, pool: poolOf(net, r.range, leaseSeconds, routerOf(r.router)) };
+    });
   }
+  const pools = [...(pool ? [pool] : []), ...relayed.flatMap((r) => (r.pool ? [r.pool] : []))];
   const cfg: HandlerConfig = {
     mode: opts.mode,
     serverAddress: opts.serverAddress,
@@ -101,6 +125,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     },
     leaseSeconds: opts.leaseSeconds,
     ...(pool ? { pool } : {}),
+    relayed,
     boot: opts.boot,
     ports,
   };
@@ -166,7 +191,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       // there to keep a flood from the pool and the store, and to drop it cheaply.
       const ingress = head.giaddr === '0.0.0.0' ? 'local' : head.giaddr;
       // Proxy mode holds no state: there, every DISCOVER is a new client's.
-      const newClient = pool ? !pool.knows(head.chaddr) && !pool.holdsOffer(head.chaddr, now()) : head.messageType === MessageType.DISCOVER;
+      const newClient = opts.mode === 'full' ? !pools.some((p) => p.knows(head.chaddr) || p.holdsOffer(head.chaddr, now())) : head.messageType === MessageType.DISCOVER;
       const limited = limiter?.admit({ mac: head.chaddr, ingress, newClient }, performance.now());
       if (limited) {
         const type = messageTypeName(head.messageType);
@@ -205,10 +230,16 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         bump('ignored');
         perPacket.write('debug', 'ignored', { ...ctx, reason: result.ignored }, 'not answering');
       }
+      if (result.unknownSubnet) {
+        // Relays we were not configured for (or a forged giaddr): counted, and logged once per window.
+        bump('unknownSubnet');
+        metrics.unknownSubnet.inc({ interface: iface });
+        warnings.write('warn', 'unknown-subnet', { ...ctx, ...result.unknownSubnet, giaddr: msg.giaddr }, 'request from a subnet with no dhcp.subnets entry: no offer');
+      }
       if (result.exhausted) {
         bump('exhausted');
         metrics.exhausted.inc({ interface: iface });
-        warnings.write('warn', 'exhausted', ctx, 'address pool exhausted: no offer (every address bound or offered to a known client)');
+        warnings.write('warn', `exhausted.${result.subnet ?? 'local'}`, { ...ctx, subnet: result.subnet }, 'address pool exhausted: no offer (every address bound or offered to a known client)');
       }
       if (result.reclaimed) {
         bump('reclaimed');
@@ -222,7 +253,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
           log.error({ err, mac: msg.chaddr }, 'onClient hook failed');
         }
       }
-      return result.replies.map((r) => ({ r, out, ctx }));
+      return result.replies.map((r) => ({ r, out, ctx: { ...ctx, subnet: result.subnet } }));
     };
     const send = ({ r, out, ctx }: Pending): void => {
       const rtype = messageTypeName(r.msg.options.messageType);
@@ -235,7 +266,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         bump(`sent.${rtype}`);
         metrics.sent.inc({ type: rtype, interface: iface });
       });
-      perPacket.write('info', rtype, { ...ctx, reply: rtype, to: `${r.address}:${r.port}`, yiaddr: r.msg.yiaddr, file: r.msg.options.bootfile }, rtype);
+      perPacket.write('info', rtype, { ...ctx, reply: rtype, to: `${r.address}:${r.port}`, yiaddr: r.msg.yiaddr, subnet: ctx.subnet, file: r.msg.options.bootfile }, rtype);
     };
     // Packets that arrive together (a rack powering on) are decided together: one commit for the
     // batch instead of one per write, then the replies. The batch is what one turn of the event
@@ -269,7 +300,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     await Promise.all(sockets.map(closeSocket));
     throw err;
   }
-  log.info({ mode: opts.mode, serverAddress: opts.serverAddress, interface: iface, ports }, 'DHCP server listening');
+  log.info({ mode: opts.mode, serverAddress: opts.serverAddress, interface: iface, ports, relayed: relayed.map(cidrOf) }, 'DHCP server listening');
   return {
     stats,
     close: async () => {
@@ -307,13 +338,36 @@ function closeSocket(s: dgram.Socket): Promise<void> {
   });
 }
 
-function createMetrics(registry: Registry | undefined): Record<'received' | 'sent' | 'dropped' | 'exhausted' | 'limited' | 'reclaimed', Counter> {
+function createMetrics(registry: Registry | undefined): Record<'received' | 'sent' | 'dropped' | 'exhausted' | 'limited' | 'reclaimed' | 'unknownSubnet', Counter> {
   return {
     received: counter(registry, 'imgsrv_dhcp_received_total', 'DHCP messages received, by message type', ['type', 'interface']),
     sent: counter(registry, 'imgsrv_dhcp_sent_total', 'DHCP messages sent, by message type', ['type', 'interface']),
     dropped: counter(registry, 'imgsrv_dhcp_dropped_total', 'DHCP packets dropped as malformed or invalid, or unanswered because the store could not commit, by reason', ['reason', 'interface']),
     exhausted: counter(registry, 'imgsrv_dhcp_pool_exhausted_total', 'DISCOVERs left unanswered because the pool was full', ['interface']),
     limited: counter(registry, 'imgsrv_dhcp_rate_limited_total', 'DHCP packets dropped unanswered for exceeding a rate limit (per client MAC, per ingress, or in total)', ['limit', 'interface']),
+    unknownSubnet: counter(registry, 'imgsrv_dhcp_unknown_subnet_total', 'Full-mode requests left unanswered because their relay (giaddr, link or subnet selection) is in no configured subnet', ['interface']),
     reclaimed: counter(registry, 'imgsrv_dhcp_offers_reclaimed_total', 'Unrequested OFFERs withdrawn, when the pool was full, to offer their address to another client', ['interface']),
   };
+}
+
+/**
+ * Refuse a set of subnets that can't be served: two that overlap (an address
+ * would belong to both pools), a range or router outside its subnet. The
+ * config schema checks the relayed ones among themselves; only here is the
+ * local subnet (the interface's) known.
+ */
+export function checkRelayedSubnets(local: { address: string; prefix: number }, relays: readonly RelayedSubnet[]): void {
+  relays.forEach((r, i) => {
+    const where = `dhcp.subnets.${i} (${cidrOf(r)})`;
+    if (overlaps(local, r)) {
+      throw new ImgsrvError('BAD_CONFIG', `${where} overlaps the netboot interface's own subnet ${cidrOf(local)}`, {
+        hint: 'the local subnet is configured by dhcp.range, dhcp.router and dhcp.dns; list only subnets behind relays in dhcp.subnets',
+      });
+    }
+    const other = relays.findIndex((o, j) => j < i && overlaps(o, r));
+    if (other >= 0) throw new ImgsrvError('BAD_CONFIG', `${where} overlaps dhcp.subnets.${other} (${cidrOf(relays[other]!)})`, { hint: 'each address belongs to one subnet' });
+    for (const [what, ip] of [['range start', r.range.first], ['range end', r.range.last], ['router', r.router]] as const) {
+      if (ip !== undefined && !contains(r, ip)) throw new ImgsrvError('BAD_CONFIG', `${where}: the ${what} ${ip} is outside the subnet`, { hint: 'give addresses inside the subnet' });
+    }
+  });
 }

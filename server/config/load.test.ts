@@ -63,6 +63,33 @@ describe('config', () => {
     expect(errorOf(() => validateConfig({ swarm: { torrentPort: 0 } })).message).toMatch(/swarm\.torrentPort/);
   });
 
+  it('reads subnets behind relays, and names a bad one by its path', () => {
+    const p = file('s.yaml', [
+      'dhcp:',
+      '  mode: full',
+      '  range: 198.18.0.100-198.18.0.150',
+      '  subnets:',
+      '    - { subnet: 198.18.1.0/24, range: 198.18.1.100-198.18.1.200, router: 198.18.1.1, dns: [198.18.0.53], leaseSeconds: 900 }',
+      '    - { subnet: 198.18.2.0/23, range: 198.18.3.10-198.18.3.20 }',
+      '',
+    ].join('\n'));
+    const c = loadConfig({ file: p });
+    expect(c.dhcp.range).toEqual({ first: '198.18.0.100', last: '198.18.0.150' });
+    expect(c.dhcp.subnets).toEqual([
+      { subnet: { address: '198.18.1.0', prefix: 24 }, range: { first: '198.18.1.100', last: '198.18.1.200' }, router: '198.18.1.1', dns: ['198.18.0.53'], leaseSeconds: 900 },
+      { subnet: { address: '198.18.2.0', prefix: 23 }, range: { first: '198.18.3.10', last: '198.18.3.20' }, dns: [] },
+    ]);
+    const bad = (subnets: unknown[]) => errorOf(() => validateConfig({ dhcp: { subnets } })).message;
+    const s = { subnet: '198.18.1.0/24', range: '198.18.1.100-198.18.1.200' };
+    expect(bad([{ ...s, subnet: '198.18.1.7/24' }])).toMatch(/dhcp\.subnets\.0\.subnet: must be the network address: 198\.18\.1\.0\/24/);
+    expect(bad([{ ...s, subnet: '198.18.1.0' }])).toMatch(/dhcp\.subnets\.0\.subnet: must be a network like/);
+    expect(bad([{ ...s, range: '198.18.1.100-198.18.2.5' }])).toMatch(/dhcp\.subnets\.0\.range: 198\.18\.2\.5 is outside 198\.18\.1\.0\/24/);
+    expect(bad([{ ...s, router: '198.18.0.1' }])).toMatch(/dhcp\.subnets\.0\.router: 198\.18\.0\.1 is outside 198\.18\.1\.0\/24/);
+    expect(bad([s, { subnet: '198.18.0.0/23', range: '198.18.0.10-198.18.0.20' }])).toMatch(/dhcp\.subnets\.1\.subnet: overlaps dhcp\.subnets\.0 \(198\.18\.1\.0\/24\)/);
+    expect(bad([{ ...s, gateway: '198.18.1.1' }])).toMatch(/unknown key dhcp\.subnets\.0\.gateway/);
+    expect(bad([{ subnet: '198.18.1.0/24' }])).toMatch(/dhcp\.subnets\.0\.range/);
+  });
+
   it('reports a syntax error with the file name', () => {
     const p = file('c.yaml', 'dhcp: [unclosed\n');
     expect(errorOf(() => loadConfig({ file: p })).message).toMatch(/c\.yaml is not valid YAML/);

@@ -10,6 +10,7 @@ import { hostnamePatternProblem } from '../../core/hostname.ts';
 import { diskHintProblem } from '../../contract/disk-hint.ts';
 import { normalizeMac } from '../store/nodes.ts';
 import { ipToInt } from '../../netboot/dhcp/options.ts';
+import { contains, overlaps, parseCidr } from '../../netboot/dhcp/subnets.ts';
 import { checkKernelArg } from '../../netboot/boot/cmdline.ts';
 
 /** The boot builders' own rule for an extra kernel argument, so a bad one is refused at load, with its key path. */
@@ -44,6 +45,48 @@ export const rangeSchema = z.string().transform((s, ctx) => {
   }
   return { first, last };
 });
+
+/** A network in CIDR form, 198.18.1.0/24 (no host bits set). */
+export const cidrSchema = z.string().transform((s, ctx) => {
+  const net = parseCidr(s);
+  if (!net || net.address !== s.trim().split('/')[0]) {
+    ctx.addIssue({ code: 'custom', message: net ? `must be the network address: ${net.address}/${net.prefix}` : 'must be a network like 198.18.1.0/24' });
+    return { address: '0.0.0.0', prefix: 32 };
+  }
+  return net;
+});
+
+/** A subnet behind a DHCP relay: its network, addresses, router and DNS (full mode). */
+export const relayedSubnetSchema = z
+  .strictObject({
+    subnet: cidrSchema,
+    range: rangeSchema,
+    router: ipv4.optional(),
+    dns: z.array(ipv4).default([]),
+    domain: z.string().optional(),
+    /** Default: dhcp.leaseSeconds. */
+    leaseSeconds: z.number().int().min(60).max(30 * 86400).optional(),
+  })
+  .superRefine((s, ctx) => {
+    if (s.subnet.prefix > 30) ctx.addIssue({ code: 'custom', path: ['subnet'], message: 'must be /30 or larger (room for a router and clients)' });
+    for (const [key, ip] of [['range', s.range.first], ['range', s.range.last], ['router', s.router]] as const) {
+      if (ip !== undefined && s.subnet.prefix <= 30 && !contains(s.subnet, ip)) {
+        ctx.addIssue({ code: 'custom', path: [key], message: `${ip} is outside ${s.subnet.address}/${s.subnet.prefix}` });
+        return;
+      }
+    }
+  });
+
+/** Relayed subnets must not overlap one another (their pools would share addresses). */
+function subnetsOverlap(list: ReadonlyArray<{ subnet: { address: string; prefix: number } }>, ctx: z.RefinementCtx): void {
+  list.forEach((s, i) => {
+    const j = list.findIndex((o, k) => k < i && overlaps(o.subnet, s.subnet));
+    if (j >= 0) {
+      const other = list[j]!.subnet;
+      ctx.addIssue({ code: 'custom', path: ['subnets', i, 'subnet'], message: `overlaps dhcp.subnets.${j} (${other.address}/${other.prefix})` });
+    }
+  });
+}
 
 /** What a capture leaves out by default: kernel and runtime file systems' contents, caches, temp files. */
 export const DEFAULT_CAPTURE_EXCLUDES = [
@@ -111,6 +154,8 @@ export const configSchema = z
         dns: z.array(ipv4).default([]),
         domain: z.string().optional(),
         reservations: z.array(reservationSchema).default([]),
+        /** Full mode: subnets behind DHCP relays (giaddr, RFC 3527 link selection, RFC 3011 subnet selection pick one). */
+        subnets: z.array(relayedSubnetSchema).default([]),
         /** Ports, for tests that must not take 67/68/4011. */
         ports: z
           .strictObject({ server: z.number().int().default(67), client: z.number().int().default(68), proxy: z.number().int().default(4011) })
@@ -118,6 +163,7 @@ export const configSchema = z
         /** Rate limits per client MAC, per ingress, for new clients per ingress, and in total; one left out keeps its default, false turns them off. */
         limits: z.union([z.literal(false), z.strictObject({ perMac: dhcpRate, perIngress: dhcpRate, newClients: dhcpRate, total: dhcpRate })]).optional(),
       })
+      .superRefine((d, ctx) => subnetsOverlap(d.subnets, ctx))
       .prefault({}),
     tftp: z
       .strictObject({

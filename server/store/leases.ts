@@ -45,6 +45,10 @@ export class SqliteLeaseStore implements LeaseStore {
     return row && toLease(row);
   }
 
+  leasesOf(mac: string): Lease[] {
+    return (stmt(this.db, 'SELECT * FROM leases WHERE mac = ?').all(mac) as unknown as Row[]).map(toLease);
+  }
+
   byIp(ip: string): Lease | undefined {
     const row = stmt(this.db, 'SELECT * FROM leases WHERE ip = ?').get(ip) as Row | undefined;
     return row && toLease(row);

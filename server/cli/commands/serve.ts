@@ -10,6 +10,7 @@ interface ServeFlags {
   address?: string;
   dhcp?: 'full' | 'proxy' | 'off';
   range?: string;
+  subnet?: RawConfig[];
   boot?: 'http' | 'tftp';
   httpPort?: number;
   logLevel?: string;
@@ -24,6 +25,11 @@ export function registerServe(program: Command): void {
     .option('--address <ip>', 'the one address to answer from, when the interface has several')
     .addOption(new Option('--dhcp <mode>', 'DHCP mode').choices(['full', 'proxy', 'off']))
     .option('--range <first-last>', 'address range for full DHCP, e.g. 198.18.0.100-198.18.0.200')
+    .option(
+      '--subnet <spec>',
+      'a subnet behind a DHCP relay (full mode; repeat for more; replaces dhcp.subnets): CIDR,range=FIRST-LAST[,router=IP][,dns=IP+IP][,domain=D][,lease=SECONDS]',
+      (v: string, prev: RawConfig[] | undefined) => [...(prev ?? []), parseSubnetFlag(v)],
+    )
     .addOption(new Option('--boot <mode>', 'how kernel and initrd travel').choices(['http', 'tftp']))
     .addOption(new Option('--http-port <port>', 'HTTP port').argParser(parsePort))
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
@@ -36,7 +42,7 @@ export function registerServe(program: Command): void {
         address: flags.address,
         log: flags.logLevel ? { level: flags.logLevel } : undefined,
         http: flags.httpPort ? { port: flags.httpPort } : undefined,
-        dhcp: { mode: flags.dhcp, range: flags.range },
+        dhcp: { mode: flags.dhcp, range: flags.range, subnets: flags.subnet },
         boot: { mode: flags.boot },
       };
       const config = loadConfig({ file: flags.config, overrides: stripUndefined(overrides) });
@@ -55,6 +61,26 @@ export function registerServe(program: Command): void {
       log.info('stopped');
       process.exit(0);
     });
+}
+
+const SUBNET_KEYS: Record<string, string> = { range: 'range', router: 'router', dns: 'dns', domain: 'domain', lease: 'leaseSeconds' };
+
+/**
+ * `--subnet 198.18.1.0/24,range=198.18.1.100-198.18.1.200,router=198.18.1.1,dns=198.18.0.53`
+ * → one dhcp.subnets entry; the config schema then checks the values (naming dhcp.subnets.N.key).
+ */
+export function parseSubnetFlag(v: string): RawConfig {
+  const [cidr, ...pairs] = v.split(',');
+  if (!cidr || cidr.includes('=')) throw new InvalidArgumentError('must start with the subnet, e.g. 198.18.1.0/24,range=198.18.1.100-198.18.1.200,router=198.18.1.1');
+  const out: RawConfig = { subnet: cidr };
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    const key = eq > 0 ? SUBNET_KEYS[pair.slice(0, eq)] : undefined;
+    if (!key) throw new InvalidArgumentError(`"${pair}": expected range=, router=, dns=, domain= or lease=`);
+    const value = pair.slice(eq + 1);
+    out[key] = key === 'dns' ? value.split('+').filter(Boolean) : key === 'leaseSeconds' ? Number(value) : value;
+  }
+  return out;
 }
 
 function parsePort(v: string): number {
