@@ -14,12 +14,14 @@ import { GPT_TYPES, planLayout, requiredBytes, type LayoutPlan, type PartitionMa
 import { mountTarget, mountsUnder, unmountTarget } from './mount.ts';
 import { applyLayout, sfdiskScript, waitForPartition } from './partition.ts';
 import { createRunner } from './run.ts';
-import { netbootRunner } from './testdata/netboot-runner.ts';
+import { BUSYBOX, NETBOOT_TREE, netbootRunner } from './testdata/netboot-runner.ts';
 import { gptFacts, mbrFacts, metaFor, treeFacts } from './testdata/facts.ts';
 
 const MiB = 1024 * 1024;
 // What the node runs: busybox applets where the netboot environment links them.
 const runner = netbootRunner(createRunner(silentLogger));
+// The test's own fixtures (disk files, loop devices standing in for the kernel's partition nodes): the host's tools.
+const host = createRunner(silentLogger);
 let dir: string;
 let loops: string[];
 
@@ -29,14 +31,14 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   await unmountTarget(runner, join(dir, 'mnt')).catch(() => {});
-  for (const l of loops) await runner.run('detach', ['losetup', '-d', l]).catch(() => {});
+  for (const l of loops) await host.run('detach', ['losetup', '-d', l]).catch(() => {});
   await rm(dir, { recursive: true, force: true });
 });
 
 async function diskFile(mib: number): Promise<string> {
   const f = join(dir, 'disk.img');
   await writeFile(f, '');
-  await runner.run('size', ['truncate', '-s', `${mib}M`, f]);
+  await host.run('size', ['truncate', '-s', `${mib}M`, f]);
   return f;
 }
 
@@ -44,7 +46,7 @@ async function diskFile(mib: number): Promise<string> {
 function loopResolver(plan: LayoutPlan): (n: number) => Promise<string> {
   return async (n) => {
     const p = plan.partitions.find((x) => x.number === n)!;
-    const dev = (await runner.run('loop', ['losetup', '-f', '--show', '-o', String(p.startBytes), '--sizelimit', String(p.sizeBytes), plan.diskPath])).trim();
+    const dev = (await host.run('loop', ['losetup', '-f', '--show', '-o', String(p.startBytes), '--sizelimit', String(p.sizeBytes), plan.diskPath])).trim();
     loops.push(dev);
     return dev;
   };
@@ -118,6 +120,13 @@ describe('applyLayout', () => {
     const root = mapping.find((m) => m.mountpoint === '/')!;
     expect(await blkid(root.device)).toMatchObject({ TYPE: 'ext4', UUID: root.newUuid });
     await runner.run('fsck', ['fsck.ext4', '-n', root.device]);
+  });
+
+  it('fails when the netboot environment lacks a tool it uses (here mkfs.vfat), as the node would', async () => {
+    const file = await diskFile(160);
+    const plan = planLayout(gptFacts, { path: file, sizeBytes: 160 * MiB });
+    const lacking = netbootRunner(createRunner(silentLogger), BUSYBOX, { ...NETBOOT_TREE, tools: NETBOOT_TREE.tools.filter((t) => !t.endsWith('/mkfs.vfat')) });
+    await expect(applyLayout(lacking, plan, { partitionDevice: loopResolver(plan) })).rejects.toThrow(/mkfs\.vfat: not in the netboot environment/);
   });
 
   it('uses the default layout for a plain-tree image', async () => {

@@ -29,6 +29,8 @@ import { treeFacts } from './testdata/facts.ts';
 const MiB = 1 << 20;
 const PIECE = 256 * 1024;
 const runner = netbootRunner(createRunner(silentLogger));
+// The test's own fixtures (disk files, loop devices standing in for partition nodes): the host's tools.
+const host = createRunner(silentLogger);
 let dir: string;
 let loops: string[];
 
@@ -38,21 +40,21 @@ beforeEach(async () => {
 });
 afterEach(async () => {
   for (const m of ['mnt', 'grow']) await unmountTarget(runner, join(dir, m)).catch(() => {});
-  for (const l of loops) await runner.run('detach', ['losetup', '-d', l]).catch(() => {});
+  for (const l of loops) await host.run('detach', ['losetup', '-d', l]).catch(() => {});
   await rm(dir, { recursive: true, force: true });
 });
 
 function loopResolver(plan: LayoutPlan): (n: number) => Promise<string> {
   return async (n) => {
     const p = plan.partitions.find((x) => x.number === n)!;
-    const dev = (await runner.run('loop', ['losetup', '-f', '--show', '-o', String(p.startBytes), '--sizelimit', String(p.sizeBytes), plan.diskPath])).trim();
+    const dev = (await host.run('loop', ['losetup', '-f', '--show', '-o', String(p.startBytes), '--sizelimit', String(p.sizeBytes), plan.diskPath])).trim();
     loops.push(dev);
     return dev;
   };
 }
 
 async function detachAll(): Promise<void> {
-  for (const l of loops.splice(0)) await runner.run('detach', ['losetup', '-d', l]);
+  for (const l of loops.splice(0)) await host.run('detach', ['losetup', '-d', l]);
 }
 
 /** A fake image torrent: `mib` MiB of random bytes in 256 KiB pieces. */
@@ -82,7 +84,7 @@ describe.skipIf(process.getuid?.() !== 0)('scratch area on the target disk', () 
     it(`survives the restore starting over, then is given back to the ${fsType} file system`, async () => {
       const disk = join(dir, 'disk.img');
       await writeFile(disk, '');
-      await runner.run('size', ['truncate', '-s', '640M', disk]);
+      await host.run('size', ['truncate', '-s', '640M', disk]);
       const facts = { ...treeFacts, filesystems: treeFacts.filesystems.map((f) => ({ ...f, type: fsType })) };
       const img = image(96);
       const planned = planLayout(facts, { path: disk, sizeBytes: 640 * MiB });

@@ -21,6 +21,8 @@ const MiB = 1024 * 1024;
 const SIZE = 64 * MiB;
 // What the node runs: busybox applets where the netboot environment links them.
 const runner = netbootRunner(createRunner(silentLogger));
+// The test's own fixtures (disk files, loop devices standing in for partition nodes): the host's tools.
+const host = createRunner(silentLogger);
 const execFileP = promisify(execFile);
 let dir: string;
 let loops: string[];
@@ -30,26 +32,26 @@ beforeEach(async () => {
   loops = [];
 });
 afterEach(async () => {
-  for (const l of loops.reverse()) await runner.run('detach', ['losetup', '-d', l]).catch(() => {});
+  for (const l of loops.reverse()) await host.run('detach', ['losetup', '-d', l]).catch(() => {});
   await rm(dir, { recursive: true, force: true });
 });
 
 async function diskFile(): Promise<string> {
   const f = join(dir, 'disk.img');
   await writeFile(f, '');
-  await runner.run('size', ['truncate', '-s', String(SIZE), f]);
+  await host.run('size', ['truncate', '-s', String(SIZE), f]);
   return f;
 }
 
 async function loop(file: string, offset?: number, size?: number): Promise<string> {
   const range = offset === undefined ? [] : ['-o', String(offset), '--sizelimit', String(size)];
-  const dev = (await runner.run('loop', ['losetup', '--find', '--show', ...range, file])).trim();
+  const dev = (await host.run('loop', ['losetup', '--find', '--show', ...range, file])).trim();
   loops.push(dev);
   return dev;
 }
 
 async function detachAll(): Promise<void> {
-  for (const l of loops.splice(0).reverse()) await runner.run('detach', ['losetup', '-d', l]);
+  for (const l of loops.splice(0).reverse()) await host.run('detach', ['losetup', '-d', l]);
 }
 
 /** What `blkid -p` finds at `offset` of the file: its TYPE/PTTYPE, or null when nothing (exit 2). */
