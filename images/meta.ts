@@ -146,6 +146,11 @@ export type HostFacts = z.infer<typeof hostFactsSchema>;
 /** A captured LVM volume group. */
 export type LvmVg = z.infer<typeof lvmVgSchema>;
 
+/** The device-mapper name of an LV, as /dev/mapper shows it: hyphens in either name doubled, joined by one ("vg-0"/"root" → "vg--0-root"). */
+export function dmName(vg: string, lv: string): string {
+  return `${vg.replaceAll('-', '--')}-${lv.replaceAll('-', '--')}`;
+}
+
 /** Validate meta.json content; the first problem becomes an IO error naming its key path ("host.disks.0.sizeBytes"). */
 export function parseImageMeta(json: unknown, source = 'meta.json'): ImageMeta {
   const res = imageMetaSchema.safeParse(json);

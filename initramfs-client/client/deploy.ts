@@ -21,6 +21,7 @@ import type { BootParams } from './boot-params.ts';
 import type { NodeConsole } from './console.ts';
 import { pickDisk, restore, type RestoreResult } from './restore.ts';
 import { releaseScratch, SCRATCH_MOUNT, type DiskScratch } from '../restore/scratch.ts';
+import { deactivateVolumeGroups } from '../restore/lvm.ts';
 import { erasePieceArea } from '../../torrent/piece-area.ts';
 import { memoryLine, watchMemory } from './memory-watch.ts';
 import { readTrustedKeys, verifyPlanSignature } from './trust.ts';
@@ -162,6 +163,7 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
     con.line(how === 'done' ? `deployment complete; sent ${formatBytes(dl.stats().uploaded)} to peers` : 'linger time over; stopping seeding');
     await dl.close();
     if (scratch.kind === 'disk') await giveBackScratch(d, scratch, result);
+    await deactivateLvm(d, result);
     con.line(memoryLine(memory.peak()));
     // With a reporter in the restored system, "done" is its word once it is up; without one, ours now.
     phase = result.upReporter === 'none' ? 'done' : 'rebooting';
@@ -176,15 +178,32 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
 
 /** Erase the scratch area and grow its partition's file system over it; a failure leaves a bootable disk and is said, not thrown. */
 async function giveBackScratch(d: DeployDeps, scratch: DiskScratch, result: RestoreResult): Promise<void> {
-  const device = result.mapping.find((m) => m.number === scratch.partition)?.device;
+  const lvm = scratch.lvm;
+  const entry = lvm ? result.mapping.find((m) => m.lv?.vg === lvm.vg && m.lv.name === lvm.lv) : result.mapping.find((m) => m.number === scratch.partition && !m.lv);
+  const device = entry?.device;
   try {
-    if (!device) throw new ImgsrvError('INTERNAL', `partition ${scratch.partition} is not in the restore's mapping`);
-    await releaseScratch(d.runner, scratch, device, { mnt: SCRATCH_MOUNT, erase: erasePieceArea, log: d.log });
+    if (!device) throw new ImgsrvError('INTERNAL', `${lvm ? `logical volume ${lvm.vg}/${lvm.lv}` : `partition ${scratch.partition}`} is not in the restore's mapping`);
+    await releaseScratch(d.runner, scratch, device, { mnt: SCRATCH_MOUNT, erase: erasePieceArea, log: d.log, ...(entry.lv ? { pvs: entry.lv.pvs } : {}) });
     d.con.line(`scratch area given back: ${device} grown by ${formatBytes(scratch.sizeBytes)}`);
   } catch (err) {
-    const text = `the scratch area at the end of partition ${scratch.partition} could not be given back (${err instanceof ImgsrvError ? err.oneLine() : (err as Error).message}): the system is restored and boots, its file system is ${formatBytes(scratch.sizeBytes)} short of the partition's end (grow it with resize2fs or xfs_growfs)`;
+    const grow = lvm ? `pvresize, lvextend -l +100%FREE ${lvm.vg}/${lvm.lv}, then resize2fs or xfs_growfs` : 'resize2fs or xfs_growfs';
+    const text = `the scratch area at the end of partition ${scratch.partition} could not be given back (${err instanceof ImgsrvError ? err.oneLine() : (err as Error).message}): the system is restored and boots, its file system is ${formatBytes(scratch.sizeBytes)} short of the partition's end (grow it with ${grow})`;
     d.log.error({ err }, 'scratch area not given back');
     d.con.line(`note: ${text}`);
     await d.report({ phase: 'seeding', message: text });
+  }
+}
+
+/** Deactivate the restored volume groups before the reboot (a VG left active in the netboot environment is harmless, but its LVs must be quiet); a failure is said, not thrown. */
+async function deactivateLvm(d: DeployDeps, result: RestoreResult): Promise<void> {
+  const vgs = new Map<string, string[]>();
+  for (const m of result.mapping) if (m.lv) vgs.set(m.lv.vg, m.lv.pvs.map((p) => p.device));
+  for (const [vg, pvs] of vgs) {
+    try {
+      await deactivateVolumeGroups(d.runner, [vg], pvs);
+    } catch (err) {
+      d.log.error({ err, vg }, 'volume group not deactivated');
+      d.con.line(`note: volume group ${vg} could not be deactivated before the reboot (${err instanceof ImgsrvError ? err.oneLine() : (err as Error).message})`);
+    }
   }
 }

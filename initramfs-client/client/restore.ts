@@ -21,6 +21,7 @@ import { chooseTargetDisk, listDisks, type DiskInfo } from '../restore/disks.ts'
 import { planLayout, requiredBytes, type LayoutPlan, type PartitionMapping } from '../restore/layout.ts';
 import { applyKeep, readExistingLayout } from '../restore/keep.ts';
 import { applyLayout } from '../restore/partition.ts';
+import { dropLvmDevicesFile } from '../restore/lvm.ts';
 import { mountTarget, unmountTarget } from '../restore/mount.ts';
 import { rewriteIdentifiers } from '../restore/rewrite.ts';
 import { personalise } from '../restore/personalise.ts';
@@ -162,6 +163,7 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
     job.onPhase('personalising', `hostname ${hostname}`);
     // The mapping carries each partition's sample device (oldDevice) for configs that name devices.
     await rewriteIdentifiers(root, mapping, { log });
+    if (layout.lvm && (await dropLvmDevicesFile(root))) job.onNote?.('lvm devices file /etc/lvm/devices/system.devices removed: it named the sample\'s disks, so the new volume groups would not activate');
     const identity = await personalise(root, { hostname, sampleMacs: job.meta.host.interfaces.map((i) => i.mac), log });
     for (const note of identity.notes) job.onNote?.(note);
     if (job.network) for (const note of (await writeNodeAddress(root, job.network.mac, job.network.address)).notes) job.onNote?.(note);

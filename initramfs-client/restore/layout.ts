@@ -7,6 +7,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ImgsrvError } from '../../core/errors.ts';
 import type { HostFacts, ImageMeta } from '../../images/meta.ts';
+import { PE_START, planVgs, pvCapacity, rootVg, vgOfPartition, type PlannedVg } from './lvm-plan.ts';
 
 const MiB = 1024 * 1024;
 
@@ -16,10 +17,11 @@ export const GPT_TYPES = {
   esp: 'C12A7328-F81F-11D2-BA4B-00A0C93EC93B',
   linux: '0FC63DAF-8483-4772-8E79-3D69D8477DE4',
   swap: '0657FD6D-A4AB-43C4-84E5-0933C84B4F4F',
+  lvm: 'E6D6D379-F507-44C2-A23C-238F2A3DF928',
 } as const;
 
 /** What a partition is for; decides mkfs and bootloader handling. */
-export type PartitionRole = 'bios_grub' | 'esp' | 'root' | 'swap' | 'data' | 'other';
+export type PartitionRole = 'bios_grub' | 'esp' | 'root' | 'swap' | 'data' | 'lvm' | 'other';
 
 /** One partition to make (or keep). Byte offsets; `type` is a GPT GUID or an MBR hex id ("83"). */
 export interface PlannedPartition {
@@ -39,6 +41,8 @@ export interface PlannedPartition {
   keep: boolean;
   /** The sample's device for this partition ("/dev/sda2"), for configs that name devices. */
   oldDevice?: string;
+  /** An LVM physical volume of this volume group (role 'lvm'; the VG is in LayoutPlan.lvm). */
+  vg?: string;
 }
 
 /** The whole layout for one disk. */
@@ -49,12 +53,17 @@ export interface LayoutPlan {
   partitions: PlannedPartition[];
   /** True when the table is left as it is (keep mode) and only non-kept partitions get new file systems. */
   keepTable: boolean;
+  /** Volume groups made on the partitions with `vg` set (lvm-plan.ts); absent without LVM. */
+  lvm?: PlannedVg[];
 }
 
-/** One partition made or kept by the restore, as the system side (fstab rewrite, bootloader) needs it. */
+/** One partition or logical volume made or kept by the restore, as the system side (fstab rewrite, bootloader) needs it. */
 export interface PartitionMapping {
   device: string;
+  /** The partition; for a logical volume, the partition of its (first) PV. */
   number: number;
+  /** Set for a logical volume: its VG and LV names (the same as the sample's) and the devices of the VG's PVs. */
+  lv?: { vg: string; name: string; pvs: Array<{ number: number; device: string }> };
   role: PartitionRole;
   mountpoint?: string;
   /** File system type, "swap" for swap areas. */
@@ -94,6 +103,7 @@ function normType(t: string): string {
 
 function roleOf(type: string, mountpoint: string | undefined, fsType: string | undefined): PartitionRole {
   const t = normType(type);
+  if (t === GPT_TYPES.lvm || t === '8e' || fsType === 'LVM2_member') return 'lvm';
   if (t === GPT_TYPES.biosGrub) return 'bios_grub';
   if (t === GPT_TYPES.esp || t === 'ef') return 'esp';
   if (mountpoint === '/') return 'root';
@@ -142,9 +152,11 @@ function defaultPlan(facts: HostFacts, disk: { path: string; sizeBytes: number }
 /** The sample disk holding `/`, with each partition's mount, or undefined when the facts have none. */
 function sampleRootDisk(facts: HostFacts): { disk: SampleDisk; mounts: (HostFacts['filesystems'][number] | undefined)[] } | undefined {
   if (facts.partitionTable !== 'gpt' && facts.partitionTable !== 'mbr') return undefined;
+  const lvmRoot = rootVg(facts);
   for (const disk of facts.disks) {
     const mounts = disk.partitions.map((p) => sampleMount(facts, disk, p));
     if (disk.partitions.some((p, i) => (mounts[i]?.mountpoint ?? p.mountpoint) === '/')) return { disk, mounts };
+    if (lvmRoot?.pvs.some((pv) => pv.disk === disk.name)) return { disk, mounts };
   }
   return undefined;
 }
@@ -155,10 +167,12 @@ export function planLayout(facts: HostFacts, disk: { path: string; sizeBytes: nu
   if (!found) return defaultPlan(facts, disk, opts);
   const { disk: sd, mounts } = found;
   const parts: PlannedPartition[] = sd.partitions.map((p, i) => {
-    const m = mounts[i];
+    const vg = vgOfPartition(facts, sd.name, p.number);
+    // a PV is mounted nowhere: a mount found for it by device or UUID would be an LV's
+    const m = vg ? undefined : mounts[i];
     const mountpoint = m?.mountpoint ?? p.mountpoint;
     const fsType = p.fs?.type ?? m?.type;
-    const role = roleOf(p.type, mountpoint, fsType);
+    const role = vg ? 'lvm' : roleOf(p.type, mountpoint, fsType);
     const oldUuid = p.fs?.uuid ?? m?.uuid;
     const label = p.fs?.label ?? m?.label;
     const oldDevice = m?.source.startsWith('/dev/') && !m.source.startsWith('/dev/disk/') ? m.source : `/dev/${partitionName(sd.name, p.number)}`;
@@ -166,7 +180,9 @@ export function planLayout(facts: HostFacts, disk: { path: string; sizeBytes: nu
       number: p.number, startBytes: p.startBytes, sizeBytes: p.sizeBytes, type: normType(p.type), role, grows: false, keep: false, oldDevice,
     };
     if (p.name !== undefined) out.name = p.name;
-    if (role === 'swap') {
+    if (role === 'lvm') {
+      if (vg) out.vg = vg.name;
+    } else if (role === 'swap') {
       const sw = facts.swap.find((s) => (oldUuid && s.uuid === oldUuid) || s.source === oldDevice);
       out.swap = { newUuid: freshUuid('swap') };
       const swLabel = label ?? sw?.label;
@@ -194,11 +210,15 @@ export function planLayout(facts: HostFacts, disk: { path: string; sizeBytes: nu
   // Growing a partition in the middle would move every later one. The root grows when only swap
   // (or an MBR extended partition holding swap, Debian's default) follows it: those move to the
   // end of the disk. Otherwise the last partition grows.
-  const rootAt = parts.findIndex((p) => p.role === 'root');
+  const lvmRoot = rootVg(facts)?.name;
+  const rootAt = parts.findIndex((p) => p.role === 'root' || (lvmRoot !== undefined && p.vg === lvmRoot));
   const tailIsSwap = rootAt >= 0 && parts.slice(rootAt + 1).every((p) => p.role === 'swap' || (facts.partitionTable === 'mbr' && EXTENDED.includes(p.type)));
   parts[tailIsSwap ? rootAt : parts.length - 1]!.grows = true;
   parts.sort((a, b) => a.number - b.number);
-  return fit({ table: facts.partitionTable === 'gpt' ? 'gpt' : 'dos', diskPath: disk.path, diskBytes: disk.sizeBytes, partitions: parts, keepTable: false });
+  const plan = fit({ table: facts.partitionTable === 'gpt' ? 'gpt' : 'dos', diskPath: disk.path, diskBytes: disk.sizeBytes, partitions: parts, keepTable: false });
+  const vgs = planVgs(facts, sd.name, plan.partitions, (what) => tooSmall(plan, what));
+  if (vgs) plan.lvm = vgs;
+  return plan;
 }
 
 /** End of the space partitions may use: GPT keeps 33 sectors of backup table + header at the end. */
@@ -250,8 +270,11 @@ function fit(plan: LayoutPlan): LayoutPlan {
  * Smallest disk the image fits on. Rule: everything up to the growing
  * partition's start (fixed partitions as captured), plus what the growing
  * partition must hold — the image's raw bytes minus the bytes used on fixed
- * partitions (or the used bytes the sample reported for it, if larger) — times
- * 1.1 for file system overhead, plus 256 MiB slack and 1 MiB for the GPT backup.
+ * partitions and fixed LVs (or the used bytes the sample reported for it, if
+ * larger) — times 1.1 for file system overhead, plus 256 MiB slack and
+ * 1 MiB for the GPT backup. A growing LVM PV holds besides: the fixed LVs of
+ * its VG (less what its other PVs hold), lvm's metadata area and one extent
+ * of rounding.
  */
 export function requiredBytes(meta: ImageMeta, plan?: LayoutPlan): number {
   const p = plan ?? planLayout(meta.host, { path: '(any)', sizeBytes: 2 ** 50 });
@@ -260,13 +283,22 @@ export function requiredBytes(meta: ImageMeta, plan?: LayoutPlan): number {
   // bytes the plan puts after the growing partition (moved swap, alignment, GPT backup): the same on any disk
   const tailBytes = p.diskBytes - (grow.startBytes + grow.sizeBytes);
   const used = (mp: string | undefined): number => (mp ? meta.host.filesystems.filter((f) => f.mountpoint === mp).reduce((s, f) => s + f.usedBytes, 0) : 0);
-  const usedFixed = p.partitions.filter((x) => !x.grows).reduce((s, x) => s + used(x.mountpoint), 0);
-  const need = Math.max(meta.artifact.rawBytes - usedFixed, used(grow.mountpoint), 0);
-  return grow.startBytes + Math.ceil(need * 1.1) + 256 * MiB + tailBytes;
+  const lvs = (p.lvm ?? []).flatMap((vg) => vg.lvs);
+  const growLv = lvs.find((l) => l.grows);
+  const usedFixed = [...p.partitions.filter((x) => !x.grows), ...lvs.filter((l) => !l.grows)].reduce((s, x) => s + used(x.mountpoint), 0);
+  const need = Math.max(meta.artifact.rawBytes - usedFixed, used(growLv?.mountpoint ?? grow.mountpoint), 0);
+  const vg = grow.vg ? p.lvm?.find((v) => v.name === grow.vg) : undefined;
+  let lvmBytes = 0;
+  if (vg) {
+    const fixedLvs = vg.lvs.filter((l) => !l.grows).reduce((s, l) => s + l.sizeBytes, 0);
+    const otherPvs = p.partitions.filter((x) => x !== grow && vg.pvs.includes(x.number)).reduce((s, x) => s + pvCapacity(x.sizeBytes, vg.extentBytes), 0);
+    lvmBytes = PE_START + Math.max(0, fixedLvs - otherPvs) + vg.extentBytes;
+  }
+  return grow.startBytes + lvmBytes + Math.ceil(need * 1.1) + 256 * MiB + tailBytes;
 }
 
-/** The mapping the system side needs, for a plan whose partitions now have device paths. */
-export function mappingFor(plan: LayoutPlan, devices: ReadonlyMap<number, string>): PartitionMapping[] {
+/** The mapping the system side needs, for a plan whose partitions (by number) and logical volumes (by "vg/lv") now have device paths. */
+export function mappingFor(plan: LayoutPlan, devices: ReadonlyMap<number, string>, lvDevices: ReadonlyMap<string, string> = new Map(), pvDevices: ReadonlyMap<number, string> = new Map()): PartitionMapping[] {
   const out: PartitionMapping[] = [];
   for (const p of plan.partitions) {
     const device = devices.get(p.number);
@@ -280,6 +312,20 @@ export function mappingFor(plan: LayoutPlan, devices: ReadonlyMap<number, string
     if (id.oldLabel) m.oldLabel = id.oldLabel;
     if (p.oldDevice) m.oldDevice = p.oldDevice;
     out.push(m);
+  }
+  for (const vg of plan.lvm ?? []) {
+    for (const lv of vg.lvs) {
+      const device = lvDevices.get(`${vg.name}/${lv.name}`);
+      const id = lv.fs ?? lv.swap;
+      if (!device || !id) continue;
+      // No oldDevice: the LV keeps its name, so configs naming /dev/mapper/vg-lv or /dev/vg/lv stay right as they are.
+      const m: PartitionMapping = { device, number: vg.pvs[0]!, lv: { vg: vg.name, name: lv.name, pvs: vg.pvs.flatMap((n) => { const d = pvDevices.get(n); return d ? [{ number: n, device: d }] : []; }) }, role: lv.role === 'other' ? 'data' : lv.role, fsType: lv.fs?.type ?? 'swap', newUuid: id.newUuid, kept: false };
+      if (lv.mountpoint) m.mountpoint = lv.mountpoint;
+      if (id.oldUuid) m.oldUuid = id.oldUuid;
+      if (id.label) m.newLabel = id.label;
+      if (id.oldLabel) m.oldLabel = id.oldLabel;
+      out.push(m);
+    }
   }
   return out;
 }

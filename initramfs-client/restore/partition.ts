@@ -9,6 +9,7 @@ import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ImgsrvError } from '../../core/errors.ts';
 import { isFat, mappingFor, type LayoutPlan, type PartitionMapping, type PlannedPartition } from './layout.ts';
+import { createVolumeGroups, deactivateVolumeGroups, partitionsOf } from './lvm.ts';
 import type { Runner } from './run.ts';
 
 /** Options for applyLayout. */
@@ -28,7 +29,8 @@ export function sfdiskScript(plan: LayoutPlan, sectorSize = 512): string {
   const lines = [`label: ${plan.table}`, 'unit: sectors', `sector-size: ${sectorSize}`];
   if (plan.table === 'gpt') lines.push(`first-lba: ${Math.min(2048, ...plan.partitions.map((p) => p.startBytes / sectorSize))}`);
   // BIOS firmware on MBR disks may only boot an "active" partition: mark the one holding /boot, else /.
-  const active = plan.table === 'dos' ? (plan.partitions.find((p) => p.mountpoint === '/boot') ?? plan.partitions.find((p) => p.role === 'root')) : undefined;
+  const lvmRoot = plan.lvm?.find((vg) => vg.lvs.some((l) => l.role === 'root'))?.name;
+  const active = plan.table === 'dos' ? (plan.partitions.find((p) => p.mountpoint === '/boot') ?? plan.partitions.find((p) => p.role === 'root' || (lvmRoot !== undefined && p.vg === lvmRoot))) : undefined;
   for (const p of [...plan.partitions].sort((a, b) => a.number - b.number)) {
     if (p.startBytes % sectorSize !== 0 || p.sizeBytes % sectorSize !== 0) {
       throw new ImgsrvError('DISK', `partition ${p.number} is not aligned to the disk's ${sectorSize}-byte sectors`, { hint: 'the captured layout does not fit this disk' });
@@ -73,8 +75,8 @@ export async function waitForPartition(diskPath: string, n: number, opts: { sysC
   }
 }
 
-/** argv that makes the partition's file system or swap area with the plan's UUID and label, or undefined when it gets none. */
-export function mkfsArgv(p: PlannedPartition, device: string): string[][] | undefined {
+/** argv that makes the partition's (or logical volume's) file system or swap area with the plan's UUID and label, or undefined when it gets none. */
+export function mkfsArgv(p: Pick<PlannedPartition, 'number' | 'mountpoint' | 'fs' | 'swap'>, device: string): string[][] | undefined {
   if (p.swap) return [['mkswap', '-U', p.swap.newUuid, ...(p.swap.label ? ['-L', p.swap.label] : []), device]];
   if (!p.fs) return undefined;
   const { type, label, newUuid, sizeBytes } = p.fs;
@@ -108,6 +110,9 @@ export async function applyLayout(runner: Runner, plan: LayoutPlan, opts: ApplyO
   const sectorSize = block ? Number((await runner.run('sector size', ['blockdev', '--getss', plan.diskPath])).trim()) : 512;
   // Check every file system type before the first destructive step.
   for (const p of plan.partitions) if (!p.keep) mkfsArgv(p, '/dev/null');
+  for (const vg of plan.lvm ?? []) for (const lv of vg.lvs) mkfsArgv({ number: vg.pvs[0]!, ...lv }, '/dev/null');
+  // A restore that starts over in the same boot finds its VGs still active: their partitions would be busy.
+  if (plan.lvm && block) await deactivateVolumeGroups(runner, plan.lvm.map((v) => v.name), [partitionsOf(plan.diskPath)], { ignoreMissing: true });
   if (!plan.keepTable) {
     const script = sfdiskScript(plan, sectorSize);
     await runner.run('wipe disk', ['wipefs', '-a', plan.diskPath]);
@@ -123,20 +128,31 @@ export async function applyLayout(runner: Runner, plan: LayoutPlan, opts: ApplyO
   }
   const resolve = opts.partitionDevice ?? ((n: number) => waitForPartition(plan.diskPath, n, { ...(opts.sysClassBlock ? { sysClassBlock: opts.sysClassBlock } : {}), ...(opts.dev ? { dev: opts.dev } : {}) }));
   const devices = new Map<number, string>();
+  const pvs = new Map<number, string>();
   for (const p of plan.partitions) {
+    if (p.role === 'lvm' && p.vg) pvs.set(p.number, await resolve(p.number));
     if (!p.fs && !p.swap) continue;
     const device = await resolve(p.number);
     devices.set(p.number, device);
     if (p.keep) continue;
-    const variants = mkfsArgv(p, device) ?? [];
-    for (const [i, argv] of variants.entries()) {
-      try {
-        await runner.run(`make ${p.fs?.type ?? 'swap'} on partition ${p.number}`, argv);
-        break;
-      } catch (err) {
-        if (i === variants.length - 1) throw err;
-      }
+    await mkfs(runner, p, device, `partition ${p.number}`);
+  }
+  const lvDevices = plan.lvm ? await createVolumeGroups(runner, plan.lvm, pvs) : new Map<string, string>();
+  for (const vg of plan.lvm ?? []) {
+    for (const lv of vg.lvs) await mkfs(runner, { number: vg.pvs[0]!, ...lv }, lvDevices.get(`${vg.name}/${lv.name}`)!, `logical volume ${vg.name}/${lv.name}`);
+  }
+  return mappingFor(plan, devices, lvDevices, pvs);
+}
+
+/** Make one file system or swap area, trying mkfsArgv's variants in order. */
+async function mkfs(runner: Runner, p: Pick<PlannedPartition, 'number' | 'mountpoint' | 'fs' | 'swap'>, device: string, what: string): Promise<void> {
+  const variants = mkfsArgv(p, device) ?? [];
+  for (const [i, argv] of variants.entries()) {
+    try {
+      await runner.run(`make ${p.fs?.type ?? 'swap'} on ${what}`, argv);
+      break;
+    } catch (err) {
+      if (i === variants.length - 1) throw err;
     }
   }
-  return mappingFor(plan, devices);
 }

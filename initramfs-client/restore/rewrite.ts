@@ -11,6 +11,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../../core/log.ts';
+import { dmName } from '../../images/meta.ts';
 import type { PartitionMapping } from './layout.ts';
 import { listInRoot, regularFileInRoot, resolveInRoot } from './root-path.ts';
 
@@ -115,6 +116,12 @@ function entryFor(fields: string[], mapping: readonly PartitionMapping[], claime
   return mapping.find((m) => m.mountpoint === mountpoint && m.fsType !== 'swap' && !claimed.has(m));
 }
 
+/** Whether an fstab source names the logical volume by its device names (/dev/mapper/vg-lv, /dev/vg/lv, /dev/disk/by-id/dm-name-vg-lv). */
+function namesLv(source: string, lv: { vg: string; name: string }): boolean {
+  const dm = dmName(lv.vg, lv.name);
+  return source === `/dev/mapper/${dm}` || source === `/dev/${lv.vg}/${lv.name}` || source === `/dev/disk/by-id/dm-name-${dm}`;
+}
+
 /** The old UUID a source spec names, when it names one. */
 function uuidOf(source: string): string | undefined {
   return (/^UUID=(.+)$/i.exec(source) ?? /^\/dev\/disk\/by-uuid\/(.+)$/.exec(source))?.[1]?.replace(/^"|"$/g, '');
@@ -144,6 +151,8 @@ async function rewriteFstab(root: string, mapping: readonly PartitionMapping[], 
     if (!m) continue;
     claimed.add(m);
     const source = line.fields[0]!;
+    // A logical volume keeps its VG and LV names: a line naming it by them stays as it is.
+    if (m.lv && namesLv(source, m.lv)) continue;
     const old = uuidOf(source);
     if (old && old.toLowerCase() !== m.newUuid.toLowerCase()) ids.uuids.set(old.toLowerCase(), m.newUuid);
     else if (!old) ids.sources.set(source, `UUID=${m.newUuid}`);

@@ -36,6 +36,8 @@ import type { Logger } from '../../core/log.ts';
 import type { ImageMeta } from '../../images/meta.ts';
 import { pieceAreaBytes } from '../../torrent/piece-journal.ts';
 import type { LayoutPlan } from './layout.ts';
+import { growAfterScratch } from './lvm.ts';
+import { PE_START, pvCapacity } from './lvm-plan.ts';
 import type { Runner } from './run.ts';
 
 const MiB = 1 << 20;
@@ -56,8 +58,10 @@ export interface DiskScratch {
   /** Byte offset of the area on the disk, and its size. */
   offsetBytes: number;
   sizeBytes: number;
-  /** Size of the partition's file system while the area is there. */
+  /** Size of the partition's file system while the area is there; for an LVM PV, the size the PV is made (pvcreate --setphysicalvolumesize). */
   fsBytes: number;
+  /** The growing partition is an LVM PV: the area follows the short PV, and `fsType` is the growing LV's file system. */
+  lvm?: { vg: string; lv: string };
 }
 
 /** Where the pieces go: the target disk, or RAM with the reason why not the disk. */
@@ -77,30 +81,72 @@ export function scratchBytes(meta: ImageMeta): number {
 export function scratchPossible(layout: LayoutPlan, keep: readonly string[]): { ok: true } | { ok: false; reason: string } {
   const grow = layout.partitions.find((p) => p.grows);
   if (!grow) return { ok: false, reason: 'no partition of the layout grows to the end of the disk' };
-  const fs = grow.fs?.type;
-  if (!fs || !GROWERS[fs]) return { ok: false, reason: `partition ${grow.number} (${grow.mountpoint ?? grow.role}) has ${fs ?? 'no file system'}, which the node cannot grow over a scratch area` };
-  if (grow.mountpoint && keep.some((k) => k.replace(/(.)\/+$/, '$1') === grow.mountpoint)) {
-    return { ok: false, reason: `partition ${grow.number} (${grow.mountpoint}) is kept` };
+  const lv = growingLvOf(layout);
+  const fs = lv ? lv.fs?.type : grow.fs?.type;
+  const what = lv ? `logical volume ${grow.vg}/${lv.name} (${lv.mountpoint ?? lv.role})` : `partition ${grow.number} (${grow.mountpoint ?? grow.role})`;
+  if (grow.vg && !lv) return { ok: false, reason: `partition ${grow.number} is a physical volume of ${grow.vg}, in which no logical volume grows` };
+  if (!fs || !GROWERS[fs]) return { ok: false, reason: `${what} has ${fs ?? 'no file system'}, which the node cannot grow over a scratch area` };
+  const mp = lv ? lv.mountpoint : grow.mountpoint;
+  if (mp && keep.some((k) => k.replace(/(.)\/+$/, '$1') === mp)) {
+    return { ok: false, reason: `${what} is kept` };
   }
   return { ok: true };
+}
+
+/** The growing LV of the VG on the growing partition, if that partition is a PV. */
+function growingLvOf(layout: LayoutPlan) {
+  const grow = layout.partitions.find((p) => p.grows);
+  const vg = grow?.vg ? layout.lvm?.find((v) => v.name === grow.vg) : undefined;
+  return vg?.lvs.find((l) => l.grows);
+}
+
+/** Bytes the growing partition's VG needs for its fixed LVs on the growing PV (less what its other PVs hold), and the VG. */
+function fixedOnGrowingPv(layout: LayoutPlan) {
+  const grow = layout.partitions.find((p) => p.grows)!;
+  const vg = layout.lvm?.find((v) => v.name === grow.vg);
+  if (!vg) return { vg: undefined, bytes: 0 };
+  const fixed = vg.lvs.filter((l) => !l.grows).reduce((s, l) => s + l.sizeBytes, 0);
+  const others = layout.partitions.filter((p) => p !== grow && vg.pvs.includes(p.number)).reduce((s, p) => s + pvCapacity(p.sizeBytes, vg.extentBytes), 0);
+  return { vg, bytes: Math.max(0, fixed - others) };
 }
 
 /** The scratch area at the end of the growing partition of `layout` (planned for the real disk), `bytes` long. */
 export function placeScratch(layout: LayoutPlan, bytes: number): DiskScratch {
   const grow = layout.partitions.find((p) => p.grows);
-  if (!grow?.fs) throw new ImgsrvError('INTERNAL', 'placeScratch: the layout has no growing file system (check scratchPossible first)');
+  const lv = growingLvOf(layout);
+  const fsType = lv ? lv.fs?.type : grow?.fs?.type;
+  if (!grow || !fsType) throw new ImgsrvError('INTERNAL', 'placeScratch: the layout has no growing file system (check scratchPossible first)');
   const end = grow.startBytes + grow.sizeBytes;
   const offsetBytes = Math.floor((end - bytes) / MiB) * MiB;
   const fsBytes = offsetBytes - grow.startBytes;
-  if (fsBytes < 64 * MiB) {
+  // what the growing file system gets while the area is there: the partition's start up to the area, or the short PV's extents left by the fixed LVs
+  const { vg, bytes: fixed } = fixedOnGrowingPv(layout);
+  const room = vg ? pvCapacity(fsBytes, vg.extentBytes) - PE_START - fixed : fsBytes;
+  if (room < 64 * MiB) {
     throw new ImgsrvError('DISK', `disk ${layout.diskPath} is TOO SMALL for the image and its scratch area (${formatBytes(bytes)})`, { hint: 'give the node a larger disk or choose a smaller image; nothing was written' });
   }
-  return { kind: 'disk', diskPath: layout.diskPath, partition: grow.number, fsType: grow.fs.type, offsetBytes, sizeBytes: bytes - TAIL_GAP, fsBytes };
+  const area: DiskScratch = { kind: 'disk', diskPath: layout.diskPath, partition: grow.number, fsType, offsetBytes, sizeBytes: bytes - TAIL_GAP, fsBytes };
+  if (vg && lv) area.lvm = { vg: vg.name, lv: lv.name };
+  return area;
 }
 
-/** The layout with the growing partition's file system made short by the scratch area (the partition itself unchanged). */
+/** The layout with the growing partition's file system (or PV, and so its growing LV) made short by the scratch area (the partition itself unchanged). */
 export function layoutWithScratch(layout: LayoutPlan, scratch: ScratchChoice): LayoutPlan {
   if (scratch.kind !== 'disk') return layout;
+  if (scratch.lvm) {
+    const { vg: name, lv: lvName } = scratch.lvm;
+    const { bytes: fixed } = fixedOnGrowingPv(layout);
+    return {
+      ...layout,
+      lvm: layout.lvm?.map((vg) =>
+        vg.name !== name ? vg : {
+          ...vg,
+          shortPv: { partition: scratch.partition, sizeBytes: scratch.fsBytes },
+          lvs: vg.lvs.map((l) => (l.name === lvName ? { ...l, sizeBytes: pvCapacity(scratch.fsBytes, vg.extentBytes) - fixed } : l)),
+        },
+      ),
+    };
+  }
   return {
     ...layout,
     partitions: layout.partitions.map((p) => (p.number === scratch.partition && p.fs ? { ...p, fs: { ...p.fs, sizeBytes: scratch.fsBytes } } : p)),
@@ -110,15 +156,22 @@ export function layoutWithScratch(layout: LayoutPlan, scratch: ScratchChoice): L
 /**
  * Give the scratch area back: erase its header (nothing resumes from it
  * again; `erase` is torrent/piece-area.ts's), then grow the partition's file
- * system to the partition's end (xfs mounted at `mnt`).
+ * system to the partition's end (xfs mounted at `mnt`). On an LVM PV
+ * (`pvs`: the VG's PVs by partition), the PV first takes its whole partition
+ * and the growing LV every free extent; `device` is that LV.
  */
 export async function releaseScratch(
   runner: Runner,
   scratch: DiskScratch,
   device: string,
-  opts: { mnt: string; erase: (path: string, offset: number) => Promise<void>; log: Logger },
+  opts: { mnt: string; erase: (path: string, offset: number) => Promise<void>; log: Logger; pvs?: ReadonlyArray<{ number: number; device: string }> },
 ): Promise<void> {
   await opts.erase(scratch.diskPath, scratch.offsetBytes);
+  if (scratch.lvm) {
+    const pv = opts.pvs?.find((p) => p.number === scratch.partition)?.device;
+    if (!pv) throw new ImgsrvError('INTERNAL', `releaseScratch: no device for the physical volume on partition ${scratch.partition}`);
+    await growAfterScratch(runner, opts.pvs!.map((p) => p.device), pv, scratch.lvm.vg, scratch.lvm.lv);
+  }
   const step = `grow the ${scratch.fsType} file system over the scratch area`;
   if (GROWERS[scratch.fsType] === 'offline') {
     // resize2fs wants a file system checked since its last mount. e2fsck -p exits 1 when it fixed

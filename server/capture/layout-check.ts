@@ -9,8 +9,7 @@
  * named /dev/mapper/… or subvol=@: every clone would boot into emergency
  * mode while the server showed it installed.
  */
-import type { HostFacts, LvmVg } from '../../images/meta.ts';
-import { dmName } from './lvm-facts.ts';
+import { dmName, type HostFacts, type LvmVg } from '../../images/meta.ts';
 
 /** Why a host's layout can't be restored, and what the operator can do. */
 export interface LayoutRefusal {

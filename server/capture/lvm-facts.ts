@@ -6,7 +6,7 @@
  * report gives no LVM facts, never an exception (layout-check.ts then
  * refuses a host whose partitions say LVM2_member with nothing known).
  */
-import type { HostFacts, LvmVg } from '../../images/meta.ts';
+import { dmName, type HostFacts, type LvmVg } from '../../images/meta.ts';
 import { partitionNumber } from './facts-parse.ts';
 
 /** The columns the probe asks lvm for, in its own words. */
@@ -44,10 +44,6 @@ export function parseLvmReport(text: string, kind: 'vg' | 'pv' | 'lv'): Row[] {
 
 const bytes = (v: string | undefined): number => (v !== undefined && /^\d+$/.test(v) ? Number(v) : 0);
 
-/** The device-mapper name of an LV: hyphens in either name doubled, joined by one ("vg-0"/"root" → "vg--0-root"). */
-export function dmName(vg: string, lv: string): string {
-  return `${vg.replaceAll('-', '--')}-${lv.replaceAll('-', '--')}`;
-}
 
 /** What the rest of the probe knows about one device (an LV or a partition): its file system and where it is mounted. */
 export interface DeviceUse {

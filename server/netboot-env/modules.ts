@@ -20,7 +20,7 @@ export const DEFAULT_NIC_MODULES: readonly string[] = [
   'r8169',
 ];
 
-/** Storage drivers: virtio, SATA/AHCI, NVMe, SAS/RAID HBAs, USB disks; /init loads them all. */
+/** Storage drivers: virtio, SATA/AHCI, NVMe, SAS/RAID HBAs, USB disks, device-mapper (LVM layouts); /init loads them all. */
 export const DEFAULT_STORAGE_MODULES: readonly string[] = [
   'virtio_blk',
   'virtio_scsi',
@@ -35,6 +35,8 @@ export const DEFAULT_STORAGE_MODULES: readonly string[] = [
   'ehci_pci',
   'usb_storage',
   'uas',
+  // no device has dm-mod's modalias: /init loads it with the rest, and devtmpfs then makes /dev/mapper/control for lvm
+  'dm_mod',
 ];
 
 /**

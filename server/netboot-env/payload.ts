@@ -39,6 +39,8 @@ export const TOOLS: readonly string[] = [
   '/usr/sbin/fatlabel',
   '/usr/sbin/mkswap',
   '/usr/sbin/swaplabel',
+  // LVM layouts (lvm.ts): pvcreate, vgcreate, lvcreate, pvresize, lvextend, vgchange are all this one binary
+  '/usr/sbin/lvm',
   '/usr/bin/ssh-keygen',
   '/usr/sbin/grub-install',
   '/usr/bin/grub-mkimage',
@@ -87,7 +89,7 @@ export async function runtimeEntries(opts: RuntimeOptions, log: Logger): Promise
       await host.addProgram(t);
     } catch (err) {
       throw new ImgsrvError('NETBOOT_BUILD', `tool ${t} is missing on this host`, {
-        hint: 'apt-get install rsync zstd fdisk gdisk e2fsprogs xfsprogs dosfstools openssh-client grub2-common grub-pc-bin grub-efi-amd64-bin extlinux syslinux-common efibootmgr',
+        hint: 'apt-get install rsync zstd fdisk gdisk e2fsprogs xfsprogs dosfstools openssh-client grub2-common grub-pc-bin grub-efi-amd64-bin extlinux syslinux-common efibootmgr lvm2',
         cause: err,
       });
     }

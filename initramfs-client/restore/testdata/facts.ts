@@ -67,3 +67,44 @@ export function metaFor(host: HostFacts, rawBytes: number): ImageMeta {
     manifest: { file: 'manifest.json', sha256: '0'.repeat(64) },
   };
 }
+
+/**
+ * Debian on LVM (shaped like server/capture/testdata/probe-lvm-bios.txt): GPT with bios_grub, ESP,
+ * /boot ext4, then sda4 the PV of vg0 (4 MiB extents) holding root ext4 (6 GiB), home xfs (2 GiB)
+ * and swap_1 (512 MiB). fstab names the LVs by /dev/mapper and /dev/vg0 paths.
+ */
+export const lvmFacts: HostFacts = {
+  ...base,
+  bootMode: 'bios',
+  partitionTable: 'gpt',
+  disks: [
+    {
+      name: 'sda', sizeBytes: 20 * 1024 * MiB, partitions: [
+        { number: 1, startBytes: MiB, sizeBytes: MiB, type: '21686148-6449-6e6f-744e-656564454649', name: 'BIOS boot' },
+        { number: 2, startBytes: 2 * MiB, sizeBytes: 64 * MiB, type: 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b', name: 'EFI System', mountpoint: '/boot/efi', fs: { type: 'vfat', uuid: '7E4A-1B2C' } },
+        { number: 3, startBytes: 66 * MiB, sizeBytes: 512 * MiB, type: '0fc63daf-8483-4772-8e79-3d69d8477de4', name: 'Linux filesystem', mountpoint: '/boot', fs: { type: 'ext4', label: 'boot', uuid: '2d3e4f50-6172-4839-a4b5-c6d7e8f90a44' } },
+        { number: 4, startBytes: 578 * MiB, sizeBytes: 19901 * MiB, type: 'e6d6d379-f507-44c2-a23c-238f2a3df928', name: 'Linux LVM', fs: { type: 'LVM2_member', uuid: 'Xy3kQp-1a2B-3c4D-5e6F-7g8H-9i0J-KlMnOp' } },
+      ],
+    },
+  ],
+  filesystems: [
+    { mountpoint: '/', type: 'ext4', source: '/dev/mapper/vg0-root', uuid: '5c1d0c7e-3b0f-4f39-9a57-2f9f6a0b1c11', options: 'errors=remount-ro', usedBytes: 600 * MiB, sizeBytes: 6 * 1024 * MiB },
+    { mountpoint: '/boot', type: 'ext4', source: '/dev/sda3', uuid: '2d3e4f50-6172-4839-a4b5-c6d7e8f90a44', label: 'boot', options: 'defaults', usedBytes: 56 * MiB, sizeBytes: 470 * MiB },
+    { mountpoint: '/boot/efi', type: 'vfat', source: '/dev/sda2', uuid: '7E4A-1B2C', options: 'umask=0077', usedBytes: 4 * MiB, sizeBytes: 63 * MiB },
+    { mountpoint: '/home', type: 'xfs', source: '/dev/mapper/vg0-home', uuid: '8e2b5f7a-1d4c-4b8e-9f3a-6c7d8e9f0a22', options: 'defaults,noatime', usedBytes: 46 * MiB, sizeBytes: 2 * 1024 * MiB },
+  ],
+  swap: [{ kind: 'partition', source: '/dev/dm-2', sizeBytes: 512 * MiB, uuid: '0a9b8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c33' }],
+  lvm: {
+    vgs: [
+      {
+        name: 'vg0', extentBytes: 4 * MiB, sizeBytes: 19900 * MiB,
+        pvs: [{ device: '/dev/sda4', sizeBytes: 19900 * MiB, disk: 'sda', partition: 4 }],
+        lvs: [
+          { name: 'home', sizeBytes: 2 * 1024 * MiB, layout: 'linear', role: 'public', mountpoint: '/home', fs: { type: 'xfs', uuid: '8e2b5f7a-1d4c-4b8e-9f3a-6c7d8e9f0a22', mountOptions: 'defaults,noatime', usedBytes: 46 * MiB } },
+          { name: 'root', sizeBytes: 6 * 1024 * MiB, layout: 'linear', role: 'public', mountpoint: '/', fs: { type: 'ext4', uuid: '5c1d0c7e-3b0f-4f39-9a57-2f9f6a0b1c11', mountOptions: 'errors=remount-ro', usedBytes: 600 * MiB } },
+          { name: 'swap_1', sizeBytes: 512 * MiB, layout: 'linear', role: 'public', fs: { type: 'swap', uuid: '0a9b8c7d-6e5f-4a3b-8c2d-1e0f9a8b7c33' } },
+        ],
+      },
+    ],
+  },
+};
