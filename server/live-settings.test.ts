@@ -31,6 +31,14 @@ describe('live settings', () => {
     await expect(live.update({ dhcp: { mode: 'full' } })).rejects.toThrow(/dhcp\.range/);
   });
 
+  it('lets full mode run without a local range when the config lists subnets behind relays', async () => {
+    const relayed = configSchema.parse({ dhcp: { mode: 'full', subnets: [{ subnet: '198.18.1.0/24', range: '198.18.1.100-198.18.1.200' }] } });
+    const live = new LiveSettingsService(openStore(':memory:'), relayed);
+    expect(live.get().dhcp).toMatchObject({ mode: 'full', range: null });
+    await live.update({ dhcp: { mode: 'proxy' } });
+    await expect(live.update({ dhcp: { mode: 'full' } })).resolves.toMatchObject({ dhcp: { mode: 'full', range: null } });
+  });
+
   it('rolls back to the previous settings when applying fails, and applies them again', async () => {
     const store = openStore(':memory:');
     const live = new LiveSettingsService(store, config);

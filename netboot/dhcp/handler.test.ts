@@ -145,6 +145,13 @@ describe('full mode', () => {
     expect(renew.subnet).toBe('198.18.1.0/24');
   });
 
+  it('honours a reservation only on the subnet its address is in', () => {
+    const cfg = config('full', new MemoryLeaseStore([{ mac: '52:54:00:00:00:51', ip: '198.18.1.10' }]));
+    const at = (giaddr: string) => handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:51', { giaddr }), localPort: 67, from }, 0).replies[0]!.msg.yiaddr;
+    expect(at('198.18.1.1')).toBe('198.18.1.10');
+    expect(at('0.0.0.0')).toMatch(/^198\.18\.0\.10[01]$/);
+  });
+
   it('serves relayed subnets only when there is no local range', () => {
     const cfg = config('full');
     delete cfg.pool;

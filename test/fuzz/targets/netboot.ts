@@ -16,6 +16,7 @@ import { selectBoot } from '../../../netboot/boot/select.ts';
 import { DhcpDecodeError, decode as decodeDhcp, encode as encodeDhcp, MAGIC_COOKIE } from '../../../netboot/dhcp/codec.ts';
 import { handleDhcp, type HandlerConfig } from '../../../netboot/dhcp/handler.ts';
 import { LeasePool, MemoryLeaseStore } from '../../../netboot/dhcp/leases.ts';
+import { subnetLeaseStore } from '../../../netboot/dhcp/subnets.ts';
 import { TftpDecodeError, decode as decodeTftp, encode as encodeTftp, type TftpPacket } from '../../../netboot/tftp/codec.ts';
 import { ACCEPTED, rejected, type FuzzTarget, type Verdict } from '../harness.ts';
 import type { Rng } from '../mutators.ts';
@@ -32,7 +33,15 @@ export function dhcpFixtures(): Buffer[] {
 const subnet = { address: '198.18.0.0', prefix: 24 };
 const policy = { httpBase: 'http://198.18.0.1:8080', tftpServer: '198.18.0.1', biosLoader: 'ipxe', uefiLoader: 'ipxe.efi' } as const;
 const base = { serverAddress: '198.18.0.1', subnet, leaseSeconds: 60, ports: { server: 67, client: 68, proxy: 4011 }, boot: (c: Parameters<typeof selectBoot>[0]) => selectBoot(c, policy) };
-const full: HandlerConfig = { ...base, mode: 'full', pool: new LeasePool(new MemoryLeaseStore(), { first: '198.18.0.10', last: '198.18.0.20' }, subnet, { leaseMs: 60_000 }) };
+const far = { address: '198.18.1.0', prefix: 24 };
+const leases = new MemoryLeaseStore();
+// With a subnet behind a relay, so mutated giaddr, option 82 and option 118 exercise the subnet choice.
+const full: HandlerConfig = {
+  ...base,
+  mode: 'full',
+  pool: new LeasePool(subnetLeaseStore(leases, subnet), { first: '198.18.0.10', last: '198.18.0.20' }, subnet, { leaseMs: 60_000 }),
+  relayed: [{ ...far, router: '198.18.1.1', leaseSeconds: 60, pool: new LeasePool(subnetLeaseStore(leases, far), { first: '198.18.1.10', last: '198.18.1.20' }, far, { leaseMs: 60_000 }) }],
+};
 const proxy: HandlerConfig = { ...base, mode: 'proxy' };
 
 /** Decode, and if accepted, push the message through everything downstream. */
