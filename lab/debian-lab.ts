@@ -19,7 +19,7 @@ import { startLabImgsrv, type DeployLabOptions, type LabImgsrv } from './deploy-
 import { runCli } from './imgsrv.ts';
 import { Lab, sh, sweepStaleLabs, type LabHost } from './netns.ts';
 import { startVm, type Vm } from './qemu.ts';
-import { copyDisk, DEBIAN_SAMPLE_CIDR, DEBIAN_SAMPLE_HOSTNAME, DEBIAN_SAMPLE_MAC, ensureDebianSample, type DebianSample } from './debian-sample.ts';
+import { copyDisk, DEBIAN_SAMPLE_CIDR, DEBIAN_SAMPLE_HOSTNAME, DEBIAN_SAMPLE_MAC, ensureDebianSample, type DebianSample, type DebianSampleLayout } from './debian-sample.ts';
 
 /** The image name the Debian sample is captured as. */
 export const DEBIAN_IMAGE = 'debian';
@@ -42,10 +42,10 @@ export interface DebianDeployLab extends LabImgsrv {
 }
 
 /** Build (or take from the cache) the Debian sample, boot it, capture it over ssh, and set it for blank nodes. */
-export async function startDebianDeployLab(o: DeployLabOptions & { say?: (s: string) => void; log?: Logger }): Promise<DebianDeployLab> {
+export async function startDebianDeployLab(o: DeployLabOptions & { say?: (s: string) => void; log?: Logger; layout?: DebianSampleLayout }): Promise<DebianDeployLab> {
   mkdirSync(o.work, { recursive: true });
   await sweepStaleLabs();
-  const sample = await ensureDebianSample({ ...(o.say ? { say: o.say } : {}), ...(o.log ? { log: o.log } : {}) });
+  const sample = await ensureDebianSample({ ...(o.say ? { say: o.say } : {}), ...(o.log ? { log: o.log } : {}), ...(o.layout ? { layout: o.layout } : {}) });
   // The key as a file of the capture's own (ssh insists on 0600; the cached one stays untouched).
   const key = join(o.work, 'debian_ed25519');
   copyFileSync(sample.key, key);

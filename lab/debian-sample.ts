@@ -24,6 +24,7 @@ import { dirname, join, relative } from 'node:path';
 import { ImgsrvError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
 import { GPT_TYPES } from '../initramfs-client/restore/layout.ts';
+import { lvmArgv } from '../initramfs-client/restore/lvm.ts';
 import { REPO } from './imgsrv.ts';
 import { inChroot, unmountBelow } from './chroot.ts';
 import { Lab, sh } from './netns.ts';
@@ -65,6 +66,38 @@ export const SAMPLE_LAYOUT: readonly SamplePartition[] = [
   { name: 'var', type: GPT_TYPES.linux, sizeMiB: 384, fs: { type: 'xfs', mount: '/var', uuid: '5a3b1e00-0b5e-4a11-9c0d-0000000000a0', label: 'var', options: 'defaults', pass: 2 } },
   { name: 'home', type: GPT_TYPES.linux, fs: { type: 'xfs', mount: '/home', uuid: '5a3b1e00-0b5e-4a11-9c0d-0000000000e0', label: 'home', options: 'defaults,noatime', pass: 2 } },
 ];
+/** Which disk layout the sample has: separate partitions (the default), or LVM (SAMPLE_LVM). */
+export type DebianSampleLayout = 'parts' | 'lvm';
+
+/** One logical volume of the LVM sample's vg0; a swap LV has no mount. */
+interface SampleLv {
+  name: string;
+  sizeMiB: number;
+  fs: { type: 'ext4' | 'xfs' | 'swap'; mount?: string; uuid: string; label: string; options: string; pass: 0 | 1 | 2; spec: string };
+}
+
+/**
+ * The LVM sample (layout 'lvm'), as Debian's installer lays out "guided, LVM":
+ * bios_grub, ESP, ext4 /boot on partitions, then one PV partition holding
+ * vg0 (4 MiB extents) with root (ext4), home (XFS) and swap_1, fstab naming
+ * them by /dev/mapper and /dev/vg0 paths; about 300 MiB of vg0 left free.
+ */
+export const SAMPLE_LVM = {
+  partitions: [
+    SAMPLE_LAYOUT[0]!,
+    SAMPLE_LAYOUT[1]!,
+    SAMPLE_LAYOUT[2]!,
+    { name: 'lvm', type: GPT_TYPES.lvm },
+  ] as readonly SamplePartition[],
+  vg: 'vg0',
+  extentMiB: 4,
+  lvs: [
+    { name: 'root', sizeMiB: 1280, fs: { type: 'ext4', mount: '/', uuid: '5a3b1e00-0b5e-4a11-9c0d-00000000c0d1', label: 'root', options: 'errors=remount-ro', pass: 1, spec: '/dev/mapper/vg0-root' } },
+    { name: 'home', sizeMiB: 320, fs: { type: 'xfs', mount: '/home', uuid: '5a3b1e00-0b5e-4a11-9c0d-00000000c0e0', label: 'home', options: 'defaults,noatime', pass: 2, spec: '/dev/vg0/home' } },
+    { name: 'swap_1', sizeMiB: 64, fs: { type: 'swap', uuid: '5a3b1e00-0b5e-4a11-9c0d-00000000c05a', label: 'swap', options: 'sw', pass: 0, spec: '/dev/mapper/vg0-swap_1' } },
+  ] as readonly SampleLv[],
+} as const;
+
 /** The sample's disk: small enough to copy in a second (sparse), roomy enough for its layout (XFS needs 300 MB or more). */
 const DISK_MIB = 2300;
 const FILES = join(import.meta.dirname, 'debian-sample-files');
@@ -135,8 +168,8 @@ function listDir(d: string): string[] {
 }
 
 /** Fingerprint of everything that goes into the disk. */
-async function inputsHash(mirror: string): Promise<string> {
-  const h = createHash('sha256').update(`${DEBIAN_SUITE}\0${mirror}\0${DEBIAN_SAMPLE_PACKAGES.join(',')}\0`);
+async function inputsHash(mirror: string, layout: DebianSampleLayout): Promise<string> {
+  const h = createHash('sha256').update(`${DEBIAN_SUITE}\0${mirror}\0${packagesFor(layout).join(',')}\0${layout === 'parts' ? '' : `${layout}\0`}`);
   h.update(await sh('dpkg-query', ['-W', '-f=${Version}', 'debootstrap']).catch(() => readFileSync('/usr/sbin/debootstrap', 'utf8')));
   for (const f of [import.meta.filename, join(import.meta.dirname, 'chroot.ts')]) h.update(readFileSync(f));
   const walk = (d: string): void => {
@@ -150,10 +183,19 @@ async function inputsHash(mirror: string): Promise<string> {
   return h.digest('hex').slice(0, 16);
 }
 
+/** The packages of a layout: the LVM sample needs lvm2 (its initramfs activates the root LV). */
+function packagesFor(layout: DebianSampleLayout): string[] {
+  return layout === 'lvm' ? [...DEBIAN_SAMPLE_PACKAGES, 'lvm2'] : [...DEBIAN_SAMPLE_PACKAGES];
+}
+
+/** The cache directory prefix of a layout's builds (each layout keeps its own). */
+const cachePrefix = (layout: DebianSampleLayout): string => (layout === 'parts' ? 'debian-sample-' : `debian-sample-${layout}-`);
+
 /** Build the sample disk, or take it from the cache. Needs root, debootstrap, the mirror and QEMU. */
-export async function ensureDebianSample(opts: { log?: Logger; say?: (s: string) => void } = {}): Promise<DebianSample> {
+export async function ensureDebianSample(opts: { log?: Logger; say?: (s: string) => void; layout?: DebianSampleLayout } = {}): Promise<DebianSample> {
   const mirror = aptMirror();
-  const cacheDir = join(REPO, '.cache', `debian-sample-${await inputsHash(mirror)}`);
+  const layout = opts.layout ?? 'parts';
+  const cacheDir = join(REPO, '.cache', `${cachePrefix(layout)}${await inputsHash(mirror, layout)}`);
   const paths = (dir: string) => ({ disk: join(dir, 'disk.raw'), key: join(dir, 'id_ed25519'), build: join(dir, 'build.json') });
   if (existsSync(paths(cacheDir).build)) {
     return { cacheDir, ...paths(cacheDir), build: JSON.parse(readFileSync(paths(cacheDir).build, 'utf8')) as DebianSampleBuild, built: false };
@@ -166,12 +208,13 @@ export async function ensureDebianSample(opts: { log?: Logger; say?: (s: string)
   rmSync(partial, { recursive: true, force: true });
   mkdirSync(partial, { recursive: true });
   try {
-    const build = await buildDisk(partial, mirror, paths(partial), opts);
+    const build = await buildDisk(partial, mirror, paths(partial), { ...opts, layout });
     writeFileSync(paths(partial).build, `${JSON.stringify(build, null, 2)}\n`);
     renameSync(partial, cacheDir);
     opts.log?.info({ cacheDir, ...build }, 'Debian sample built');
     // Builds from older inputs are never used again.
-    for (const old of listDir(join(REPO, '.cache')).filter((n) => n.startsWith('debian-sample-') && join(REPO, '.cache', n) !== cacheDir)) {
+    const ours = (n: string): boolean => n.startsWith(cachePrefix(layout)) && /^[0-9a-f]{16}$/.test(n.slice(cachePrefix(layout).length));
+    for (const old of listDir(join(REPO, '.cache')).filter((n) => ours(n) && join(REPO, '.cache', n) !== cacheDir)) {
       rmSync(join(REPO, '.cache', old), { recursive: true, force: true });
     }
     return { cacheDir, ...paths(cacheDir), build, built: true };
@@ -183,12 +226,13 @@ export async function ensureDebianSample(opts: { log?: Logger; say?: (s: string)
 }
 
 /** debootstrap, the packages, the configuration, the disk, the boot loaders: every step of a build. */
-async function buildDisk(dir: string, mirror: string, out: { disk: string; key: string }, opts: { say?: (s: string) => void }): Promise<DebianSampleBuild> {
+async function buildDisk(dir: string, mirror: string, out: { disk: string; key: string }, opts: { say?: (s: string) => void; layout: DebianSampleLayout }): Promise<DebianSampleBuild> {
+  const packages = packagesFor(opts.layout);
   const t0 = Date.now();
   const tree = join(dir, 'tree');
   await sh('debootstrap', ['--variant=minbase', DEBIAN_SUITE, tree, mirror], { timeoutMs: 1_200_000 });
   const debootstrapSeconds = (Date.now() - t0) / 1000;
-  opts.say?.(`debootstrap done in ${debootstrapSeconds.toFixed(0)} s; installing ${DEBIAN_SAMPLE_PACKAGES.length} packages…`);
+  opts.say?.(`debootstrap done in ${debootstrapSeconds.toFixed(0)} s; installing ${packages.length} packages…`);
 
   // The excludes first, so dpkg leaves those paths out of every package from here on; then the same paths out of minbase.
   const t1 = Date.now();
@@ -196,7 +240,7 @@ async function buildDisk(dir: string, mirror: string, out: { disk: string; key: 
   pruneExcluded(tree);
   await inChroot(tree, async (run) => {
     await run(['apt-get', 'update', '-qq']);
-    await run(['apt-get', 'install', '-y', '-q', '--no-install-recommends', ...DEBIAN_SAMPLE_PACKAGES]);
+    await run(['apt-get', 'install', '-y', '-q', '--no-install-recommends', ...packages]);
     await run(['apt-get', 'clean']);
   });
   pruneExcluded(tree);
@@ -204,7 +248,7 @@ async function buildDisk(dir: string, mirror: string, out: { disk: string; key: 
   mkdirSync(join(tree, 'var/lib/apt/lists/partial'), { recursive: true });
   const packagesSeconds = (Date.now() - t1) / 1000;
 
-  await configure(tree, out.key);
+  await configure(tree, out.key, opts.layout);
   const kernelVersion = listDir(join(tree, 'boot')).find((f) => f.startsWith('vmlinuz-'))?.slice('vmlinuz-'.length);
   if (!kernelVersion) throw new ImgsrvError('IO', 'Debian sample: no kernel in /boot after installing linux-image-amd64', { hint: 'see the apt output above; the build runs again next time' });
   const hostKeys: Record<string, string> = {};
@@ -216,15 +260,16 @@ async function buildDisk(dir: string, mirror: string, out: { disk: string; key: 
   const installedBytes = Number((await sh('du', ['-sb', '--apparent-size', tree])).split('\t')[0]);
   const files = Number((await sh('du', ['-s', '--inodes', tree])).split('\t')[0]);
 
-  await makeDisk(tree, out.disk);
+  if (opts.layout === 'lvm') await makeLvmDisk(tree, out.disk);
+  else await makeDisk(tree, out.disk);
   const t2 = Date.now();
-  await provision(tree, out.disk, kernelVersion);
+  await provision(tree, out.disk, kernelVersion, opts.layout === 'lvm' ? SAMPLE_LVM.lvs[0]!.fs.spec : `UUID=${DEBIAN_ROOT_UUID}`);
   const provisionSeconds = (Date.now() - t2) / 1000;
   rmSync(tree, { recursive: true, force: true });
   const st = statSync(out.disk);
   return {
     seconds: (Date.now() - t0) / 1000, debootstrapSeconds, packagesSeconds, provisionSeconds, installedBytes, files,
-    diskBytes: st.size, diskAllocatedBytes: st.blocks * 512, kernelVersion, machineId, hostKeys, mirror, packages: [...DEBIAN_SAMPLE_PACKAGES],
+    diskBytes: st.size, diskAllocatedBytes: st.blocks * 512, kernelVersion, machineId, hostKeys, mirror, packages,
   };
 }
 
@@ -246,15 +291,20 @@ const put = (tree: string, path: string, text: string, mode = 0o644): void => {
 };
 
 /** The sample's own configuration: name, fstab, pinned network, application, boot loader defaults, root's key. */
-async function configure(tree: string, key: string): Promise<void> {
+async function configure(tree: string, key: string, layout: DebianSampleLayout): Promise<void> {
   cpSync(join(FILES, 'rootfs'), tree, { recursive: true });
   put(tree, 'etc/hostname', `${DEBIAN_SAMPLE_HOSTNAME}\n`);
   put(tree, 'etc/hosts', `127.0.0.1\tlocalhost\n127.0.1.1\t${DEBIAN_SAMPLE_HOSTNAME}\n\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n`);
+  const parts = layout === 'lvm' ? SAMPLE_LVM.partitions : SAMPLE_LAYOUT;
   put(tree, 'etc/fstab', [
     '# <file system> <mount point> <type> <options> <dump> <pass>',
-    ...SAMPLE_LAYOUT.flatMap(({ fs }) => (fs ? [`UUID=${fs.uuid} ${fs.mount} ${fs.type} ${fs.options} 0 ${fs.pass}`] : [])),
+    ...parts.flatMap(({ fs }) => (fs ? [`UUID=${fs.uuid} ${fs.mount} ${fs.type} ${fs.options} 0 ${fs.pass}`] : [])),
+    // LVs by their device names, as Debian's installer writes them
+    ...(layout === 'lvm' ? SAMPLE_LVM.lvs.map(({ fs }) => `${fs.spec} ${fs.mount ?? 'none'} ${fs.type} ${fs.options} 0 ${fs.pass}`) : []),
     '',
   ].join('\n'));
+  // No resume from the swap LV: the initramfs would otherwise wait for a hibernation image that never was.
+  if (layout === 'lvm') put(tree, 'etc/initramfs-tools/conf.d/resume', 'RESUME=none\n');
   mkdirSync(join(tree, 'boot/efi'), { recursive: true });
   // Something of the users' own on /home, as on any host.
   put(tree, 'home/operator/notes.txt', 'kept with the image\n');
@@ -279,16 +329,81 @@ async function configure(tree: string, key: string): Promise<void> {
  * no partition scanning).
  */
 async function makeDisk(tree: string, file: string): Promise<void> {
+  const { made, sector } = await partitionDisk(file, SAMPLE_LAYOUT);
+  await fillFileSystems(tree, file, SAMPLE_LAYOUT.flatMap((p, i) => (p.fs ? [{ fs: p.fs, offset: made[i]!.start * sector, bytes: made[i]!.size * sector }] : [])));
+}
+
+/** The sparse disk file with a GPT of `layout` (the last partition fills the disk); its partitions in sectors. */
+async function partitionDisk(file: string, layout: readonly SamplePartition[]): Promise<{ made: Array<{ start: number; size: number }>; sector: number }> {
   await sh('truncate', ['-s', `${DISK_MIB}M`, file]);
-  const script = ['label: gpt', ...SAMPLE_LAYOUT.map((p, i) => `${i === 0 ? 'start=1MiB, ' : ''}${p.sizeMiB ? `size=${p.sizeMiB}MiB, ` : ''}type=${p.type}, name=${p.name}`), ''].join('\n');
+  const script = ['label: gpt', ...layout.map((p, i) => `${i === 0 ? 'start=1MiB, ' : ''}${p.sizeMiB ? `size=${p.sizeMiB}MiB, ` : ''}type=${p.type}, name=${p.name}`), ''].join('\n');
   execFileSync('sfdisk', ['-q', file], { input: script });
   const table = JSON.parse(await sh('sfdisk', ['--json', file])) as { partitiontable: { sectorsize?: number; partitions: Array<{ start: number; size: number }> } };
   const sector = table.partitiontable.sectorsize ?? 512;
   const made = table.partitiontable.partitions;
-  if (made.length !== SAMPLE_LAYOUT.length) throw new ImgsrvError('IO', `sfdisk made ${made.length} partitions on ${file}, not ${SAMPLE_LAYOUT.length}`);
+  if (made.length !== layout.length) throw new ImgsrvError('IO', `sfdisk made ${made.length} partitions on ${file}, not ${layout.length}`);
+  return { made, sector };
+}
+
+/**
+ * The LVM sample's disk: the partitions of SAMPLE_LVM, then vg0 and its LVs
+ * written on the PV partition by the host's lvm without device-mapper
+ * (--driverloaded n: metadata only, nothing activated; the host kernel may
+ * have no dm at all), then each LV's file system written at its extents'
+ * offset in the file, as a partition's is.
+ */
+async function makeLvmDisk(tree: string, file: string): Promise<void> {
+  const { made, sector } = await partitionDisk(file, SAMPLE_LVM.partitions);
+  const pvPart = made[SAMPLE_LVM.partitions.length - 1]!;
+  const pvOffset = pvPart.start * sector;
+  const loop = (await sh('losetup', ['--find', '--show', '--offset', String(pvOffset), '--sizelimit', String(pvPart.size * sector), file])).trim();
+  const extents = new Map<string, number>();
+  let peStart = 0;
+  try {
+    const lvm = (cmd: string, args: string[]) => sh('lvm', [...lvmArgv(cmd, [loop], args).slice(1), '--driverloaded', 'n']);
+    await lvm('pvcreate', ['-ff', '-y', loop]);
+    await lvm('vgcreate', ['-y', '-s', `${SAMPLE_LVM.extentMiB}m`, SAMPLE_LVM.vg, loop]);
+    for (const lv of SAMPLE_LVM.lvs) await lvm('lvcreate', ['-y', '-an', '-Zn', '-Wn', '-n', lv.name, '-L', `${lv.sizeMiB}m`, SAMPLE_LVM.vg]);
+    peStart = Number(JSON.parse(await lvm('pvs', ['--reportformat', 'json', '--units', 'b', '--nosuffix', '-o', 'pe_start', loop])).report[0].pv[0].pe_start);
+    const segs = JSON.parse(await lvm('lvs', ['--segments', '--reportformat', 'json', '-o', 'lv_name,seg_pe_ranges', SAMPLE_LVM.vg])) as { report: Array<{ seg: Array<{ lv_name: string; seg_pe_ranges: string }> }> };
+    for (const seg of segs.report[0]!.seg) {
+      // "/dev/loop3:0-319": one linear segment, its first extent
+      const m = /:(\d+)-\d+$/.exec(seg.seg_pe_ranges);
+      if (!m || extents.has(seg.lv_name)) throw new ImgsrvError('IO', `Debian sample: LV ${seg.lv_name} is not one linear segment (${seg.seg_pe_ranges})`);
+      extents.set(seg.lv_name, Number(m[1]));
+    }
+  } finally {
+    await sh('losetup', ['-d', loop]).catch(() => undefined);
+  }
+  const at = (lv: SampleLv) => ({ offset: pvOffset + peStart + extents.get(lv.name)! * SAMPLE_LVM.extentMiB * MiB, bytes: lv.sizeMiB * MiB });
+  const fileSystems = [
+    ...SAMPLE_LVM.partitions.flatMap((p, i) => (p.fs ? [{ fs: p.fs, offset: made[i]!.start * sector, bytes: made[i]!.size * sector }] : [])),
+    ...SAMPLE_LVM.lvs.flatMap((lv) => (lv.fs.type !== 'swap' && lv.fs.mount ? [{ fs: { ...lv.fs, type: lv.fs.type, mount: lv.fs.mount }, ...at(lv) }] : [])),
+  ];
+  await fillFileSystems(tree, file, fileSystems);
+  for (const lv of SAMPLE_LVM.lvs.filter((l) => l.fs.type === 'swap')) {
+    const { offset, bytes } = at(lv);
+    const swap = (await sh('losetup', ['--find', '--show', '--offset', String(offset), '--sizelimit', String(bytes), file])).trim();
+    try {
+      await sh('mkswap', ['-U', lv.fs.uuid, '-L', lv.fs.label, swap]);
+    } finally {
+      await sh('losetup', ['-d', swap]).catch(() => undefined);
+    }
+  }
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Each file system made with the tree's part below its mount point (the
+ * parts under a deeper mount point left out of the shallower one): ext4
+ * and FAT written at their offset in the file, XFS through a loop device
+ * (the host's loop devices have no partition scanning).
+ */
+async function fillFileSystems(tree: string, file: string, fileSystems: ReadonlyArray<{ fs: { type: 'vfat' | 'ext4' | 'xfs'; mount: string; uuid: string; label: string }; offset: number; bytes: number }>): Promise<void> {
   // Each mount point's files move to a tree of their own, deepest first, leaving the empty mount point behind.
   const parts = join(dirname(file), 'parts');
-  const mounted = SAMPLE_LAYOUT.flatMap((p, i) => (p.fs ? [{ fs: p.fs, at: made[i]! }] : [])).sort((a, b) => b.fs.mount.length - a.fs.mount.length);
+  const mounted = [...fileSystems].sort((a, b) => b.fs.mount.length - a.fs.mount.length);
   const trees = new Map<string, string>();
   for (const { fs } of mounted) {
     if (fs.mount === '/') {
@@ -302,14 +417,12 @@ async function makeDisk(tree: string, file: string): Promise<void> {
     trees.set(fs.mount, own);
   }
   try {
-    for (const { fs, at } of mounted) {
-      const offset = at.start * sector;
-      const bytes = at.size * sector;
+    for (const { fs, offset, bytes } of mounted) {
       const from = trees.get(fs.mount)!;
       if (fs.type === 'vfat') {
         // The ESP's files (none yet: grub goes there while provisioning) would need mtools: refuse rather than drop them.
         if (listDir(from).length > 0) throw new ImgsrvError('IO', `Debian sample: ${fs.mount} has files before grub-install; the build cannot copy them onto FAT`);
-        await sh('mkfs.vfat', ['-F', '32', '-n', fs.label, '-i', fs.uuid.replace('-', ''), `--offset=${at.start}`, file, String(bytes / 1024)]);
+        await sh('mkfs.vfat', ['-F', '32', '-n', fs.label, '-i', fs.uuid.replace('-', ''), `--offset=${offset / 512}`, file, String(bytes / 1024)]);
       } else if (fs.type === 'ext4') {
         await sh('mkfs.ext4', ['-q', '-F', '-L', fs.label, '-U', fs.uuid, '-d', from, '-E', `offset=${offset}`, file, `${bytes / 1024}k`], { timeoutMs: 600_000 });
       } else {
@@ -347,7 +460,7 @@ async function xfsFrom(from: string, file: string, offset: number, bytes: number
 }
 
 /** Boot the disk once with its own kernel and the provisioning script as init: grub goes on from inside (see the script). */
-async function provision(tree: string, disk: string, kernelVersion: string): Promise<void> {
+async function provision(tree: string, disk: string, kernelVersion: string, root: string): Promise<void> {
   const lab = await Lab.create();
   try {
     const vm = await startVm(lab, {
@@ -356,7 +469,7 @@ async function provision(tree: string, disk: string, kernelVersion: string): Pro
       mac: DEBIAN_SAMPLE_MAC,
       kernel: join(tree, 'boot', `vmlinuz-${kernelVersion}`),
       initrd: join(tree, 'boot', `initrd.img-${kernelVersion}`),
-      append: `console=ttyS0,115200n8 root=UUID=${DEBIAN_ROOT_UUID} ro panic=-1 init=/usr/local/sbin/imgsrv-lab-provision`,
+      append: `console=ttyS0,115200n8 root=${root} ro panic=-1 init=/usr/local/sbin/imgsrv-lab-provision`,
       disk,
       serialLog: join(dirname(disk), 'provision.serial.log'),
     });
