@@ -16,10 +16,12 @@ import type { BootClient, BootDecision } from '../boot/select.ts';
 import { DhcpDecodeError, decode, encode, peek, type DhcpMessage, type PacketHead } from './codec.ts';
 import { handleDhcp, type ClientEvent, type HandlerConfig, type Outbound } from './handler.ts';
 import { LeasePool, type LeaseStore } from './leases.ts';
-import { cidrOf, overlaps, contains, subnetLeaseStore, type ServedSubnet } from './subnets.ts';
+import { buildPools, cidrOf, type RelayedSubnet, type ServedSubnet } from './subnets.ts';
 import { LogThrottle } from '../log-throttle.ts';
 import { MessageType, messageTypeName } from './options.ts';
 import { DEFAULT_LIMITS, DhcpRateLimiter, type DhcpLimits } from './rate-limit.ts';
+
+export type { RelayedSubnet } from './subnets.ts';
 
 /** Options of the DHCP service (full server or proxyDHCP). */
 export interface DhcpServerOptions {
@@ -51,17 +53,6 @@ export interface DhcpServerOptions {
   transaction?: (<T>(fn: () => T) => T) | undefined;
   /** Rate limits (rate-limit.ts): DEFAULT_LIMITS, with the ones given replacing theirs; false for none. */
   limits?: Partial<DhcpLimits> | false | undefined;
-}
-
-/** A subnet behind a relay agent: its network, its addresses and what its clients are told. */
-export interface RelayedSubnet {
-  address: string;
-  prefix: number;
-  range: { first: string; last: string };
-  router?: string | undefined;
-  dns?: string[] | undefined;
-  domain?: string | undefined;
-  leaseSeconds?: number | undefined;
 }
 
 /** A running DHCP service. */
@@ -98,19 +89,8 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   let pool: LeasePool | undefined;
   let relayed: ServedSubnet[] = [];
   if (opts.mode === 'full') {
-    const relays = opts.relayed ?? [];
-    if (!opts.range && relays.length === 0) throw new ImgsrvError('BAD_CONFIG', 'full DHCP mode needs an address range', { hint: 'set dhcp.range (or dhcp.subnets) or use proxy mode' });
-    checkRelayedSubnets(opts.subnet, relays);
-    // Every pool works on its own subnet's rows of the one store (subnetLeaseStore).
-    const poolOf = (net: { address: string; prefix: number }, range: { first: string; last: string }, leaseSeconds: number, exclude: string[]): LeasePool =>
-      new LeasePool(subnetLeaseStore(opts.leases, net), range, net, { leaseMs: leaseSeconds * 1000 }, exclude);
-    const routerOf = (r: string | undefined): string[] => (r ? [r] : []);
-    if (opts.range) pool = poolOf(opts.subnet, opts.range, opts.leaseSeconds, [opts.serverAddress, ...routerOf(opts.subnet.router)]);
-    relayed = relays.map((r) => {
-      const leaseSeconds = r.leaseSeconds ?? opts.leaseSeconds;
-      const net = { address: r.address, prefix: r.prefix };
-      return { ...net, router: r.router, dns: r.dns, domain: r.domain, leaseSeconds, pool: poolOf(net, r.range, leaseSeconds, routerOf(r.router)) };
-    });
+    if (!opts.range && !opts.relayed?.length) throw new ImgsrvError('BAD_CONFIG', 'full DHCP mode needs an address range', { hint: 'set dhcp.range (or dhcp.subnets) or use proxy mode' });
+    ({ local: pool, relayed } = buildPools(opts.leases, { ...opts.subnet, range: opts.range, serverAddress: opts.serverAddress, leaseSeconds: opts.leaseSeconds }, opts.relayed ?? []));
   }
   const pools = [...(pool ? [pool] : []), ...relayed.flatMap((r) => (r.pool ? [r.pool] : []))];
   const cfg: HandlerConfig = {
@@ -348,26 +328,4 @@ function createMetrics(registry: Registry | undefined): Record<'received' | 'sen
     unknownSubnet: counter(registry, 'imgsrv_dhcp_unknown_subnet_total', 'Full-mode requests left unanswered because their relay (giaddr, link or subnet selection) is in no configured subnet', ['interface']),
     reclaimed: counter(registry, 'imgsrv_dhcp_offers_reclaimed_total', 'Unrequested OFFERs withdrawn, when the pool was full, to offer their address to another client', ['interface']),
   };
-}
-
-/**
- * Refuse a set of subnets that can't be served: two that overlap (an address
- * would belong to both pools), a range or router outside its subnet. The
- * config schema checks the relayed ones among themselves; only here is the
- * local subnet (the interface's) known.
- */
-export function checkRelayedSubnets(local: { address: string; prefix: number }, relays: readonly RelayedSubnet[]): void {
-  relays.forEach((r, i) => {
-    const where = `dhcp.subnets.${i} (${cidrOf(r)})`;
-    if (overlaps(local, r)) {
-      throw new ImgsrvError('BAD_CONFIG', `${where} overlaps the netboot interface's own subnet ${cidrOf(local)}`, {
-        hint: 'the local subnet is configured by dhcp.range, dhcp.router and dhcp.dns; list only subnets behind relays in dhcp.subnets',
-      });
-    }
-    const other = relays.findIndex((o, j) => j < i && overlaps(o, r));
-    if (other >= 0) throw new ImgsrvError('BAD_CONFIG', `${where} overlaps dhcp.subnets.${other} (${cidrOf(relays[other]!)})`, { hint: 'each address belongs to one subnet' });
-    for (const [what, ip] of [['range start', r.range.first], ['range end', r.range.last], ['router', r.router]] as const) {
-      if (ip !== undefined && !contains(r, ip)) throw new ImgsrvError('BAD_CONFIG', `${where}: the ${what} ${ip} is outside the subnet`, { hint: 'give addresses inside the subnet' });
-    }
-  });
 }

@@ -4,11 +4,13 @@
  * client on into giaddr (RFC 2131 §4.3.1); RFC 3527 (option 82 sub-option 5,
  * link selection) and RFC 3011 (option 118, subnet selection) name the
  * client's link when giaddr can't (the relay's address on that link is not
- * the one the server should use). Pure functions; no I/O.
+ * the one the server should use). Also the lease store as one subnet sees
+ * it, one pool per subnet, and the checks that refuse subnets that can't be
+ * served. No I/O.
  */
 import type { DhcpMessage } from './codec.ts';
-import type { Lease, LeaseStore, Reservation } from './leases.ts';
-import type { LeasePool } from './leases.ts';
+import { LeasePool, type Lease, type LeaseStore, type Reservation } from './leases.ts';
+import { ImgsrvError } from '../../core/errors.ts';
 import { ipFromBytes, ipToInt } from './options.ts';
 
 /** A subnet the server hands addresses on (the local one, or one behind a relay). */
@@ -22,6 +24,17 @@ export interface ServedSubnet {
   leaseSeconds: number;
   /** Full mode: the subnet's addresses. Absent on a local subnet without a range (relayed subnets only). */
   pool?: LeasePool | undefined;
+}
+
+/** A subnet behind a relay agent: its network, its addresses and what its clients are told. */
+export interface RelayedSubnet {
+  address: string;
+  prefix: number;
+  range: { first: string; last: string };
+  router?: string | undefined;
+  dns?: string[] | undefined;
+  domain?: string | undefined;
+  leaseSeconds?: number | undefined;
 }
 
 /** What picked the subnet, for logs. */
@@ -135,4 +148,52 @@ function newest(leases: Lease[]): Lease | undefined {
 /** '198.18.1.0/24', for logs and status. */
 export function cidrOf(net: { address: string; prefix: number }): string {
   return `${net.address}/${net.prefix}`;
+}
+
+/**
+ * Refuse a set of subnets that can't be served: two that overlap (an address
+ * would belong to both pools), a range or router outside its subnet. The
+ * config schema checks the relayed ones among themselves; only here is the
+ * local subnet (the interface's) known.
+ */
+export function checkRelayedSubnets(local: { address: string; prefix: number }, relays: readonly RelayedSubnet[]): void {
+  relays.forEach((r, i) => {
+    const where = `dhcp.subnets.${i} (${cidrOf(r)})`;
+    if (overlaps(local, r)) {
+      throw new ImgsrvError('BAD_CONFIG', `${where} overlaps the netboot interface's own subnet ${cidrOf(local)}`, {
+        hint: 'the local subnet is configured by dhcp.range, dhcp.router and dhcp.dns; list only subnets behind relays in dhcp.subnets',
+      });
+    }
+    const other = relays.findIndex((o, j) => j < i && overlaps(o, r));
+    if (other >= 0) throw new ImgsrvError('BAD_CONFIG', `${where} overlaps dhcp.subnets.${other} (${cidrOf(relays[other]!)})`, { hint: 'each address belongs to one subnet' });
+    for (const [what, ip] of [['range start', r.range.first], ['range end', r.range.last], ['router', r.router]] as const) {
+      if (ip !== undefined && !contains(r, ip)) throw new ImgsrvError('BAD_CONFIG', `${where}: the ${what} ${ip} is outside the subnet`, { hint: 'give addresses inside the subnet' });
+    }
+  });
+}
+
+/**
+ * One pool per subnet, each over its own rows of `store` (subnetLeaseStore):
+ * the local subnet's (when it has a range; the server's address and router
+ * never leased) and each relayed subnet's (its router never leased). Throws
+ * BAD_CONFIG for subnets checkRelayedSubnets refuses.
+ */
+export function buildPools(
+  store: LeaseStore,
+  local: { address: string; prefix: number; router?: string | undefined; range?: { first: string; last: string } | undefined; serverAddress: string; leaseSeconds: number },
+  relays: readonly RelayedSubnet[],
+): { local: LeasePool | undefined; relayed: ServedSubnet[] } {
+  checkRelayedSubnets(local, relays);
+  const poolOf = (net: { address: string; prefix: number }, range: { first: string; last: string }, leaseSeconds: number, exclude: string[]): LeasePool =>
+    new LeasePool(subnetLeaseStore(store, net), range, net, { leaseMs: leaseSeconds * 1000 }, exclude);
+  const routerOf = (r: string | undefined): string[] => (r ? [r] : []);
+  const localNet = { address: local.address, prefix: local.prefix };
+  return {
+    local: local.range ? poolOf(localNet, local.range, local.leaseSeconds, [local.serverAddress, ...routerOf(local.router)]) : undefined,
+    relayed: relays.map((r) => {
+      const leaseSeconds = r.leaseSeconds ?? local.leaseSeconds;
+      const net = { address: r.address, prefix: r.prefix };
+      return { ...net, router: r.router, dns: r.dns, domain: r.domain, leaseSeconds, pool: poolOf(net, r.range, leaseSeconds, routerOf(r.router)) };
+    }),
+  };
 }
