@@ -111,6 +111,9 @@ describe.skipIf(!ok)('DHCP relay across subnets (real dhcrelay)', () => {
       expect(script1.status).toBe('200');
       expect(script1.body).toContain(`imgsrv.server=${HTTP}`);
       expect(script1.token).toMatch(/^n1\./);
+      // The boot loader a PXE ROM there would load (next-server = the server), over TFTP through the router.
+      const tftpBytes = await client.exec('curl', ['-s', '--max-time', '20', '-o', '/dev/null', '-w', '%{size_download}', `tftp://${RELAY_LAB.server}/undionly.kpxe`]);
+      expect(Number(tftpBytes)).toBeGreaterThan(10_000);
       // Another MAC's script from this address: refused, no token.
       const other = await fetchScript(client, '02:00:00:00:1a:99');
       expect(other.status).toBe('403');
