@@ -135,3 +135,35 @@ describe('rewriteIdentifiers', () => {
     expect(res).toEqual([]);
   });
 });
+
+describe('rewriteIdentifiers on LVM', () => {
+  it('leaves fstab lines naming LVs by /dev/mapper or /dev/<vg> paths as they are, rewrites UUIDs of LVs and partitions', async () => {
+    const [oldRoot, newRoot, oldHome, newHome, oldSwap, newSwap, oldBoot, newBoot] = Array.from({ length: 8 }, () => randomUUID());
+    await put('etc/fstab', [
+      '/dev/mapper/vg--sys-root /  ext4 errors=remount-ro 0 1',
+      `UUID=${oldBoot} /boot ext4 defaults 0 2`,
+      '/dev/vg-sys/home /home xfs defaults,noatime 0 2',
+      `UUID=${oldSwap} none swap sw 0 0`,
+      '',
+    ].join('\n'));
+    await put('etc/initramfs-tools/conf.d/resume', `RESUME=UUID=${oldSwap}\n`);
+    await put('boot/grub/grub.cfg', `search --no-floppy --fs-uuid --set=root ${oldBoot}\nlinux /vmlinuz root=/dev/mapper/vg--sys-root ro\n`);
+    const pvs = [{ number: 3, device: '/dev/sda3' }];
+    const mapping: PartitionMapping[] = [
+      { device: '/dev/sda2', role: 'data', number: 2, mountpoint: '/boot', fsType: 'ext4', oldUuid: oldBoot, newUuid: newBoot!, oldDevice: '/dev/sda2', kept: false },
+      { device: '/dev/mapper/vg--sys-root', lv: { vg: 'vg-sys', name: 'root', pvs }, role: 'root', number: 3, mountpoint: '/', fsType: 'ext4', oldUuid: oldRoot, newUuid: newRoot!, kept: false },
+      { device: '/dev/mapper/vg--sys-home', lv: { vg: 'vg-sys', name: 'home', pvs }, role: 'data', number: 3, mountpoint: '/home', fsType: 'xfs', oldUuid: oldHome, newUuid: newHome!, kept: false },
+      { device: '/dev/mapper/vg--sys-swap', lv: { vg: 'vg-sys', name: 'swap', pvs }, role: 'swap', number: 3, fsType: 'swap', oldUuid: oldSwap, newUuid: newSwap!, kept: false },
+    ];
+    await rewriteIdentifiers(root, mapping, { log: silentLogger });
+    expect(await get('etc/fstab')).toBe([
+      '/dev/mapper/vg--sys-root /  ext4 errors=remount-ro 0 1',
+      `UUID=${newBoot} /boot ext4 defaults 0 2`,
+      '/dev/vg-sys/home /home xfs defaults,noatime 0 2',
+      `UUID=${newSwap} none swap sw 0 0`,
+      '',
+    ].join('\n'));
+    expect(await get('etc/initramfs-tools/conf.d/resume')).toBe(`RESUME=UUID=${newSwap}\n`);
+    expect(await get('boot/grub/grub.cfg')).toBe(`search --no-floppy --fs-uuid --set=root ${newBoot}\nlinux /vmlinuz root=/dev/mapper/vg--sys-root ro\n`);
+  });
+});
