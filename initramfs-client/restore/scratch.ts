@@ -23,6 +23,11 @@
  *   that reboots finds its pieces where it left them, makes the same layout
  *   (same disk, same image) and resumes (torrent/piece-area.ts).
  *
+ * On an LVM PV (the growing partition holds a VG) the PV is made short
+ * instead (pvcreate --setphysicalvolumesize), so the growing LV and its file
+ * system end before the area; giving it back is pvresize, lvextend -l
+ * +100%FREE of that LV, then its file system's grow as below.
+ *
  * Growable file systems: ext2/3/4 (e2fsck, then resize2fs, unmounted: an
  * online resize needs CAP_SYS_RESOURCE, which a container's root may lack,
  * and the partition is not in use anyway) and xfs (xfs_growfs, which only
@@ -37,7 +42,7 @@ import type { ImageMeta } from '../../images/meta.ts';
 import { pieceAreaBytes } from '../../torrent/piece-journal.ts';
 import type { LayoutPlan } from './layout.ts';
 import { growAfterScratch } from './lvm.ts';
-import { PE_START, pvCapacity } from './lvm-plan.ts';
+import { pvCapacity } from './lvm-plan.ts';
 import type { Runner } from './run.ts';
 
 const MiB = 1 << 20;
@@ -121,7 +126,7 @@ export function placeScratch(layout: LayoutPlan, bytes: number): DiskScratch {
   const fsBytes = offsetBytes - grow.startBytes;
   // what the growing file system gets while the area is there: the partition's start up to the area, or the short PV's extents left by the fixed LVs
   const { vg, bytes: fixed } = fixedOnGrowingPv(layout);
-  const room = vg ? pvCapacity(fsBytes, vg.extentBytes) - PE_START - fixed : fsBytes;
+  const room = vg ? pvCapacity(fsBytes, vg.extentBytes) - fixed : fsBytes;
   if (room < 64 * MiB) {
     throw new ImgsrvError('DISK', `disk ${layout.diskPath} is TOO SMALL for the image and its scratch area (${formatBytes(bytes)})`, { hint: 'give the node a larger disk or choose a smaller image; nothing was written' });
   }
