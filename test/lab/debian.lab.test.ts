@@ -34,8 +34,8 @@ const BIOS_MAC = '52:54:00:de:b1:21';
 const UEFI_MAC = '52:54:00:de:ef:22';
 /** The UEFI node's own static address (outside the lab's DHCP range, .100-.199). */
 const UEFI_STATIC = '198.18.0.77';
-/** Per node: netboot, download and restore (~450 MB), reboot, Debian's boot to multi-user. */
-const NODE_TIMEOUT = 1_200_000;
+/** Per node: netboot, download and restore (~520 MB), reboot, Debian's boot to multi-user (a bound for a machine shared with other VMs). */
+const NODE_TIMEOUT = 1_800_000;
 
 interface NodeJson {
   mac: string;

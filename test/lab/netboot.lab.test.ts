@@ -22,7 +22,9 @@ interface NodeJson {
 
 const BIOS_MAC = '52:54:00:00:b1:05';
 const UEFI_MAC = '52:54:00:00:ef:01';
-const BOOT_TIMEOUT = 240_000;
+// A bound for a failure, not a speed: a TFTP-only boot moves the whole initramfs over TFTP, which took over
+// 240 s under TCG on a machine shared with four other VMs.
+const BOOT_TIMEOUT = 480_000;
 
 /** Poll `imgsrv nodes ls --json` until every MAC has reached phase booted. */
 async function waitForNodes(server: LabServer, macs: string[], vms: Vm[], timeoutMs = BOOT_TIMEOUT): Promise<NodeJson[]> {
