@@ -114,3 +114,29 @@ describe('lvm commands', () => {
     expect(lvmArgv('vgchange', ['/dev/sda3'], ['-an', 'vg0'])).toEqual(['lvm', 'vgchange', '--config', lvmConfig(['/dev/sda3']), '-an', 'vg0']);
   });
 });
+
+describe('LVM on MBR (Debian\'s guided LVM on a BIOS disk)', () => {
+  it('grows the PV in a logical partition with its extended partition; the PV type is 8e', () => {
+    const facts = {
+      ...lvmFacts,
+      partitionTable: 'mbr' as const,
+      disks: [{
+        name: 'sda', sizeBytes: 10 * GiB, partitions: [
+          { number: 1, startBytes: MiB, sizeBytes: 487 * MiB, type: '83', mountpoint: '/boot', fs: { type: 'ext4', uuid: '2d3e4f50-6172-4839-a4b5-c6d7e8f90a44' } },
+          { number: 2, startBytes: 489 * MiB, sizeBytes: 10 * GiB - 489 * MiB, type: '5' },
+          { number: 5, startBytes: 490 * MiB, sizeBytes: 10 * GiB - 490 * MiB, type: '8e', fs: { type: 'LVM2_member' } },
+        ],
+      }],
+      filesystems: lvmFacts.filesystems.filter((f) => f.mountpoint !== '/boot/efi').map((f) => (f.mountpoint === '/boot' ? { ...f, source: '/dev/sda1' } : f)),
+      lvm: { vgs: lvmFacts.lvm!.vgs.map((vg) => ({ ...vg, pvs: [{ device: '/dev/sda5', sizeBytes: 9 * GiB, disk: 'sda', partition: 5 }] })) },
+    };
+    const plan = planLayout(facts, { path: '/dev/sda', sizeBytes: 20 * GiB });
+    const by = Object.fromEntries(plan.partitions.map((p) => [p.number, p]));
+    expect(plan.table).toBe('dos');
+    expect(by[5]).toMatchObject({ role: 'lvm', vg: 'vg0', type: '8e', grows: true });
+    expect(by[5]!.startBytes + by[5]!.sizeBytes).toBe(20 * GiB);
+    expect(by[2]!.startBytes + by[2]!.sizeBytes).toBe(20 * GiB);
+    expect(plan.lvm![0]!.pvs).toEqual([5]);
+    expect(plan.lvm![0]!.lvs.find((l) => l.grows)?.name).toBe('root');
+  });
+});
