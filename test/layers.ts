@@ -69,7 +69,7 @@ export function checkLayers(edges: ReadonlyArray<readonly [string, string]>): Vi
 }
 
 const SOURCE = /\.(ts|tsx|mts|mjs)$/;
-const SKIP = new Set(['node_modules', '.git', 'dist', 'var']);
+const SKIP = new Set(['node_modules', '.git', 'dist', 'var', '.cache']);
 
 /** Every source file under `root`, repo-relative. */
 export function sourceFiles(root: string, dir = ''): string[] {
