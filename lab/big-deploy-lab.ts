@@ -8,10 +8,7 @@
 import { randomFillSync } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { Lab, sweepStaleLabs } from './netns.ts';
-import { startLabImgsrv, type DeployLab, type DeployLabOptions, type LabImgsrv } from './deploy-lab.ts';
-import { IMGSRV } from './imgsrv.ts';
-import { buildSampleOs, startSampleOsHost, type SampleOsHost } from './sample-os.ts';
+import { startDeployLab, type DeployLab, type DeployLabOptions } from './deploy-lab.ts';
 
 /** Options: the deployment lab's, plus how much incompressible data the sample carries. */
 export interface BigDeployLabOptions extends DeployLabOptions {
@@ -39,44 +36,7 @@ export function writeBulk(dir: string, bytes: number): void {
 }
 
 /** Build the lab, the big sample (sample OS + `extraBytes` of random data), capture it and set it for blank nodes. */
-export async function startBigDeployLab(o: BigDeployLabOptions): Promise<DeployLab> {
-  mkdirSync(o.work, { recursive: true });
-  await sweepStaleLabs();
-  const os = await buildSampleOs(join(o.work, 'sample'));
-  writeBulk(join(os.root, 'opt', 'bulk'), o.extraBytes);
-  const lab = await Lab.create();
-  let base: LabImgsrv | undefined;
-  let sample: SampleOsHost | undefined;
-  const destroy = async (): Promise<void> => {
-    await base?.destroy();
-    await sample?.stop();
-    await lab.destroy();
-  };
-  try {
-    const b = (base = await startLabImgsrv(lab, o));
-    sample = await startSampleOsHost(lab, os.root, { cidr: '198.18.0.5/24' });
-    const t0 = Date.now();
-    // A gigabyte takes longer than the CLI helper's minute: the same command, with room.
-    await b.srv.exec(IMGSRV, ['--data', b.server.data, 'capture', sample.rsyncUrl, '--name', 'sample'], { timeoutMs: 1_800_000 });
-    const captureSeconds = (Date.now() - t0) / 1000;
-    await b.server.cli(['deploy', 'set', 'sample']);
-    return {
-      lab,
-      srv: b.srv,
-      get server() {
-        return b.server;
-      },
-      sample,
-      os,
-      captureSeconds,
-      signingKeyId: b.signingKeyId,
-      restartServer: (pauseMs) => b.restartServer(pauseMs),
-      blankVm: (v) => b.blankVm(v),
-      nodes: () => b.nodes(),
-      destroy,
-    };
-  } catch (err) {
-    await destroy();
-    throw err;
-  }
+export function startBigDeployLab(o: BigDeployLabOptions): Promise<DeployLab> {
+  // A gigabyte takes longer to capture than the CLI helper's minute: the same command, with room.
+  return startDeployLab(o, { addToSample: (root) => writeBulk(join(root, 'opt', 'bulk'), o.extraBytes), captureTimeoutMs: 1_800_000 });
 }

@@ -11,7 +11,7 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 
 import { join } from 'node:path';
 import { keyIdOf } from '../images/signing.ts';
 import { Lab, sh, sweepStaleLabs, type LabHost } from './netns.ts';
-import { provideNetboot, startLabServer, type LabServer } from './imgsrv.ts';
+import { IMGSRV, provideNetboot, startLabServer, type LabServer } from './imgsrv.ts';
 import { startVm, type Vm, type VmOptions } from './qemu.ts';
 import { buildSampleOs, startSampleOsHost, type SampleOs, type SampleOsHost } from './sample-os.ts';
 
@@ -131,11 +131,20 @@ export async function startLabImgsrv(lab: Lab, o: DeployLabOptions): Promise<Lab
   }
 }
 
+/** How a variant of the lab changes its sample (big-deploy-lab.ts). */
+export interface SampleVariant {
+  /** Called with the sample's root tree before it is served. */
+  addToSample?: (root: string) => void;
+  /** The capture's time limit, for a sample bigger than the CLI helper's minute allows. */
+  captureTimeoutMs?: number;
+}
+
 /** Build the lab, capture the sample OS, and set it as the image blank nodes get. */
-export async function startDeployLab(o: DeployLabOptions): Promise<DeployLab> {
+export async function startDeployLab(o: DeployLabOptions, variant: SampleVariant = {}): Promise<DeployLab> {
   mkdirSync(o.work, { recursive: true });
   await sweepStaleLabs();
   const os = await buildSampleOs(join(o.work, 'sample'));
+  variant.addToSample?.(os.root);
   const lab = await Lab.create();
   let base: LabImgsrv | undefined;
   let sample: SampleOsHost | undefined;
@@ -148,7 +157,9 @@ export async function startDeployLab(o: DeployLabOptions): Promise<DeployLab> {
     const b = (base = await startLabImgsrv(lab, o));
     sample = await startSampleOsHost(lab, os.root, { cidr: '198.18.0.5/24' });
     const t0 = Date.now();
-    await b.server.cli(['capture', sample.rsyncUrl, '--name', 'sample']);
+    const capture = ['capture', sample.rsyncUrl, '--name', 'sample'];
+    if (variant.captureTimeoutMs === undefined) await b.server.cli(capture);
+    else await b.srv.exec(IMGSRV, ['--data', b.server.data, ...capture], { timeoutMs: variant.captureTimeoutMs });
     const captureSeconds = (Date.now() - t0) / 1000;
     await b.server.cli(['deploy', 'set', 'sample']);
     return {
