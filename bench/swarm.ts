@@ -48,6 +48,10 @@
  * little. Unicast and multicast are set by the links (they repeat to within
  * 0.1 s) and run once.
  *
+ * IMGSRV_BENCH_SERVER_LOG=FILE keeps the server's log (pino JSON lines) in
+ * FILE, rewritten after each N: what an A/B of two trees compares besides
+ * the makespans (response codes, reports, announces).
+ *
  * --tcp is the congestion control every lab host's TCP uses (default cubic,
  * Debian's; see DEFAULT_TCP in swarm/topology.ts). Each run records the
  * share of TCP segments the server and the nodes retransmitted.
@@ -295,6 +299,7 @@ async function main(): Promise<void> {
         run.ratioToN1 = n === 1 ? 1 : n1 ? round(run.makespanS / n1.makespanS) : undefined;
         results.runs.push(run);
         printRow(run);
+        if (process.env.IMGSRV_BENCH_SERVER_LOG) writeFileSync(process.env.IMGSRV_BENCH_SERVER_LOG, server.log());
         // Written after every run: an interrupted bench still leaves what it measured.
         writeFileSync(join(RESULTS, `${OUT}.json`), `${JSON.stringify(results, null, 2)}\n`);
       }

@@ -51,6 +51,11 @@ export interface VmOptions {
    * none otherwise. '' under UEFI leaves PXE to OVMF's own network stack.
    */
   nicRom?: string;
+  /**
+   * QEMU fw_cfg strings for the firmware, e.g. OVMF's `opt/org.tianocore/IPv4PXESupport: 'n'`
+   * (a machine whose setup turned PXE off, so only HTTP Boot is left).
+   */
+  fwCfg?: Readonly<Record<string, string>>;
 }
 
 /** A disk controller QEMU emulates: virtio-blk, NVMe, or SATA on an AHCI controller. */
@@ -108,6 +113,11 @@ export function qemuArgs(opts: VmOptions, tap: string, varsCopy: string | undefi
     if (!varsCopy) throw new Error('startVm: UEFI needs a copy of the OVMF variable store');
     args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`);
     args.push('-drive', `if=pflash,format=raw,unit=1,file=${varsCopy}`);
+  }
+  for (const [name, value] of Object.entries(opts.fwCfg ?? {})) {
+    // QEMU splits -fw_cfg at commas: a value holding one would smuggle in another property.
+    if (/[,\s]/.test(name) || /[,\n]/.test(value)) throw new Error(`startVm: fw_cfg ${JSON.stringify(name)} must hold no comma or space`);
+    args.push('-fw_cfg', `name=${name},string=${value}`);
   }
   if (opts.kernel) {
     args.push('-kernel', opts.kernel);

@@ -1,8 +1,9 @@
 /**
  * What each node gets at PXE time, from the config: the one boot decision
  * (netboot/boot/select.ts) with imgsrv's boot mode applied on top.
- * In TFTP-only mode nothing travels over HTTP: BIOS nodes get pxelinux, and
- * UEFI iPXE gets a script whose URLs are tftp://.
+ * In TFTP-only mode nothing travels over HTTP: BIOS nodes get pxelinux,
+ * UEFI iPXE gets a script whose URLs are tftp://, and UEFI HTTP Boot clients
+ * get no answer (the firmware falls back to its PXE entry).
  */
 import type { Config } from './config/schema.ts';
 import type { Store } from './store/db.ts';
@@ -61,7 +62,9 @@ export function createBootDecider(opts: {
     if (decision.firmware === 'bios' && policy.biosLoader === 'pxelinux') {
       return { filename: 'pxelinux.0', via: 'tftp', tftpServer: opts.serverAddress, firmware: 'bios' };
     }
-    if (tftpOnly && /^https?:/.test(decision.filename)) return { ...decision, filename: tftpIpxeScript(client.mac) };
+    // A UEFI HTTP Boot client loads only over HTTP, which TFTP-only mode keeps off the network: no answer.
+    if (tftpOnly && decision.httpBoot) return null;
+    if (tftpOnly && /^https?:/.test(decision.filename)) return { ...decision, filename: tftpIpxeScript(client.mac), via: 'tftp', tftpServer: opts.serverAddress };
     return decision;
   };
 }

@@ -169,6 +169,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
       registry,
       boot: {
         filesDir: paths.netbootDir,
+        loaders: { dir: paths.tftpRoot, available: loaders },
         httpBase,
         mode: () => live.get().boot.mode,
         tftpServer: iface.address,

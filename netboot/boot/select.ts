@@ -1,8 +1,15 @@
 /**
- * The one narrow boot decision: given what a PXE client told us in DHCP (MAC,
- * RFC 4578 architecture, whether it already runs iPXE), which file does it
- * load next, and from where. Pure; the DHCP handler and the HTTP/TFTP servers
- * only ask this function.
+ * The one narrow boot decision: given what a PXE or UEFI HTTP Boot client
+ * told us in DHCP (MAC, RFC 4578 architecture, vendor class, whether it
+ * already runs iPXE), which file does it load next, and from where. Pure; the
+ * DHCP handler and the HTTP/TFTP servers only ask this function.
+ *
+ * UEFI HTTP Boot (UEFI 2.x §24.7, "HTTP Boot"): the firmware's own HTTP
+ * client announces itself with vendor class "HTTPClient:Arch:00016…" and
+ * architecture 16 (x64 UEFI HTTP). It needs a full URL as its boot file and
+ * "HTTPClient" echoed in option 60, and loads the EFI loader over HTTP: no
+ * TFTP at all. The loader (iPXE) then asks DHCP again as iPXE and gets its
+ * per-node script, as on the PXE path.
  */
 
 import { normalizeMac } from '../../core/mac.ts';
@@ -15,6 +22,11 @@ export interface BootClient {
   /** Option 77 user class 'iPXE' or option 175 present: iPXE is already running. */
   isIpxe: boolean;
   vendorClass?: string;
+}
+
+/** Whether a client is a UEFI HTTP Boot client (option 60 "HTTPClient…"). */
+export function isHttpBootClient(client: Pick<BootClient, 'vendorClass'>): boolean {
+  return client.vendorClass?.startsWith('HTTPClient') ?? false;
 }
 
 /** Operator policy for boot files. */
@@ -36,19 +48,23 @@ export interface BootDecision {
   /** TFTP server (siaddr / option 66) for `via: 'tftp'`. */
   tftpServer?: string;
   firmware: 'bios' | 'uefi' | undefined;
+  /** A UEFI HTTP Boot client's loader: the reply must say "HTTPClient" in option 60. */
+  httpBoot?: true;
 }
 
 /**
  * RFC 4578 §2.1 + IANA "Processor Architecture Types": 0 x86 BIOS; 6 x86 UEFI
  * (32-bit, no loader shipped here); 7 x64 UEFI (EDK2/OVMF sends 7); 9 "EFI
- * BC", which many x64 firmwares send for the same thing.
+ * BC", which many x64 firmwares send for the same thing; 16 x64 UEFI HTTP
+ * (RFC 5970's registry: the same machine, booting over HTTP).
  */
 const UEFI_X64 = new Set([7, 9]);
+const UEFI_X64_HTTP = 16;
 
 /** Firmware family of an option-93 architecture, undefined when we have no loader for it. */
 export function firmwareOf(arch: number | undefined): 'bios' | 'uefi' | undefined {
   if (arch === 0) return 'bios';
-  if (arch !== undefined && UEFI_X64.has(arch)) return 'uefi';
+  if (arch !== undefined && (UEFI_X64.has(arch) || arch === UEFI_X64_HTTP)) return 'uefi';
   return undefined;
 }
 
@@ -62,6 +78,12 @@ export function selectBoot(client: BootClient, policy: BootPolicy): BootDecision
   if (client.isIpxe) {
     // Already in iPXE (chainloaded or ROM): hand it the per-node script over HTTP.
     return { filename: `${policy.httpBase}/boot/ipxe/${normalizeMac(client.mac) ?? client.mac.toLowerCase()}`, via: 'http', firmware };
+  }
+  // The firmware's HTTP client: its architecture says so (16), and so must its vendor class; a PXE
+  // client (7, "PXEClient") never gets a URL it can't load, an HTTP client never a TFTP name.
+  if (arch === UEFI_X64_HTTP || isHttpBootClient(client)) {
+    if (arch !== UEFI_X64_HTTP || !isHttpBootClient(client)) return null;
+    return { filename: `${policy.httpBase}/boot/loaders/${policy.uefiLoader}`, via: 'http', firmware, httpBoot: true };
   }
   if (firmware === 'bios') {
     const file = policy.biosLoader === 'pxelinux' ? 'pxelinux.0' : 'undionly.kpxe';

@@ -44,6 +44,8 @@ function req(type: number, mac: string, extra: Partial<DhcpMessage> & { opts?: D
 const from = { address: '0.0.0.0', port: 68 };
 const PXE_BIOS = { vendorClass: 'PXEClient:Arch:00000:UNDI:002001', clientArch: [0] };
 const PXE_UEFI = { vendorClass: 'PXEClient:Arch:00007:UNDI:003016', clientArch: [7], clientUuid: Buffer.alloc(17, 1) };
+/** OVMF's HttpBootDxe: architecture 16 and vendor class "HTTPClient" (UEFI 2.x §24.7.2). */
+const HTTP_UEFI = { vendorClass: 'HTTPClient:Arch:00016:UNDI:003001', clientArch: [16], clientUuid: Buffer.alloc(17, 2) };
 
 describe('full mode', () => {
   it('DISCOVER → broadcast OFFER with network config; REQUEST → ACK', () => {
@@ -71,6 +73,22 @@ describe('full mode', () => {
     expect(ipxe.replies[0]!.msg.file).toBe('http://198.18.0.2:8080/boot/ipxe/52:54:00:00:00:02');
     expect(ipxe.replies[0]!.msg.options.tftpServer).toBeUndefined();
     expect(ipxe.client).toMatchObject({ firmware: 'uefi', arch: 7, isIpxe: true });
+  });
+
+  it('gives a UEFI HTTP Boot client an address, the loader URL and "HTTPClient" in option 60, no TFTP server', () => {
+    const cfg = config('full');
+    for (const type of [MessageType.DISCOVER, MessageType.REQUEST]) {
+      const opts = type === MessageType.REQUEST ? { ...HTTP_UEFI, serverId: SERVER, requestedIp: '198.18.0.100' } : HTTP_UEFI;
+      const r = handleDhcp(cfg, { msg: req(type, '52:54:00:00:00:03', { opts }), localPort: 67, from }, 0);
+      const m = r.replies[0]!.msg;
+      expect(m).toMatchObject({ yiaddr: '198.18.0.100', file: 'http://198.18.0.2:8080/boot/loaders/ipxe.efi' });
+      expect(m.options).toMatchObject({ vendorClass: 'HTTPClient', bootfile: 'http://198.18.0.2:8080/boot/loaders/ipxe.efi', subnetMask: '255.255.255.0' });
+      expect(m.options.tftpServer).toBeUndefined();
+      expect(m.options.vendorSpecific).toBeUndefined();
+      expect(r.client).toMatchObject({ firmware: 'uefi', arch: 16 });
+    }
+    // A PXE client's answer never says HTTPClient.
+    expect(handleDhcp(cfg, { msg: req(MessageType.DISCOVER, '52:54:00:00:00:04', { opts: PXE_UEFI }), localPort: 67, from }, 0).replies[0]!.msg.options.vendorClass).toBeUndefined();
   });
 
   it('answers relayed requests to giaddr:67 from the relay\'s subnet, and echoes option 82', () => {
@@ -258,6 +276,18 @@ describe('proxy mode', () => {
     // The client then asks on 4011, routed: the ACK goes straight back to it.
     const ack = handleDhcp(config('proxy'), { msg: req(MessageType.REQUEST, '52:54:00:00:00:01', { ciaddr: '198.18.1.50', opts: PXE_BIOS }), localPort: 4011, from: { address: '198.18.1.50', port: 68 } }, 0);
     expect(ack.replies[0]).toMatchObject({ address: '198.18.1.50', port: 68 });
+  });
+
+  it('offers a UEFI HTTP Boot client the loader URL with "HTTPClient" and no PXE options; nothing on 4011', () => {
+    const r = handleDhcp(config('proxy'), { msg: req(MessageType.DISCOVER, '52:54:00:00:00:01', { opts: HTTP_UEFI }), localPort: 67, from }, 0);
+    const m = r.replies[0]!.msg;
+    expect(r.replies[0]).toMatchObject({ address: '255.255.255.255', port: 68 });
+    expect(m).toMatchObject({ yiaddr: '0.0.0.0', file: 'http://198.18.0.2:8080/boot/loaders/ipxe.efi' });
+    expect(m.options).toMatchObject({ messageType: MessageType.OFFER, vendorClass: 'HTTPClient', clientUuid: HTTP_UEFI.clientUuid });
+    expect(m.options.vendorSpecific).toBeUndefined();
+    expect(m.options.tftpServer).toBeUndefined();
+    const on4011 = handleDhcp(config('proxy'), { msg: req(MessageType.REQUEST, '52:54:00:00:00:01', { ciaddr: '198.18.0.77', opts: HTTP_UEFI }), localPort: 4011, from: { address: '198.18.0.77', port: 68 } }, 0);
+    expect(on4011.replies).toEqual([]);
   });
 
   it('skips architectures without a loader', () => {

@@ -6,7 +6,7 @@
  * 2.1 spec §2.2.5 "proxyDHCP", RFC 4578) and never hands out addresses.
  */
 import type { BootClient, BootDecision } from '../boot/select.ts';
-import { firmwareOf } from '../boot/select.ts';
+import { firmwareOf, isHttpBootClient } from '../boot/select.ts';
 import { BOOTREPLY, BOOTREQUEST, FLAG_BROADCAST, emptyMessage, type DhcpMessage } from './codec.ts';
 import type { LeasePool, RequestState } from './leases.ts';
 import { MessageType, encodeSubOptions, type DhcpOptions } from './options.ts';
@@ -93,6 +93,11 @@ export function isPxeClient(msg: DhcpMessage): boolean {
   return msg.options.vendorClass?.startsWith('PXEClient') ?? false;
 }
 
+/** A firmware booting over the network: PXE, or UEFI HTTP Boot ("HTTPClient…", select.ts). */
+function isNetbootFirmware(msg: DhcpMessage): boolean {
+  return isPxeClient(msg) || isHttpBootClient(msg.options);
+}
+
 /** Decide the replies for one request. Never throws for any decoded message. */
 export function handleDhcp(cfg: HandlerConfig, req: Inbound, now: number): HandlerResult {
   const { msg } = req;
@@ -131,7 +136,7 @@ function full(
   const pool = net.pool;
   const name = `${net.address}/${net.prefix}`;
   if (!pool) return { replies: [], ignored: 'no-range-on-this-subnet', subnet: name };
-  const boot = isPxeClient(msg) || client.isIpxe ? cfg.boot(client) : null;
+  const boot = isNetbootFirmware(msg) || client.isIpxe ? cfg.boot(client) : null;
   const done = (r: HandlerResult): HandlerResult => ({ ...r, subnet: name });
   switch (type) {
     case MessageType.DISCOVER: {
@@ -189,8 +194,11 @@ function proxy(
   event: (m: string, ip?: string) => ClientEvent,
 ): HandlerResult {
   const { msg } = req;
-  if (!isPxeClient(msg)) return { replies: [], ignored: 'not-pxe' };
+  if (!isNetbootFirmware(msg)) return { replies: [], ignored: 'not-pxe' };
   const onProxyPort = req.localPort === cfg.ports.proxy;
+  // UEFI HTTP Boot has no port-4011 step: the firmware takes the boot URI from a proxy OFFER on 68
+  // (an offer without an address, "HTTPClient" in option 60) beside the real server's address offer.
+  if (isHttpBootClient(msg.options) && onProxyPort) return { replies: [], ignored: `proxy ignores HTTP Boot clients on ${req.localPort}` };
   // PXE 2.1 §2.2.5: the proxy OFFERs on 67 alongside the real server, then ACKs the
   // client's unicast REQUEST on 4011. Everything else belongs to the real server.
   const expected = onProxyPort ? MessageType.REQUEST : MessageType.DISCOVER;
@@ -203,8 +211,11 @@ function proxy(
   for (const k of ['subnetMask', 'router', 'dns', 'domainName', 'leaseTime', 'renewalTime', 'rebindingTime'] as const) {
     delete out.options[k];
   }
-  out.options.vendorClass = 'PXEClient';
-  out.options.vendorSpecific = pxeVendorOptions();
+  if (boot.httpBoot) out.options.vendorClass = 'HTTPClient';
+  else {
+    out.options.vendorClass = 'PXEClient';
+    out.options.vendorSpecific = pxeVendorOptions();
+  }
   // PXE 2.1 §2.2.5: echo the client's UUID/GUID so it can match the proxy offer.
   if (msg.options.clientUuid) out.options.clientUuid = msg.options.clientUuid;
   if (onProxyPort) return { replies: [{ msg: out, address: req.from.address, port: req.from.port }], client: event(`proxy ack ${boot.filename}`) };
@@ -265,6 +276,8 @@ function answer(cfg: HandlerConfig, net: ServedSubnet, req: DhcpMessage, type: n
     o.bootfile = boot.filename;
     // Option 66 only for TFTP names; a URL already says where to fetch from.
     if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(boot.filename)) o.tftpServer = boot.tftpServer ?? cfg.serverAddress;
+    // UEFI 2.x §24.7.2: an offer to an HTTP Boot client carries "HTTPClient" in option 60, or the firmware ignores it.
+    if (boot.httpBoot) o.vendorClass = 'HTTPClient';
   }
   return r;
 }

@@ -17,17 +17,24 @@ describe('HTTP API', () => {
   let app: FastifyInstance;
   let store: Store;
   const filesDir = join(mkdtempSync(join(tmpdir(), 'imgsrv-api-')), 'netboot');
+  const loadersDir = join(dirname(filesDir), 'tftp');
 
   beforeAll(async () => {
     mkdirSync(filesDir);
     writeFileSync(join(filesDir, 'vmlinuz'), Buffer.alloc(100_000, 7));
+    mkdirSync(loadersDir);
+    for (const f of ['ipxe.efi', 'undionly.kpxe', 'secret.txt']) writeFileSync(join(loadersDir, f), `${f} bytes`);
     store = openStore(':memory:');
     store.tokens.set('admin', ADMIN);
     app = await buildApp({
       store,
       logger: silentLogger,
       registry: createRegistry(store),
-      boot: { filesDir, httpBase: 'http://198.18.0.1:8080', mode: () => 'http' as const, tftpServer: '198.18.0.1', kernelArgs: ['console=ttyS0'], sources: testSources(store) },
+      boot: {
+        filesDir, httpBase: 'http://198.18.0.1:8080', mode: () => 'http' as const, tftpServer: '198.18.0.1', kernelArgs: ['console=ttyS0'], sources: testSources(store),
+        // snponly.efi is missing (as when the ipxe package lacks it): named, but not there.
+        loaders: { dir: loadersDir, available: ['ipxe.efi', 'undionly.kpxe'] },
+      },
       nodes: TEST_NODES,
       status: () => ({ version: 't', startedAt: 0, interface: 'eth0', address: '198.18.0.1', services: { dhcp: { state: 'running' } } }),
     });
@@ -95,6 +102,16 @@ describe('HTTP API', () => {
     expect(part.rawPayload).toEqual(Buffer.alloc(10, 7));
     expect((await app.inject('/boot/files/../../etc/passwd')).statusCode).toBe(404);
     expect((await app.inject('/boot/files/%2e%2e/%2e%2e/etc/passwd')).statusCode).toBeGreaterThanOrEqual(400);
+  });
+
+  it('serves the EFI loaders to UEFI HTTP Boot by name, and nothing else from their directory', async () => {
+    const efi = await app.inject('/boot/loaders/ipxe.efi');
+    expect(efi.statusCode).toBe(200);
+    expect(efi.body).toBe('ipxe.efi bytes');
+    // A BIOS loader, a loader that isn't installed, another file, and ways out of the directory: 404.
+    for (const url of ['/boot/loaders/undionly.kpxe', '/boot/loaders/snponly.efi', '/boot/loaders/secret.txt', '/boot/loaders/..%2Fnetboot%2Fvmlinuz', '/boot/loaders/%2e%2e%2fnetboot%2fvmlinuz']) {
+      expect((await app.inject(url)).statusCode, url).toBe(404);
+    }
   });
 
   it('shows status to the admin only', async () => {

@@ -1,5 +1,6 @@
 /**
- * Boot routes used by iPXE and the netboot environment: the per-node iPXE
+ * Boot routes used by firmware, iPXE and the netboot environment: the EFI
+ * loaders for UEFI HTTP Boot, the per-node iPXE
  * script and the kernel/initrd files (with range requests). They are
  * unauthenticated by necessity (a blank machine has no credentials). A
  * script carries the token of the one node it is for, and goes only to a
@@ -20,6 +21,8 @@ import type { NodeIdentity } from '../../node-identity.ts';
 export interface BootRouteOptions {
   /** Directory holding `vmlinuz` and `initrd.img` (output of `imgsrv netboot build`). */
   filesDir: string;
+  /** Where the boot loaders were installed (the TFTP root) and which are there: UEFI HTTP Boot loads the EFI ones over HTTP. */
+  loaders?: { dir: string; available: readonly string[] };
   /** Base URL nodes reach the server at, e.g. http://198.18.0.1:8080 */
   httpBase: string;
   /** How iPXE fetches kernel and initrd: 'http' or 'tftp' (tftp://<server>/imgsrv/…); read per request (a live setting). */
@@ -53,6 +56,15 @@ export const bootRoutes: FastifyPluginAsync<BootRouteOptions & { store: Store; n
     // The netboot build is replaced atomically; clients must not cache across builds.
     cacheControl: false,
     etag: true,
+  });
+
+  // UEFI HTTP Boot's first file (select.ts): the EFI loaders only, by name, from the loaders' directory. No token in them.
+  app.get<{ Params: { name: string } }>('/loaders/:name', async (req, reply) => {
+    const { name } = req.params;
+    if (!HTTP_LOADERS.has(name) || !opts.loaders?.available.includes(name)) {
+      return reply.code(404).send({ error: 'NOT_FOUND', message: `no boot loader ${JSON.stringify(name.slice(0, 40))} here`, hint: 'HTTP Boot loads ipxe.efi or snponly.efi (apt-get install ipxe)' });
+    }
+    return reply.header('cache-control', 'no-store').sendFile(name, opts.loaders.dir);
   });
 
   app.get<{ Params: { mac: string } }>('/ipxe/:mac', async (req, reply) => {
@@ -93,6 +105,9 @@ export const bootRoutes: FastifyPluginAsync<BootRouteOptions & { store: Store; n
       .send(buildIpxeScript(files, { server: opts.httpBase, mac, token: opts.nodes.tokenFor(mac), extra: nodeKernelArgs(opts.store, node, opts.kernelArgs) }));
   });
 };
+
+/** The loaders a UEFI HTTP Boot client may fetch (netboot/boot/loaders.ts names). */
+const HTTP_LOADERS: ReadonlySet<string> = new Set(['ipxe.efi', 'snponly.efi']);
 
 /** Text safe in an iPXE echo line. */
 function ipxeSafe(text: string): string {
