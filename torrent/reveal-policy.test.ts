@@ -49,6 +49,24 @@ describe('RevealPolicy', () => {
     expect(a.haves).toEqual([0, 1, 2, 3, 4, 5]);
   });
 
+  it('deals fresh pieces a round at a time: in index order, one to each peer, so they leave the server in order and to every peer', async () => {
+    policy = new RevealPolicy({ pieces: 64, ahead: 8 });
+    const peers = Array.from({ length: 16 }, fakeWire);
+    for (const w of peers) {
+      attach(policy, w);
+      w.bitfield(new Uint8Array(8));
+    }
+    await flush();
+    // 16 peers, 8 ahead: ceil(8 / 16) = 1 fresh piece each, in the order they came.
+    expect(peers.map((w) => w.haves)).toEqual(peers.map((_, i) => [i]));
+    // A peer that got its piece (from us) is dealt the next round's: 16, then 17 for the next one.
+    peers[0]!.gets(0);
+    peers[1]!.gets(1);
+    expect(peers[0]!.haves).toEqual([0, 16]);
+    // Peer 1 is also shown 0, which peer 0 holds now: it gets that one from peer 0, not from us.
+    expect(peers[1]!.haves).toEqual([1, 17, 0]);
+  });
+
   it('shows different peers different pieces until every piece is out', async () => {
     policy = new RevealPolicy({ pieces: 12, ahead: 4 });
     const [a, b, c] = [fakeWire(), fakeWire(), fakeWire()];
@@ -57,17 +75,22 @@ describe('RevealPolicy', () => {
       w.bitfield(new Uint8Array(2));
     }
     await flush();
-    expect(a.haves).toEqual([0, 1, 2, 3]);
-    expect(b.haves).toEqual([4, 5, 6, 7]);
-    expect(c.haves).toEqual([8, 9, 10, 11]);
-    // Everything is out once: a peer that obtained its pieces is next shown what another peer
-    // already holds (4, held by b), never a piece still on its way from us to another peer.
-    b.gets(4);
-    for (const i of [0, 1, 2, 3]) a.gets(i);
-    expect(a.haves.slice(4)).toEqual([4]);
-    c.gets(8);
-    a.gets(4); // from b
-    expect(a.haves.slice(4)).toEqual([4, 8]);
+    // 3 peers, 4 ahead: 2 fresh pieces each.
+    expect(a.haves).toEqual([0, 1]);
+    expect(b.haves).toEqual([2, 3]);
+    expect(c.haves).toEqual([4, 5]);
+    // Its next fresh piece, and what another peer holds (2, from b); never a piece on its way from us to another peer.
+    b.gets(2);
+    expect(b.haves).toEqual([2, 3, 6]);
+    a.gets(0);
+    expect(a.haves).toEqual([0, 1, 7, 2]);
+    a.gets(1);
+    expect(a.haves).toEqual([0, 1, 7, 2, 8]);
+    // c took nothing yet, so it was shown nothing more; once it takes 4: its next fresh piece (9),
+    // then what others hold, fewest holders and lowest first (0 and 1 from a), up to 4 pending.
+    expect(c.haves).toEqual([4, 5]);
+    c.gets(4);
+    expect(c.haves).toEqual([4, 5, 9, 0, 1]);
   });
 
   it('frees the pieces of a peer that leaves without them', async () => {
@@ -78,14 +101,16 @@ describe('RevealPolicy', () => {
       w.bitfield(new Uint8Array(1));
     }
     await flush();
-    expect(b.haves).toEqual([2, 3]);
+    expect(a.haves).toEqual([0]);
+    expect(b.haves).toEqual([1]);
     a.gets(0);
-    a.gets(1);
-    expect(a.haves).toEqual([0, 1]); // 2 and 3 are on their way to b
+    expect(a.haves).toEqual([0, 2]); // 1 is on its way to b
+    a.gets(2);
+    expect(a.haves).toEqual([0, 2, 3]);
     b.destroyed = true;
     b.emit('close');
     await new Promise((r) => setTimeout(r, 1100)); // the periodic top-up
-    expect(a.haves).toEqual([0, 1, 2, 3]);
+    expect(a.haves).toEqual([0, 2, 3, 1]);
   });
 
   it('keeps at least 4 pieces and 2 MiB in flight per peer', () => {
@@ -101,12 +126,14 @@ describe('RevealPolicy', () => {
       w.bitfield(new Uint8Array(1));
     }
     await flush();
-    expect(a.haves).toEqual([0, 1]);
-    expect(b.haves).toEqual([2, 3]);
-    a.gets(0); // 0 is held by a; 1 is still in flight to a; 2, 3 in flight to b
+    expect(a.haves).toEqual([0]);
+    expect(b.haves).toEqual([1]);
+    a.gets(0); // 0 is held by a; 2 is now in flight to a; 1 to b
+    expect(a.haves).toEqual([0, 2]);
     attach(policy, c);
     c.bitfield(new Uint8Array(1));
     await flush();
-    expect(c.haves).toEqual([0]);
+    // Its fresh share: 3 (nobody has it, nobody was shown it); and 0, which a holds. Never 1 or 2.
+    expect(c.haves).toEqual([3, 0]);
   });
 });

@@ -17,7 +17,19 @@
  * it, and a second peer asking us for it would have us send it twice while
  * pieces nobody has wait. With 48 pieces and 16 nodes, showing in-flight
  * pieces (lowest index first, as this did) had the server send 1.6 copies.
- * If the peer it was shown to leaves without it, it is free again. A peer
+ * If the peer it was shown to leaves without it, it is free again.
+ *
+ * Fresh pieces are dealt out a round at a time: with n peers connected each
+ * holds at most ceil(ahead / n) fresh pieces shown and missing (a lone peer
+ * the whole `ahead`). Since the seeder sends equally rare pieces lowest
+ * first (upload-policy.ts), pieces then leave the server in index order AND
+ * to a different peer each (0 to the first, 1 to the second, …), so every
+ * node's restore finds the image's front early and every node has a piece
+ * the others want. Dealt in runs of `ahead` (as before), the lowest-first
+ * seeder gave the first peer its whole run, then the second its run …: for
+ * seconds only one node held pieces nobody else had, and the last run of
+ * the image came out of the server to one node, which alone had to pass
+ * it to all others. A peer
  * that stays connected but never takes it holds it back from the others
  * until it leaves; they are not stuck meanwhile: a node that gets no byte for
  * 5 s adds the web seed (torrent/web-seed-fallback.ts). No
@@ -48,6 +60,10 @@ interface Peer {
   revealed: Uint8Array;
   /** Pieces PENDING on this peer. */
   pending: number;
+  /** Per piece: 1 when it was shown fresh (nobody held it, nobody had been shown it). */
+  fresh: Uint8Array;
+  /** PENDING pieces that were shown fresh: ones this peer can get only from us. */
+  freshPending: number;
 }
 
 /**
@@ -83,7 +99,7 @@ export class RevealPolicy implements PieceRevealer {
    * was, and reveals its first pieces.
    */
   attach(wire: Wire): () => void {
-    const peer: Peer = { wire, revealed: new Uint8Array(this.pieces), pending: 0 };
+    const peer: Peer = { wire, revealed: new Uint8Array(this.pieces), pending: 0, fresh: new Uint8Array(this.pieces), freshPending: 0 };
     this.peers.add(peer);
     const onChange = (): void => {
       this.settle(peer);
@@ -106,6 +122,7 @@ export class RevealPolicy implements PieceRevealer {
   private obtained(peer: Peer, i: number): void {
     peer.revealed[i] = OBTAINED;
     peer.pending--;
+    if (peer.fresh[i]) peer.freshPending--;
     this.inFlight[i]!--;
   }
 
@@ -127,21 +144,28 @@ export class RevealPolicy implements PieceRevealer {
     // Never show more pieces at once than the image can give each connected peer distinct ones of.
     const ahead = Math.max(2, Math.min(this.ahead, Math.floor(this.pieces / Math.max(1, this.peers.size))));
     if (peer.pending >= ahead) return;
+    const room = ahead - peer.pending;
+    // This peer's share of the fresh pieces (see the top): a round of them goes one to each peer.
+    const freshRoom = Math.min(room, Math.max(0, Math.ceil(this.ahead / Math.max(1, this.peers.size)) - peer.freshPending));
     // Candidates: pieces the peer lacks and has not been shown. Nobody has them and none is on
-    // its way (fresh pieces) first, in index order; then pieces other peers hold, fewest holders
-    // first (this peer gets them from those peers; nodes ask us only for what no peer offers).
-    // Pieces on their way from us to another peer are not candidates.
+    // its way (fresh pieces) first, in index order, up to its share; then pieces other peers hold,
+    // fewest holders first (this peer gets them from those peers; nodes ask us only for what no
+    // peer offers). Pieces on their way from us to another peer are not candidates.
     const fresh: number[] = [];
     const held: Array<[number, number]> = [];
     for (let i = 0; i < this.pieces; i++) {
       if (peer.revealed[i] !== NOT_SHOWN || w.peerPieces.get(i)) continue;
       const holders = this.holders(i);
       if (holders > 0) held.push([holders, i]);
-      else if (this.inFlight[i] === 0) fresh.push(i);
-      if (fresh.length >= ahead - peer.pending) break; // enough fresh pieces: nothing held can beat them
+      else if (this.inFlight[i] === 0 && fresh.length < freshRoom) fresh.push(i);
+      if (fresh.length >= room) break; // enough fresh pieces: nothing held can beat them
     }
     held.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-    for (const i of [...fresh, ...held.map(([, j]) => j)].slice(0, ahead - peer.pending)) {
+    for (const i of fresh) {
+      peer.fresh[i] = 1;
+      peer.freshPending++;
+    }
+    for (const i of [...fresh, ...held.map(([, j]) => j)].slice(0, room)) {
       peer.revealed[i] = PENDING;
       peer.pending++;
       this.inFlight[i]!++;
