@@ -31,7 +31,7 @@ describe('layouts refused at capture time', () => {
 
   it.each([
     ['LVM that lvm did not report', 'LVM2_member', '/dev/mapper/vg0-root', /partition 2 of sda holds LVM \(LVM2_member\) but lvm reported no volume group on it/, /lvm2 installed/],
-    ['md RAID1', 'linux_raid_member', '/dev/md0', /partition 2 of sda holds md RAID/, /RAID arrays are not recreated yet/],
+    ['md RAID that no array was reported for', 'linux_raid_member', '/dev/md0', /partition 2 of sda holds md RAID \(linux_raid_member\) but the probe found no running array with it/, /install mdadm on the sample/],
     ['LUKS', 'crypto_LUKS', '/dev/mapper/sda2_crypt', /partition 2 of sda holds LUKS encryption/, /does not capture encrypted volumes/],
   ])('%s', (_name, partFs, source, what, hint) => {
     const r = refusal(variant(partFs, { source }));
@@ -41,7 +41,7 @@ describe('layouts refused at capture time', () => {
 
   it('a root on device-mapper or md even when lsblk shows no member partition', () => {
     expect(refusal(variant('ext4', { source: '/dev/mapper/vg0-root' }))?.what).toBe('/ (/dev/mapper/vg0-root) is on a device-mapper volume that is no linear LVM volume (LUKS, multipath, dm-crypt or a stacked target)');
-    expect(refusal(variant('ext4', { source: '/dev/md127' }))?.what).toBe('/ (/dev/md127) is on md RAID');
+    expect(refusal(variant('ext4', { source: '/dev/md127' }))?.what).toBe('/ (/dev/md127) is on md RAID that the probe found no array for');
   });
 
   it('btrfs subvolumes (the kernel shows subvol= on every btrfs mount), but not a btrfs top level or a bind mount of a directory', () => {
