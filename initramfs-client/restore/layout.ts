@@ -230,7 +230,8 @@ export function planLayout(facts: HostFacts, disk: { path: string; sizeBytes: nu
   const lvmRoot = rootVg(facts)?.name;
   const mdRoot = rootArray(facts)?.device;
   const rootAt = parts.findIndex((p) => p.role === 'root' || (lvmRoot !== undefined && p.vg === lvmRoot) || (mdRoot !== undefined && p.md === mdRoot));
-  const tailIsSwap = rootAt >= 0 && parts.slice(rootAt + 1).every((p) => p.role === 'swap' || (facts.partitionTable === 'mbr' && EXTENDED.includes(p.type)));
+  const swapMd = new Set((facts.md?.arrays ?? []).filter((a) => a.fs?.type === 'swap').map((a) => a.device));
+  const tailIsSwap = rootAt >= 0 && parts.slice(rootAt + 1).every((p) => p.role === 'swap' || (p.md !== undefined && swapMd.has(p.md)) || (facts.partitionTable === 'mbr' && EXTENDED.includes(p.type)));
   parts[tailIsSwap ? rootAt : parts.length - 1]!.grows = true;
   parts.sort((a, b) => a.number - b.number);
   const plan = fit({ table: facts.partitionTable === 'gpt' ? 'gpt' : 'dos', diskPath: disk.path, diskBytes: disk.sizeBytes, partitions: parts, keepTable: false });

@@ -26,20 +26,14 @@ export function mdDisks(facts: HostFacts): string[] {
 /** The first reason the host's md arrays can't be restored, or undefined. */
 export function unrestorableMd(facts: HostFacts): LayoutRefusal | undefined {
   const arrays = facts.md?.arrays ?? [];
-  for (const disk of facts.disks) {
-    for (const p of disk.partitions) {
-      if (p.fs?.type !== 'linux_raid_member') continue;
-      if (!arrays.some((a) => a.members.some((m) => m.disk === disk.name && m.partition === p.number))) {
-        return { what: `partition ${p.number} of ${disk.name} holds md RAID (linux_raid_member) but the probe found no running array with it`, hint: 'install mdadm on the sample, assemble its arrays (mdadm --assemble --scan) and capture as root' };
-      }
-    }
-  }
-  if (arrays.length === 0) return undefined;
+  if (arrays.length === 0) return orphanMember(facts);
   if (facts.lvm?.vgs.length) return { what: `the host has both md RAID (${arrays.map((a) => a.device).join(', ')}) and LVM volume groups`, hint: `${HINT}; LVM on or beside md RAID is not recreated yet: capture a sample with one or the other` };
   for (const a of arrays) {
     const refusal = arrayRefusal(a);
     if (refusal) return refusal;
   }
+  const orphan = orphanMember(facts);
+  if (orphan) return orphan;
   const disks = mdDisks(facts);
   if (disks.length !== 2) return { what: `the md arrays span ${disks.length} disks (${disks.join(', ')})`, hint: `${HINT}: all arrays on the same two disks` };
   const [a, b] = disks.map((n) => facts.disks.find((d) => d.name === n));
@@ -54,6 +48,20 @@ export function unrestorableMd(facts: HostFacts): LayoutRefusal | undefined {
   const root = facts.filesystems.find((f) => f.mountpoint === '/');
   if (root && !arrays.some((x) => x.mountpoint === '/') && !a.partitions.some((p) => p.mountpoint === '/' || (root.uuid && p.fs?.uuid === root.uuid))) {
     return { what: `/ is on neither an md array nor a partition of ${a.name}, the first disk of the mirror`, hint: HINT };
+  }
+  return undefined;
+}
+
+/** A partition that says linux_raid_member but belongs to no array the probe saw. */
+function orphanMember(facts: HostFacts): LayoutRefusal | undefined {
+  const arrays = facts.md?.arrays ?? [];
+  for (const disk of facts.disks) {
+    for (const p of disk.partitions) {
+      if (p.fs?.type !== 'linux_raid_member') continue;
+      if (!arrays.some((a) => a.members.some((m) => m.disk === disk.name && m.partition === p.number))) {
+        return { what: `partition ${p.number} of ${disk.name} holds md RAID (linux_raid_member) but the probe found no running array with it`, hint: 'install mdadm on the sample, assemble its arrays (mdadm --assemble --scan) and capture as root' };
+      }
+    }
   }
   return undefined;
 }
