@@ -22,7 +22,7 @@ import { planLayout, requiredBytes, type LayoutPlan, type PartitionMapping } fro
 import { applyKeep, readExistingLayout } from '../restore/keep.ts';
 import { applyLayout } from '../restore/partition.ts';
 import { dropLvmDevicesFile } from '../restore/lvm.ts';
-import { rebuildInitramfs, writeMdadmConf } from '../restore/md.ts';
+import { mirrorEsp, rebuildInitramfs, writeMdadmConf } from '../restore/md.ts';
 import { mountTarget, unmountTarget } from '../restore/mount.ts';
 import { rewriteIdentifiers } from '../restore/rewrite.ts';
 import { personalise } from '../restore/personalise.ts';
@@ -202,6 +202,10 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
       kernelArgs: job.kernelArgs,
       log,
     });
+    if (job.firmware === 'uefi' && layout.mirror) {
+      const copy = await mirrorEsp(runner, { root, mapping, mirrorDiskPath: layout.mirror.diskPath, mnt: '/run/imgsrv/esp2' });
+      if (copy) job.onPhase('personalising', `boot loader copied to the second disk's ESP ${copy}`);
+    }
     await runner.run('sync', ['sync']);
     writes.check('after the boot loader was installed');
     return { disk, layout, mapping, files, bytes, hostname, upReporter };

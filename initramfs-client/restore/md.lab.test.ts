@@ -4,10 +4,10 @@
 // QEMU with three blank virtio disks (2 GiB, a 512 MiB decoy, 2 GiB) and an
 // extra cpio holding a driver (testdata/md-vm-driver.ts, bundled like the
 // client) that it runs instead of /init (rdinit=). The driver picks the two
-// disks with the restore's own choice, lays out bios_grub + /boot on md1
-// (metadata 1.0) + / on md0 (1.2) on both, twice (the second time with the
-// arrays running), writes files, then assembles each array from the second
-// disk alone and reads them back. Its md probe output and /proc/mdstat are
+// disks with the restore's own choice, lays out bios_grub + ESP + /boot on
+// md1 (metadata 1.0) + / on md0 (1.2) on both, twice (the second time with
+// the arrays running), writes files, copies the ESP to the second disk, then
+// assembles each array from the second disk alone and reads them back. Its md probe output and /proc/mdstat are
 // saved as the capture parser's fixtures (server/capture/testdata) with
 // UPDATE_TESTDATA=1. Needs root, network namespaces (the VM's tap), qemu-system-x86.
 import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
@@ -55,6 +55,8 @@ interface Result {
   end: string;
   df: string;
   blkid: Record<string, string>;
+  espCopy?: string;
+  espLoader: string;
   fileKept: boolean;
   kernelKept: boolean;
 }
@@ -121,15 +123,15 @@ describe.skipIf(!available)('md RAID1 layouts in the netboot environment (VM)', 
   it('picks the two 2 GiB disks, never the 512 MiB decoy, and partitions both alike', () => {
     expect(r!.chosen).toEqual(['/dev/vda', '/dev/vdc']);
     expect(r!.anyHasMd).toEqual(['/dev/md0', '/dev/md1']);
-    expect(r!.plan.map((p) => [p.number, p.role, p.md ?? null, p.grows])).toEqual([[1, 'bios_grub', null, false], [2, 'raid', '/dev/md1', false], [3, 'raid', '/dev/md0', true]]);
+    expect(r!.plan.map((p) => [p.number, p.role, p.md ?? null, p.grows])).toEqual([[1, 'bios_grub', null, false], [2, 'esp', null, false], [3, 'raid', '/dev/md1', false], [4, 'raid', '/dev/md0', true]]);
     console.log(`layout applied twice in ${r!.applyMs} ms; df: ${r!.df.split('\n')[1]}`);
   });
 
   it('makes each array with the planned UUID, metadata and name over partition N of both disks', () => {
     const md0 = r!.mapping.find((m) => m.device === '/dev/md0')!;
     const md1 = r!.mapping.find((m) => m.device === '/dev/md1')!;
-    expect(md0).toMatchObject({ mountpoint: '/', fsType: 'ext4', md: { members: ['/dev/vda3', '/dev/vdc3'] } });
-    expect(md1).toMatchObject({ mountpoint: '/boot', fsType: 'ext4', md: { members: ['/dev/vda2', '/dev/vdc2'] } });
+    expect(md0).toMatchObject({ mountpoint: '/', fsType: 'ext4', md: { members: ['/dev/vda4', '/dev/vdc4'] } });
+    expect(md1).toMatchObject({ mountpoint: '/boot', fsType: 'ext4', md: { members: ['/dev/vda3', '/dev/vdc3'] } });
     for (const m of r!.mapping) expect(r!.blkid[m.device]?.toLowerCase()).toBe(m.newUuid.toLowerCase());
     // mdadm's own view, in the probe's words (the capture's parser reads the same text)
     const probe = r!.probeMd;
@@ -140,14 +142,19 @@ describe.skipIf(!available)('md RAID1 layouts in the netboot environment (VM)', 
       expect(probe).toContain(`MD_METADATA=${a.metadata}`);
       expect(probe).toContain(`MD_NAME=${a.name}`);
     }
-    expect(r!.mdstat).toMatch(/^md0 : active raid1 vdc3\[1\] vda3\[0\]/m);
+    expect(r!.mdstat).toMatch(/^md0 : active raid1 vdc4\[1\] vda4\[0\]/m);
     expect(r!.mdstat).toMatch(/\[2\/2\] \[UU\]/);
     expect(r!.examine).toMatch(/^MD_UUID=/m);
   });
 
+  it('copies the ESP to the second disk: its own FAT, the same loader', () => {
+    expect(r!.espCopy).toBe('/dev/vdc2');
+    expect(r!.espLoader).toBe('loader\n');
+  });
+
   it('the second disk alone holds the file systems: each array assembles from it, degraded, with the files', () => {
     expect(r!.stopped).not.toMatch(/^md\d/m);
-    expect(r!.degraded).toMatch(/^md0 : active raid1 vdc3\[1\]/m);
+    expect(r!.degraded).toMatch(/^md0 : active raid1 vdc4\[1\]/m);
     expect(r!.degraded).toMatch(/\[2\/1\] \[_U\]/);
     expect(r!.fileKept).toBe(true);
     expect(r!.kernelKept).toBe(true);

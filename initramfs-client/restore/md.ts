@@ -9,11 +9,13 @@
  * /dev/mdN itself instead of waiting for udev to do it. md_mod and raid1
  * are loaded by /init with the other storage modules.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImgsrvError } from '../../core/errors.ts';
 import type { Logger } from '../../core/log.ts';
+import { freshUuid, type PartitionMapping } from './layout.ts';
 import { mdadmConf, mdCreateArgv, type PlannedMd } from './md-plan.ts';
+import { mkfsArgv, waitForPartition } from './partition.ts';
 import { bindSystemDirs, unbindSystemDirs } from './mount.ts';
 import { regularFileInRoot, resolveInRoot } from './root-path.ts';
 import type { Runner } from './run.ts';
@@ -73,4 +75,37 @@ export async function rebuildInitramfs(runner: Runner, root: string, log: Logger
   }
   log.info({ tool: tool[0] }, 'initramfs rebuilt for the new md arrays');
   return tool[0];
+}
+
+/**
+ * UEFI on an md RAID1 layout: the ESP stays a plain partition on each disk
+ * (firmware reads FAT, not md; metadata 1.0 under an ESP works until the
+ * firmware writes to one member). After the boot loader went onto the
+ * first disk's ESP, the second disk's ESP (the same partition number) is
+ * made FAT with its own id and gets a copy of the first's files, so either
+ * disk boots through EFI/BOOT/BOOTX64.EFI. Returns the copy's device, or
+ * undefined when the layout has no ESP.
+ */
+export async function mirrorEsp(runner: Runner, opts: { root: string; mapping: readonly PartitionMapping[]; mirrorDiskPath: string; mnt: string }): Promise<string | undefined> {
+  const esp = opts.mapping.find((m) => m.role === 'esp' && m.mountpoint);
+  if (!esp) return undefined;
+  const device = await waitForPartition(opts.mirrorDiskPath, esp.number);
+  const fs = { type: 'vfat', newUuid: freshUuid('vfat'), ...(esp.newLabel ? { label: esp.newLabel } : {}) };
+  const variants = mkfsArgv({ number: esp.number, mountpoint: esp.mountpoint!, fs }, device) ?? [];
+  for (const [i, argv] of variants.entries()) {
+    try {
+      await runner.run(`make the second disk's ESP (${device})`, argv);
+      break;
+    } catch (err) {
+      if (i === variants.length - 1) throw err;
+    }
+  }
+  await mkdir(opts.mnt, { recursive: true });
+  await runner.run('mount the second ESP', ['mount', '-t', 'vfat', device, opts.mnt]);
+  try {
+    await runner.run('copy the ESP to the second disk', ['cp', '-a', `${join(opts.root, esp.mountpoint!)}/.`, `${opts.mnt}/`]);
+  } finally {
+    await runner.run('unmount the second ESP', ['umount', opts.mnt]);
+  }
+  return device;
 }
