@@ -2,10 +2,11 @@
  * Layouts the restore cannot recreate are refused at capture time, with what
  * to do, never discovered on a node. The restore lays an image out as plain
  * partitions (GPT or MBR; ext2/3/4, XFS, btrfs without subvolumes, FAT,
- * swap) and as LVM volume groups of linear LVs whose PVs are partitions of
- * the disk that holds `/`. Anything else (thin pools, RAID/mirror, snapshot
- * or cache LVs, PVs on other or whole disks, md RAID, LUKS, ZFS, btrfs
- * subvolumes) would be flattened onto plain partitions while the fstab still
+ * swap), as LVM volume groups of linear LVs whose PVs are partitions of
+ * the disk that holds `/`, and as md RAID1 mirrors over the same partition
+ * of two identically partitioned disks (md-check.ts). Anything else (thin
+ * pools, RAID/mirror, snapshot or cache LVs, PVs on other or whole disks,
+ * other md layouts, LUKS, ZFS, btrfs subvolumes) would be flattened onto plain partitions while the fstab still
  * named /dev/mapper/… or subvol=@: every clone would boot into emergency
  * mode while the server showed it installed.
  */
