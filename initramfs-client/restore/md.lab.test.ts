@@ -7,7 +7,9 @@
 // disks with the restore's own choice, lays out bios_grub + ESP + /boot on
 // md1 (metadata 1.0) + / on md0 (1.2) on both, twice (the second time with
 // the arrays running), writes files, copies the ESP to the second disk, then
-// assembles each array from the second disk alone and reads them back. Its md probe output and /proc/mdstat are
+// assembles each array from the second disk alone and reads them back; it
+// installs grub on both disks, and the test then boots a second VM from the
+// SECOND disk alone (SeaBIOS): its grub must find /boot on the degraded md1. Its md probe output and /proc/mdstat are
 // saved as the capture parser's fixtures (server/capture/testdata) with
 // UPDATE_TESTDATA=1. Needs root, network namespaces (the VM's tap), qemu-system-x86.
 import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
@@ -57,6 +59,7 @@ interface Result {
   blkid: Record<string, string>;
   espCopy?: string;
   espLoader: string;
+  bootMethod: string;
   fileKept: boolean;
   kernelKept: boolean;
 }
@@ -67,6 +70,7 @@ describe.skipIf(!available)('md RAID1 layouts in the netboot environment (VM)', 
   let vm: Vm | undefined;
   let r: Result | undefined;
   let modules = '';
+  let grub = '';
 
   beforeAll(async () => {
     await sweepStaleLabs();
@@ -101,6 +105,15 @@ describe.skipIf(!available)('md RAID1 layouts in the netboot environment (VM)', 
     const line = /^MDTEST (\{.*\})\r?$/m.exec(vm.serial)?.[1];
     r = line ? (JSON.parse(line) as Result) : undefined;
     await vm.waitExit(60_000);
+    vm = undefined;
+    if (r && !r.error) {
+      // the first disk gone: SeaBIOS boots the second one, whose grub reads its config from /boot on md1
+      const t1 = Date.now();
+      vm = await startVm(lab, { name: 'mdboot', firmware: 'bios', mac: '52:54:00:18:00:63', disk: join(tmp, 'vdc.img'), diskBus: 'virtio', memoryMiB: 256, serialLog: join(logDir(tmp), 'md-boot-second.log') });
+      grub = (await vm.waitFor(/MDTEST-GRUB root=(\S*)/, 300_000))[1] ?? '';
+      console.log(`second disk alone: grub up ${Math.round((Date.now() - t1) / 1000)} s after power-on, /boot on (${grub})`);
+      await vm.waitExit(60_000).catch(() => undefined);
+    }
     if (r && !r.error && process.env.UPDATE_TESTDATA) {
       await writeFile(join(FIXTURES, 'md-probe-netboot.txt'), r.probeMd);
       await writeFile(join(FIXTURES, 'mdstat-netboot.txt'), r.mdstat);
@@ -150,6 +163,13 @@ describe.skipIf(!available)('md RAID1 layouts in the netboot environment (VM)', 
   it('copies the ESP to the second disk: its own FAT, the same loader', () => {
     expect(r!.espCopy).toBe('/dev/vdc2');
     expect(r!.espLoader).toBe('loader\n');
+  });
+
+  it('BIOS: grub on both disks; the second disk alone boots and its grub finds /boot on the degraded md1', () => {
+    expect(r!.bootMethod).toBe('grub-netboot');
+    // grub names an md array by its UUID: the NEW one md1 was made with
+    const md1 = r!.arrays.find((a) => a.device === '/dev/md1')!;
+    expect(grub).toBe(`mduuid/${md1.newUuid.replaceAll(':', '')}`);
   });
 
   it('the second disk alone holds the file systems: each array assembles from it, degraded, with the files', () => {

@@ -8,7 +8,8 @@
  * with metadata 1.0, / on md0 with 1.2), applies it twice (the second time with
  * the arrays running, as a restore that starts over), mounts, writes,
  * copies the ESP to the second disk (the UEFI half of "both disks
- * bootable"), unmounts, then proves each disk alone holds the data: stops the arrays
+ * bootable"), installs grub on both disks (the BIOS half; the test then
+ * boots the second disk alone), unmounts, then proves each disk alone holds the data: stops the arrays
  * and assembles each array from the SECOND disk's member only. Prints the
  * probe's own md section and /proc/mdstat (real output for the capture's
  * parser tests) and one line `MDTEST {json}`, then `MDTEST-END`.
@@ -19,6 +20,7 @@ import { join } from 'node:path';
 import { silentLogger } from '../../../core/log.ts';
 import type { HostFacts } from '../../../images/meta.ts';
 import { MD_PROBE } from '../../../server/capture/md-facts.ts';
+import { installBootloader } from '../bootloader.ts';
 import { chooseMirrorDisks, listDisks } from '../disks.ts';
 import { planLayout } from '../layout.ts';
 import { MDADM_ENV, mirrorEsp, stopArrays } from '../md.ts';
@@ -29,6 +31,15 @@ import { createRunner } from '../run.ts';
 const MiB = 1024 * 1024;
 const runner = createRunner(silentLogger);
 const RAID = 'A19D880F-05FC-4D3B-A006-743F0F84911E';
+
+/** What grub runs when a disk boots: says so on the serial port, with the device it found /boot on, and powers off. */
+const GRUB_CFG = `serial --unit=0 --speed=115200
+terminal_input serial
+terminal_output serial
+echo "MDTEST-GRUB root=$root"
+sleep 1
+halt
+`;
 
 /** The sample: sda and sdb partitioned alike: bios_grub, an ESP (sda's mounted), md1 (/boot, ext4, metadata 1.0) on partition 3, md0 (/, ext4, 1.2) on partition 4, which grows. */
 function facts(): HostFacts {
@@ -85,6 +96,10 @@ async function main(): Promise<Record<string, unknown>> {
   await mkdir(join(root, 'boot/efi/EFI/BOOT'), { recursive: true });
   await writeFile(join(root, 'boot/efi/EFI/BOOT/BOOTX64.EFI'), 'loader\n');
   const espCopy = await mirrorEsp(runner, { root, mapping, mirrorDiskPath: second.path, mnt: '/run/esp2' });
+  // BIOS: the restore's own boot loader step on both disks (the tree has no grub of its own: the netboot environment's grub-install)
+  await mkdir(join(root, 'boot/grub'), { recursive: true });
+  await writeFile(join(root, 'boot/grub/grub.cfg'), GRUB_CFG);
+  const boot = await installBootloader(runner, { root, diskPath: first.path, mirrorDiskPath: second.path, firmware: 'bios', mapping, bootloader: 'grub', table: 'gpt', kernelArgs: [], log: silentLogger });
   const df = await sh(['df', '-P', '-k', root]);
   await unmountTarget(runner, root);
   await mkdir('/run/esp2', { recursive: true });
@@ -114,7 +129,7 @@ async function main(): Promise<Record<string, unknown>> {
     arrays: layout.md!.map((m) => ({ device: m.device, metadata: m.metadata, newUuid: m.newUuid, name: m.name })),
     mapping: mapping.map((m) => ({ device: m.device, mountpoint: m.mountpoint, fsType: m.fsType, newUuid: m.newUuid, md: m.md })),
     probeMd, mdstat, examine, stopped, degraded, end, df, blkid,
-    espCopy, espLoader,
+    espCopy, espLoader, bootMethod: boot.method,
     fileKept: fileBack.equals(file),
     kernelKept: kernelBack === 'kernel\n',
   };
