@@ -86,6 +86,36 @@ export const lvmVgSchema = z.strictObject({
   lvs: z.array(lvmLvSchema),
 });
 
+/** One member of an md array: its device on the sample and, when it is a partition, which partition of which disk. */
+export const mdMemberSchema = z.strictObject({
+  device: z.string().min(1),
+  /** The member's role (slot) in the array, from mdadm; absent for spares and faulty members. */
+  role: z.number().int().nonnegative().optional(),
+  disk: z.string().min(1).optional(),
+  partition: z.number().int().positive().optional(),
+});
+
+/** An md RAID array (from `mdadm --detail --export` and /proc/mdstat) and what it holds (fs type "LVM2_member" for a PV, "swap" for swap). */
+export const mdArraySchema = z.strictObject({
+  /** The kernel's device, /dev/mdN. */
+  device: z.string().regex(/^\/dev\/md\d+$/, 'must be /dev/mdN'),
+  /** Its name in the superblock ("host:0"), absent for metadata 0.90. */
+  name: z.string().optional(),
+  level: z.string().min(1),
+  metadata: z.string().min(1),
+  uuid: z.string().min(1),
+  /** Active members the array is made of (mdadm's MD_DEVICES). */
+  raidDevices: z.number().int().nonnegative(),
+  /** The array's state as the kernel shows it ("clean", "active", "clean, degraded" …). */
+  state: z.string(),
+  /** Members mdadm lists; /proc/mdstat's [UU] says whether all are in sync. */
+  members: z.array(mdMemberSchema),
+  /** A member is missing or out of sync ("_" in /proc/mdstat, or "degraded" in the state). */
+  degraded: z.boolean(),
+  mountpoint: z.string().optional(),
+  fs: partitionFsSchema.optional(),
+});
+
 /** Facts about the sample host that the restore needs besides the files. */
 export const hostFactsSchema = z.strictObject({
   partitionTable: z.enum(['gpt', 'mbr', 'none', 'unknown']),
@@ -99,6 +129,8 @@ export const hostFactsSchema = z.strictObject({
   os: z.strictObject({ id: z.string(), versionId: z.string(), prettyName: z.string() }).optional(),
   /** LVM volume groups (absent in images captured before imgsrv knew LVM, and on hosts without it). */
   lvm: z.strictObject({ vgs: z.array(lvmVgSchema) }).optional(),
+  /** md RAID arrays (absent in images captured before imgsrv knew md, and on hosts without arrays). */
+  md: z.strictObject({ arrays: z.array(mdArraySchema) }).optional(),
 });
 
 /** The whole of meta.json. */
@@ -145,6 +177,8 @@ export type ImageMeta = z.infer<typeof imageMetaSchema>;
 export type HostFacts = z.infer<typeof hostFactsSchema>;
 /** A captured LVM volume group. */
 export type LvmVg = z.infer<typeof lvmVgSchema>;
+/** A captured md RAID array. */
+export type MdArray = z.infer<typeof mdArraySchema>;
 
 /** The device-mapper name of an LV, as /dev/mapper shows it: hyphens in either name doubled, joined by one ("vg-0"/"root" → "vg--0-root"). */
 export function dmName(vg: string, lv: string): string {

@@ -22,6 +22,7 @@ import type { NodeConsole } from './console.ts';
 import { pickDisk, restore, type RestoreResult } from './restore.ts';
 import { releaseScratch, SCRATCH_MOUNT, type DiskScratch } from '../restore/scratch.ts';
 import { deactivateVolumeGroups } from '../restore/lvm.ts';
+import { stopArrays } from '../restore/md.ts';
 import { erasePieceArea } from '../../torrent/piece-area.ts';
 import { memoryLine, watchMemory } from './memory-watch.ts';
 import { readTrustedKeys, verifyPlanSignature } from './trust.ts';
@@ -77,6 +78,8 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
   }
   const { disk, scratch } = target;
   con.line(`target disk ${disk.path}: ${formatBytes(disk.sizeBytes)} ${disk.transport}${disk.model ? ` ${disk.model}` : ''}`);
+  const mirror = target.mirror;
+  if (mirror) con.line(`second disk of the md RAID1 mirror ${mirror.path}: ${formatBytes(mirror.sizeBytes)} ${mirror.transport}${mirror.model ? ` ${mirror.model}` : ''}`);
   if (scratch.kind === 'disk') con.line(`image pieces kept on ${disk.path} (scratch area of ${formatBytes(scratch.sizeBytes)} at the end of partition ${scratch.partition}, given back after seeding)`);
   else con.line(`image pieces kept in memory: ${scratch.reason}`);
 
@@ -164,6 +167,7 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
     await dl.close();
     if (scratch.kind === 'disk') await giveBackScratch(d, scratch, result);
     await deactivateLvm(d, result);
+    await stopMd(d, result);
     con.line(memoryLine(memory.peak()));
     // With a reporter in the restored system, "done" is its word once it is up; without one, ours now.
     phase = result.upReporter === 'none' ? 'done' : 'rebooting';
@@ -204,6 +208,18 @@ async function deactivateLvm(d: DeployDeps, result: RestoreResult): Promise<void
     } catch (err) {
       d.log.error({ err, vg }, 'volume group not deactivated');
       d.con.line(`note: volume group ${vg} could not be deactivated before the reboot (${err instanceof ImgsrvError ? err.oneLine() : (err as Error).message})`);
+    }
+  }
+}
+
+/** Stop the restored md arrays before the reboot, so their superblocks say clean (the resync resumes from its checkpoint on the first boot); a failure is said, not thrown. */
+async function stopMd(d: DeployDeps, result: RestoreResult): Promise<void> {
+  for (const md of result.layout.md ?? []) {
+    try {
+      await stopArrays(d.runner, [md.device]);
+    } catch (err) {
+      d.log.error({ err, device: md.device }, 'md array not stopped');
+      d.con.line(`note: md array ${md.device} could not be stopped before the reboot (${err instanceof ImgsrvError ? err.oneLine() : (err as Error).message}); it resyncs on the first boot`);
     }
   }
 }

@@ -17,11 +17,12 @@ import { unpackImage } from '../../images/unpack.ts';
 import { checkArtifact } from '../restore/artifact-check.ts';
 import type { Logger } from '../../core/log.ts';
 import { formatBytes } from '../../core/format.ts';
-import { chooseTargetDisk, listDisks, type DiskInfo } from '../restore/disks.ts';
+import { chooseMirrorDisks, chooseTargetDisk, listDisks, type DiskInfo } from '../restore/disks.ts';
 import { planLayout, requiredBytes, type LayoutPlan, type PartitionMapping } from '../restore/layout.ts';
 import { applyKeep, readExistingLayout } from '../restore/keep.ts';
 import { applyLayout } from '../restore/partition.ts';
 import { dropLvmDevicesFile } from '../restore/lvm.ts';
+import { mirrorEsp, rebuildInitramfs, writeMdadmConf } from '../restore/md.ts';
 import { mountTarget, unmountTarget } from '../restore/mount.ts';
 import { rewriteIdentifiers } from '../restore/rewrite.ts';
 import { personalise } from '../restore/personalise.ts';
@@ -41,7 +42,7 @@ export interface RestoreJob {
   meta: ImageMeta;
   keep: readonly string[];
   /** The disk and its planned layout, from pickDisk (chosen before the download starts). */
-  target: { disk: DiskInfo; layout: LayoutPlan; scratch?: ScratchChoice };
+  target: { disk: DiskInfo; layout: LayoutPlan; scratch?: ScratchChoice; mirror?: DiskInfo };
   firmware: 'bios' | 'uefi';
   /** Kernel arguments carried into the restored boot entry (console=…). */
   kernelArgs: string[];
@@ -83,6 +84,8 @@ export interface RestoreTarget {
   disk: DiskInfo;
   layout: LayoutPlan;
   scratch: ScratchChoice;
+  /** The second disk of an md RAID1 image, partitioned as `disk` (layout.mirror). */
+  mirror?: DiskInfo;
 }
 
 /** Headroom the netboot environment needs beside the image when the pieces stay in RAM. */
@@ -100,15 +103,27 @@ export async function pickDisk(meta: ImageMeta, requested: string | null | undef
  * as a disk too small is, before anything is written.
  */
 export function chooseTarget(disks: readonly DiskInfo[], meta: ImageMeta, requested: string | null | undefined, opts: { keep: readonly string[]; freeRam: number }): RestoreTarget {
-  const possible = scratchPossible(planLayout(meta.host, { path: '(any)', sizeBytes: 2 ** 50 }), opts.keep);
+  const any = planLayout(meta.host, { path: '(any)', sizeBytes: 2 ** 50 });
+  const possible = scratchPossible(any, opts.keep);
   const scratch = possible.ok ? scratchBytes(meta) : 0;
   const minBytes = requiredBytes(meta) + scratch;
   const needFor = possible.ok ? `the image and its ${formatBytes(scratch)} scratch area` : undefined;
-  const disk = chooseTargetDisk(disks, { ...(requested ? { requested } : {}), minBytes, ...(needFor ? { needFor } : {}) });
-  const layout = planLayout(meta.host, { path: disk.path, sizeBytes: disk.sizeBytes });
+  const want = { ...(requested ? { requested } : {}), minBytes, ...(needFor ? { needFor } : {}) };
+  let disk: DiskInfo;
+  let mirror: DiskInfo | undefined;
+  let layout: LayoutPlan;
+  if (any.md) {
+    // md RAID1: both disks get the layout planned for the smaller one
+    [disk, mirror] = chooseMirrorDisks(disks, want);
+    layout = planLayout(meta.host, { path: disk.path, sizeBytes: Math.min(disk.sizeBytes, mirror.sizeBytes) });
+    layout.mirror = { diskPath: mirror.path, diskBytes: mirror.sizeBytes };
+  } else {
+    disk = chooseTargetDisk(disks, want);
+    layout = planLayout(meta.host, { path: disk.path, sizeBytes: disk.sizeBytes });
+  }
   if (possible.ok) {
     const area = placeScratch(layout, scratch);
-    return { disk, layout: layoutWithScratch(layout, area), scratch: area };
+    return { disk, layout: layoutWithScratch(layout, area), scratch: area, ...(mirror ? { mirror } : {}) };
   }
   const image = meta.artifact.compressedBytes;
   if (opts.freeRam < image + RAM_HEADROOM) {
@@ -116,7 +131,7 @@ export function chooseTarget(disks: readonly DiskInfo[], meta: ImageMeta, reques
       hint: 'capture the sample with an ext4 or xfs file system on the partition that grows, or give the node more memory; nothing was written',
     });
   }
-  return { disk, layout, scratch: { kind: 'ram', reason: possible.reason } };
+  return { disk, layout, scratch: { kind: 'ram', reason: possible.reason }, ...(mirror ? { mirror } : {}) };
 }
 
 /**
@@ -128,7 +143,8 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
   const { runner, log } = job;
   const { disk, layout: planned } = job.target;
   const parts = planned.partitions.map((p) => `${p.number}:${p.mountpoint ?? p.role}`).join(' ');
-  job.onPhase('restoring', `partitioning ${disk.path} (${planned.table}: ${parts}; ${formatBytes(disk.sizeBytes)})`);
+  const mirror = planned.mirror ? ` and ${planned.mirror.diskPath} (md RAID1 ${planned.md?.map((m) => m.device).join(', ')})` : '';
+  job.onPhase('restoring', `partitioning ${disk.path}${mirror} (${planned.table}: ${parts}; ${formatBytes(disk.sizeBytes)})`);
   const existing = await readExistingLayout(runner, disk.path);
   const layout = applyKeep(planned, existing, [...job.keep]);
   if (layout.keepTable) job.onPhase('restoring', `keeping ${layout.partitions.filter((p) => p.keep).map((p) => p.mountpoint).join(', ')} (same layout on disk)`);
@@ -164,6 +180,12 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
     // The mapping carries each partition's sample device (oldDevice) for configs that name devices.
     await rewriteIdentifiers(root, mapping, { log });
     if (layout.lvm && (await dropLvmDevicesFile(root))) job.onNote?.('lvm devices file /etc/lvm/devices/system.devices removed: it named the sample\'s disks, so the new volume groups would not activate');
+    if (layout.md) {
+      const conf = await writeMdadmConf(root, layout.md);
+      job.onPhase('personalising', `${conf.slice(root.length)} names the new arrays; rebuilding the image's initramfs`);
+      const tool = await rebuildInitramfs(runner, root, log);
+      if (!tool) job.onNote?.('the image has neither update-initramfs nor dracut: its initramfs still names the sample\'s md arrays (they assemble by superblock scan only)');
+    }
     const identity = await personalise(root, { hostname, sampleMacs: job.meta.host.interfaces.map((i) => i.mac), log });
     for (const note of identity.notes) job.onNote?.(note);
     if (job.network) for (const note of (await writeNodeAddress(root, job.network.mac, job.network.address)).notes) job.onNote?.(note);
@@ -172,6 +194,7 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
     await installBootloader(runner, {
       root,
       diskPath: disk.path,
+      ...(layout.mirror ? { mirrorDiskPath: layout.mirror.diskPath } : {}),
       firmware: job.firmware,
       mapping,
       bootloader: job.meta.host.bootloader,
@@ -179,6 +202,10 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
       kernelArgs: job.kernelArgs,
       log,
     });
+    if (job.firmware === 'uefi' && layout.mirror) {
+      const copy = await mirrorEsp(runner, { root, mapping, mirrorDiskPath: layout.mirror.diskPath, mnt: '/run/imgsrv/esp2' });
+      if (copy) job.onPhase('personalising', `boot loader copied to the second disk's ESP ${copy}`);
+    }
     await runner.run('sync', ['sync']);
     writes.check('after the boot loader was installed');
     return { disk, layout, mapping, files, bytes, hostname, upReporter };

@@ -154,6 +154,37 @@ describe('installBootloader (image grub in a chroot)', () => {
   });
 });
 
+describe('installBootloader on an md RAID1 layout', () => {
+  const md: PartitionMapping[] = [
+    { device: '/dev/vda1', number: 1, role: 'bios_grub', fsType: '', newUuid: '', kept: false },
+    { device: '/dev/md0', number: 2, role: 'root', mountpoint: '/', fsType: 'ext4', newUuid: ROOT_UUID, kept: false, md: { uuid: '01234567:89abcdef:01234567:89abcdef', oldUuid: '76543210:fedcba98:76543210:fedcba98', metadata: '1.2', members: ['/dev/vda2', '/dev/vdb2'] } },
+  ];
+  const recorder = () => {
+    const argvs: string[][] = [];
+    return { argvs, runner: { run: async (_step: string, argv: readonly string[]) => (argvs.push([...argv]), '') } };
+  };
+
+  it("puts grub's BIOS boot code on both disks, with the image's grub-install in a chroot", async () => {
+    await put('usr/sbin/grub-install', '#!/bin/sh\n');
+    await mkdir(join(root, 'usr/lib/grub/i386-pc'), { recursive: true });
+    await put('boot/grub/grub.cfg', '# made by update-grub\n');
+    const dev = join(dir, 'dev');
+    const { argvs, runner } = recorder();
+    await installBootloader(runner, { root, diskPath: '/dev/vda', mirrorDiskPath: '/dev/vdb', firmware: 'bios', mapping: md, bootloader: 'grub', table: 'gpt', kernelArgs: [], log: silentLogger, devDir: dev });
+    expect(argvs.filter((a) => a.includes('/usr/sbin/grub-install')).map((a) => a.at(-1))).toEqual(['/dev/vda', '/dev/vdb']);
+  });
+
+  it("and with the netboot environment's grub-install when the image has none", async () => {
+    await put('boot/vmlinuz-6.1.0-10-amd64');
+    await put('boot/initrd.img-6.1.0-10-amd64');
+    const { argvs, runner } = recorder();
+    await installBootloader(runner, { root, diskPath: '/dev/vda', mirrorDiskPath: '/dev/vdb', firmware: 'bios', mapping: md, bootloader: 'grub', table: 'gpt', kernelArgs: [], log: silentLogger });
+    expect(argvs.filter((a) => a[0] === 'grub-install').map((a) => a.at(-1))).toEqual(['/dev/vda', '/dev/vdb']);
+    // the generated config finds / on the array by its file system's UUID
+    expect(await readFile(join(root, 'boot/grub/grub.cfg'), 'utf8')).toContain(ROOT_UUID);
+  });
+});
+
 describe('addKernelArgs', () => {
   it("adds the node's console to GRUB_CMDLINE_LINUX once", async () => {
     await put('etc/default/grub', 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX=""\n');

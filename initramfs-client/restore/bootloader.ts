@@ -28,6 +28,8 @@ export interface BootloaderOptions {
   root: string;
   /** The whole disk, e.g. /dev/nvme0n1. */
   diskPath: string;
+  /** The second disk of an md RAID1 layout: on BIOS it gets grub too, so the node boots from either disk. */
+  mirrorDiskPath?: string;
   firmware: 'bios' | 'uefi';
   mapping: readonly PartitionMapping[];
   /** The sample's boot loader, from the captured facts. */
@@ -88,6 +90,11 @@ export async function installBootloader(runner: Runner, opts: BootloaderOptions)
   return installGrubNetboot(runner, opts);
 }
 
+/** The disks that get grub's BIOS boot code: the target, and the mirror of an md RAID1 layout (its own bios_grub partition holds its own core.img). */
+function biosDisks(opts: BootloaderOptions): string[] {
+  return [opts.diskPath, ...(opts.mirrorDiskPath ? [opts.mirrorDiskPath] : [])];
+}
+
 /** The ESP's mount point inside the tree (default layout: /boot/efi). */
 function espMountpoint(mapping: readonly PartitionMapping[]): string {
   return mapping.find((m) => m.role === 'esp')?.mountpoint ?? '/boot/efi';
@@ -103,7 +110,7 @@ async function installGrubChroot(runner: Runner, opts: BootloaderOptions): Promi
   await bindSystemDirs(runner, root);
   try {
     if (opts.firmware === 'bios') {
-      await runner.run('grub-install (image, BIOS)', ['chroot', root, grubInstall, '--target=i386-pc', PARTMAPS, opts.diskPath]);
+      for (const disk of biosDisks(opts)) await runner.run(`grub-install (image, BIOS) on ${disk}`, ['chroot', root, grubInstall, '--target=i386-pc', PARTMAPS, disk]);
     } else {
       const esp = espMountpoint(opts.mapping);
       await runner.run('grub-install (image, UEFI)', ['chroot', root, grubInstall, '--target=x86_64-efi', `--efi-directory=${esp}`, PARTMAPS, '--removable', '--no-nvram']);
@@ -152,7 +159,7 @@ async function installGrubNetboot(runner: Runner, opts: BootloaderOptions): Prom
   const bootDir = join(root, 'boot');
   const res: BootloaderResult = { method: 'grub-netboot' };
   if (opts.firmware === 'bios') {
-    await runner.run('grub-install (BIOS)', ['grub-install', '--target=i386-pc', `--boot-directory=${bootDir}`, PARTMAPS, opts.diskPath]);
+    for (const disk of biosDisks(opts)) await runner.run(`grub-install (BIOS) on ${disk}`, ['grub-install', '--target=i386-pc', `--boot-directory=${bootDir}`, PARTMAPS, disk]);
   } else {
     const esp = join(root, espMountpoint(opts.mapping));
     await runner.run('grub-install (UEFI)', ['grub-install', '--target=x86_64-efi', `--efi-directory=${esp}`, `--boot-directory=${bootDir}`, PARTMAPS, '--removable', '--no-nvram']);

@@ -213,3 +213,38 @@ export function chooseTargetDisk(disks: readonly DiskInfo[], opts: { requested?:
     hint: 'check that the node has a local disk and that its storage driver is in the netboot initramfs',
   });
 }
+
+/**
+ * Pick the two disks of an md RAID1 image (md-plan.ts), as carefully as
+ * chooseTargetDisk picks one: with a hint, two disks it matches (a hint
+ * for a mirror names what both share: model=, size=, rotational=, path= of
+ * the controller); without one, the first two fixed, writable, unmounted,
+ * non-USB disks of at least minBytes, in the same order. Fewer than two
+ * stops here, before anything is written: the node never restores half a
+ * mirror.
+ */
+export function chooseMirrorDisks(disks: readonly DiskInfo[], opts: { requested?: string; minBytes: number; needFor?: string }): [DiskInfo, DiskInfo] {
+  const need = `${formatBytes(opts.minBytes)}${opts.needFor ? ` (${opts.needFor})` : ''}`;
+  const usable = (d: DiskInfo): boolean => !neverTarget(d) && !d.readOnly && !d.holdsMounts;
+  let pool: DiskInfo[];
+  let whose: string;
+  if (opts.requested) {
+    let hint;
+    try {
+      hint = parseDiskHint(opts.requested);
+    } catch (err) {
+      throw new ImgsrvError('DISK', `target disk hint ${JSON.stringify(opts.requested)}: ${(err as Error).message}`, { hint: 'fix the target disk of the node, group or deployment; nothing was written' });
+    }
+    pool = disks.filter((x) => matchesDiskHint(x, hint)).sort(byRank);
+    whose = `the target disk hint ${opts.requested} matches`;
+  } else {
+    pool = [...disks].sort(byRank);
+    whose = 'this node has';
+  }
+  const fit = pool.filter((d) => usable(d) && d.sizeBytes >= opts.minBytes);
+  if (fit.length >= 2) return [fit[0]!, fit[1]!];
+  const why = pool.map((d) => `${describe(d)}: ${!usable(d) ? (neverTarget(d) ? (d.transport === 'usb' ? 'USB' : 'removable') : d.readOnly ? 'read-only' : 'mounted') : d.sizeBytes < opts.minBytes ? 'TOO SMALL' : 'fits'}`);
+  throw new ImgsrvError('DISK', `the image is an md RAID1 mirror and needs two disks of at least ${need} each; ${whose} ${fit.length === 0 ? 'none' : 'only one'} (${why.join('; ') || 'no disks'})`, {
+    hint: `${opts.requested ? 'set a target disk hint both disks match (model=, size=, path= of the controller), or clear it' : 'give the node a second disk as large as the first'}; nothing was written`,
+  });
+}

@@ -8,6 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { ImgsrvError } from '../../core/errors.ts';
 import type { HostFacts, ImageMeta } from '../../images/meta.ts';
 import { PE_START, planVgs, pvCapacity, rootVg, vgOfPartition, type PlannedVg } from './lvm-plan.ts';
+import { arrayOfPartition, MD_RESERVE, planArrays, rootArray, type PlannedMd } from './md-plan.ts';
 
 const MiB = 1024 * 1024;
 
@@ -18,10 +19,11 @@ export const GPT_TYPES = {
   linux: '0FC63DAF-8483-4772-8E79-3D69D8477DE4',
   swap: '0657FD6D-A4AB-43C4-84E5-0933C84B4F4F',
   lvm: 'E6D6D379-F507-44C2-A23C-238F2A3DF928',
+  raid: 'A19D880F-05FC-4D3B-A006-743F0F84911E',
 } as const;
 
 /** What a partition is for; decides mkfs and bootloader handling. */
-export type PartitionRole = 'bios_grub' | 'esp' | 'root' | 'swap' | 'data' | 'lvm' | 'other';
+export type PartitionRole = 'bios_grub' | 'esp' | 'root' | 'swap' | 'data' | 'lvm' | 'raid' | 'other';
 
 /** One partition to make (or keep). Byte offsets; `type` is a GPT GUID or an MBR hex id ("83"). */
 export interface PlannedPartition {
@@ -43,6 +45,8 @@ export interface PlannedPartition {
   oldDevice?: string;
   /** An LVM physical volume of this volume group (role 'lvm'; the VG is in LayoutPlan.lvm). */
   vg?: string;
+  /** A member of this md array (role 'raid'; the array is in LayoutPlan.md), the same partition on the mirror disk being the other. */
+  md?: string;
 }
 
 /** The whole layout for one disk. */
@@ -55,6 +59,10 @@ export interface LayoutPlan {
   keepTable: boolean;
   /** Volume groups made on the partitions with `vg` set (lvm-plan.ts); absent without LVM. */
   lvm?: PlannedVg[];
+  /** md RAID1 arrays made on the partitions with `md` set (md-plan.ts); absent without md. */
+  md?: PlannedMd[];
+  /** The second disk of the mirror, partitioned as `diskPath` (set with `md`). */
+  mirror?: { diskPath: string; diskBytes: number };
 }
 
 /** One partition or logical volume made or kept by the restore, as the system side (fstab rewrite, bootloader) needs it. */
@@ -64,6 +72,8 @@ export interface PartitionMapping {
   number: number;
   /** Set for a logical volume: its VG and LV names (the same as the sample's) and the devices of the VG's PVs. */
   lv?: { vg: string; name: string; pvs: Array<{ number: number; device: string }> };
+  /** Set for an md array: its new UUID and its members (partition `number` of each disk). */
+  md?: { uuid: string; oldUuid: string; metadata: string; name?: string; members: string[] };
   role: PartitionRole;
   mountpoint?: string;
   /** File system type, "swap" for swap areas. */
@@ -104,6 +114,7 @@ function normType(t: string): string {
 function roleOf(type: string, mountpoint: string | undefined, fsType: string | undefined): PartitionRole {
   const t = normType(type);
   if (t === GPT_TYPES.lvm || t === '8e' || fsType === 'LVM2_member') return 'lvm';
+  if (t === GPT_TYPES.raid || t === 'fd' || fsType === 'linux_raid_member') return 'raid';
   if (t === GPT_TYPES.biosGrub) return 'bios_grub';
   if (t === GPT_TYPES.esp || t === 'ef') return 'esp';
   if (mountpoint === '/') return 'root';
@@ -153,9 +164,12 @@ function defaultPlan(facts: HostFacts, disk: { path: string; sizeBytes: number }
 function sampleRootDisk(facts: HostFacts): { disk: SampleDisk; mounts: (HostFacts['filesystems'][number] | undefined)[] } | undefined {
   if (facts.partitionTable !== 'gpt' && facts.partitionTable !== 'mbr') return undefined;
   const lvmRoot = rootVg(facts);
+  // a root on md: the disk of its first member (role 0); the other member's disk is the mirror
+  const mdRoot = rootArray(facts)?.members[0]?.disk;
   for (const disk of facts.disks) {
     const mounts = disk.partitions.map((p) => sampleMount(facts, disk, p));
-    if (disk.partitions.some((p, i) => (mounts[i]?.mountpoint ?? p.mountpoint) === '/')) return { disk, mounts };
+    if (mdRoot === disk.name) return { disk, mounts };
+    if (mdRoot === undefined && disk.partitions.some((p, i) => (mounts[i]?.mountpoint ?? p.mountpoint) === '/')) return { disk, mounts };
     if (lvmRoot?.pvs.some((pv) => pv.disk === disk.name)) return { disk, mounts };
   }
   return undefined;
@@ -168,11 +182,12 @@ export function planLayout(facts: HostFacts, disk: { path: string; sizeBytes: nu
   const { disk: sd, mounts } = found;
   const parts: PlannedPartition[] = sd.partitions.map((p, i) => {
     const vg = vgOfPartition(facts, sd.name, p.number);
-    // a PV is mounted nowhere: a mount found for it by device or UUID would be an LV's
-    const m = vg ? undefined : mounts[i];
+    const array = arrayOfPartition(facts, sd.name, p.number);
+    // a PV or md member is mounted nowhere: a mount found for it by device or UUID would be an LV's or the array's
+    const m = vg || array ? undefined : mounts[i];
     const mountpoint = m?.mountpoint ?? p.mountpoint;
     const fsType = p.fs?.type ?? m?.type;
-    const role = vg ? 'lvm' : roleOf(p.type, mountpoint, fsType);
+    const role = vg ? 'lvm' : array ? 'raid' : roleOf(p.type, mountpoint, fsType);
     const oldUuid = p.fs?.uuid ?? m?.uuid;
     const label = p.fs?.label ?? m?.label;
     const oldDevice = m?.source.startsWith('/dev/') && !m.source.startsWith('/dev/disk/') ? m.source : `/dev/${partitionName(sd.name, p.number)}`;
@@ -182,6 +197,8 @@ export function planLayout(facts: HostFacts, disk: { path: string; sizeBytes: nu
     if (p.name !== undefined) out.name = p.name;
     if (role === 'lvm') {
       if (vg) out.vg = vg.name;
+    } else if (role === 'raid') {
+      if (array) out.md = array.device;
     } else if (role === 'swap') {
       const sw = facts.swap.find((s) => (oldUuid && s.uuid === oldUuid) || s.source === oldDevice);
       out.swap = { newUuid: freshUuid('swap') };
@@ -211,13 +228,23 @@ export function planLayout(facts: HostFacts, disk: { path: string; sizeBytes: nu
   // (or an MBR extended partition holding swap, Debian's default) follows it: those move to the
   // end of the disk. Otherwise the last partition grows.
   const lvmRoot = rootVg(facts)?.name;
-  const rootAt = parts.findIndex((p) => p.role === 'root' || (lvmRoot !== undefined && p.vg === lvmRoot));
-  const tailIsSwap = rootAt >= 0 && parts.slice(rootAt + 1).every((p) => p.role === 'swap' || (facts.partitionTable === 'mbr' && EXTENDED.includes(p.type)));
+  const mdRoot = rootArray(facts)?.device;
+  const rootAt = parts.findIndex((p) => p.role === 'root' || (lvmRoot !== undefined && p.vg === lvmRoot) || (mdRoot !== undefined && p.md === mdRoot));
+  const swapMd = new Set((facts.md?.arrays ?? []).filter((a) => a.fs?.type === 'swap').map((a) => a.device));
+  const tailIsSwap = rootAt >= 0 && parts.slice(rootAt + 1).every((p) => p.role === 'swap' || (p.md !== undefined && swapMd.has(p.md)) || (facts.partitionTable === 'mbr' && EXTENDED.includes(p.type)));
   parts[tailIsSwap ? rootAt : parts.length - 1]!.grows = true;
   parts.sort((a, b) => a.number - b.number);
   const plan = fit({ table: facts.partitionTable === 'gpt' ? 'gpt' : 'dos', diskPath: disk.path, diskBytes: disk.sizeBytes, partitions: parts, keepTable: false });
   const vgs = planVgs(facts, sd.name, plan.partitions, (what) => tooSmall(plan, what));
   if (vgs) plan.lvm = vgs;
+  const arrays = planArrays(facts, sd.name, plan.partitions);
+  if (arrays) {
+    plan.md = arrays;
+    for (const md of arrays) {
+      const member = plan.partitions.find((p) => p.number === md.partition)!;
+      if (member.sizeBytes < MD_RESERVE + 64 * MiB && member.grows) throw tooSmall(plan, `partition ${member.number} (a member of ${md.device}) gets ${member.sizeBytes} bytes, md needs ${MD_RESERVE} of it for itself`);
+    }
+  }
   return plan;
 }
 
@@ -285,8 +312,10 @@ export function requiredBytes(meta: ImageMeta, plan?: LayoutPlan): number {
   const used = (mp: string | undefined): number => (mp ? meta.host.filesystems.filter((f) => f.mountpoint === mp).reduce((s, f) => s + f.usedBytes, 0) : 0);
   const lvs = (p.lvm ?? []).flatMap((vg) => vg.lvs);
   const growLv = lvs.find((l) => l.grows);
+  const growMd = grow.md ? p.md?.find((m) => m.device === grow.md) : undefined;
   const usedFixed = [...p.partitions.filter((x) => !x.grows), ...lvs.filter((l) => !l.grows)].reduce((s, x) => s + used(x.mountpoint), 0);
-  const need = Math.max(meta.artifact.rawBytes - usedFixed, used(growLv?.mountpoint ?? grow.mountpoint), 0);
+  const usedFixedMd = (p.md ?? []).filter((m) => m !== growMd).reduce((s, m) => s + used(m.mountpoint), 0);
+  const need = Math.max(meta.artifact.rawBytes - usedFixed - usedFixedMd, used(growLv?.mountpoint ?? growMd?.mountpoint ?? grow.mountpoint), 0);
   const vg = grow.vg ? p.lvm?.find((v) => v.name === grow.vg) : undefined;
   let lvmBytes = 0;
   if (vg) {
@@ -294,11 +323,12 @@ export function requiredBytes(meta: ImageMeta, plan?: LayoutPlan): number {
     const otherPvs = p.partitions.filter((x) => x !== grow && vg.pvs.includes(x.number)).reduce((s, x) => s + pvCapacity(x.sizeBytes, vg.extentBytes), 0);
     lvmBytes = PE_START + Math.max(0, fixedLvs - otherPvs) + vg.extentBytes;
   }
-  return grow.startBytes + lvmBytes + Math.ceil(need * 1.1) + 256 * MiB + tailBytes;
+  const mdBytes = growMd ? MD_RESERVE : 0;
+  return grow.startBytes + lvmBytes + mdBytes + Math.ceil(need * 1.1) + 256 * MiB + tailBytes;
 }
 
 /** The mapping the system side needs, for a plan whose partitions (by number) and logical volumes (by "vg/lv") now have device paths. */
-export function mappingFor(plan: LayoutPlan, devices: ReadonlyMap<number, string>, lvDevices: ReadonlyMap<string, string> = new Map(), pvDevices: ReadonlyMap<number, string> = new Map()): PartitionMapping[] {
+export function mappingFor(plan: LayoutPlan, devices: ReadonlyMap<number, string>, lvDevices: ReadonlyMap<string, string> = new Map(), pvDevices: ReadonlyMap<number, string> = new Map(), mdMembers: ReadonlyMap<string, string[]> = new Map()): PartitionMapping[] {
   const out: PartitionMapping[] = [];
   for (const p of plan.partitions) {
     const device = devices.get(p.number);
@@ -326,6 +356,19 @@ export function mappingFor(plan: LayoutPlan, devices: ReadonlyMap<number, string
       if (id.oldLabel) m.oldLabel = id.oldLabel;
       out.push(m);
     }
+  }
+  for (const md of plan.md ?? []) {
+    const members = mdMembers.get(md.device);
+    const id = md.fs ?? md.swap;
+    if (!members || !id) continue;
+    // No oldDevice: the array keeps its /dev/mdN, so configs naming it stay right as they are.
+    const m: PartitionMapping = { device: md.device, number: md.partition, md: { uuid: md.newUuid, oldUuid: md.oldUuid, metadata: md.metadata, members }, role: md.role, fsType: md.fs?.type ?? 'swap', newUuid: id.newUuid, kept: false };
+    if (md.name) m.md!.name = md.name;
+    if (md.mountpoint) m.mountpoint = md.mountpoint;
+    if (id.oldUuid) m.oldUuid = id.oldUuid;
+    if (id.label) m.newLabel = id.label;
+    if (id.oldLabel) m.oldLabel = id.oldLabel;
+    out.push(m);
   }
   return out;
 }

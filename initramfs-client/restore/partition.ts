@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ImgsrvError } from '../../core/errors.ts';
 import { isFat, mappingFor, type LayoutPlan, type PartitionMapping, type PlannedPartition } from './layout.ts';
 import { createVolumeGroups, deactivateVolumeGroups, partitionsOf } from './lvm.ts';
+import { createArrays, stopArrays } from './md.ts';
 import type { Runner } from './run.ts';
 
 /** Options for applyLayout. */
@@ -111,22 +112,29 @@ export async function applyLayout(runner: Runner, plan: LayoutPlan, opts: ApplyO
   // Check every file system type before the first destructive step.
   for (const p of plan.partitions) if (!p.keep) mkfsArgv(p, '/dev/null');
   for (const vg of plan.lvm ?? []) for (const lv of vg.lvs) mkfsArgv({ number: vg.pvs[0]!, ...lv }, '/dev/null');
+  for (const md of plan.md ?? []) mkfsArgv({ number: md.partition, ...md }, '/dev/null');
   // A restore that starts over in the same boot finds its VGs still active: their partitions would be busy.
   if (plan.lvm && block) await deactivateVolumeGroups(runner, plan.lvm.map((v) => v.name), [partitionsOf(plan.diskPath)], { ignoreMissing: true });
+  // ... and its arrays still running on the partitions of both disks
+  if (plan.md && block) await stopArrays(runner, plan.md.map((m) => m.device), { ignoreMissing: true });
   if (!plan.keepTable) {
-    const script = sfdiskScript(plan, sectorSize);
-    await runner.run('wipe disk', ['wipefs', '-a', plan.diskPath]);
-    await runner.run('write partition table', ['sfdisk', '--wipe', 'always', '--wipe-partitions', 'always', '--no-reread', '--no-tell-kernel', plan.diskPath], { input: script });
-    if (block) {
-      try {
-        await runner.run('re-read partition table', ['blockdev', '--rereadpt', plan.diskPath]);
-      } catch {
-        // busy disks refuse BLKRRPART; partx adds/updates partitions one by one instead
-        await runner.run('update partitions', ['partx', '-u', plan.diskPath]);
+    // The mirror disk gets the same table (the same partitions, sectors and types), so each array's members match.
+    for (const disk of [plan.diskPath, ...(plan.mirror ? [plan.mirror.diskPath] : [])]) {
+      const script = sfdiskScript({ ...plan, diskPath: disk }, sectorSize);
+      await runner.run(`wipe disk ${disk}`, ['wipefs', '-a', disk]);
+      await runner.run(`write partition table on ${disk}`, ['sfdisk', '--wipe', 'always', '--wipe-partitions', 'always', '--no-reread', '--no-tell-kernel', disk], { input: script });
+      if (block) {
+        try {
+          await runner.run('re-read partition table', ['blockdev', '--rereadpt', disk]);
+        } catch {
+          // busy disks refuse BLKRRPART; partx adds/updates partitions one by one instead
+          await runner.run('update partitions', ['partx', '-u', disk]);
+        }
       }
     }
   }
-  const resolve = opts.partitionDevice ?? ((n: number) => waitForPartition(plan.diskPath, n, { ...(opts.sysClassBlock ? { sysClassBlock: opts.sysClassBlock } : {}), ...(opts.dev ? { dev: opts.dev } : {}) }));
+  const where = { ...(opts.sysClassBlock ? { sysClassBlock: opts.sysClassBlock } : {}), ...(opts.dev ? { dev: opts.dev } : {}) };
+  const resolve = opts.partitionDevice ?? ((n: number) => waitForPartition(plan.diskPath, n, where));
   const devices = new Map<number, string>();
   const pvs = new Map<number, string>();
   for (const p of plan.partitions) {
@@ -137,11 +145,18 @@ export async function applyLayout(runner: Runner, plan: LayoutPlan, opts: ApplyO
     if (p.keep) continue;
     await mkfs(runner, p, device, `partition ${p.number}`);
   }
+  const mdMembers = new Map<string, string[]>();
+  for (const md of plan.md ?? []) {
+    if (!plan.mirror) throw new ImgsrvError('INTERNAL', `md array ${md.device} planned without a second disk`);
+    mdMembers.set(md.device, [await resolve(md.partition), await waitForPartition(plan.mirror.diskPath, md.partition, where)]);
+  }
+  if (plan.md) await createArrays(runner, plan.md, mdMembers);
+  for (const md of plan.md ?? []) await mkfs(runner, { number: md.partition, ...md }, md.device, `md array ${md.device}`);
   const lvDevices = plan.lvm ? await createVolumeGroups(runner, plan.lvm, pvs) : new Map<string, string>();
   for (const vg of plan.lvm ?? []) {
     for (const lv of vg.lvs) await mkfs(runner, { number: vg.pvs[0]!, ...lv }, lvDevices.get(`${vg.name}/${lv.name}`)!, `logical volume ${vg.name}/${lv.name}`);
   }
-  return mappingFor(plan, devices, lvDevices, pvs);
+  return mappingFor(plan, devices, lvDevices, pvs, mdMembers);
 }
 
 /** Make one file system or swap area, trying mkfsArgv's variants in order. */

@@ -89,6 +89,8 @@ export function scratchPossible(layout: LayoutPlan, keep: readonly string[]): { 
   const lv = growingLvOf(layout);
   const fs = lv ? lv.fs?.type : grow.fs?.type;
   const what = lv ? `logical volume ${grow.vg}/${lv.name} (${lv.mountpoint ?? lv.role})` : `partition ${grow.number} (${grow.mountpoint ?? grow.role})`;
+  // md: the pieces would sit under the array's data on one member only, and growing an array over them is mdadm --grow work the restore does not do
+  if (grow.md) return { ok: false, reason: `partition ${grow.number} is a member of md RAID1 ${grow.md}, which gets no scratch area` };
   if (grow.vg && !lv) return { ok: false, reason: `partition ${grow.number} is a physical volume of ${grow.vg}, in which no logical volume grows` };
   if (!fs || !GROWERS[fs]) return { ok: false, reason: `${what} has ${fs ?? 'no file system'}, which the node cannot grow over a scratch area` };
   const mp = lv ? lv.mountpoint : grow.mountpoint;

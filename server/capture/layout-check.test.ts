@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { interpretProbe } from './probe.ts';
 import { unrestorableLayout } from './layout-check.ts';
 import { layoutError } from './errors.ts';
+import { mdFacts } from '../../initramfs-client/restore/testdata/facts.ts';
 
 const plain = readFileSync(join(import.meta.dirname, 'testdata', 'probe-gpt-uefi.txt'), 'utf8');
 const ROOT_FS = '"fstype": "ext4",\n               "label": "rootfs"';
@@ -31,7 +32,7 @@ describe('layouts refused at capture time', () => {
 
   it.each([
     ['LVM that lvm did not report', 'LVM2_member', '/dev/mapper/vg0-root', /partition 2 of sda holds LVM \(LVM2_member\) but lvm reported no volume group on it/, /lvm2 installed/],
-    ['md RAID1', 'linux_raid_member', '/dev/md0', /partition 2 of sda holds md RAID/, /RAID arrays are not recreated yet/],
+    ['md RAID that no array was reported for', 'linux_raid_member', '/dev/md0', /partition 2 of sda holds md RAID \(linux_raid_member\) but the probe found no running array with it/, /install mdadm on the sample/],
     ['LUKS', 'crypto_LUKS', '/dev/mapper/sda2_crypt', /partition 2 of sda holds LUKS encryption/, /does not capture encrypted volumes/],
   ])('%s', (_name, partFs, source, what, hint) => {
     const r = refusal(variant(partFs, { source }));
@@ -41,7 +42,7 @@ describe('layouts refused at capture time', () => {
 
   it('a root on device-mapper or md even when lsblk shows no member partition', () => {
     expect(refusal(variant('ext4', { source: '/dev/mapper/vg0-root' }))?.what).toBe('/ (/dev/mapper/vg0-root) is on a device-mapper volume that is no linear LVM volume (LUKS, multipath, dm-crypt or a stacked target)');
-    expect(refusal(variant('ext4', { source: '/dev/md127' }))?.what).toBe('/ (/dev/md127) is on md RAID');
+    expect(refusal(variant('ext4', { source: '/dev/md127' }))?.what).toBe('/ (/dev/md127) is on md RAID that the probe found no array for');
   });
 
   it('btrfs subvolumes (the kernel shows subvol= on every btrfs mount), but not a btrfs top level or a bind mount of a directory', () => {
@@ -110,5 +111,47 @@ describe('LVM layouts at capture time', () => {
   it('refuses LUKS inside an LV, and a dm root that is no LV (LUKS on a partition)', () => {
     expect(refusal(lvm.replace('/dev/mapper/vg0-home: UUID="8e2b5f7a-1d4c-4b8e-9f3a-6c7d8e9f0a22" BLOCK_SIZE="512" TYPE="xfs"', '/dev/mapper/vg0-home: UUID="x" TYPE="crypto_LUKS"').replace('"fstype": "xfs"', '"fstype": "crypto_LUKS"'))?.what).toBe('logical volume vg0/home holds LUKS encryption (crypto_LUKS)');
     expect(refusal(variant('ext4', { source: '/dev/mapper/sda2_crypt' }))?.what).toMatch(/is on a device-mapper volume that is no linear LVM volume/);
+  });
+});
+
+// Debian on md RAID1 across two disks (initramfs-client/restore/testdata/facts.ts mdFacts: / ext4 on md0,
+// swap on md1, both mirrored over partition 2 and 3 of sda and sdb), changed into what the restore can't recreate.
+describe('md RAID at capture time', () => {
+  type Facts = typeof mdFacts;
+  const change = (fn: (f: Facts) => void): Facts => {
+    const f = structuredClone(mdFacts);
+    fn(f);
+    return f;
+  };
+  const md0 = (f: Facts) => f.md!.arrays[0]!;
+
+  it('takes RAID1 over the same partition of two identically partitioned disks holding ext4 and swap', () => {
+    expect(unrestorableLayout(mdFacts)).toBeUndefined();
+  });
+
+  it.each([
+    ['RAID0', (f: Facts) => { md0(f).level = 'raid0'; }, 'md array /dev/md0 (sample:0) is raid0, not RAID1', /RAID0, RAID5, RAID6, RAID10 and linear arrays are not recreated/],
+    ['RAID5', (f: Facts) => { md0(f).level = 'raid5'; }, 'md array /dev/md0 (sample:0) is raid5, not RAID1', /not recreated/],
+    ['RAID10', (f: Facts) => { md0(f).level = 'raid10'; }, 'md array /dev/md0 (sample:0) is raid10, not RAID1', /not recreated/],
+    ['a degraded array', (f: Facts) => { md0(f).degraded = true; }, 'md array /dev/md0 (sample:0) is degraded', /repair the array on the sample \(mdadm --manage --add/],
+    ['an inactive array', (f: Facts) => { md0(f).state = 'inactive'; }, 'md array /dev/md0 (sample:0) is not running (state "inactive")', /repair the array/],
+    ['whole-disk members', (f: Facts) => { for (const m of md0(f).members) delete m.partition; }, 'md array /dev/md0 (sample:0) has the whole disk sda as a member', /no partition table to recreate/],
+    ['a member on another array', (f: Facts) => { const m = md0(f).members[1]!; m.device = '/dev/md5'; delete m.disk; delete m.partition; }, 'md array /dev/md0 (sample:0) has member /dev/md5, which is no partition of a disk lsblk listed (another array, a loop device)', /RAID1 mirrors of two partitions/],
+    ['a three-way mirror', (f: Facts) => { md0(f).raidDevices = 3; }, 'md array /dev/md0 (sample:0) has 3 active members (/dev/sda2, /dev/sdb2)', /three-way mirrors and spares are not recreated yet/],
+    ['external metadata', (f: Facts) => { md0(f).metadata = 'imsm'; }, 'md array /dev/md0 (sample:0) has metadata "imsm"', /not external \(imsm, ddf\) metadata/],
+    ['no UUID (no mdadm on the sample)', (f: Facts) => { md0(f).uuid = ''; }, 'md array /dev/md0 (sample:0): mdadm reported no UUID', /install mdadm/],
+    ['LVM on md', (f: Facts) => { md0(f).fs = { type: 'LVM2_member' }; }, 'md array /dev/md0 (sample:0) is an LVM physical volume', /LVM on md is not recreated yet/],
+    ['btrfs on md', (f: Facts) => { md0(f).fs = { type: 'btrfs' }; }, 'md array /dev/md0 (sample:0) holds btrfs', /ext2\/3\/4, XFS or swap on the array/],
+    ['differently partitioned disks', (f: Facts) => { f.disks[1]!.partitions = f.disks[1]!.partitions.map((p) => (p.number === 3 ? { ...p, sizeBytes: p.sizeBytes + 1048576 } : p)); }, /^disks sda and sdb of the md mirror are partitioned differently/, /sfdisk -d \/dev\/sda \| sfdisk \/dev\/sdb/],
+    ['mirrored partitions with different numbers', (f: Facts) => { md0(f).members[1]!.partition = 3; }, 'md array /dev/md0 (sample:0) mirrors partition 2 of sda with partition 3 of sdb', /the same partition number on each disk/],
+    ['a member partition no array claims', (f: Facts) => { f.md!.arrays.pop(); }, 'partition 3 of sda holds md RAID (linux_raid_member) but the probe found no running array with it', /install mdadm on the sample, assemble its arrays/],
+    ['a file system mounted from the second disk only', (f: Facts) => { f.disks[1]!.partitions[0] = { ...f.disks[1]!.partitions[0]!, mountpoint: '/srv', fs: { type: 'ext4' } }; }, 'partition 1 of sdb, the second disk of the md mirror, is mounted on /srv outside any array', /second disk only array members/],
+    ['LVM beside md (a VG whose PVs lvm could not tie to the root disk)', (f: Facts) => { f.lvm = { vgs: [{ name: 'vg0', extentBytes: 4194304, sizeBytes: 0, pvs: [], lvs: [] }] }; }, /volume group vg0 has no physical volume lvm could report/, /imgsrv recreates LVM volume groups/],
+  ])('refuses %s', (_name, fn, what, hint) => {
+    const r = unrestorableLayout(change(fn));
+    if (typeof what === 'string') expect(r?.what).toBe(what);
+    else expect(r?.what).toMatch(what);
+    expect(r?.hint).toMatch(hint);
+    expect(`${r?.what} ${r?.hint}`).not.toContain('\n');
   });
 });

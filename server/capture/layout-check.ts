@@ -2,14 +2,16 @@
  * Layouts the restore cannot recreate are refused at capture time, with what
  * to do, never discovered on a node. The restore lays an image out as plain
  * partitions (GPT or MBR; ext2/3/4, XFS, btrfs without subvolumes, FAT,
- * swap) and as LVM volume groups of linear LVs whose PVs are partitions of
- * the disk that holds `/`. Anything else (thin pools, RAID/mirror, snapshot
- * or cache LVs, PVs on other or whole disks, md RAID, LUKS, ZFS, btrfs
- * subvolumes) would be flattened onto plain partitions while the fstab still
+ * swap), as LVM volume groups of linear LVs whose PVs are partitions of
+ * the disk that holds `/`, and as md RAID1 mirrors over the same partition
+ * of two identically partitioned disks (md-check.ts). Anything else (thin
+ * pools, RAID/mirror, snapshot or cache LVs, PVs on other or whole disks,
+ * other md layouts, LUKS, ZFS, btrfs subvolumes) would be flattened onto plain partitions while the fstab still
  * named /dev/mapper/… or subvol=@: every clone would boot into emergency
  * mode while the server showed it installed.
  */
 import { dmName, type HostFacts, type LvmVg } from '../../images/meta.ts';
+import { unrestorableMd } from './md-check.ts';
 
 /** Why a host's layout can't be restored, and what the operator can do. */
 export interface LayoutRefusal {
@@ -20,7 +22,7 @@ export interface LayoutRefusal {
 const LVM_HINT = 'imgsrv recreates LVM volume groups of linear logical volumes on partitions of the disk that holds /: capture a sample laid out that way (or on plain partitions)';
 
 const STACKED: Record<string, { name: string; hint: string }> = {
-  linux_raid_member: { name: 'md RAID', hint: 'imgsrv restores plain partitions and LVM only: capture a sample installed on one disk without md RAID (RAID arrays are not recreated yet)' },
+  linux_raid_member: { name: 'md RAID', hint: 'imgsrv recreates md RAID1 mirrors of partitions of two identically partitioned disks: capture a sample laid out that way (or on one disk without md RAID)' },
   crypto_LUKS: { name: 'LUKS encryption', hint: 'imgsrv does not capture encrypted volumes: capture an unencrypted sample and encrypt on first boot if you need to' },
   zfs_member: { name: 'ZFS', hint: 'imgsrv restores plain partitions and LVM only: capture a sample without ZFS' },
 };
@@ -30,6 +32,9 @@ export function unrestorableLayout(facts: HostFacts): LayoutRefusal | undefined 
   const vgs = facts.lvm?.vgs ?? [];
   const lvmRefusal = unrestorableLvm(facts, vgs);
   if (lvmRefusal) return lvmRefusal;
+  const mdRefusal = unrestorableMd(facts);
+  if (mdRefusal) return mdRefusal;
+  const arrays = facts.md?.arrays ?? [];
   for (const disk of facts.disks) {
     for (const p of disk.partitions) {
       const type = p.fs?.type;
@@ -39,6 +44,8 @@ export function unrestorableLayout(facts: HostFacts): LayoutRefusal | undefined 
         }
         continue;
       }
+      // members of known arrays were checked by unrestorableMd
+      if (type === 'linux_raid_member' && arrays.some((a) => a.members.some((m) => m.disk === disk.name && m.partition === p.number))) continue;
       const stacked = type ? STACKED[type] : undefined;
       if (stacked) return { what: `partition ${p.number} of ${disk.name} holds ${stacked.name} (${type})`, hint: stacked.hint };
     }
@@ -49,7 +56,9 @@ export function unrestorableLayout(facts: HostFacts): LayoutRefusal | undefined 
     if (/^\/dev\/(mapper\/|dm-)/.test(f.source) && !lvDevices.has(f.source) && !vgs.some((vg) => vg.lvs.some((lv) => lv.mountpoint === f.mountpoint))) {
       return { what: `${where} is on a device-mapper volume that is no linear LVM volume (LUKS, multipath, dm-crypt or a stacked target)`, hint: 'imgsrv restores plain partitions and linear LVM volumes only: capture a sample without encryption or other device-mapper layers' };
     }
-    if (/^\/dev\/md/.test(f.source)) return { what: `${where} is on md RAID`, hint: STACKED.linux_raid_member!.hint };
+    if (/^\/dev\/md/.test(f.source) && !arrays.some((a) => a.device === f.source || (a.mountpoint !== undefined && a.mountpoint === f.mountpoint))) {
+      return { what: `${where} is on md RAID that the probe found no array for`, hint: 'install mdadm on the sample and capture as root, so that mdadm --detail reports its arrays' };
+    }
     if (f.type === 'btrfs') {
       // The kernel always shows subvol= for btrfs; a "[/dir]" source alone is just a bind mount of a directory.
       const subvol = /(?:^|,)subvol=([^,]*)/.exec(f.options)?.[1];

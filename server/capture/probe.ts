@@ -20,6 +20,7 @@ import {
   type MountInfo,
 } from './facts-parse.ts';
 import { LVM_COLUMNS, lvmFacts, type DeviceUse } from './lvm-facts.ts';
+import { MD_PROBE, mdFacts } from './md-facts.ts';
 
 /** Sections the probe prints, in order. Each command's failure is tolerated (`2>/dev/null`, `|| true`). */
 export const PROBE_SCRIPT = [
@@ -41,6 +42,9 @@ export const PROBE_SCRIPT = [
   `echo @@lvmvgs; LVM_SUPPRESS_FD_WARNINGS=1 lvm vgs --reportformat json --units b --nosuffix -o ${LVM_COLUMNS.vgs} 2>/dev/null`,
   `echo @@lvmpvs; LVM_SUPPRESS_FD_WARNINGS=1 lvm pvs --reportformat json --units b --nosuffix -o ${LVM_COLUMNS.pvs} 2>/dev/null`,
   `echo @@lvmlvs; LVM_SUPPRESS_FD_WARNINGS=1 lvm lvs --reportformat json --units b --nosuffix -o ${LVM_COLUMNS.lvs} 2>/dev/null`,
+  // md arrays: sysfs state and mdadm's export per array (nothing on a host without md), and the kernel's own summary.
+  `echo @@md; ${MD_PROBE}`,
+  'echo @@mdstat; cat /proc/mdstat 2>/dev/null',
   'echo @@end',
 ].join('\n');
 
@@ -171,6 +175,8 @@ export function interpretProbe(stdout: string): ProbeResult {
   };
   const lvm = lvmFacts({ vgs: get('lvmvgs'), pvs: get('lvmpvs'), lvs: get('lvmlvs') }, { disks, use });
   if (lvm) facts.lvm = lvm;
+  const md = mdFacts({ md: get('md'), mdstat: get('mdstat') }, { disks, use });
+  if (md) facts.md = md;
   return {
     uid: get('uid').trim() || 'unknown',
     hasRsync: s.has('rsync') && get('rsync').trim() !== 'none' && get('rsync').trim() !== '',

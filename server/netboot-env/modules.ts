@@ -20,7 +20,7 @@ export const DEFAULT_NIC_MODULES: readonly string[] = [
   'r8169',
 ];
 
-/** Storage drivers: virtio, SATA/AHCI, NVMe, SAS/RAID HBAs, USB disks, device-mapper (LVM layouts); /init loads them all. */
+/** Storage drivers: virtio, SATA/AHCI, NVMe, SAS/RAID HBAs, USB disks, device-mapper (LVM layouts), md RAID1; /init loads them all. */
 export const DEFAULT_STORAGE_MODULES: readonly string[] = [
   'virtio_blk',
   'virtio_scsi',
@@ -37,6 +37,9 @@ export const DEFAULT_STORAGE_MODULES: readonly string[] = [
   'uas',
   // no device has dm-mod's modalias: /init loads it with the rest, and devtmpfs then makes /dev/mapper/control for lvm
   'dm_mod',
+  // md RAID1 layouts: no device has their modalias either; mdadm --create needs both loaded (no kmod autoload without modprobe's aliases)
+  'md_mod',
+  'raid1',
 ];
 
 /**

@@ -108,3 +108,32 @@ export const lvmFacts: HostFacts = {
     ],
   },
 };
+
+/**
+ * Debian on md RAID1 across two disks, as its installer lays it out: sda and sdb
+ * partitioned alike (GPT: bios_grub, a RAID member for md0 = / ext4 with metadata
+ * 1.2, a RAID member for md1 = swap). fstab names / and swap by UUID.
+ */
+export const mdFacts: HostFacts = (() => {
+  const RAID = 'a19d880f-05fc-4d3b-a006-743f0f84911e';
+  const parts = [
+    { number: 1, startBytes: MiB, sizeBytes: MiB, type: '21686148-6449-6e6f-744e-656564454649' },
+    { number: 2, startBytes: 2 * MiB, sizeBytes: 7 * 1024 * MiB, type: RAID, fs: { type: 'linux_raid_member', uuid: '5c1e0d6a-0b8f-4e2a-9d3c-1f2e3d4c5b6a' } },
+    { number: 3, startBytes: 7170 * MiB, sizeBytes: 1000 * MiB, type: RAID, fs: { type: 'linux_raid_member', uuid: '6d2f1e7b-1c90-4f3b-8e4d-2a3b4c5d6e7f' } },
+  ];
+  const member = (disk: string, n: number, role: number) => ({ device: `/dev/${disk}${n}`, role, disk, partition: n });
+  return {
+    ...base,
+    bootMode: 'bios',
+    partitionTable: 'gpt',
+    disks: ['sda', 'sdb'].map((name) => ({ name, sizeBytes: 8 * 1024 * MiB, partitions: structuredClone(parts) })),
+    filesystems: [{ mountpoint: '/', type: 'ext4', source: '/dev/md0', uuid: '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d', options: 'errors=remount-ro', usedBytes: 1200 * MiB, sizeBytes: 7000 * MiB }],
+    swap: [{ kind: 'partition', source: '/dev/md1', sizeBytes: 990 * MiB, uuid: '1b2c3d4e-5f60-4b7c-9d8e-0f1a2b3c4d5e' }],
+    md: {
+      arrays: [
+        { device: '/dev/md0', name: 'sample:0', level: 'raid1', metadata: '1.2', uuid: '5c1e0d6a:0b8f4e2a:9d3c1f2e:3d4c5b6a', raidDevices: 2, state: 'clean', degraded: false, members: [member('sda', 2, 0), member('sdb', 2, 1)], mountpoint: '/', fs: { type: 'ext4', uuid: '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d', mountOptions: 'errors=remount-ro' } },
+        { device: '/dev/md1', name: 'sample:1', level: 'raid1', metadata: '1.2', uuid: '6d2f1e7b:1c904f3b:8e4d2a3b:4c5d6e7f', raidDevices: 2, state: 'clean', degraded: false, members: [member('sda', 3, 0), member('sdb', 3, 1)], fs: { type: 'swap', uuid: '1b2c3d4e-5f60-4b7c-9d8e-0f1a2b3c4d5e' } },
+      ],
+    },
+  };
+})();
