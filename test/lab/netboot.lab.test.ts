@@ -1,8 +1,10 @@
 /**
  * End to end: blank QEMU VMs with real firmware (SeaBIOS + iPXE ROM, OVMF)
  * network-boot from `imgsrv serve`, load kernel and initrd, and register;
- * the CLI then lists them. Three set-ups: full DHCP over HTTP, proxyDHCP
- * beside dnsmasq as "the existing DHCP server", and TFTP-only with pxelinux.
+ * the CLI then lists them. Two set-ups: proxyDHCP beside dnsmasq as "the
+ * existing DHCP server", and TFTP-only with pxelinux. Full DHCP over HTTP
+ * with both firmwares is deploy.lab.test.ts (whose nodes go on to restore),
+ * UEFI HTTP Boot http-boot.lab.test.ts.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -63,20 +65,6 @@ describe('network boot with real firmware', () => {
     server = undefined;
     await lab.destroy();
     for (const dir of [data, ...scratch.splice(0)]) rmSync(dir, { recursive: true, force: true });
-  });
-
-  it('full DHCP, iPXE over HTTP: a SeaBIOS+iPXE VM and an OVMF VM boot and register', async () => {
-    server = await startLabServer(srv, ['--interface', 'eth0', '--dhcp', 'full', '--range', '198.18.0.100-198.18.0.150', '--http-port', '8080'], { data });
-    vms.push(await startVm(lab, { name: 'bios', firmware: 'bios', mac: BIOS_MAC, netboot: true }));
-    vms.push(await startVm(lab, { name: 'uefi', firmware: 'uefi', mac: UEFI_MAC, netboot: true }));
-    const nodes = await waitForNodes(server, [BIOS_MAC, UEFI_MAC], vms);
-    const byMac = Object.fromEntries(nodes.map((n) => [n.mac, n]));
-    expect(byMac[BIOS_MAC]).toMatchObject({ firmware: 'bios', phase: 'booted' });
-    expect(byMac[UEFI_MAC]).toMatchObject({ firmware: 'uefi', phase: 'booted' });
-    for (const n of nodes) expect(n.ip).toMatch(/^198\.18\.0\.(1[0-4]\d|150)$/);
-    // Leases are in the store, one address each.
-    const leases = JSON.parse(await server.cli(['status', '--json'])) as { leases: number };
-    expect(leases.leases).toBeGreaterThanOrEqual(2);
   });
 
   it('proxyDHCP beside dnsmasq: dnsmasq gives the addresses, imgsrv the boot files (OVMF\'s own PXE and SeaBIOS+iPXE)', async () => {
