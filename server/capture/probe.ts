@@ -20,6 +20,7 @@ import {
   type MountInfo,
 } from './facts-parse.ts';
 import { LVM_COLUMNS, lvmFacts, type DeviceUse } from './lvm-facts.ts';
+import { BTRFS_PROBE, btrfsFacts } from './btrfs-facts.ts';
 
 /** Sections the probe prints, in order. Each command's failure is tolerated (`2>/dev/null`, `|| true`). */
 export const PROBE_SCRIPT = [
@@ -41,6 +42,8 @@ export const PROBE_SCRIPT = [
   `echo @@lvmvgs; LVM_SUPPRESS_FD_WARNINGS=1 lvm vgs --reportformat json --units b --nosuffix -o ${LVM_COLUMNS.vgs} 2>/dev/null`,
   `echo @@lvmpvs; LVM_SUPPRESS_FD_WARNINGS=1 lvm pvs --reportformat json --units b --nosuffix -o ${LVM_COLUMNS.pvs} 2>/dev/null`,
   `echo @@lvmlvs; LVM_SUPPRESS_FD_WARNINGS=1 lvm lvs --reportformat json --units b --nosuffix -o ${LVM_COLUMNS.lvs} 2>/dev/null`,
+  // per btrfs: devices, profiles, subvolumes, default subvolume (btrfs-facts.ts); nothing on a host without btrfs
+  `echo @@btrfs; ${BTRFS_PROBE}`,
   'echo @@end',
 ].join('\n');
 
@@ -171,6 +174,8 @@ export function interpretProbe(stdout: string): ProbeResult {
   };
   const lvm = lvmFacts({ vgs: get('lvmvgs'), pvs: get('lvmpvs'), lvs: get('lvmlvs') }, { disks, use });
   if (lvm) facts.lvm = lvm;
+  const btrfs = btrfsFacts(get('btrfs'), mounts, fstab);
+  if (btrfs) facts.btrfs = btrfs;
   return {
     uid: get('uid').trim() || 'unknown',
     hasRsync: s.has('rsync') && get('rsync').trim() !== 'none' && get('rsync').trim() !== '',
