@@ -41,6 +41,9 @@ export const TOOLS: readonly string[] = [
   '/usr/sbin/swaplabel',
   // LVM layouts (lvm.ts): pvcreate, vgcreate, lvcreate, pvresize, lvextend, vgchange are all this one binary
   '/usr/sbin/lvm',
+  // btrfs subvolumes (btrfs.ts): subvolume create, set-default
+  '/usr/bin/btrfs',
+  '/usr/sbin/mkfs.btrfs',
   '/usr/bin/ssh-keygen',
   '/usr/sbin/grub-install',
   '/usr/bin/grub-mkimage',
@@ -89,7 +92,7 @@ export async function runtimeEntries(opts: RuntimeOptions, log: Logger): Promise
       await host.addProgram(t);
     } catch (err) {
       throw new ImgsrvError('NETBOOT_BUILD', `tool ${t} is missing on this host`, {
-        hint: 'apt-get install rsync zstd fdisk gdisk e2fsprogs xfsprogs dosfstools openssh-client grub2-common grub-pc-bin grub-efi-amd64-bin extlinux syslinux-common efibootmgr lvm2',
+        hint: 'apt-get install rsync zstd fdisk gdisk e2fsprogs xfsprogs dosfstools openssh-client grub2-common grub-pc-bin grub-efi-amd64-bin extlinux syslinux-common efibootmgr lvm2 btrfs-progs',
         cause: err,
       });
     }
