@@ -18,7 +18,7 @@ packages=(
   # boot loaders handed out over TFTP
   ipxe pxelinux syslinux-common
   # the netboot environment: kernel + modules, busybox, tools the restore uses
-  linux-image-amd64 busybox-static kmod cpio zstd e2fsprogs dosfstools fdisk gdisk xfsprogs grub-pc-bin grub-efi-amd64-bin grub2-common extlinux efibootmgr lvm2 mdadm
+  linux-image-amd64 busybox-static kmod cpio zstd e2fsprogs dosfstools fdisk gdisk xfsprogs grub-pc-bin grub-efi-amd64-bin grub2-common extlinux efibootmgr lvm2 mdadm btrfs-progs
   # the lab: namespaces, QEMU with SeaBIOS+iPXE ROMs and OVMF, and real clients to test against
   iproute2 iputils-ping nftables qemu-system-x86 ipxe-qemu ovmf dnsmasq-base udhcpc isc-dhcp-client isc-dhcp-relay tftp-hpa curl aria2 udpcast
   # the web console's browser tests (Debian's Chromium, driven by playwright-core)

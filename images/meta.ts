@@ -116,6 +116,35 @@ export const mdArraySchema = z.strictObject({
   fs: partitionFsSchema.optional(),
 });
 
+/** A btrfs subvolume (`btrfs subvolume list -p -q`): id, parent's id (5 = the top level), path from the top level ("@home"), and the UUID of the subvolume it is a snapshot of. */
+export const btrfsSubvolumeSchema = z.strictObject({
+  id: z.number().int().positive(),
+  parentId: z.number().int().positive(),
+  path: z.string().min(1),
+  snapshotOf: z.string().min(1).optional(),
+});
+
+/** A mount of a btrfs: where, which subvolume (its path from the top level, "" for the top level itself) and fstab's options (else the kernel's). */
+export const btrfsMountSchema = z.strictObject({
+  mountpoint: z.string().min(1),
+  subvolume: z.string(),
+  options: z.string(),
+});
+
+/** A btrfs file system of the sample: its devices, block-group profiles, subvolumes, default subvolume and mounts. */
+export const btrfsFsSchema = z.strictObject({
+  uuid: z.string().min(1),
+  label: z.string().optional(),
+  /** Its devices as /sys/fs/btrfs/<uuid>/devices names them ("sda3"). */
+  devices: z.array(z.string().min(1)),
+  /** Block-group profiles in use, "data:single", "metadata:dup" … (/sys/fs/btrfs/<uuid>/allocation). */
+  profiles: z.array(z.string().min(1)),
+  subvolumes: z.array(btrfsSubvolumeSchema),
+  /** The default subvolume's id (`btrfs subvolume get-default`); 5 is the top level. */
+  defaultId: z.number().int().positive(),
+  mounts: z.array(btrfsMountSchema),
+});
+
 /** Facts about the sample host that the restore needs besides the files. */
 export const hostFactsSchema = z.strictObject({
   partitionTable: z.enum(['gpt', 'mbr', 'none', 'unknown']),
@@ -131,6 +160,8 @@ export const hostFactsSchema = z.strictObject({
   lvm: z.strictObject({ vgs: z.array(lvmVgSchema) }).optional(),
   /** md RAID arrays (absent in images captured before imgsrv knew md, and on hosts without arrays). */
   md: z.strictObject({ arrays: z.array(mdArraySchema) }).optional(),
+  /** btrfs file systems with their subvolumes (absent in images captured before imgsrv knew subvolumes, and on hosts without btrfs). */
+  btrfs: z.array(btrfsFsSchema).optional(),
 });
 
 /** The whole of meta.json. */
@@ -179,6 +210,11 @@ export type HostFacts = z.infer<typeof hostFactsSchema>;
 export type LvmVg = z.infer<typeof lvmVgSchema>;
 /** A captured md RAID array. */
 export type MdArray = z.infer<typeof mdArraySchema>;
+/** A captured btrfs file system. */
+export type BtrfsFs = z.infer<typeof btrfsFsSchema>;
+
+/** The btrfs top level's subvolume id (BTRFS_FS_TREE_OBJECTID). */
+export const BTRFS_TOP_LEVEL = 5;
 
 /** The device-mapper name of an LV, as /dev/mapper shows it: hyphens in either name doubled, joined by one ("vg-0"/"root" → "vg--0-root"). */
 export function dmName(vg: string, lv: string): string {

@@ -66,8 +66,26 @@ export const SAMPLE_LAYOUT: readonly SamplePartition[] = [
   { name: 'var', type: GPT_TYPES.linux, sizeMiB: 384, fs: { type: 'xfs', mount: '/var', uuid: '5a3b1e00-0b5e-4a11-9c0d-0000000000a0', label: 'var', options: 'defaults', pass: 2 } },
   { name: 'home', type: GPT_TYPES.linux, fs: { type: 'xfs', mount: '/home', uuid: '5a3b1e00-0b5e-4a11-9c0d-0000000000e0', label: 'home', options: 'defaults,noatime', pass: 2 } },
 ];
-/** Which disk layout the sample has: separate partitions (the default), or LVM (SAMPLE_LVM). */
-export type DebianSampleLayout = 'parts' | 'lvm';
+/** Which disk layout the sample has: separate partitions (the default), LVM (SAMPLE_LVM) or btrfs subvolumes (SAMPLE_BTRFS). */
+export type DebianSampleLayout = 'parts' | 'lvm' | 'btrfs';
+
+/**
+ * The btrfs sample (layout 'btrfs'), as a btrfs install with subvolumes
+ * lays it out: bios_grub and ESP partitions, then one btrfs over the rest
+ * holding @ (mounted at /, /boot inside it) and @home (at /home), both
+ * compress=zstd,noatime in fstab; the default subvolume stays the top
+ * level, so the kernel finds / only through rootflags=subvol=@ (written by
+ * update-grub).
+ */
+export const SAMPLE_BTRFS = {
+  partitions: [SAMPLE_LAYOUT[0]!, SAMPLE_LAYOUT[1]!, { name: 'root', type: GPT_TYPES.linux }] as readonly SamplePartition[],
+  uuid: '5a3b1e00-0b5e-4a11-9c0d-0000000b7f50',
+  label: 'sysroot',
+  subvolumes: [
+    { name: '@', mount: '/', options: 'subvol=@,compress=zstd,noatime' },
+    { name: '@home', mount: '/home', options: 'subvol=@home,compress=zstd,noatime' },
+  ],
+} as const;
 
 /** One logical volume of the LVM sample's vg0; a swap LV has no mount. */
 interface SampleLv {
@@ -183,9 +201,10 @@ async function inputsHash(mirror: string, layout: DebianSampleLayout): Promise<s
   return h.digest('hex').slice(0, 16);
 }
 
-/** The packages of a layout: the LVM sample needs lvm2 (its initramfs activates the root LV). */
+/** The packages of a layout: the LVM sample needs lvm2 (its initramfs activates the root LV), the btrfs one btrfs-progs. */
 function packagesFor(layout: DebianSampleLayout): string[] {
-  return layout === 'lvm' ? [...DEBIAN_SAMPLE_PACKAGES, 'lvm2'] : [...DEBIAN_SAMPLE_PACKAGES];
+  // the btrfs sample's initramfs scans for btrfs devices (btrfs-progs' hook), as Debian installs it
+  return layout === 'lvm' ? [...DEBIAN_SAMPLE_PACKAGES, 'lvm2'] : layout === 'btrfs' ? [...DEBIAN_SAMPLE_PACKAGES, 'btrfs-progs'] : [...DEBIAN_SAMPLE_PACKAGES];
 }
 
 /** The cache directory prefix of a layout's builds (each layout keeps its own). */
@@ -261,9 +280,11 @@ async function buildDisk(dir: string, mirror: string, out: { disk: string; key: 
   const files = Number((await sh('du', ['-s', '--inodes', tree])).split('\t')[0]);
 
   if (opts.layout === 'lvm') await makeLvmDisk(tree, out.disk);
+  else if (opts.layout === 'btrfs') await makeBtrfsDisk(tree, out.disk);
   else await makeDisk(tree, out.disk);
   const t2 = Date.now();
-  await provision(tree, out.disk, kernelVersion, opts.layout === 'lvm' ? SAMPLE_LVM.lvs[0]!.fs.spec : `UUID=${DEBIAN_ROOT_UUID}`);
+  const root = opts.layout === 'lvm' ? SAMPLE_LVM.lvs[0]!.fs.spec : opts.layout === 'btrfs' ? `UUID=${SAMPLE_BTRFS.uuid} rootflags=subvol=@` : `UUID=${DEBIAN_ROOT_UUID}`;
+  await provision(tree, out.disk, kernelVersion, root);
   const provisionSeconds = (Date.now() - t2) / 1000;
   rmSync(tree, { recursive: true, force: true });
   const st = statSync(out.disk);
@@ -295,9 +316,11 @@ async function configure(tree: string, key: string, layout: DebianSampleLayout):
   cpSync(join(FILES, 'rootfs'), tree, { recursive: true });
   put(tree, 'etc/hostname', `${DEBIAN_SAMPLE_HOSTNAME}\n`);
   put(tree, 'etc/hosts', `127.0.0.1\tlocalhost\n127.0.1.1\t${DEBIAN_SAMPLE_HOSTNAME}\n\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n`);
-  const parts = layout === 'lvm' ? SAMPLE_LVM.partitions : SAMPLE_LAYOUT;
+  const parts = layout === 'lvm' ? SAMPLE_LVM.partitions : layout === 'btrfs' ? SAMPLE_BTRFS.partitions : SAMPLE_LAYOUT;
   put(tree, 'etc/fstab', [
     '# <file system> <mount point> <type> <options> <dump> <pass>',
+    // the subvolumes by the file system's UUID and subvol=, as installers write them
+    ...(layout === 'btrfs' ? SAMPLE_BTRFS.subvolumes.map((sv) => `UUID=${SAMPLE_BTRFS.uuid} ${sv.mount} btrfs ${sv.options} 0 0`) : []),
     ...parts.flatMap(({ fs }) => (fs ? [`UUID=${fs.uuid} ${fs.mount} ${fs.type} ${fs.options} 0 ${fs.pass}`] : [])),
     // LVs by their device names, as Debian's installer writes them
     ...(layout === 'lvm' ? SAMPLE_LVM.lvs.map(({ fs }) => `${fs.spec} ${fs.mount ?? 'none'} ${fs.type} ${fs.options} 0 ${fs.pass}`) : []),
@@ -393,6 +416,45 @@ async function makeLvmDisk(tree: string, file: string): Promise<void> {
 }
 
 const MiB = 1024 * 1024;
+
+/**
+ * The btrfs sample's disk: the partitions of SAMPLE_BTRFS, the ESP as the
+ * other layouts make it, then the btrfs through a loop device over its
+ * partition: @ and @home made in its top level and each mounted where the
+ * sample mounts it, so the tree's /home lands in @home and the rest in @.
+ */
+async function makeBtrfsDisk(tree: string, file: string): Promise<void> {
+  const { made, sector } = await partitionDisk(file, SAMPLE_BTRFS.partitions);
+  const esp = SAMPLE_BTRFS.partitions[1]!;
+  await fillFileSystems(tree, file, [{ fs: esp.fs!, offset: made[1]!.start * sector, bytes: made[1]!.size * sector }]);
+  const part = made[2]!;
+  const loop = (await sh('losetup', ['--find', '--show', '--offset', String(part.start * sector), '--sizelimit', String(part.size * sector), file])).trim();
+  const mnt = `${file}.mnt-btrfs`;
+  const mounted: string[] = [];
+  try {
+    await sh('mkfs.btrfs', ['-q', '-f', '-L', SAMPLE_BTRFS.label, '-U', SAMPLE_BTRFS.uuid, loop]);
+    mkdirSync(mnt, { recursive: true });
+    await sh('mount', ['-t', 'btrfs', '-o', 'subvolid=5', loop, mnt]);
+    try {
+      for (const sv of SAMPLE_BTRFS.subvolumes) await sh('btrfs', ['subvolume', 'create', join(mnt, sv.name)]);
+    } finally {
+      await sh('umount', [mnt]);
+    }
+    for (const sv of SAMPLE_BTRFS.subvolumes) {
+      const at = join(mnt, sv.mount);
+      mkdirSync(at, { recursive: true });
+      await sh('mount', ['-t', 'btrfs', '-o', sv.options, loop, at]);
+      mounted.push(at);
+    }
+    await sh('cp', ['-a', '--sparse=always', `${tree}/.`, mnt], { timeoutMs: 600_000 });
+  } finally {
+    for (const at of mounted.reverse()) await sh('umount', [at]).catch(() => undefined);
+    // the kernel keeps a btrfs device registered after its last unmount: let go of it, then of the loop device
+    await sh('btrfs', ['device', 'scan', '--forget', loop]).catch(() => undefined);
+    await sh('losetup', ['-d', loop]).catch(() => undefined);
+    rmSync(mnt, { recursive: true, force: true });
+  }
+}
 
 /**
  * Each file system made with the tree's part below its mount point (the

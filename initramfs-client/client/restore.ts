@@ -128,7 +128,7 @@ export function chooseTarget(disks: readonly DiskInfo[], meta: ImageMeta, reques
   const image = meta.artifact.compressedBytes;
   if (opts.freeRam < image + RAM_HEADROOM) {
     throw new ImgsrvError('DISK', `the image (${formatBytes(image)} compressed) does not fit in this node's memory (${formatBytes(opts.freeRam)} free), and it can have no scratch area on the disk: ${possible.reason}`, {
-      hint: 'capture the sample with an ext4 or xfs file system on the partition that grows, or give the node more memory; nothing was written',
+      hint: 'capture the sample with an ext4, xfs or btrfs file system on the partition that grows, or give the node more memory; nothing was written',
     });
   }
   return { disk, layout, scratch: { kind: 'ram', reason: possible.reason }, ...(mirror ? { mirror } : {}) };

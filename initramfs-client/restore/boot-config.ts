@@ -19,8 +19,10 @@ export interface BootTarget {
   rootUuid: string;
   /** UUID of the file system holding /boot (the root one unless /boot is separate). */
   bootUuid: string;
-  /** "/boot", or "" when /boot is a file system of its own. */
+  /** "/boot", or "" when /boot is a file system of its own; behind the subvolume's path when it lives in a btrfs subvolume ("/@/boot"): grub reads btrfs from its top level. */
   prefix: string;
+  /** The btrfs subvolume mounted at / ("@"), for the kernel's rootflags=subvol=. */
+  rootSubvolume?: string;
 }
 
 /** Compare two kernel versions the way `sort -V` does: digit runs as numbers, the rest as text. */
@@ -70,7 +72,16 @@ export function bootTarget(mapping: readonly PartitionMapping[]): BootTarget {
   const root = mapping.find((m) => m.mountpoint === '/');
   if (!root) throw new ImgsrvError('INTERNAL', 'no partition is mounted at / in the restore mapping', { hint: 'the layout plan must give the root file system a partition' });
   const boot = mapping.find((m) => m.mountpoint === '/boot');
-  return { rootUuid: root.newUuid, bootUuid: (boot ?? root).newUuid, prefix: boot ? '' : '/boot' };
+  const holder = boot ?? root;
+  const subvol = holder.subvolume?.path ? `/${holder.subvolume.path}` : '';
+  const target: BootTarget = { rootUuid: root.newUuid, bootUuid: holder.newUuid, prefix: `${subvol}${boot ? '' : '/boot'}` };
+  if (root.subvolume?.path) target.rootSubvolume = root.subvolume.path;
+  return target;
+}
+
+/** The kernel's root= and its options: rootflags=subvol= for a root in a btrfs subvolume. */
+function rootArgs(target: BootTarget): string[] {
+  return [`root=UUID=${target.rootUuid}`, ...(target.rootSubvolume ? [`rootflags=subvol=${target.rootSubvolume}`] : []), 'ro'];
 }
 
 /** The serial console a kernel command line names (console=ttyS<n>[,<baud>…]), last one wins as for the kernel. */
@@ -96,9 +107,10 @@ export function grubConfig(target: BootTarget, kernel: BootKernel, kernelArgs: r
     'insmod part_msdos',
     'insmod ext2',
     'insmod xfs',
+    'insmod btrfs',
     `search --no-floppy --fs-uuid --set=root ${target.bootUuid}`,
     `menuentry '${title.replace(/'/g, '')}' {`,
-    `\tlinux ${target.prefix}/${kernel.kernel} ${['root=UUID=' + target.rootUuid, 'ro', ...kernelArgs].join(' ')}`,
+    `\tlinux ${target.prefix}/${kernel.kernel} ${[...rootArgs(target), ...kernelArgs].join(' ')}`,
   );
   if (kernel.initrd) lines.push(`\tinitrd ${target.prefix}/${kernel.initrd}`);
   lines.push('}', '');
@@ -114,6 +126,6 @@ export function extlinuxConfig(target: BootTarget, kernel: BootKernel, kernelArg
   lines.push('# written by imgsrv restore: the image had no extlinux.conf', 'DEFAULT linux', 'TIMEOUT 10', 'PROMPT 0', 'LABEL linux');
   lines.push(`  LINUX ${target.prefix}/${kernel.kernel}`);
   if (kernel.initrd) lines.push(`  INITRD ${target.prefix}/${kernel.initrd}`);
-  lines.push(`  APPEND ${['root=UUID=' + target.rootUuid, 'ro', ...kernelArgs].join(' ')}`, '');
+  lines.push(`  APPEND ${[...rootArgs(target), ...kernelArgs].join(' ')}`, '');
   return lines.join('\n');
 }

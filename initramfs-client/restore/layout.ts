@@ -9,6 +9,7 @@ import { ImgsrvError } from '../../core/errors.ts';
 import type { HostFacts, ImageMeta } from '../../images/meta.ts';
 import { PE_START, planVgs, pvCapacity, rootVg, vgOfPartition, type PlannedVg } from './lvm-plan.ts';
 import { arrayOfPartition, MD_RESERVE, planArrays, rootArray, type PlannedMd } from './md-plan.ts';
+import { planBtrfs, type PlannedBtrfs } from './btrfs.ts';
 
 const MiB = 1024 * 1024;
 
@@ -35,7 +36,7 @@ export interface PlannedPartition {
   role: PartitionRole;
   mountpoint?: string;
   /** `sizeBytes`: the file system is made this size, short of the partition's end (a scratch area follows it: scratch.ts). */
-  fs?: { type: string; label?: string; newUuid: string; oldUuid?: string; oldLabel?: string; mountOptions?: string; sizeBytes?: number };
+  fs?: { type: string; label?: string; newUuid: string; oldUuid?: string; oldLabel?: string; mountOptions?: string; sizeBytes?: number; btrfs?: PlannedBtrfs };
   swap?: { newUuid: string; label?: string; oldUuid?: string; oldLabel?: string };
   /** This is the partition grown to fill the disk. */
   grows: boolean;
@@ -84,6 +85,8 @@ export interface PartitionMapping {
   newUuid: string;
   newLabel?: string;
   kept: boolean;
+  /** A btrfs subvolume mounted at `mountpoint` (one mapping per mount of the same file system): its path ("" the top level) and the options to mount it with. */
+  subvolume?: { path: string; options: string };
 }
 
 /** Options for planLayout. */
@@ -185,8 +188,10 @@ export function planLayout(facts: HostFacts, disk: { path: string; sizeBytes: nu
     const array = arrayOfPartition(facts, sd.name, p.number);
     // a PV or md member is mounted nowhere: a mount found for it by device or UUID would be an LV's or the array's
     const m = vg || array ? undefined : mounts[i];
-    const mountpoint = m?.mountpoint ?? p.mountpoint;
     const fsType = p.fs?.type ?? m?.type;
+    // a btrfs with subvolumes is mounted once per subvolume: the partition stands at the shallowest
+    const btrfs = !vg && !array && fsType === 'btrfs' ? planBtrfs(facts, p.fs?.uuid ?? m?.uuid) : undefined;
+    const mountpoint = btrfs?.mounts[0]?.mountpoint ?? m?.mountpoint ?? p.mountpoint;
     const role = vg ? 'lvm' : array ? 'raid' : roleOf(p.type, mountpoint, fsType);
     const oldUuid = p.fs?.uuid ?? m?.uuid;
     const label = p.fs?.label ?? m?.label;
@@ -219,6 +224,7 @@ export function planLayout(facts: HostFacts, disk: { path: string; sizeBytes: nu
       if (oldUuid) out.fs.oldUuid = oldUuid;
       const opts = p.fs?.mountOptions ?? m?.options;
       if (opts) out.fs.mountOptions = opts;
+      if (btrfs) out.fs.btrfs = btrfs;
     }
     return out;
   });
@@ -341,7 +347,12 @@ export function mappingFor(plan: LayoutPlan, devices: ReadonlyMap<number, string
     if (id.label) m.newLabel = id.label;
     if (id.oldLabel) m.oldLabel = id.oldLabel;
     if (p.oldDevice) m.oldDevice = p.oldDevice;
-    out.push(m);
+    const subvolumeMounts = p.fs?.btrfs?.mounts ?? [];
+    if (subvolumeMounts.length === 0) out.push(m);
+    for (const sv of subvolumeMounts) {
+      const role: PartitionRole = sv.mountpoint === '/' ? 'root' : p.role === 'esp' || p.role === 'bios_grub' ? p.role : 'data';
+      out.push({ ...m, role, mountpoint: sv.mountpoint, subvolume: { path: sv.subvolume, options: sv.options } });
+    }
   }
   for (const vg of plan.lvm ?? []) {
     for (const lv of vg.lvs) {

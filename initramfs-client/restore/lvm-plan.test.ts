@@ -73,10 +73,11 @@ describe('LVM layout plan', () => {
     expect(() => placeScratch(planLayout(lvmFacts, { path: '/dev/vda', sizeBytes: 4 * GiB }), 1 * GiB)).toThrow(/TOO SMALL for the image and its scratch area/);
   });
 
-  it('an xfs root LV can have a scratch area too, a vfat one cannot', () => {
+  it('an xfs or btrfs root LV can have a scratch area too, a vfat one cannot', () => {
     const rootAs = (type: string) => ({ ...lvmFacts, lvm: { vgs: lvmFacts.lvm!.vgs.map((vg) => ({ ...vg, lvs: vg.lvs.map((l) => (l.name === 'root' ? { ...l, fs: { ...l.fs!, type } } : l)) })) } });
     expect(scratchPossible(planLayout(rootAs('xfs'), { path: '/dev/vda', sizeBytes: 40 * GiB }), [])).toEqual({ ok: true });
-    expect(scratchPossible(planLayout(rootAs('btrfs'), { path: '/dev/vda', sizeBytes: 40 * GiB }), [])).toMatchObject({ ok: false, reason: /logical volume vg0\/root \(\/\) has btrfs/ });
+    expect(scratchPossible(planLayout(rootAs('btrfs'), { path: '/dev/vda', sizeBytes: 40 * GiB }), [])).toEqual({ ok: true });
+    expect(scratchPossible(planLayout(rootAs('vfat'), { path: '/dev/vda', sizeBytes: 40 * GiB }), [])).toMatchObject({ ok: false, reason: /logical volume vg0\/root \(\/\) has vfat/ });
   });
 
   it('without a root LV in the VG, the largest mounted LV grows', () => {

@@ -13,6 +13,8 @@ export interface MountEntry {
   device: string;
   mountpoint?: string;
   fsType: string;
+  /** A btrfs subvolume: mounted with its options (subvol=/@home,compress=zstd:3). */
+  subvolume?: { options: string };
 }
 
 /** Directory of `mountpoint` under root ("/" → root itself). */
@@ -38,7 +40,8 @@ export async function mountTarget(runner: Runner, mapping: readonly MountEntry[]
     for (const m of order) {
       const dir = under(root, m.mountpoint);
       await mkdir(dir, { recursive: true });
-      await runner.run(`mount ${m.mountpoint}`, ['mount', '-t', m.fsType === 'fat' || m.fsType === 'fat32' ? 'vfat' : m.fsType, m.device, dir]);
+      const options = m.subvolume ? ['-o', m.subvolume.options] : [];
+      await runner.run(`mount ${m.mountpoint}`, ['mount', '-t', m.fsType === 'fat' || m.fsType === 'fat32' ? 'vfat' : m.fsType, ...options, m.device, dir]);
       done.push(dir);
     }
   } catch (err) {

@@ -2,7 +2,8 @@
  * Write a LayoutPlan to the disk: wipe, one sfdisk script for the whole
  * table, wait for the kernel's partition nodes, then make every file system
  * with the UUID and label chosen in the plan (so the fstab rewrite can be
- * computed before anything is formatted). Kept partitions are not touched.
+ * computed before anything is formatted), and a btrfs's subvolumes (btrfs.ts).
+ * Kept partitions are not touched.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -11,6 +12,7 @@ import { ImgsrvError } from '../../core/errors.ts';
 import { isFat, mappingFor, type LayoutPlan, type PartitionMapping, type PlannedPartition } from './layout.ts';
 import { createVolumeGroups, deactivateVolumeGroups, partitionsOf } from './lvm.ts';
 import { createArrays, stopArrays } from './md.ts';
+import { makeSubvolumes } from './btrfs.ts';
 import type { Runner } from './run.ts';
 
 /** Options for applyLayout. */
@@ -21,6 +23,8 @@ export interface ApplyOptions {
   sysClassBlock?: string;
   /** Device directory (tests). */
   dev?: string;
+  /** Where a new btrfs's top level is mounted while its subvolumes are made (default btrfs.ts BTRFS_TOP_MOUNT). */
+  btrfsTop?: string;
 }
 
 /** The sfdisk script for a plan, in sectors of `sectorSize` bytes. Partition numbers come from the device names. */
@@ -83,7 +87,7 @@ export function mkfsArgv(p: Pick<PlannedPartition, 'number' | 'mountpoint' | 'fs
   const { type, label, newUuid, sizeBytes } = p.fs;
   const L = (flag: string): string[] => (label ? [flag, label] : []);
   // Short of the partition's end (a scratch area follows: scratch.ts), and no discard, which could reach past the file system.
-  if (sizeBytes !== undefined && !/^ext[234]$/.test(type) && type !== 'xfs') {
+  if (sizeBytes !== undefined && !/^ext[234]$/.test(type) && type !== 'xfs' && type !== 'btrfs') {
     throw new ImgsrvError('INTERNAL', `partition ${p.number}: a ${type} file system cannot be made short of its partition`);
   }
   if (/^ext[234]$/.test(type)) {
@@ -91,7 +95,7 @@ export function mkfsArgv(p: Pick<PlannedPartition, 'number' | 'mountpoint' | 'fs
     return [[`mkfs.${type}`, '-F', '-q', ...short, '-U', newUuid, ...L('-L'), device, ...(sizeBytes === undefined ? [] : [`${Math.floor(sizeBytes / 1024)}k`])]];
   }
   if (type === 'xfs') return [['mkfs.xfs', '-f', '-q', ...(sizeBytes === undefined ? [] : ['-K', '-d', `size=${sizeBytes}`]), '-m', `uuid=${newUuid}`, ...L('-L'), device]];
-  if (type === 'btrfs') return [['mkfs.btrfs', '-f', '-q', '-U', newUuid, ...L('-L'), device]];
+  if (type === 'btrfs') return [['mkfs.btrfs', '-f', '-q', ...(sizeBytes === undefined ? [] : ['-K', '-b', String(sizeBytes)]), '-U', newUuid, ...L('-L'), device]];
   if (isFat(type)) {
     const id = newUuid.replace('-', '');
     // FAT32 needs ~65k clusters; a small ESP falls back to whatever FAT size mkfs.fat picks
@@ -144,6 +148,7 @@ export async function applyLayout(runner: Runner, plan: LayoutPlan, opts: ApplyO
     devices.set(p.number, device);
     if (p.keep) continue;
     await mkfs(runner, p, device, `partition ${p.number}`);
+    if (p.fs?.btrfs) await makeSubvolumes(runner, device, p.fs.btrfs, ...(opts.btrfsTop ? [opts.btrfsTop] : []));
   }
   const mdMembers = new Map<string, string[]>();
   for (const md of plan.md ?? []) {

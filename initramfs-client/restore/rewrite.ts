@@ -180,6 +180,8 @@ function fstabLineFor(m: PartitionMapping): string {
   const mp = m.mountpoint!;
   // the ESP: root-only like Debian's installer makes it; nofail so a broken ESP does not stop the boot
   if (m.fsType === 'vfat') return `${src} ${mp} vfat umask=0077,nofail 0 2`;
+  // a btrfs subvolume by its path, as the sample's installer names it; btrfs is never fsck'd at boot (pass 0)
+  if (m.subvolume) return `${src} ${mp} btrfs subvol=/${m.subvolume.path}${mp === '/' ? '' : ',nofail'} 0 0`;
   if (mp === '/') return `${src} / ${m.fsType} defaults 0 1`;
   return `${src} ${mp} ${m.fsType} defaults,nofail 0 2`;
 }

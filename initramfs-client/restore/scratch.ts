@@ -30,9 +30,11 @@
  *
  * Growable file systems: ext2/3/4 (e2fsck, then resize2fs, unmounted: an
  * online resize needs CAP_SYS_RESOURCE, which a container's root may lack,
- * and the partition is not in use anyway) and xfs (xfs_growfs, which only
- * grows a mounted file system). Anything else (vfat, btrfs, a kept partition that grows) gets no
- * scratch area: the pieces stay in RAM as before, if they fit.
+ * and the partition is not in use anyway), xfs (xfs_growfs) and btrfs
+ * (`btrfs filesystem resize max`), which only grow mounted (btrfs mounts its
+ * default subvolume; the resize is the whole file system's). Anything else
+ * (vfat, a kept partition that grows) gets no scratch area: the pieces stay
+ * in RAM as before, if they fit.
  */
 import { join } from 'node:path';
 import { ImgsrvError } from '../../core/errors.ts';
@@ -51,7 +53,14 @@ const MiB = 1 << 20;
 const TAIL_GAP = MiB;
 
 /** File systems the scratch area can be given back to: grown unmounted (ext) or mounted (xfs). */
-const GROWERS: Record<string, 'offline' | 'mounted'> = { ext2: 'offline', ext3: 'offline', ext4: 'offline', xfs: 'mounted' };
+const GROWERS: Record<string, 'offline' | 'mounted'> = { ext2: 'offline', ext3: 'offline', ext4: 'offline', xfs: 'mounted', btrfs: 'mounted' };
+
+/** How a mounted file system is grown to its device's end. */
+const GROW_MOUNTED: Record<string, (mnt: string) => string[]> = {
+  xfs: (mnt) => ['xfs_growfs', mnt],
+  // one device (layout-check.ts refuses more): devid 1
+  btrfs: (mnt) => ['btrfs', 'filesystem', 'resize', 'max', mnt],
+};
 
 /** A scratch area on the target disk. */
 export interface DiskScratch {
@@ -190,7 +199,7 @@ export async function releaseScratch(
     await runner.run('make the mount point', ['mkdir', '-p', opts.mnt]);
     await runner.run(`mount partition ${scratch.partition}`, ['mount', '-t', scratch.fsType, device, opts.mnt]);
     try {
-      await runner.run(step, ['xfs_growfs', opts.mnt]);
+      await runner.run(step, GROW_MOUNTED[scratch.fsType]!(opts.mnt));
     } finally {
       await runner.run(`unmount partition ${scratch.partition}`, ['umount', opts.mnt]);
     }

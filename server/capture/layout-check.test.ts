@@ -45,14 +45,14 @@ describe('layouts refused at capture time', () => {
     expect(refusal(variant('ext4', { source: '/dev/md127' }))?.what).toBe('/ (/dev/md127) is on md RAID that the probe found no array for');
   });
 
-  it('btrfs subvolumes (the kernel shows subvol= on every btrfs mount), but not a btrfs top level or a bind mount of a directory', () => {
+  it('a btrfs subvolume the probe knows nothing of, but not a btrfs top level or a bind mount of a directory', () => {
     // As Debian's and Ubuntu's installers write it: fstab names the subvolume.
     const subvolRoot = variant('btrfs', { source: '/dev/sda2[/@]', fstype: 'btrfs', options: 'rw,relatime,ssd,space_cache=v2,subvolid=256,subvol=/@' }).replace(
       /^(UUID=3f6a1c2e-9b1d-4c55-8e2a-0d7c5b1e9f40 \/\s+)ext4(\s+)errors=remount-ro/m,
       '$1btrfs$2defaults,subvol=@',
     );
     expect(subvolRoot).toMatch(/subvol=@ 0/);
-    expect(refusal(subvolRoot)?.what).toBe('/ is btrfs subvolume @');
+    expect(refusal(subvolRoot)).toEqual({ what: '/ is btrfs subvolume @, and the probe found no facts about its file system', hint: expect.stringMatching(/install btrfs-progs on the sample/) });
     expect(refusal(variant('btrfs', { source: '/dev/sda2[/srv/root]', fstype: 'btrfs', options: 'rw,relatime,subvolid=5,subvol=/' }))).toBeUndefined();
     expect(refusal(variant('btrfs', { source: '/dev/sda2', fstype: 'btrfs', options: 'rw,relatime,subvolid=5,subvol=/' }))).toBeUndefined();
   });
@@ -155,3 +155,55 @@ describe('md RAID at capture time', () => {
     expect(`${r?.what} ${r?.hint}`).not.toContain('\n');
   });
 });
+
+// The same UEFI host with its root partition a btrfs holding @ (at /) and @home (at /home), as
+// btrfsHost() grafts the probe's real btrfs section (testdata/btrfs-*.txt) onto it.
+describe('btrfs layouts at capture time', () => {
+  const clean = readFileSync(join(import.meta.dirname, 'testdata', 'btrfs-subvolumes.txt'), 'utf8');
+  const messy = readFileSync(join(import.meta.dirname, 'testdata', 'btrfs-snapshot-nested.txt'), 'utf8');
+
+  it('takes @ and @home of a one-device btrfs on a partition of the root disk', () => {
+    const facts = interpretProbe(btrfsHost(clean)).facts;
+    expect(facts.btrfs?.[0]).toMatchObject({ devices: ['sda2'], defaultId: 256, mounts: [{ mountpoint: '/', subvolume: '@' }, { mountpoint: '/home', subvolume: '@home' }] });
+    expect(unrestorableLayout(facts)).toBeUndefined();
+  });
+
+  it('refuses a snapshot, an unmounted (nested) subvolume, two devices, a RAID profile and a missing btrfs-progs', () => {
+    const snap = refusal(btrfsHost(messy));
+    expect(snap?.what).toMatch(/^btrfs subvolume @\/var-lib-portables of the btrfs "rootfs" \(3f6a1c2e-[^)]+\) mounted at \/, \/home is mounted nowhere, so the capture would not copy its files$/);
+    expect(snap?.hint).toMatch(/mount it from \/etc\/fstab, or make it a plain directory, or delete it/);
+    const onlySnap = messy.split('\n').filter((l) => !l.includes('var-lib-portables')).join('\n');
+    expect(refusal(btrfsHost(onlySnap))?.what).toMatch(/^btrfs subvolume @home-snap of .* is a snapshot \(of 411771b5-7c55-aa44-ab6c-5a466fb4fb3b\)$/);
+    expect(refusal(btrfsHost(clean.replace('%%devices\nloop1', '%%devices\nloop1\nsdb1')))?.what).toMatch(/spans 2 devices \(sda2, sdb1\)$/);
+    const raid = refusal(btrfsHost(clean.replace('%%data\n', '%%data\nraid1\n')));
+    expect(raid?.what).toMatch(/uses the data profile raid1$/);
+    expect(raid?.hint).toMatch(/RAID profiles are not recreated/);
+    const noProgs = clean.replace(/%%list\n[^%]*/, '%%list\n').replace(/%%default\n.*/s, '%%default\n');
+    expect(refusal(btrfsHost(noProgs))).toEqual({ what: expect.stringMatching(/mounts subvolumes, but btrfs-progs listed none$/), hint: expect.stringMatching(/apt-get install btrfs-progs/) });
+  });
+
+  it('refuses subvolumes of a btrfs on another disk', () => {
+    const other = btrfsHost(clean).replace('"uuid": "3f6a1c2e-9b1d-4c55-8e2a-0d7c5b1e9f40"', '"uuid": "0e0e0e0e-0000-4000-8000-000000000000"');
+    expect(refusal(other)?.what).toMatch(/has subvolumes and is not on a partition of sda$/);
+  });
+});
+
+/**
+ * The UEFI probe with sda2 a btrfs: / the subvolume @, /home the subvolume @home (findmnt, fstab and
+ * blkid as Debian's installer leaves them), and `section` (the probe's btrfs section as it ran
+ * on a loop device here) as its btrfs section, its loop device named sda2 and mounted at /.
+ */
+function btrfsHost(section: string): string {
+  const uuid = '3f6a1c2e-9b1d-4c55-8e2a-0d7c5b1e9f40';
+  const opts = (id: number, sv: string) => `rw,noatime,compress=zstd:3,space_cache=v2,subvolid=${id},subvol=/${sv}`;
+  const mount = (target: string, id: number, sv: string) => `{"target": "${target}", "source": "/dev/sda2[/${sv}]", "fstype": "btrfs", "options": "${opts(id, sv)}", "size": 19560579072, "used": 2418593792, "label": "rootfs", "uuid": "${uuid}"}`;
+  const s = variant('btrfs', { source: '/dev/sda2[/@]', fstype: 'btrfs', options: opts(256, '@') })
+    .replace(/"label": null(,\s*"uuid": "3f6a1c2e)/, '"label": "rootfs"$1')
+    .replace(/\{"target": "\/", [^}]*\}/, `${mount('/', 256, '@')},\n      ${mount('/home', 257, '@home')}`)
+    .replace(/^\/dev\/sda2: .*$/m, `/dev/sda2: LABEL="rootfs" UUID="${uuid}" UUID_SUB="c0ffee00-1111-4222-8333-444455556666" BLOCK_SIZE="4096" TYPE="btrfs" PARTLABEL="root" PARTUUID="5d0b7e63-02"`)
+    .replace(/^UUID=3f6a1c2e\S+ \/\s+ext4\s+errors=remount-ro\s+0\s+1$/m, `UUID=${uuid} / btrfs subvol=@,compress=zstd,noatime 0 0\nUUID=${uuid} /home btrfs subvol=@home,compress=zstd,noatime 0 0`)
+    .replace('@@end', `@@btrfs\n${section.replace(/^%%fs .*$/m, `%%fs ${uuid} /`).replace(/%%devices\nloop\d+/, '%%devices\nsda2')}@@end`);
+  expect(s).toContain('/home btrfs subvol=@home');
+  expect(s).toContain('"target": "/home"');
+  return s;
+}

@@ -1,16 +1,19 @@
 /**
  * Layouts the restore cannot recreate are refused at capture time, with what
  * to do, never discovered on a node. The restore lays an image out as plain
- * partitions (GPT or MBR; ext2/3/4, XFS, btrfs without subvolumes, FAT,
- * swap), as LVM volume groups of linear LVs whose PVs are partitions of
- * the disk that holds `/`, and as md RAID1 mirrors over the same partition
- * of two identically partitioned disks (md-check.ts). Anything else (thin
- * pools, RAID/mirror, snapshot or cache LVs, PVs on other or whole disks,
- * other md layouts, LUKS, ZFS, btrfs subvolumes) would be flattened onto plain partitions while the fstab still
- * named /dev/mapper/… or subvol=@: every clone would boot into emergency
- * mode while the server showed it installed.
+ * partitions (GPT or MBR; ext2/3/4, XFS, btrfs, FAT, swap), as LVM volume
+ * groups of linear LVs whose PVs are partitions of the disk that holds `/`,
+ * as md RAID1 mirrors over the same partition of two identically
+ * partitioned disks (md-check.ts), and as btrfs subvolumes of a one-device
+ * btrfs on such a partition, each mounted on the sample (the capture copies
+ * files as mounted). Anything else (thin pools, RAID/mirror, snapshot or
+ * cache LVs, PVs on other or whole disks, other md layouts, LUKS, ZFS,
+ * multi-device or RAID btrfs, btrfs snapshots and unmounted subvolumes)
+ * would be flattened or lost while the fstab still named /dev/mapper/… or
+ * subvol=…: every clone would boot into emergency mode while the server
+ * showed it installed.
  */
-import { dmName, type HostFacts, type LvmVg } from '../../images/meta.ts';
+import { BTRFS_TOP_LEVEL, dmName, type BtrfsFs, type HostFacts, type LvmVg } from '../../images/meta.ts';
 import { unrestorableMd } from './md-check.ts';
 
 /** Why a host's layout can't be restored, and what the operator can do. */
@@ -62,9 +65,36 @@ export function unrestorableLayout(facts: HostFacts): LayoutRefusal | undefined 
     if (f.type === 'btrfs') {
       // The kernel always shows subvol= for btrfs; a "[/dir]" source alone is just a bind mount of a directory.
       const subvol = /(?:^|,)subvol=([^,]*)/.exec(f.options)?.[1];
-      if (subvol && subvol !== '/') {
-        return { what: `${f.mountpoint} is btrfs subvolume ${subvol}`, hint: 'imgsrv recreates btrfs without subvolumes: capture a sample whose btrfs file systems are mounted at their top level (subvolumes are not recreated yet)' };
-      }
+      const known = facts.btrfs?.some((b) => f.uuid !== undefined && b.uuid.toLowerCase() === f.uuid.toLowerCase());
+      if (subvol && subvol !== '/' && !known) return { what: `${f.mountpoint} is btrfs subvolume ${subvol}, and the probe found no facts about its file system`, hint: BTRFS_PROGS_HINT };
+    }
+  }
+  for (const b of facts.btrfs ?? []) {
+    const refusal = unrestorableBtrfs(facts, b, vgs);
+    if (refusal) return refusal;
+  }
+  return undefined;
+}
+
+const BTRFS_HINT = 'imgsrv recreates a btrfs on one partition of the disk that holds / with the subvolumes the sample mounts';
+const BTRFS_PROGS_HINT = 'install btrfs-progs on the sample (apt-get install btrfs-progs) so the capture can list its subvolumes, and capture again';
+
+/** Refusals for one btrfs: one device, no RAID profile; with subvolumes, on a partition of the root disk, every subvolume mounted and none a snapshot. */
+function unrestorableBtrfs(facts: HostFacts, b: BtrfsFs, vgs: readonly LvmVg[]): LayoutRefusal | undefined {
+  const where = `the btrfs ${b.label ? `"${b.label}" ` : ''}(${b.uuid}) mounted at ${b.mounts.map((m) => m.mountpoint).join(', ') || '(nowhere)'}`;
+  if (b.devices.length > 1) return { what: `${where} spans ${b.devices.length} devices (${b.devices.join(', ')})`, hint: `${BTRFS_HINT}: multi-device btrfs is not recreated; capture a sample whose btrfs is on one partition` };
+  const raid = b.profiles.find((p) => /:raid/.test(p));
+  if (raid) return { what: `${where} uses the ${raid.replace(':', ' profile ')}`, hint: `${BTRFS_HINT}: RAID profiles are not recreated; capture a sample whose btrfs is single or dup` };
+  const subvolumesUsed = b.subvolumes.length > 0 || b.mounts.some((m) => m.subvolume !== '') || b.defaultId !== BTRFS_TOP_LEVEL;
+  if (!subvolumesUsed) return undefined;
+  if (b.subvolumes.length === 0) return { what: `${where} mounts subvolumes, but btrfs-progs listed none`, hint: BTRFS_PROGS_HINT };
+  const root = rootDisk(facts, vgs);
+  const onRootDisk = facts.disks.some((d) => d.name === root && d.partitions.some((p) => p.fs?.uuid?.toLowerCase() === b.uuid.toLowerCase()));
+  if (!onRootDisk) return { what: `${where} has subvolumes and is not on a partition of ${root ?? 'the disk that holds /'}`, hint: `${BTRFS_HINT}: capture a sample whose btrfs with subvolumes is a partition of that disk (not an LVM volume or another disk)` };
+  for (const sv of b.subvolumes) {
+    if (sv.snapshotOf) return { what: `btrfs subvolume ${sv.path} of ${where} is a snapshot (of ${sv.snapshotOf})`, hint: `${BTRFS_HINT}; snapshots are not copied: delete them (btrfs subvolume delete) before capturing` };
+    if (!b.mounts.some((m) => m.subvolume === sv.path)) {
+      return { what: `btrfs subvolume ${sv.path} of ${where} is mounted nowhere, so the capture would not copy its files`, hint: `${BTRFS_HINT}: mount it from /etc/fstab, or make it a plain directory, or delete it, then capture again` };
     }
   }
   return undefined;

@@ -50,7 +50,7 @@ describe('host facts from the probe', () => {
 
   it('the probe script is constant and prints every section', () => {
     const names = [...PROBE_SCRIPT.matchAll(/echo @@([a-z]+)/g)].map((m) => m[1]);
-    expect(names).toEqual(['uid', 'rsync', 'lsblk', 'findmnt', 'blkid', 'fstab', 'swaps', 'efi', 'boot', 'modules', 'iplink', 'osrelease', 'df', 'lvmvgs', 'lvmpvs', 'lvmlvs', 'md', 'mdstat', 'end']);
+    expect(names).toEqual(['uid', 'rsync', 'lsblk', 'findmnt', 'blkid', 'fstab', 'swaps', 'efi', 'boot', 'modules', 'iplink', 'osrelease', 'df', 'lvmvgs', 'lvmpvs', 'lvmlvs', 'md', 'mdstat', 'btrfs', 'end']);
     expect([...splitSections('@@a\n1\n2\n@@b\n@@end\n').entries()]).toEqual([['a', '1\n2'], ['b', '']]);
   });
 

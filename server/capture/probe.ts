@@ -21,6 +21,7 @@ import {
 } from './facts-parse.ts';
 import { LVM_COLUMNS, lvmFacts, type DeviceUse } from './lvm-facts.ts';
 import { MD_PROBE, mdFacts } from './md-facts.ts';
+import { BTRFS_PROBE, btrfsFacts } from './btrfs-facts.ts';
 
 /** Sections the probe prints, in order. Each command's failure is tolerated (`2>/dev/null`, `|| true`). */
 export const PROBE_SCRIPT = [
@@ -45,6 +46,8 @@ export const PROBE_SCRIPT = [
   // md arrays: sysfs state and mdadm's export per array (nothing on a host without md), and the kernel's own summary.
   `echo @@md; ${MD_PROBE}`,
   'echo @@mdstat; cat /proc/mdstat 2>/dev/null',
+  // per btrfs: devices, profiles, subvolumes, default subvolume (btrfs-facts.ts); nothing on a host without btrfs
+  `echo @@btrfs; ${BTRFS_PROBE}`,
   'echo @@end',
 ].join('\n');
 
@@ -177,6 +180,8 @@ export function interpretProbe(stdout: string): ProbeResult {
   if (lvm) facts.lvm = lvm;
   const md = mdFacts({ md: get('md'), mdstat: get('mdstat') }, { disks, use });
   if (md) facts.md = md;
+  const btrfs = btrfsFacts(get('btrfs'), mounts, fstab);
+  if (btrfs) facts.btrfs = btrfs;
   return {
     uid: get('uid').trim() || 'unknown',
     hasRsync: s.has('rsync') && get('rsync').trim() !== 'none' && get('rsync').trim() !== '',

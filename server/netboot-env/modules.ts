@@ -47,7 +47,7 @@ export const DEFAULT_STORAGE_MODULES: readonly string[] = [
  * crc32c first: libcrc32c (xfs) and ext4 only soft-depend on it (modinfo softdep),
  * which busybox modprobe ignores, and libcrc32c fails to load without it.
  */
-export const DEFAULT_FS_MODULES: readonly string[] = ['crc32c_generic', 'crc32c_intel', 'ext4', 'xfs', 'vfat', 'nls_ascii', 'nls_cp437', 'nls_iso8859_1', 'nls_utf8', 'efivarfs'];
+export const DEFAULT_FS_MODULES: readonly string[] = ['crc32c_generic', 'crc32c_intel', 'ext4', 'xfs', 'btrfs', 'vfat', 'nls_ascii', 'nls_cp437', 'nls_iso8859_1', 'nls_utf8', 'efivarfs'];
 
 /** `modules.dep` as a map from module path (relative to /lib/modules/<ver>) to its dependencies' paths. */
 export type ModulesDep = Map<string, string[]>;

@@ -43,6 +43,9 @@ export const TOOLS: readonly string[] = [
   '/usr/sbin/lvm',
   // md RAID1 layouts (md.ts): create, stop, examine; run without udev (it makes /dev/mdN itself)
   '/usr/sbin/mdadm',
+  // btrfs subvolumes (btrfs.ts): subvolume create, set-default
+  '/usr/bin/btrfs',
+  '/usr/sbin/mkfs.btrfs',
   '/usr/bin/ssh-keygen',
   '/usr/sbin/grub-install',
   '/usr/bin/grub-mkimage',
@@ -91,7 +94,7 @@ export async function runtimeEntries(opts: RuntimeOptions, log: Logger): Promise
       await host.addProgram(t);
     } catch (err) {
       throw new ImgsrvError('NETBOOT_BUILD', `tool ${t} is missing on this host`, {
-        hint: 'apt-get install rsync zstd fdisk gdisk e2fsprogs xfsprogs dosfstools openssh-client grub2-common grub-pc-bin grub-efi-amd64-bin extlinux syslinux-common efibootmgr lvm2 mdadm',
+        hint: 'apt-get install rsync zstd fdisk gdisk e2fsprogs xfsprogs dosfstools openssh-client grub2-common grub-pc-bin grub-efi-amd64-bin extlinux syslinux-common efibootmgr lvm2 mdadm btrfs-progs',
         cause: err,
       });
     }

@@ -137,3 +137,40 @@ export const mdFacts: HostFacts = (() => {
     },
   };
 })();
+
+/**
+ * Debian on btrfs (shaped like what server/capture/btrfs-facts.ts makes of the probe): GPT with
+ * bios_grub, ESP, then sda3 a btrfs holding @ (mounted at /, the default subvolume) and @home (at
+ * /home), both compress=zstd,noatime as fstab says.
+ */
+export const btrfsFacts: HostFacts = {
+  ...base,
+  bootMode: 'bios',
+  partitionTable: 'gpt',
+  disks: [
+    {
+      name: 'sda', sizeBytes: 4 * 1024 * MiB, partitions: [
+        { number: 1, startBytes: MiB, sizeBytes: MiB, type: '21686148-6449-6e6f-744e-656564454649', name: 'BIOS boot' },
+        { number: 2, startBytes: 2 * MiB, sizeBytes: 64 * MiB, type: 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b', name: 'EFI System', mountpoint: '/boot/efi', fs: { type: 'vfat', uuid: '7E4A-1B2D' } },
+        { number: 3, startBytes: 66 * MiB, sizeBytes: 4030 * MiB, type: '0fc63daf-8483-4772-8e79-3d69d8477de4', name: 'root', mountpoint: '/', fs: { type: 'btrfs', label: 'sysroot', uuid: '6b1d2f3e-4a5b-4c6d-8e7f-901a2b3c4d5e', mountOptions: 'subvol=@,compress=zstd,noatime' } },
+      ],
+    },
+  ],
+  filesystems: [
+    { mountpoint: '/', type: 'btrfs', source: '/dev/sda3[/@]', uuid: '6b1d2f3e-4a5b-4c6d-8e7f-901a2b3c4d5e', label: 'sysroot', options: 'subvol=@,compress=zstd,noatime', usedBytes: 700 * MiB, sizeBytes: 4030 * MiB },
+    { mountpoint: '/boot/efi', type: 'vfat', source: '/dev/sda2', uuid: '7E4A-1B2D', options: 'umask=0077', usedBytes: 4 * MiB, sizeBytes: 63 * MiB },
+    { mountpoint: '/home', type: 'btrfs', source: '/dev/sda3[/@home]', uuid: '6b1d2f3e-4a5b-4c6d-8e7f-901a2b3c4d5e', label: 'sysroot', options: 'subvol=@home,compress=zstd,noatime', usedBytes: 700 * MiB, sizeBytes: 4030 * MiB },
+  ],
+  swap: [],
+  btrfs: [
+    {
+      uuid: '6b1d2f3e-4a5b-4c6d-8e7f-901a2b3c4d5e', label: 'sysroot', devices: ['sda3'], profiles: ['data:single', 'metadata:dup', 'system:dup'],
+      subvolumes: [{ id: 256, parentId: 5, path: '@' }, { id: 257, parentId: 5, path: '@home' }],
+      defaultId: 256,
+      mounts: [
+        { mountpoint: '/', subvolume: '@', options: 'subvol=@,compress=zstd,noatime' },
+        { mountpoint: '/home', subvolume: '@home', options: 'subvol=@home,compress=zstd,noatime' },
+      ],
+    },
+  ],
+};
