@@ -110,7 +110,8 @@ describe.skipIf(!available)('md RAID1 layouts in the netboot environment (VM)', 
       // the first disk gone: SeaBIOS boots the second one, whose grub reads its config from /boot on md1
       const t1 = Date.now();
       vm = await startVm(lab, { name: 'mdboot', firmware: 'bios', mac: '52:54:00:18:00:63', disk: join(tmp, 'vdc.img'), diskBus: 'virtio', memoryMiB: 256, serialLog: join(logDir(tmp), 'md-boot-second.log') });
-      grub = (await vm.waitFor(/MDTEST-GRUB root=(\S*)/, 300_000))[1] ?? '';
+      // Up to the line's end: the serial console arrives in chunks, and \S* alone would match half a UUID.
+      grub = (await vm.waitFor(/MDTEST-GRUB root=([^\s\x1b]*)[\s\x1b]/, 300_000))[1] ?? '';
       console.log(`second disk alone: grub up ${Math.round((Date.now() - t1) / 1000)} s after power-on, /boot on (${grub})`);
       await vm.waitExit(60_000).catch(() => undefined);
     }
