@@ -5,8 +5,8 @@
  * and @home at /home, fstab naming both by UUID with subvol=,
  * compress=zstd,noatime; the top level stays the default subvolume, so the
  * kernel finds / only by rootflags=subvol=@) boots through its own grub,
- * is captured over ssh with its btrfs facts, and is restored onto ONE
- * blank SeaBIOS+iPXE VM on SATA: the btrfs made with a new UUID, @ and
+ * is captured over ssh with its btrfs facts, and is restored onto a blank
+ * SeaBIOS+iPXE VM on SATA and a blank OVMF VM on NVMe, one after the other: the btrfs made with a new UUID, @ and
  * @home made again, each filled with its own files, the file system grown
  * over the scratch area once it is given back; the node boots with its
  * own grub (update-grub in the chroot) to multi-user, answers ssh with its
@@ -25,7 +25,11 @@ import { sampleAppResponse } from '../../lab/sample-os.ts';
 
 const run = (await labAvailable()) && existsSync('/usr/bin/qemu-system-x86_64') && existsSync('/usr/sbin/debootstrap') ? describe : describe.skip;
 
-const MAC = '52:54:00:de:b1:41';
+/** The nodes, one test each: SeaBIOS on SATA, OVMF on NVMe. */
+const NODES = [
+  { firmware: 'bios', mac: '52:54:00:de:b1:41', vm: 'debbtrfs', hostname: 'deb-btrfs', bus: 'sata', disk: '/dev/sda', part: '/dev/sda3' },
+  { firmware: 'uefi', mac: '52:54:00:de:b1:42', vm: 'debbtrfsu', hostname: 'deb-btrfs-u', bus: 'nvme', disk: '/dev/nvme0n1', part: '/dev/nvme0n1p3' },
+] as const;
 const NODE_TIMEOUT = 1_500_000;
 
 interface BtrfsHost {
@@ -47,7 +51,7 @@ run('debian on btrfs subvolumes: captured over ssh, restored onto a BIOS VM with
       sampleBuiltNow: d.sample.built, buildSeconds: b.seconds, provisionSeconds: b.provisionSeconds, sampleBootSeconds: d.sampleBootSeconds, captureSeconds: d.captureSeconds,
       imageRawMB: +(d.image.size / 1e6).toFixed(1), imageCompressedMB: +(d.image.compressedSize / 1e6).toFixed(1), setupSeconds: (Date.now() - t0) / 1000,
     });
-    await d.server.cli(['nodes', 'assign', MAC, 'deb-btrfs']);
+    for (const n of NODES) await d.server.cli(['nodes', 'assign', n.mac, n.hostname]);
   }, 2_400_000);
 
   afterAll(async () => {
@@ -68,27 +72,28 @@ run('debian on btrfs subvolumes: captured over ssh, restored onto a BIOS VM with
     expect(fs![0]!.mounts.map((m) => [m.mountpoint, m.subvolume, m.options])).toEqual(SAMPLE_BTRFS.subvolumes.map((s) => [s.mount, s.name, s.options]));
   });
 
-  it('restores it: @ and @home with a new UUID, grown, boots from @ to multi-user and reports done', async () => {
+  for (const n of NODES) it(`restores it on ${n.firmware} (${n.bus}): @ and @home with a new UUID, grown, boots from @ to multi-user and reports done`, async () => {
     const { server, srv } = d;
     const start = Date.now();
-    const vm = await d.blankVm({ name: 'debbtrfs', firmware: 'bios', mac: MAC, diskSize: '4G', diskBus: 'sata', diskSerial: 'imgsrv-deb-btrfs' });
+    const f0 = (k: string) => `${n.firmware}.${k}`;
+    const vm = await d.blankVm({ name: n.vm, firmware: n.firmware, mac: n.mac, diskSize: '4G', diskBus: n.bus, diskSerial: `imgsrv-${n.vm}` });
     const diagnose = async (err: unknown): Promise<never> => {
       const nodes = await server.cli(['nodes', 'ls', '--json']).catch(() => '?');
       const tail = (v: Vm) => v.serial.split('\n').slice(-60).join('\n');
       throw new Error(`${(err as Error).message}\n--- nodes: ${nodes}\n--- node:\n${tail(vm)}\n--- server:\n${server.log().split('\n').slice(-30).join('\n')}`);
     };
     const rebooted = await vm.waitFor(/imgsrv: rebooting into the restored system/, NODE_TIMEOUT).catch(diagnose);
-    figures.restoreSeconds = (Date.now() - start) / 1000;
+    figures[f0('restoreSeconds')] = (Date.now() - start) / 1000;
     const login = await vm.waitFor(DEBIAN_LOGIN, NODE_TIMEOUT, (rebooted.index ?? 0) + rebooted[0].length).catch(diagnose);
-    figures.loginSeconds = (Date.now() - start) / 1000;
-    expect(login[1]).toBe('deb-btrfs');
-    const node = await waitForDone(d, MAC, 600_000).catch(diagnose);
-    figures.doneSeconds = (Date.now() - start) / 1000;
-    expect(node).toMatchObject({ hostname: 'deb-btrfs', phase: 'done', install: 'installed', error: null });
-    expect(vm.serial).toMatch(/image pieces kept on \/dev\/sda \(scratch area of/);
-    expect(vm.serial).toMatch(/scratch area given back: \/dev\/sda3 grown by/);
+    figures[f0('loginSeconds')] = (Date.now() - start) / 1000;
+    expect(login[1]).toBe(n.hostname);
+    const node = await waitForDone(d, n.mac, 600_000).catch(diagnose);
+    figures[f0('doneSeconds')] = (Date.now() - start) / 1000;
+    expect(node).toMatchObject({ hostname: n.hostname, phase: 'done', install: 'installed', error: null });
+    expect(vm.serial).toContain(`image pieces kept on ${n.disk} (scratch area of`);
+    expect(vm.serial).toContain(`scratch area given back: ${n.part} grown by`);
     const ip = node.ip!;
-    expect(await srv.exec('curl', ['-sS', '--max-time', '20', `http://${ip}/`])).toMatch(sampleAppResponse('deb-btrfs'));
+    expect(await srv.exec('curl', ['-sS', '--max-time', '20', `http://${ip}/`])).toMatch(sampleAppResponse(n.hostname));
     const out = await debianSsh(srv, d.key, ip, [
       'echo "cmdline=$(cat /proc/cmdline)"',
       'echo "mounts=$(findmnt -rn -o TARGET,SOURCE,FSTYPE,UUID,OPTIONS -t btrfs,vfat | sort | tr "\\n" ";")"',
@@ -97,14 +102,14 @@ run('debian on btrfs subvolumes: captured over ssh, restored onto a BIOS VM with
       'echo "rootname=$(btrfs subvolume show / | sed -n "s/^[[:space:]]*Name:[[:space:]]*//p")"',
       'echo "list=$(btrfs subvolume list / | sed "s/.* path //" | sort | tr "\\n" " ")"',
       'echo "size=$(btrfs filesystem show --raw / | sed -n "s/.*devid *1 size \\([0-9]*\\).*/\\1/p")"',
-      'echo "part=$(lsblk -bno SIZE /dev/sda3)"',
+      `echo "part=$(lsblk -bno SIZE ${n.part})"`,
       'echo "fstab=$(grep -v "^#" /etc/fstab | tr -s " " | tr "\\n" ";")"',
       'echo "homefile=$(cat /home/operator/notes.txt)"',
       'echo "state=$(systemctl is-system-running)"',
       'echo "failed=$(systemctl --failed --no-legend --plain | cut -d" " -f1 | tr "\\n" " ")"',
     ].join('; '));
     const f = Object.fromEntries(out.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
-    process.stderr.write(`debian-btrfs node facts: ${JSON.stringify(f)}\n`);
+    process.stderr.write(`debian-btrfs ${n.firmware} node facts: ${JSON.stringify(f)}\n`);
     const mounts = f.mounts!.split(';').filter(Boolean).map((l) => l.split(' '));
     const root = mounts.find(([t]) => t === '/')!;
     const home = mounts.find(([t]) => t === '/home')!;
@@ -112,8 +117,8 @@ run('debian on btrfs subvolumes: captured over ssh, restored onto a BIOS VM with
     expect(newUuid).not.toBe(SAMPLE_BTRFS.uuid);
     expect(f.cmdline).toContain(`root=UUID=${newUuid}`);
     expect(f.cmdline).toContain('rootflags=subvol=@');
-    expect(root.slice(0, 4)).toEqual(['/', '/dev/sda3[/@]', 'btrfs', newUuid]);
-    expect(home.slice(0, 4)).toEqual(['/home', '/dev/sda3[/@home]', 'btrfs', newUuid]);
+    expect(root.slice(0, 4)).toEqual(['/', `${n.part}[/@]`, 'btrfs', newUuid]);
+    expect(home.slice(0, 4)).toEqual(['/home', `${n.part}[/@home]`, 'btrfs', newUuid]);
     // the sample's mount options: noatime and zstd compression on both
     for (const m of [root, home]) expect(m[4]).toMatch(/(^|,)noatime(,|$).*compress=zstd/);
     expect(mounts.find(([t]) => t === '/boot/efi')?.[2]).toBe('vfat');
