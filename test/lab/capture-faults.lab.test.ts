@@ -57,6 +57,8 @@ describe('capture: rsync daemon source, and a full disk on the server', () => {
     expect(up, `rsync daemon did not start: ${daemonLog}`).toBe(true);
     const server = await startLabServer(srv, ['--interface', 'eth0', '--dhcp', 'off', '--http-port', '8080']);
     servers.push(server);
+    // Run in reverse: the server stops, then its data dir goes.
+    cleanups.push(async () => rmSync(server.data, { recursive: true, force: true }));
     cleanups.push(() => server.stop());
     const r = await cli(srv, server.data, ['capture', 'rsync://198.18.0.10/root', '--name', 'fromd', '--json']);
     expect(r.code, r.stderr + server.log().slice(-2000)).toBe(0);

@@ -74,6 +74,7 @@ describe('imgsrv serve + client commands in the lab', () => {
   afterAll(async () => {
     await server?.stop();
     await lab?.destroy();
+    if (server) rmSync(server.data, { recursive: true, force: true });
   });
 
   it('lists nodes as JSON with stable fields, after a node report', async () => {

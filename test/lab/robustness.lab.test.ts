@@ -3,6 +3,7 @@
  * TFTP datagrams are dropped and counted in /metrics without disturbing
  * service, and leases survive a restart (SQLite store).
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, sweepStaleLabs, type LabHost } from '../../lab/netns.ts';
@@ -52,6 +53,7 @@ describe('imgsrv serve under bad input and restarts', () => {
   afterAll(async () => {
     await server?.stop();
     await lab?.destroy();
+    if (server) rmSync(server.data, { recursive: true, force: true });
   });
 
   it('drops and counts malformed DHCP and TFTP packets, and keeps serving', async () => {
