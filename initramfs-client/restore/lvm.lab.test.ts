@@ -11,15 +11,13 @@
 // keeps bytes in the scratch area, mounts, writes, gives the area back
 // (pvresize, lvextend, resize2fs on ext4 / xfs_growfs on xfs) and
 // deactivates. Needs root, network namespaces (the VM's tap), qemu-system-x86.
-import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, labAvailable, sweepStaleLabs } from '../../lab/netns.ts';
-import { labBuild, logDir } from '../../lab/netboot-env.ts';
+import { initrdWithDriver, labBuild, logDir } from '../../lab/netboot-env.ts';
 import { startVm, type Vm } from '../../lab/qemu.ts';
-import { bundleClient } from '../../server/netboot-env/bundle.ts';
-import { addParentDirs, encodeCpio } from '../../server/netboot-env/cpio.ts';
 
 const MiB = 1024 * 1024;
 const DISK = 2048 * MiB;
@@ -71,16 +69,7 @@ describe.skipIf(!available)('LVM layouts in the netboot environment (VM)', () =>
     await sweepStaleLabs();
     tmp = await mkdtemp(join(tmpdir(), 'imgsrv-lvm-lab-'));
     const build = await labBuild();
-    const driver = await bundleClient(DRIVER);
-    const extra = encodeCpio(addParentDirs([
-      { path: 'lvmtest/init', type: 'file', mode: 0o755, data: Buffer.from(INIT) },
-      { path: 'lvmtest/driver.mjs', type: 'file', mode: 0o644, data: driver.data },
-    ]));
-    // The kernel unpacks concatenated archives in order: the build's, then ours.
-    const base = await readFile(build.initrd);
-    const pad = Buffer.alloc((4 - (base.length % 4)) % 4);
-    const initrd = join(tmp, 'initrd');
-    await writeFile(initrd, Buffer.concat([base, pad, extra]));
+    const initrd = await initrdWithDriver(build, join(tmp, 'initrd'), 'lvmtest', INIT, DRIVER);
     const disks = ['vda.img', 'vdb.img'].map((n) => join(tmp, n));
     for (const d of disks) {
       await writeFile(d, '');

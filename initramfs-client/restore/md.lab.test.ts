@@ -12,15 +12,13 @@
 // SECOND disk alone (SeaBIOS): its grub must find /boot on the degraded md1. Its md probe output and /proc/mdstat are
 // saved as the capture parser's fixtures (server/capture/testdata) with
 // UPDATE_TESTDATA=1. Needs root, network namespaces (the VM's tap), qemu-system-x86.
-import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, labAvailable, sweepStaleLabs } from '../../lab/netns.ts';
-import { labBuild, logDir } from '../../lab/netboot-env.ts';
+import { initrdWithDriver, labBuild, logDir } from '../../lab/netboot-env.ts';
 import { startVm, type Vm } from '../../lab/qemu.ts';
-import { bundleClient } from '../../server/netboot-env/bundle.ts';
-import { addParentDirs, encodeCpio } from '../../server/netboot-env/cpio.ts';
 
 const MiB = 1024 * 1024;
 const DRIVER = new URL('./testdata/md-vm-driver.ts', import.meta.url).pathname;
@@ -76,16 +74,7 @@ describe.skipIf(!available)('md RAID1 layouts in the netboot environment (VM)', 
     await sweepStaleLabs();
     tmp = await mkdtemp(join(tmpdir(), 'imgsrv-md-lab-'));
     const build = await labBuild();
-    const driver = await bundleClient(DRIVER);
-    const extra = encodeCpio(addParentDirs([
-      { path: 'mdtest/init', type: 'file', mode: 0o755, data: Buffer.from(INIT) },
-      { path: 'mdtest/driver.mjs', type: 'file', mode: 0o644, data: driver.data },
-    ]));
-    // The kernel unpacks concatenated archives in order: the build's, then ours.
-    const base = await readFile(build.initrd);
-    const pad = Buffer.alloc((4 - (base.length % 4)) % 4);
-    const initrd = join(tmp, 'initrd');
-    await writeFile(initrd, Buffer.concat([base, pad, extra]));
+    const initrd = await initrdWithDriver(build, join(tmp, 'initrd'), 'mdtest', INIT, DRIVER);
     const disks = [['vda.img', 2048], ['vdb.img', 512], ['vdc.img', 2048]] as const;
     for (const [n, size] of disks) {
       await writeFile(join(tmp, n), '');
