@@ -17,6 +17,8 @@ packages=(
   debootstrap openssh-server acl attr libcap2-bin
   # boot loaders handed out over TFTP
   ipxe pxelinux syslinux-common
+  # the Secure Boot chain: Microsoft-signed shim, Debian-signed network GRUB
+  shim-signed grub-efi-amd64-signed
   # the netboot environment: kernel + modules, busybox, tools the restore uses
   linux-image-amd64 busybox-static kmod cpio zstd e2fsprogs dosfstools fdisk gdisk xfsprogs grub-pc-bin grub-efi-amd64-bin grub2-common extlinux efibootmgr lvm2 mdadm btrfs-progs
   # the lab: namespaces, QEMU with SeaBIOS+iPXE ROMs and OVMF, and real clients to test against

@@ -1,6 +1,6 @@
 // The QEMU command line startVm builds (pure; the VMs themselves run in qemu-initramfs.lab.test.ts).
 import { describe, expect, it } from 'vitest';
-import { OVMF_CODE, qemuArgs } from './qemu.ts';
+import { OVMF_CODE, OVMF_CODE_SECBOOT, qemuArgs } from './qemu.ts';
 
 const base = { name: 'n1', mac: '52:54:00:00:00:01' } as const;
 const after = (args: string[], flag: string): string[] => args.flatMap((a, i) => (args[i - 1] === flag ? [a] : []));
@@ -37,5 +37,13 @@ describe('qemuArgs', () => {
     expect(noRom).toContain('-no-reboot');
     expect(qemuArgs({ ...base, firmware: 'bios', netboot: true, allowReboot: true }, 't', undefined)).not.toContain('-no-reboot');
     expect(() => qemuArgs({ ...base, firmware: 'bios', netboot: true, kernel: '/k' }, 't', undefined)).toThrow(/exclusive/);
+  });
+
+  it('runs Secure Boot as OVMF needs it: q35 with SMM, the secboot code, a flash writable only from SMM', () => {
+    const args = qemuArgs({ ...base, firmware: 'uefi', netboot: true, nicRom: '', secureBoot: true }, 't', '/v');
+    expect(after(args, '-machine')).toEqual(['q35,smm=on']);
+    expect(after(args, '-global')).toEqual(['driver=cfi.pflash01,property=secure,value=on']);
+    expect(after(args, '-drive')[0]).toBe(`if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE_SECBOOT}`);
+    expect(after(qemuArgs({ ...base, firmware: 'uefi', kernel: '/k' }, 't', '/v'), '-machine')).toEqual(['pc']);
   });
 });

@@ -16,6 +16,9 @@ import { stopChild, type Lab } from './netns.ts';
 /** Where Debian's ovmf package puts the UEFI firmware (4 MiB flash layout). */
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+/** OVMF built with Secure Boot and SMM (the variable store writable only from SMM), and a store with Microsoft's keys enrolled and Secure Boot on. */
+export const OVMF_CODE_SECBOOT = '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd';
+export const OVMF_VARS_MS = '/usr/share/OVMF/OVMF_VARS_4M.ms.fd';
 
 /** How to start one VM. */
 export interface VmOptions {
@@ -56,6 +59,11 @@ export interface VmOptions {
    * (a machine whose setup turned PXE off, so only HTTP Boot is left).
    */
   fwCfg?: Readonly<Record<string, string>>;
+  /**
+   * UEFI with Secure Boot on, as a machine shipped with Microsoft's keys has it: OVMF's Secure Boot build on a
+   * q35 machine with SMM, its variable store with the Microsoft KEK and db enrolled (OVMF_VARS_4M.ms.fd).
+   */
+  secureBoot?: boolean;
 }
 
 /** A disk controller QEMU emulates: virtio-blk, NVMe, or SATA on an AHCI controller. */
@@ -95,7 +103,8 @@ export function qemuArgs(opts: VmOptions, tap: string, varsCopy: string | undefi
   if (opts.netboot && opts.kernel) throw new Error('startVm: netboot and kernel are exclusive');
   const args = [
     '-name', opts.name,
-    '-machine', 'pc',
+    // Secure Boot needs SMM (OVMF's secboot build refuses to start without it), which needs q35.
+    '-machine', opts.secureBoot ? 'q35,smm=on' : 'pc',
     '-accel', 'tcg',
     '-m', String(opts.memoryMiB ?? 1024),
     '-smp', '1',
@@ -111,7 +120,9 @@ export function qemuArgs(opts: VmOptions, tap: string, varsCopy: string | undefi
   args.push('-device', nic.join(','));
   if (opts.firmware === 'uefi') {
     if (!varsCopy) throw new Error('startVm: UEFI needs a copy of the OVMF variable store');
-    args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`);
+    // secure=on: the flash answers writes only from SMM, so the OS can't change Secure Boot's variables behind the firmware.
+    if (opts.secureBoot) args.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
+    args.push('-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${opts.secureBoot ? OVMF_CODE_SECBOOT : OVMF_CODE}`);
     args.push('-drive', `if=pflash,format=raw,unit=1,file=${varsCopy}`);
   }
   for (const [name, value] of Object.entries(opts.fwCfg ?? {})) {
@@ -135,10 +146,11 @@ export function qemuArgs(opts: VmOptions, tap: string, varsCopy: string | undefi
 export async function startVm(lab: Lab, opts: VmOptions): Promise<Vm> {
   const tmp = await mkdtemp(join(tmpdir(), `imgsrv-vm-${opts.name}-`));
   let varsCopy: string | undefined;
+  if (opts.secureBoot && opts.firmware !== 'uefi') throw new Error('startVm: Secure Boot needs firmware uefi');
   if (opts.firmware === 'uefi') {
     // The variable store is written by the firmware: each VM gets its own copy.
     varsCopy = join(tmp, 'OVMF_VARS.fd');
-    await copyFile(OVMF_VARS, varsCopy);
+    await copyFile(opts.secureBoot ? OVMF_VARS_MS : OVMF_VARS, varsCopy);
   }
   let tap: string;
   let args: string[];

@@ -1,6 +1,8 @@
 /**
  * Files the TFTP server generates instead of reading from disk: the
- * per-node pxelinux config (pxelinux.cfg/01-<mac>) and, in TFTP-only boot
+ * per-node pxelinux config (pxelinux.cfg/01-<mac>), the signed GRUB's
+ * configs of the Secure Boot path (grub/grub.cfg for all, then
+ * grub/imgsrv-<mac>.cfg per node; netboot/boot/grub.ts) and, in TFTP-only boot
  * mode, the per-node iPXE script (imgsrv-<mac>.ipxe) whose kernel and initrd
  * URLs are tftp://. Each carries its node's own token, so it goes only to a
  * requester tied to that MAC (boot-source.ts), like the HTTP script.
@@ -12,6 +14,7 @@ import { checkBootSource, type BootSourceDeps } from './boot-source.ts';
 import type { NodeIdentity } from './node-identity.ts';
 import { buildIpxeScript } from '../netboot/boot/ipxe.ts';
 import { buildPxelinuxConfig, buildPxelinuxLocalBoot, macFromPxelinuxPath } from '../netboot/boot/pxelinux.ts';
+import { buildGrubConfig, buildGrubLocalBoot, GRUB_ENTRY_CONFIG, GRUB_ENTRY_PATH, macFromGrubPath } from '../netboot/boot/grub.ts';
 
 /** Build the TFTP server's `resolveVirtual` hook. */
 export function createNodeTftpFiles(opts: {
@@ -43,6 +46,16 @@ export function createNodeTftpFiles(opts: {
       opts.store.events.add('node.pxelinux', 'pxelinux config fetched', { mac: pxeMac });
       const params = { server: opts.httpBase, mac: pxeMac, token: opts.nodes.tokenFor(pxeMac), extra: nodeKernelArgs(opts.store, node, opts.kernelArgs) };
       return Buffer.from(buildPxelinuxConfig({ kernel: 'imgsrv/vmlinuz', initrd: 'imgsrv/initrd.img' }, params));
+    }
+    if (name === GRUB_ENTRY_PATH) return Buffer.from(GRUB_ENTRY_CONFIG);
+    const grubMac = macFromGrubPath(name);
+    if (grubMac) {
+      const node = admit(grubMac, remote);
+      if (!node) return null;
+      if (bootsLocally(node)) return Buffer.from(buildGrubLocalBoot());
+      opts.store.events.add('node.grub', 'signed GRUB config fetched (Secure Boot path)', { mac: grubMac });
+      const params = { server: opts.httpBase, mac: grubMac, token: opts.nodes.tokenFor(grubMac), extra: nodeKernelArgs(opts.store, node, opts.kernelArgs) };
+      return Buffer.from(buildGrubConfig({ kernel: 'imgsrv/vmlinuz', initrd: 'imgsrv/initrd.img' }, params));
     }
     // pxelinux asks for pxelinux.cfg/<UUID> first and for pxelinux.cfg/default last; the per-MAC file always answers
     // before those, and a config without a MAC could carry no node's token, so the others are "not found".

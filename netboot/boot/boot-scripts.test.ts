@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { buildKernelCmdline } from './cmdline.ts';
 import { buildIpxeScript, buildLocalBootIpxeScript } from './ipxe.ts';
 import { buildPxelinuxConfig, macFromPxelinuxPath } from './pxelinux.ts';
+import { buildGrubConfig, buildGrubLocalBoot, GRUB_ENTRY_CONFIG, grubNodeConfigPath, macFromGrubPath } from './grub.ts';
 
 const params = { server: 'http://198.18.0.1:8080', token: 'tok_-123', extra: ['console=ttyS0,115200'] };
 
@@ -77,5 +78,35 @@ describe('pxelinux config', () => {
     expect(macFromPxelinuxPath('/pxelinux.cfg/01-aa-bb-cc-dd-ee-ff')).toBe('aa:bb:cc:dd:ee:ff');
     expect(macFromPxelinuxPath('pxelinux.cfg/C6120001')).toBeUndefined();
     expect(macFromPxelinuxPath('pxelinux.cfg/01-aa-bb-cc-dd-ee-ff/../x')).toBeUndefined();
+  });
+});
+
+describe('signed GRUB configs (the Secure Boot path)', () => {
+  const mac = 'aa:bb:cc:dd:ee:ff';
+  it('reads the node config named by the MAC GRUB booted from', () => {
+    expect(GRUB_ENTRY_CONFIG).toContain('source "$prefix/imgsrv-${net_default_mac}.cfg"');
+    expect(grubNodeConfigPath('AA:BB:CC:DD:EE:FF')).toBe('grub/imgsrv-aa:bb:cc:dd:ee:ff.cfg');
+    expect(macFromGrubPath('grub/imgsrv-AA:bb:cc:dd:ee:ff.cfg')).toBe(mac);
+    expect(macFromGrubPath('/grub/imgsrv-aa:bb:cc:dd:ee:ff.cfg')).toBe(mac);
+    expect(macFromGrubPath('grub/grub.cfg')).toBeUndefined();
+    expect(macFromGrubPath('grub/imgsrv-aa:bb:cc:dd:ee:ff.cfg/../x')).toBeUndefined();
+    expect(macFromGrubPath('grub/imgsrv-aa-bb-cc-dd-ee-ff.cfg')).toBeUndefined();
+  });
+  it('boots the environment with every argument single-quoted, BOOTIF included', () => {
+    const cfg = buildGrubConfig({ kernel: 'imgsrv/vmlinuz', initrd: 'imgsrv/initrd.img' }, { ...params, mac });
+    expect(cfg).toContain("linux /imgsrv/vmlinuz 'imgsrv.server=http://198.18.0.1:8080' 'imgsrv.token=tok_-123' 'imgsrv.mac=aa:bb:cc:dd:ee:ff' 'console=ttyS0,115200' 'BOOTIF=01-aa-bb-cc-dd-ee-ff'");
+    expect(cfg).toContain('initrd /imgsrv/initrd.img');
+    expect(cfg.trimEnd().split('\n').at(-1)).toBe('boot');
+  });
+  it('keeps GRUB syntax out of the paths and arguments', () => {
+    for (const bad of ['imgsrv/$x', 'a;b', 'a b', "a'b", 'a\nboot', 'a{b}']) {
+      expect(() => buildGrubConfig({ kernel: bad, initrd: 'imgsrv/initrd.img' }, { ...params, mac }), bad).toThrow(/GRUB kernel path|space, quote/);
+    }
+    // $ and ; are allowed in kernel arguments (the kernel may want them): single quotes keep GRUB from reading them
+    const cfg = buildGrubConfig({ kernel: 'imgsrv/vmlinuz', initrd: 'imgsrv/initrd.img' }, { ...params, mac, extra: ['x=$y;z'] });
+    expect(cfg).toContain("'x=$y;z'");
+  });
+  it('sends an installed node back to the firmware', () => {
+    expect(buildGrubLocalBoot()).toMatch(/\nexit\n$/);
   });
 });

@@ -21,6 +21,10 @@ export const LOADERS: readonly LoaderSource[] = [
   { name: 'pxelinux.0', from: '/usr/lib/PXELINUX/pxelinux.0', pkg: 'pxelinux' },
   // pxelinux loads its core module from the same directory it came from.
   { name: 'ldlinux.c32', from: '/usr/lib/syslinux/modules/bios/ldlinux.c32', pkg: 'syslinux-common' },
+  // The Secure Boot path (grub.ts): Microsoft-signed shim, which loads grubx64.efi from its own directory,
+  // here Debian's signed network GRUB.
+  { name: 'shimx64.efi', from: '/usr/lib/shim/shimx64.efi.signed', pkg: 'shim-signed' },
+  { name: 'grubx64.efi', from: '/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed', pkg: 'grub-efi-amd64-signed' },
 ];
 
 /** Copy loaders that are missing or changed into `tftpRoot`; returns the names that are available. */

@@ -36,7 +36,8 @@ export interface BootPolicy {
   /** Address of the TFTP server (next-server / option 66). */
   tftpServer: string;
   biosLoader: 'ipxe' | 'pxelinux';
-  uefiLoader: 'ipxe.efi' | 'snponly.efi';
+  /** shimx64.efi: the Secure Boot chain over TFTP (grub.ts); HTTP Boot clients get ipxe.efi then. */
+  uefiLoader: 'ipxe.efi' | 'snponly.efi' | 'shimx64.efi';
 }
 
 /** The answer: a TFTP file name (firmware stage) or an HTTP URL (iPXE stage). */
@@ -83,7 +84,9 @@ export function selectBoot(client: BootClient, policy: BootPolicy): BootDecision
   // client (7, "PXEClient") never gets a URL it can't load, an HTTP client never a TFTP name.
   if (arch === UEFI_X64_HTTP || isHttpBootClient(client)) {
     if (arch !== UEFI_X64_HTTP || !isHttpBootClient(client)) return null;
-    return { filename: `${policy.httpBase}/boot/loaders/${policy.uefiLoader}`, via: 'http', firmware, httpBoot: true };
+    // shim would load GRUB over HTTP, and Debian's GRUB 2.06 reaches HTTP servers on port 80 only: iPXE instead.
+    const loader = policy.uefiLoader === 'shimx64.efi' ? 'ipxe.efi' : policy.uefiLoader;
+    return { filename: `${policy.httpBase}/boot/loaders/${loader}`, via: 'http', firmware, httpBoot: true };
   }
   if (firmware === 'bios') {
     const file = policy.biosLoader === 'pxelinux' ? 'pxelinux.0' : 'undionly.kpxe';

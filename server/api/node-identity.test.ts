@@ -112,6 +112,10 @@ describe('a node speaks only for itself', () => {
     expect((await files('imgsrv-5254000a0001.ipxe', from))!.toString()).toContain(`imgsrv.token=${TEST_NODES.tokenFor(A)} imgsrv.mac=${A}`);
     // A config without a MAC could carry no node's token.
     expect(await files('pxelinux.cfg/default', from)).toBeNull();
+    // The Secure Boot path's GRUB: the entry config is the same for all and holds no token; the node's own is its alone.
+    expect((await files('grub/grub.cfg', from))!.toString()).not.toContain('imgsrv.token');
+    expect(await files('grub/imgsrv-52:54:00:0b:00:02.cfg', from)).toBeNull();
+    expect((await files('grub/imgsrv-52:54:00:0a:00:01.cfg', from))!.toString()).toContain(`'imgsrv.token=${TEST_NODES.tokenFor(A)}' 'imgsrv.mac=${A}'`);
   });
 
   it("never lets a report replace an operator's hostname; a node's own name it may change", async () => {

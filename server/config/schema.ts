@@ -185,7 +185,12 @@ export const configSchema = z
         /** How kernel and initrd travel: iPXE over HTTP, or TFTP only (pxelinux for BIOS). */
         mode: z.enum(['http', 'tftp']).default('http'),
         biosLoader: z.enum(['ipxe', 'pxelinux']).default('ipxe'),
-        uefiLoader: z.enum(['ipxe.efi', 'snponly.efi']).default('ipxe.efi'),
+        /**
+         * What UEFI x64 PXE nodes load first: iPXE (ipxe.efi, or snponly.efi over the firmware's NIC driver), or the
+         * Secure Boot chain (shimx64.efi: Microsoft-signed shim → Debian-signed GRUB → Debian-signed kernel, all over
+         * TFTP), which boots with Secure Boot on or off. UEFI HTTP Boot clients get iPXE in either case.
+         */
+        uefiLoader: z.enum(['ipxe.efi', 'snponly.efi', 'shimx64.efi']).default('ipxe.efi'),
         /** Extra kernel command-line arguments for the netboot environment. */
         kernelArgs: z.array(z.string().superRefine(kernelArgIssue)).default(['console=tty0', 'console=ttyS0,115200']),
         /**
