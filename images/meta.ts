@@ -162,6 +162,17 @@ export const hostFactsSchema = z.strictObject({
   md: z.strictObject({ arrays: z.array(mdArraySchema) }).optional(),
   /** btrfs file systems with their subvolumes (absent in images captured before imgsrv knew subvolumes, and on hosts without btrfs). */
   btrfs: z.array(btrfsFsSchema).optional(),
+  /** What the image needs to boot under UEFI Secure Boot (absent in images captured before imgsrv looked). */
+  secureBoot: z
+    .strictObject({
+      /** Debian's shim-signed and grub-efi-amd64-signed files, which the image's grub-install (present?) puts on the ESP. */
+      shim: z.boolean(),
+      signedGrub: z.boolean(),
+      grubInstall: z.boolean(),
+      /** Each /boot/vmlinuz-* and whether it carries an Authenticode signature (shim checks it against its keys). */
+      kernels: z.array(z.strictObject({ file: z.string().min(1), signed: z.boolean() })),
+    })
+    .optional(),
 });
 
 /** The whole of meta.json. */

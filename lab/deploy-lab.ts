@@ -27,6 +27,8 @@ export interface DeployLabOptions {
   signing?: boolean;
   /** Memory of each blank VM (default 1024 MiB; the netboot environment keeps the downloaded image in RAM). */
   nodeMemoryMiB?: number;
+  /** boot.uefiLoader: shimx64.efi for Secure Boot nodes (default iPXE). */
+  uefiLoader?: 'ipxe.efi' | 'snponly.efi' | 'shimx64.efi';
 }
 
 /**
@@ -51,7 +53,7 @@ export interface DeployLab {
   /** Stop `imgsrv serve` and start it again on the same data and config (a server restart). */
   restartServer(pauseMs?: number): Promise<void>;
   /** A blank VM (sparse raw disk of `diskSize`, NIC first then disk, reboots allowed) whose serial log goes to the work dir. */
-  blankVm(o: Pick<VmOptions, 'name' | 'firmware' | 'mac' | 'diskBus' | 'diskSerial' | 'extraDisks'> & { diskSize?: string; disk?: string }): Promise<Vm>;
+  blankVm(o: Pick<VmOptions, 'name' | 'firmware' | 'mac' | 'diskBus' | 'diskSerial' | 'extraDisks' | 'secureBoot' | 'nicRom'> & { diskSize?: string; disk?: string }): Promise<Vm>;
   /** `imgsrv nodes ls --json`. */
   nodes(): Promise<Array<Record<string, unknown> & { mac: string }>>;
   destroy(): Promise<void>;
@@ -96,6 +98,7 @@ export async function startLabImgsrv(lab: Lab, o: DeployLabOptions): Promise<Lab
         ...(o.uploadLimit ? [`  uploadLimit: ${o.uploadLimit}`] : []),
         'http:',
         `  port: ${o.httpPort ?? 8080}`,
+        ...(o.uefiLoader ? ['boot:', `  uefiLoader: ${o.uefiLoader}`] : []),
         '',
       ].join('\n'),
     );

@@ -26,6 +26,7 @@ import { stopArrays } from '../restore/md.ts';
 import { erasePieceArea } from '../../torrent/piece-area.ts';
 import { memoryLine, watchMemory } from './memory-watch.ts';
 import { readTrustedKeys, verifyPlanSignature } from './trust.ts';
+import { secureBootEnabled, secureBootRefusal } from '../restore/secure-boot.ts';
 
 /** What a deployment needs from main. */
 export interface DeployDeps {
@@ -43,6 +44,8 @@ export interface DeployDeps {
   swarmDir?: string;
   /** Where the public keys the node trusts to sign images are; default TRUSTED_KEYS_DIR. */
   trustedKeysDir?: string;
+  /** The firmware's SecureBoot variable (tests); default SECURE_BOOT_VAR. */
+  secureBootVar?: string;
 }
 
 /** Errors raised before anything was written to the disk (a refused signature, a wrong torrent, a disk too small). */
@@ -59,6 +62,7 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
   // The refusals below leave the disk as it was; the console then says so instead of "may be incomplete".
   let target: Awaited<ReturnType<typeof pickDisk>>;
   let torrentFile: string;
+  let secureBoot = false;
   try {
     // A refused image must leave the disk as it was: check before the disk is even chosen.
     const trust = verifyPlanSignature(plan, await readTrustedKeys(d.trustedKeysDir));
@@ -70,6 +74,13 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
     }
     await mkdir(swarmDir, { recursive: true });
     torrentFile = await fetchTorrent(plan.torrentUrl, `${swarmDir}/.torrents`, { logger: log, signal: d.signal, expectInfoHash: meta.torrent.infoHash });
+    // Secure Boot on: the restored system must boot through the image's own signed chain, or the disk is left unbootable.
+    if (d.firmware === 'uefi' && (await secureBootEnabled(d.secureBootVar))) {
+      secureBoot = true;
+      const why = secureBootRefusal(meta.host);
+      if (why) throw new ImgsrvError('IMAGE_INVALID', `refusing ${label} on this Secure Boot node: ${why}`, { hint: 'the disk was not touched' });
+      con.line('Secure Boot is on: the image boots through its own shim and signed GRUB');
+    }
     // Refuse a disk that is too small before the download starts and before anything is written.
     target = await pickDisk(meta, plan.targetDisk, { keep: plan.keep });
   } catch (err) {
@@ -129,6 +140,7 @@ export async function runDeployment(d: DeployDeps): Promise<RestoreResult> {
       keep: plan.keep,
       target,
       firmware: d.firmware,
+      secureBoot,
       kernelArgs: d.params.consoleArgs,
       input: () => dl.stream(),
       hostname: hostnamePromise,

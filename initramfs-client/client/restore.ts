@@ -44,6 +44,8 @@ export interface RestoreJob {
   /** The disk and its planned layout, from pickDisk (chosen before the download starts). */
   target: { disk: DiskInfo; layout: LayoutPlan; scratch?: ScratchChoice; mirror?: DiskInfo };
   firmware: 'bios' | 'uefi';
+  /** The firmware booted with Secure Boot on: the image's grub-install puts its signed chain on the ESP. */
+  secureBoot?: boolean;
   /** Kernel arguments carried into the restored boot entry (console=…). */
   kernelArgs: string[];
   /** The image bytes, in order, as they arrive. */
@@ -196,6 +198,7 @@ export async function restore(job: RestoreJob): Promise<RestoreResult> {
       diskPath: disk.path,
       ...(layout.mirror ? { mirrorDiskPath: layout.mirror.diskPath } : {}),
       firmware: job.firmware,
+      ...(job.secureBoot ? { secureBoot: true } : {}),
       mapping,
       bootloader: job.meta.host.bootloader,
       table: layout.table,

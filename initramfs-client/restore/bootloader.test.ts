@@ -185,6 +185,31 @@ describe('installBootloader on an md RAID1 layout', () => {
   });
 });
 
+describe('installBootloader with Secure Boot on', () => {
+  const recorder = () => {
+    const argvs: string[][] = [];
+    return { argvs, runner: { run: async (_step: string, argv: readonly string[]) => (argvs.push([...argv]), '') } };
+  };
+  it("asks the image's grub-install for the signed chain (shim at the fallback path)", async () => {
+    await put('usr/sbin/grub-install', '#!/bin/sh\n');
+    await mkdir(join(root, 'usr/lib/grub/x86_64-efi'), { recursive: true });
+    await put('boot/grub/grub.cfg', '# made by update-grub\n');
+    const { argvs, runner } = recorder();
+    const opts = { root, diskPath: '/dev/vda', firmware: 'uefi' as const, mapping: rootOnly, bootloader: 'grub' as const, table: 'gpt' as const, kernelArgs: [], log: silentLogger, devDir: join(dir, 'dev'), efivars: join(dir, 'no-efivars') };
+    await installBootloader(runner, { ...opts, secureBoot: true });
+    expect(argvs.find((a) => a.includes('/usr/sbin/grub-install'))).toEqual(['chroot', root, '/usr/sbin/grub-install', '--target=x86_64-efi', '--efi-directory=/boot/efi', '--modules=part_gpt part_msdos', '--removable', '--no-nvram', '--uefi-secure-boot']);
+    const off = recorder();
+    await installBootloader(off.runner, opts);
+    expect(off.argvs.find((a) => a.includes('/usr/sbin/grub-install'))).not.toContain('--uefi-secure-boot');
+  });
+  it("refuses the netboot environment's unsigned grub-install", async () => {
+    await put('boot/vmlinuz-6.1.0-10-amd64');
+    const { argvs, runner } = recorder();
+    await expect(installBootloader(runner, { root, diskPath: '/dev/vda', firmware: 'uefi', secureBoot: true, mapping: rootOnly, bootloader: 'grub', table: 'gpt', kernelArgs: [], log: silentLogger })).rejects.toThrow(/Secure Boot is on and the image has no grub-install/);
+    expect(argvs).toEqual([]);
+  });
+});
+
 describe('addKernelArgs', () => {
   it("adds the node's console to GRUB_CMDLINE_LINUX once", async () => {
     await put('etc/default/grub', 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX=""\n');

@@ -31,6 +31,8 @@ export interface BootloaderOptions {
   /** The second disk of an md RAID1 layout: on BIOS it gets grub too, so the node boots from either disk. */
   mirrorDiskPath?: string;
   firmware: 'bios' | 'uefi';
+  /** Secure Boot is on: only the image's grub-install with its signed shim and GRUB can make a disk this firmware boots. */
+  secureBoot?: boolean;
   mapping: readonly PartitionMapping[];
   /** The sample's boot loader, from the captured facts. */
   bootloader: HostFacts['bootloader'];
@@ -84,7 +86,11 @@ async function imageGrubInstall(root: string): Promise<string | undefined> {
 /** Install the boot loader for the node's firmware onto `diskPath` (see the file comment); StepError with the tool's output on failure. */
 export async function installBootloader(runner: Runner, opts: BootloaderOptions): Promise<BootloaderResult> {
   const method = await chooseBootMethod(opts.root, opts.firmware, opts.bootloader);
-  opts.log.info({ method, firmware: opts.firmware, disk: opts.diskPath }, 'installing boot loader');
+  opts.log.info({ method, firmware: opts.firmware, secureBoot: opts.secureBoot ?? false, disk: opts.diskPath }, 'installing boot loader');
+  // The deployment refused images without a signed chain before writing (secure-boot.ts); this is the last line.
+  if (opts.secureBoot && method !== 'grub-chroot') {
+    throw new StepError('boot loader', ['grub-install', '--uefi-secure-boot'], '', `Secure Boot is on and the image has no grub-install of its own for ${GRUB_TARGET[opts.firmware]}: the netboot environment's unsigned GRUB would not boot`);
+  }
   if (method === 'extlinux') return installExtlinux(runner, opts);
   if (method === 'grub-chroot') return installGrubChroot(runner, opts);
   return installGrubNetboot(runner, opts);
@@ -113,7 +119,9 @@ async function installGrubChroot(runner: Runner, opts: BootloaderOptions): Promi
       for (const disk of biosDisks(opts)) await runner.run(`grub-install (image, BIOS) on ${disk}`, ['chroot', root, grubInstall, '--target=i386-pc', PARTMAPS, disk]);
     } else {
       const esp = espMountpoint(opts.mapping);
-      await runner.run('grub-install (image, UEFI)', ['chroot', root, grubInstall, '--target=x86_64-efi', `--efi-directory=${esp}`, PARTMAPS, '--removable', '--no-nvram']);
+      // --uefi-secure-boot (Debian's grub-install): shim at the fallback path, the signed GRUB beside it; it fails when they are missing.
+      const sb = opts.secureBoot ? ['--uefi-secure-boot'] : [];
+      await runner.run(`grub-install (image, UEFI${opts.secureBoot ? ', Secure Boot' : ''})`, ['chroot', root, grubInstall, '--target=x86_64-efi', `--efi-directory=${esp}`, PARTMAPS, '--removable', '--no-nvram', ...sb]);
       res.efiEntry = await addEfiEntry(runner, opts);
     }
     const mkconfig = await chrootMkconfig(root);

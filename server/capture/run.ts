@@ -21,6 +21,7 @@ import { interpretProbe, PROBE_SCRIPT, unknownFacts } from './probe.ts';
 import type { CapturePhase } from './records.ts';
 import { metaDraft, reusedDraft } from './meta-draft.ts';
 import { sumStats, type RsyncStats } from './rsync-output.ts';
+import { secureBootFacts } from './secure-boot-facts.ts';
 import { describeSource, type CaptureSource } from './source.ts';
 
 export { metaDraft } from './meta-draft.ts';
@@ -227,6 +228,8 @@ async function captureWith(job: CaptureJob, trust: HostTrust | undefined): Promi
   writeFileSync(paths.stagedMarker, `${new Date().toISOString()}\n`);
   const rsyncSeconds = seconds(t0);
   const rsync = runs.length ? sumStats(runs) : null;
+  // Read from the copy, not the host: rsync:// captures get it too.
+  facts.secureBoot = await secureBootFacts(paths.staging);
   log.info({ target, rsync, seconds: rsyncSeconds, incremental, changes }, 'rsync done');
 
   // 3. Pack into a hidden partial version, write meta.json, publish with one rename.

@@ -8,15 +8,19 @@
  * (Debian's, signed; shim checks it) and initrd over TFTP: the node boots
  * into the netboot environment with Secure Boot still on (the kernel says
  * so, and runs locked down) and registers. The same machine handed iPXE (the
- * default) is refused by its firmware: the test's Secure Boot is real.
+ * default) is refused by its firmware: the test's Secure Boot is real. And
+ * an image that can't boot under Secure Boot (the busybox sample: no shim,
+ * no signed GRUB) is refused on such a node before anything is written.
+ * (debian-secure-boot.heavy.test.ts restores one that can, and boots it.)
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readSync, closeSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, labAvailable, sweepStaleLabs, type LabHost } from '../../lab/netns.ts';
 import { provideNetboot, startLabServer, type LabServer } from '../../lab/imgsrv.ts';
 import { startVm, type Vm } from '../../lab/qemu.ts';
+import { startDeployLab, type DeployLab } from '../../lab/deploy-lab.ts';
 
 const ok = await labAvailable();
 const BOOT_TIMEOUT = 600_000;
@@ -98,5 +102,47 @@ describe.skipIf(!ok)('UEFI Secure Boot: shim → signed GRUB → signed kernel, 
     expect(server.log()).toContain('"file":"ipxe.efi"');
     const nodes = JSON.parse(await server.cli(['nodes', 'ls', '--json'])) as NodeJson[];
     expect(nodes.find((n) => n.mac === mac)?.phase ?? 'none').not.toBe('booted');
+  });
+});
+
+describe.skipIf(!ok)('UEFI Secure Boot: an image without a signed chain is refused before writing', () => {
+  let d: DeployLab | undefined;
+  let work: string;
+  beforeAll(async () => {
+    await sweepStaleLabs();
+    work = mkdtempSync(join(tmpdir(), 'imgsrv-secure-boot-deploy-'));
+    d = await startDeployLab({ work, promptTimeout: 5, uefiLoader: 'shimx64.efi' });
+  }, 600_000);
+  afterAll(async () => {
+    await d?.destroy();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('the busybox sample (no shim, no signed GRUB) fails on the node with what to install, its disk untouched', async () => {
+    const mac = '52:54:00:00:5b:03';
+    const disk = join(work, 'sbrefuse.raw');
+    // blankVm makes the sparse disk at <work>/<name>.raw
+    const vm = await d!.blankVm({ name: 'sbrefuse', firmware: 'uefi', secureBoot: true, nicRom: '', mac, diskSize: '1G', diskBus: 'virtio' });
+    const deadline = Date.now() + BOOT_TIMEOUT;
+    let node: (NodeJson & { error: string | null }) | undefined;
+    for (;;) {
+      node = (await d!.nodes()).find((n) => n.mac === mac) as typeof node;
+      if (node?.phase === 'failed') break;
+      if (Date.now() > deadline) throw new Error(`no refusal in time: ${JSON.stringify(node)}\n--- serial tail:\n${vm.serial.split('\n').slice(-40).join('\n')}`);
+      await new Promise((r) => setTimeout(r, 3000));
+    }
+    expect(node.error).toMatch(/Secure Boot node: the image has no signed shim \(shim-signed\) and no signed GRUB \(grub-efi-amd64-signed\)/);
+    expect(vm.serial).toMatch(/refusing sample@1 on this Secure Boot node/);
+    await vm.stop();
+    // not one byte written: the sparse disk has no block allocated and reads as zeros
+    expect(statSync(disk).blocks).toBe(0);
+    const fd = openSync(disk, 'r');
+    try {
+      const buf = Buffer.alloc(1024 * 1024);
+      readSync(fd, buf, 0, buf.length, 0);
+      expect(buf.every((b) => b === 0)).toBe(true);
+    } finally {
+      closeSync(fd);
+    }
   });
 });
