@@ -1,4 +1,4 @@
-/** `imgsrv nodes ls|show|set|assign|reimage|retire|rm`: the node inventory. */
+/** `imgsrv nodes ls|show|set|assign|reimage|retire|rm` (and bmc|power|boot-once, in power.ts): the node inventory. */
 import type { Command } from 'commander';
 import { ImgsrvError } from '../../../core/errors.ts';
 import type { NodeRecord } from '../../store/nodes.ts';
@@ -8,6 +8,7 @@ import { apiFor } from '../client.ts';
 import { ago, humanBytes, printList, printObject } from '../output.ts';
 import type { NodeSwarmReport } from '../../swarm/service.ts';
 import type { NodeLagReport } from '../../../contract/report.ts';
+import { reimageNow, registerPower } from './power.ts';
 
 /** A node as the API shows it (NodeView): the record plus group, retirement and live swarm state. */
 type NodeRow = NodeRecord & { swarm?: NodeSwarmReport; group?: string | null; retired?: { at: number; wipe: boolean } | null };
@@ -117,13 +118,25 @@ export function registerNodes(program: Command): void {
     });
 
   nodes
-    .command('reimage <mac>')
-    .description('install the node again at its next network boot (also the retry after a failed restore)')
-    .option('--image <ref>', 'pin the node to NAME or NAME@VERSION ("-" = back to the default image)')
-    .action(async (m: string, flags: { image?: string }, cmd: Command) => {
-      const body = flags.image === undefined ? {} : { image: flags.image === '-' ? null : flags.image };
-      const node = await apiFor(cmd).request<NodeRecord>('POST', `/api/v1/nodes/${mac(m)}/reimage`, body);
-      process.stdout.write(`${node.mac} will be re-imaged with ${node.image ?? 'the default image'} at its next network boot\n`);
+    .command('reimage <mac...>')
+    .description('install nodes again at their next network boot (also the retry after a failed restore); --now: power them into it through their BMCs')
+    .option('--image <ref>', 'pin the nodes to NAME or NAME@VERSION ("-" = back to the default image)')
+    .option('--now', 'through each BMC: power off, boot from the network once, power on, and wait for the netboot environment to report (a second power sequence if it does not)')
+    .option('--timeout <seconds>', 'with --now: how long each power sequence waits for the report (default 600)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 10 || n > 7200) throw new ImgsrvError('BAD_USAGE', `--timeout ${v} is not 10-7200 seconds`);
+      return n;
+    })
+    .option('--json', 'with --now: print a JSON array (fields: mac, state, attempt, message)')
+    .action(async (macs: string[], flags: { image?: string; now?: boolean; timeout?: number; json?: boolean }, cmd: Command) => {
+      const image = flags.image === undefined ? undefined : flags.image === '-' ? null : flags.image;
+      if (flags.now) return reimageNow(apiFor(cmd), macs, { timeoutSeconds: flags.timeout ?? 600, image, json: Boolean(flags.json) });
+      if (flags.timeout !== undefined) throw new ImgsrvError('BAD_USAGE', '--timeout goes with --now', { hint: 'add --now to power the nodes into the re-image' });
+      const body = image === undefined ? {} : { image };
+      for (const m of macs) {
+        const node = await apiFor(cmd).request<NodeRecord>('POST', `/api/v1/nodes/${mac(m)}/reimage`, body);
+        process.stdout.write(`${node.mac} will be re-imaged with ${node.image ?? 'the default image'} at its next network boot\n`);
+      }
     });
 
   nodes
@@ -133,4 +146,6 @@ export function registerNodes(program: Command): void {
       await apiFor(cmd).request('DELETE', `/api/v1/nodes/${mac(m)}`);
       process.stdout.write(`removed ${mac(m)}\n`);
     });
+
+  registerPower(nodes);
 }
