@@ -63,28 +63,32 @@ export function parseBootDevice(stdout: string): BootDevice | 'other' | 'none' |
 /** An ImgsrvError for a failed run, from ipmitool's stderr; `transient` ones are worth another attempt. */
 export function classifyFailure(address: string, r: ToolResult): { error: ImgsrvError; transient: boolean } {
   const text = `${r.stderr}\n${r.stdout}`;
-  const last = lastLine(r.stderr) || lastLine(r.stdout) || `exit status ${r.code}`;
-  if (/HMAC is invalid|unauthorized name|invalid authentication|insufficient privilege|Unauthorized|password/i.test(text)) {
+  // The line that decided it names the cause (e.g. "RAKP 2 HMAC is invalid"); ipmitool's last line is only "Unable to establish…".
+  const why = (re: RegExp) => (text.split('\n').find((l) => re.test(l))?.trim().replace(/^>\s*/, '').replace(/^Error:\s*/, '') || lastLine(r.stderr) || lastLine(r.stdout) || `exit status ${r.code}`);
+  const auth = /HMAC is invalid|unauthorized name|invalid authentication|insufficient privilege|Unauthorized|password/i;
+  if (auth.test(text)) {
     const what = /unauthorized name/i.test(text) ? 'the user name' : 'the user name or password';
     return {
       transient: false,
-      error: new ImgsrvError('BMC_AUTH', `BMC ${address} refused ${what} (${last.replace(/^Error:\s*/, '')})`, {
+      error: new ImgsrvError('BMC_AUTH', `BMC ${address} refused ${what} (${why(auth)})`, {
         hint: 'set the right ones: `imgsrv nodes bmc set MAC --address A --user U --password-stdin`',
       }),
     };
   }
-  if (/busy|Insufficient resources|0xc0\b|Node busy/i.test(text)) {
-    return { transient: true, error: new ImgsrvError('BMC_BUSY', `BMC ${address} is busy (${last})`, { hint: 'try again in a minute' }) };
+  const busy = /busy|Insufficient resources|0xc0\b/i;
+  if (busy.test(text)) {
+    return { transient: true, error: new ImgsrvError('BMC_BUSY', `BMC ${address} is busy (${why(busy)})`, { hint: 'try again in a minute' }) };
   }
-  if (/Get Auth Capabilities error|No response|timeout|timed out|Could not open socket|Unable to establish/i.test(text)) {
+  const silent = /Get Auth Capabilities error|No response|timeout|timed out|Could not open socket|Unable to establish/i;
+  if (silent.test(text)) {
     return {
       transient: true,
-      error: new ImgsrvError('BMC_UNREACHABLE', `BMC ${address} did not answer (${last})`, {
+      error: new ImgsrvError('BMC_UNREACHABLE', `BMC ${address} did not answer (${why(silent)})`, {
         hint: 'check its address and that UDP 623 reaches it from this server',
       }),
     };
   }
-  return { transient: false, error: new ImgsrvError('BMC_FAILED', `BMC ${address} refused the command: ${last}`) };
+  return { transient: false, error: new ImgsrvError('BMC_FAILED', `BMC ${address} refused the command: ${why(/$^/)}`) };
 }
 
 function lastLine(s: string): string {
