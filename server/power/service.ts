@@ -109,7 +109,8 @@ export class PowerService {
   private async runReimage(job: ReimageJob, timeoutMs: number): Promise<void> {
     const step = (s: string, a: PowerAnswer | string) => job.steps.push({ at: Date.now(), step: s, answer: typeof a === 'string' ? a : a.answer });
     try {
-      for (job.attempt = 1; job.attempt <= 2; job.attempt++) {
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        job.attempt = attempt;
         job.message = `power sequence ${job.attempt} of 2`;
         if ((await this.status(job.mac)).state === 'on') {
           step('off', await this.power(job.mac, 'off'));

@@ -11,6 +11,7 @@ import { runCli, startLabServer, IMGSRV, type LabServer } from '../../lab/imgsrv
 import { startIpmiSim, type SimBmc } from '../../lab/ipmi-sim.ts';
 import { IpmiDriver } from '../../server/power/ipmi.ts';
 import { spawn } from 'node:child_process';
+import { nodeTokenOf } from '../../server/data-dir.ts';
 
 const MAC = '52:54:00:b5:c0:01';
 const USER = 'imgsrv-ops';
@@ -126,6 +127,37 @@ describe.skipIf(!lab_ok)('IPMI power control against ipmi_sim', () => {
     expect(r.stderr).toMatch(/^imgsrv: 1 of 1 node\(s\) failed/);
     await cliWithStdin(srv, server.data, ['nodes', 'bmc', 'set', MAC, '--address', bmc.address, '--user', USER, '--password-stdin'], `${PASSWORD}\n`);
   }, 60_000);
+
+  it('reimage --now: off, one-time PXE, on through the BMC, then done at the node\'s netboot report', async () => {
+    await runCli(srv, server.data, ['nodes', 'power', 'on', MAC]);
+    const callsBefore = bmc.calls().length;
+    const run = runCli(srv, server.data, ['nodes', 'reimage', MAC, '--now', '--timeout', '60', '--json']);
+    // The node: once its BMC has it powered on after the override, it network-boots and reports (played here by curl with its own token).
+    await expect
+      .poll(() => {
+        const calls = bmc.calls().slice(callsBefore);
+        return calls.includes('set power 0') && calls.includes('set boot pxe') && calls.lastIndexOf('set power 1') > calls.indexOf('set boot pxe');
+      }, { timeout: 30_000, interval: 250 })
+      .toBe(true);
+    const token = nodeTokenOf(server.data, MAC);
+    const report = await srv.exec('curl', ['-s', '-H', `authorization: Bearer ${token}`, '-H', 'content-type: application/json', '-d', JSON.stringify({ mac: MAC, phase: 'booted' }), 'http://198.18.0.1:8080/api/v1/nodes/report']);
+    expect(report).toMatch(/"ok":true/);
+    const r = await run;
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([expect.objectContaining({ mac: MAC, state: 'booted', attempt: 1, message: expect.stringMatching(/^network-booted: reported booted \d+ s after power-on$/) })]);
+    const seq = bmc.calls().slice(callsBefore).filter((c) => c.startsWith('set'));
+    expect(seq).toEqual(['set power 0', 'set boot pxe', 'set power 1']);
+  }, 120_000);
+
+  it('reimage --now with no netboot report: a second power sequence, then a clear failure and exit 1', async () => {
+    const t0 = Date.now();
+    const r = await runCli(srv, server.data, ['nodes', 'reimage', MAC, '--now', '--timeout', '10']);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/failed\s+2\s+node 52:54:00:b5:c0:01 did not network-boot after 2 power cycles of 10 s each: check its console/);
+    expect(r.stderr).toMatch(/power sequence 2 of 2/);
+    expect(r.stderr.trim().split('\n').at(-1)).toBe('imgsrv: 1 of 1 node(s) failed (see above)');
+    expect(Date.now() - t0).toBeGreaterThan(20_000);
+  }, 120_000);
 
   it('the database and its WAL never hold the password in clear', async () => {
     for (const f of readdirSync(server.data).filter((n) => n.startsWith('imgsrv.db'))) {

@@ -143,6 +143,7 @@ describe('re-image now without a netboot report', () => {
     expect(() => service.startReimage(MAC, { timeoutMs: 30 })).toThrow(/already running/);
     await expect.poll(() => service.job(MAC)?.state).toBe('failed');
     expect(bmc.calls).toEqual(['off', 'boot pxe', 'on', 'off', 'boot pxe', 'on']);
+    expect(service.job(MAC)!.attempt).toBe(2);
     expect(service.job(MAC)!.message).toMatch(/did not network-boot after 2 power cycles.*PXE enabled on the NIC/);
     expect(store.events.list({ mac: MAC }).at(-1)).toMatchObject({ kind: 'node.reimage.failed' });
     store.close();
