@@ -8,7 +8,7 @@ import { apiFor } from '../client.ts';
 import { ago, humanBytes, printList, printObject } from '../output.ts';
 import type { NodeSwarmReport } from '../../swarm/service.ts';
 import type { NodeLagReport } from '../../../contract/report.ts';
-import { reimageNow, registerPower } from './power.ts';
+import { reimageNow, registerPower, targetMacs } from './power.ts';
 
 /** A node as the API shows it (NodeView): the record plus group, retirement and live swarm state. */
 type NodeRow = NodeRecord & { swarm?: NodeSwarmReport; group?: string | null; retired?: { at: number; wipe: boolean } | null };
@@ -118,7 +118,7 @@ export function registerNodes(program: Command): void {
     });
 
   nodes
-    .command('reimage <mac...>')
+    .command('reimage [mac...]')
     .description('install nodes again at their next network boot (also the retry after a failed restore); --now: power them into it through their BMCs')
     .option('--image <ref>', 'pin the nodes to NAME or NAME@VERSION ("-" = back to the default image)')
     .option('--now', 'through each BMC: power off, boot from the network once, power on, and wait for the netboot environment to report (a second power sequence if it does not)')
@@ -127,8 +127,10 @@ export function registerNodes(program: Command): void {
       if (!Number.isInteger(n) || n < 10 || n > 7200) throw new ImgsrvError('BAD_USAGE', `--timeout ${v} is not 10-7200 seconds`);
       return n;
     })
+    .option('--group <name>', 'every node of a group instead of MACs')
     .option('--json', 'with --now: print a JSON array (fields: mac, state, attempt, message)')
-    .action(async (macs: string[], flags: { image?: string; now?: boolean; timeout?: number; json?: boolean }, cmd: Command) => {
+    .action(async (given: string[], flags: { image?: string; now?: boolean; timeout?: number; json?: boolean; group?: string }, cmd: Command) => {
+      const macs = await targetMacs(apiFor(cmd), given, flags.group);
       const image = flags.image === undefined ? undefined : flags.image === '-' ? null : flags.image;
       if (flags.now) return reimageNow(apiFor(cmd), macs, { timeoutSeconds: flags.timeout ?? 600, image, json: Boolean(flags.json) });
       if (flags.timeout !== undefined) throw new ImgsrvError('BAD_USAGE', '--timeout goes with --now', { hint: 'add --now to power the nodes into the re-image' });

@@ -49,6 +49,18 @@ async function forEachMac<T extends { mac: string }>(macs: string[], each: (m: s
   return out;
 }
 
+/** The MACs given, or every (unretired) node of `group`; one of the two, never neither. */
+export async function targetMacs(api: ApiClient, macs: string[], group: string | undefined): Promise<string[]> {
+  if (group === undefined) {
+    if (macs.length === 0) throw new ImgsrvError('BAD_USAGE', 'no node named', { hint: 'give one or more MACs, or --group NAME' });
+    return macs;
+  }
+  if (macs.length) throw new ImgsrvError('BAD_USAGE', 'give MACs or --group, not both');
+  const members = (await api.request<Array<{ mac: string; group?: string | null }>>('GET', '/api/v1/nodes')).filter((n) => n.group === group).map((n) => n.mac);
+  if (!members.length) throw new ImgsrvError('NOT_FOUND', `group ${group} has no nodes`, { hint: 'see `imgsrv nodes ls`' });
+  return members;
+}
+
 function finish(rows: Array<{ error?: string }>): void {
   const failed = rows.filter((r) => r.error).length;
   if (failed) throw new ImgsrvError('BMC_FAILED', `${failed} of ${rows.length} node(s) failed (see above)`);
@@ -96,11 +108,12 @@ export function registerPower(nodes: Command): void {
     .command('power')
     .description('ask the BMCs of nodes for their power state, or power them on, off (hard), cycle or reset; each answer is logged as an event')
     .addArgument(new Command().createArgument('<action>', 'status, on, off, cycle or reset').choices(['status', 'on', 'off', 'cycle', 'reset']))
-    .argument('<mac...>', 'one or more node MACs')
+    .argument('[mac...]', 'one or more node MACs')
+    .option('--group <name>', "every node of a group instead of MACs")
     .option('--json', 'print a JSON array (fields: mac, action, state, answer, attempts, error)')
-    .action(async (action: string, macs: string[], f: { json?: boolean }, cmd: Command) => {
+    .action(async (action: string, macs: string[], f: { json?: boolean; group?: string }, cmd: Command) => {
       const api = apiFor(cmd);
-      const rows = await forEachMac(macs, (m) => api.request<PowerResult>('POST', `/api/v1/nodes/${m}/power`, { action }));
+      const rows = await forEachMac(await targetMacs(api, macs, f.group), (m) => api.request<PowerResult>('POST', `/api/v1/nodes/${m}/power`, { action }));
       printList(rows, [['mac', (r) => r.mac], ['state', (r) => r.state], ['answer', (r) => r.error ?? r.answer], ['attempts', (r) => r.attempts]], Boolean(f.json));
       finish(rows);
     });
