@@ -11,7 +11,7 @@ import type { Logger } from '../../core/log.ts';
 import type { NodePhase } from '../../contract/report.ts';
 import type { Store } from '../store/db.ts';
 import type { BmcCredentialStore } from './credentials.ts';
-import type { BootDevice, PowerAction, PowerAnswer, PowerDriver, PowerState } from './driver.ts';
+import type { BmcCredentials, BootDevice, PowerAction, PowerAnswer, PowerDriver, PowerState } from './driver.ts';
 
 /** Phases that prove a node network-booted into imgsrv's environment after the power-on. */
 const NETBOOTED: ReadonlySet<NodePhase> = new Set(['booted', 'downloading', 'restoring', 'personalising', 'seeding', 'failed', 'retired']);
@@ -54,10 +54,10 @@ export class PowerService {
   }
 
   /** Run one driver call for node `mac`, recording its answer (or its error) as a `node.power` event. */
-  private async record(mac: string, what: string, call: (d: PowerDriver) => Promise<PowerAnswer>): Promise<PowerAnswer> {
+  private async record(mac: string, what: string, call: (d: PowerDriver, c: BmcCredentials) => Promise<PowerAnswer>): Promise<PowerAnswer> {
     const creds = this.o.credentials.credentials(mac);
     try {
-      const a = await call(this.o.driver);
+      const a = await call(this.o.driver, creds);
       this.o.store.events.add('node.power', `${what}: ${a.answer}`, { mac, data: { action: what, state: a.state, answer: a.answer, attempts: a.attempts, bmc: creds.address } });
       this.o.log.info({ mac, action: what, state: a.state, attempts: a.attempts }, 'power action');
       return a;
@@ -70,15 +70,15 @@ export class PowerService {
   }
 
   status(mac: string): Promise<PowerAnswer> {
-    return this.record(mac, 'status', (d) => d.status(this.o.credentials.credentials(mac)));
+    return this.record(mac, 'status', (d, c) => d.status(c));
   }
 
   power(mac: string, action: PowerAction): Promise<PowerAnswer> {
-    return this.record(mac, action, (d) => d.power(this.o.credentials.credentials(mac), action));
+    return this.record(mac, action, (d, c) => d.power(c, action));
   }
 
   bootOnce(mac: string, device: BootDevice): Promise<PowerAnswer> {
-    return this.record(mac, `boot-once ${device}`, (d) => d.bootOnce(this.o.credentials.credentials(mac), device));
+    return this.record(mac, `boot-once ${device}`, (d, c) => d.bootOnce(c, device));
   }
 
   /** A node reported `phase` (the report route calls this): it may end a re-image-now wait. */

@@ -113,6 +113,13 @@ describe.skipIf(!lab_ok)('IPMI power control against ipmi_sim', () => {
       server.log(),
     ];
     expect(JSON.parse(shown[0]!)).toMatchObject({ address: '198.18.0.50', user: USER, passwordSet: true });
+    expect(JSON.parse(shown[1]!).bmc).toMatchObject({ address: '198.18.0.50', user: USER, passwordSet: true });
+    expect((await runCli(srv, server.data, ['nodes', 'show', MAC])).stdout).toMatch(/^bmc: 198\.18\.0\.50 user imgsrv-ops, password set$/m);
+    // Bulk by group: every node of rack1.
+    expect((await runCli(srv, server.data, ['groups', 'set', 'rack1'])).code).toBe(0);
+    expect((await runCli(srv, server.data, ['nodes', 'set', MAC, '--group', 'rack1'])).code).toBe(0);
+    const byGroup = await runCli(srv, server.data, ['nodes', 'power', 'status', '--group', 'rack1', '--json']);
+    expect(JSON.parse(byGroup.stdout)).toEqual([expect.objectContaining({ mac: MAC, state: 'on' })]);
     for (const s of shown) expect(s).not.toContain(PASSWORD);
     // Every power action is an event with the BMC's answer.
     expect(shown[3]).toMatch(/"kind":"node.power","mac":"52:54:00:b5:c0:01","message":"cycle: Chassis Power Control: Cycle"/);

@@ -9,6 +9,7 @@ import { ago, humanBytes, printList, printObject } from '../output.ts';
 import type { NodeSwarmReport } from '../../swarm/service.ts';
 import type { NodeLagReport } from '../../../contract/report.ts';
 import { reimageNow, registerPower, targetMacs } from './power.ts';
+import type { BmcView } from '../../power/credentials.ts';
 
 /** A node as the API shows it (NodeView): the record plus group, retirement and live swarm state. */
 type NodeRow = NodeRecord & { swarm?: NodeSwarmReport; group?: string | null; retired?: { at: number; wipe: boolean } | null };
@@ -73,8 +74,15 @@ export function registerNodes(program: Command): void {
     .description('show one node')
     .option('--json', 'print JSON')
     .action(async (m: string, flags: { json?: boolean }, cmd: Command) => {
-      const node = await apiFor(cmd).request<NodeRecord & { lag?: NodeLagReport }>('GET', `/api/v1/nodes/${mac(m)}`);
-      const shown = (flags.json || !node.lag ? node : { ...node, lag: formatLag(node.lag) }) as unknown as Record<string, unknown>;
+      const api = apiFor(cmd);
+      const node = await api.request<NodeRecord & { lag?: NodeLagReport }>('GET', `/api/v1/nodes/${mac(m)}`);
+      // Its BMC as the API shows it (address, user, whether a password is set), when it has one.
+      const bmc = await api.request<BmcView>('GET', `/api/v1/nodes/${mac(m)}/bmc`).catch((err: unknown) => {
+        if (err instanceof ImgsrvError && err.code === 'NOT_FOUND') return undefined;
+        throw err;
+      });
+      const withBmc = bmc ? { ...node, bmc: flags.json ? bmc : `${bmc.address}${bmc.port ? `:${bmc.port}` : ''} user ${bmc.user ?? '(none)'}, password ${bmc.passwordSet ? 'set' : 'not set'}` } : node;
+      const shown = (flags.json || !node.lag ? withBmc : { ...withBmc, lag: formatLag(node.lag) }) as unknown as Record<string, unknown>;
       printObject(shown, Boolean(flags.json));
     });
 
