@@ -150,25 +150,29 @@ export function registerGroupBmc(groups: Command): void {
  * the jobs until each network-booted or failed; exit 1 if any failed.
  */
 export async function reimageNow(api: ApiClient, macs: string[], opts: { timeoutSeconds: number; image?: string | null | undefined; json: boolean; pollMs?: number }): Promise<void> {
-  const started = await forEachMac(macs, (m) => api.request<ReimageJob>('POST', `/api/v1/nodes/${m}/reimage-now`, { timeoutSeconds: opts.timeoutSeconds, ...(opts.image !== undefined ? { image: opts.image } : {}) }));
-  const jobs = new Map<string, ReimageJob | PowerResult>(started.map((j) => [j.mac, j]));
-  const said = new Map<string, string>();
-  for (;;) {
-    let running = 0;
-    for (const [m, j] of jobs) {
-      if ('error' in j && j.error) continue;
-      const now = await api.request<ReimageJob>('GET', `/api/v1/nodes/${m}/reimage-now`);
-      jobs.set(m, now);
-      if (!opts.json && said.get(m) !== now.message) {
-        process.stderr.write(`${m} ${now.message}\n`);
-        said.set(m, now.message);
-      }
-      if (now.state === 'running') running++;
-    }
-    if (!running) break;
-    await new Promise((r) => setTimeout(r, opts.pollMs ?? 2000));
+  /** One line of the result per node: its job, or why it never started. */
+  type Row = { mac: string; state: ReimageJob['state']; attempt: number; message: string; error?: string };
+  const rows = new Map<string, Row>();
+  const body = { timeoutSeconds: opts.timeoutSeconds, ...(opts.image !== undefined ? { image: opts.image } : {}) };
+  for (const r of await forEachMac(macs, (m) => api.request<ReimageJob>('POST', `/api/v1/nodes/${m}/reimage-now`, body))) {
+    const row: Row = 'error' in r && r.error ? { mac: r.mac, state: 'failed', attempt: 0, message: r.error, error: r.error } : toRow(r as ReimageJob);
+    if (!opts.json && row.state === 'running') process.stderr.write(`${row.mac} ${row.message}\n`);
+    rows.set(r.mac, row);
   }
-  const rows = [...jobs.values()].map((j) => ('state' in j && typeof j.state === 'string' && 'steps' in j ? { mac: j.mac, state: j.state, attempt: j.attempt, message: j.message, ...(j.state === 'failed' ? { error: j.message } : {}) } : { mac: j.mac, state: 'failed', attempt: 0, message: (j as PowerResult).error ?? '', error: (j as PowerResult).error }));
-  printList(rows, [['mac', (r) => r.mac], ['state', (r) => r.state], ['power sequences', (r) => r.attempt], ['result', (r) => r.message]], opts.json);
-  finish(rows);
+  while ([...rows.values()].some((r) => r.state === 'running')) {
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 2000));
+    for (const [m, before] of rows) {
+      if (before.state !== 'running') continue;
+      const now = toRow(await api.request<ReimageJob>('GET', `/api/v1/nodes/${m}/reimage-now`));
+      if (!opts.json && now.message !== before.message) process.stderr.write(`${m} ${now.message}\n`);
+      rows.set(m, now);
+    }
+  }
+  const out = [...rows.values()];
+  printList(out, [['mac', (r) => r.mac], ['state', (r) => r.state], ['power sequences', (r) => r.attempt], ['result', (r) => r.message]], opts.json);
+  finish(out);
+}
+
+function toRow(j: ReimageJob): { mac: string; state: ReimageJob['state']; attempt: number; message: string; error?: string } {
+  return { mac: j.mac, state: j.state, attempt: j.attempt, message: j.message, ...(j.state === 'failed' ? { error: j.message } : {}) };
 }
