@@ -99,6 +99,12 @@ export async function startIpmiSim(host: LabHost, opts: SimBmcOptions): Promise<
   if (!address) throw new Error('startIpmiSim: the host needs an address');
   const port = opts.port ?? 623;
   const vmPort = opts.vm?.vmPort ?? 9002;
+  // lan.conf has no escapes inside a quoted word: a value that needs one is refused, never altered.
+  const q = (s: string) => {
+    if (/["\\\s]/.test(s)) throw new Error(`startIpmiSim: ${JSON.stringify(s)} cannot be written into lan.conf (no quotes, backslashes or spaces)`);
+    return `"${s}"`;
+  };
+  const login = `${q(opts.user)} ${q(opts.password)}`;
   const dir = mkdtempSync(join(tmpdir(), 'imgsrv-ipmi-sim-'));
   const state = join(dir, 'state');
   mkdirSync(state);
@@ -112,7 +118,6 @@ export async function startIpmiSim(host: LabHost, opts: SimBmcOptions): Promise<
     }
   }
   chmodSync(script, 0o700);
-  const q = (s: string) => `"${s.replace(/["\\]/g, '')}"`;
   writeFileSync(
     join(dir, 'lan.conf'),
     [
@@ -131,7 +136,7 @@ export async function startIpmiSim(host: LabHost, opts: SimBmcOptions): Promise<
       `  chassis_control "${script} 0x20"`,
       // The VM's side of ipmi-bmc-extern; power stays with chassis_control, which runs QEMU.
       ...(opts.vm ? [`  serial 15 127.0.0.1 ${vmPort} codec VM`] : []),
-      `  user 2 true ${q(opts.user)} ${q(opts.password)} admin 10 md5`,
+      `  user 2 true ${login} admin 10 md5`,
       '',
     ].join('\n'),
     { mode: 0o600 },
