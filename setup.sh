@@ -23,6 +23,8 @@ packages=(
   linux-image-amd64 busybox-static kmod cpio zstd e2fsprogs dosfstools fdisk gdisk xfsprogs grub-pc-bin grub-efi-amd64-bin grub2-common extlinux efibootmgr lvm2 mdadm btrfs-progs
   # the lab: namespaces, QEMU with SeaBIOS+iPXE ROMs and OVMF, and real clients to test against
   iproute2 iputils-ping nftables qemu-system-x86 ipxe-qemu ovmf dnsmasq-base udhcpc isc-dhcp-client isc-dhcp-relay tftp-hpa curl aria2 udpcast
+  # power drivers: IPMI over LAN+ (ipmitool), and a real BMC for the lab (OpenIPMI ipmi_sim)
+  ipmitool openipmi
   # the web console's browser tests (Debian's Chromium, driven by playwright-core)
   chromium
   ca-certificates

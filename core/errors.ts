@@ -34,6 +34,11 @@ export const ERROR_CODES = {
   STEP_FAILED: { exit: 1 },
   DISK: { exit: 1 },
   KEEP_DATA: { exit: 1 },
+  // power drivers (server/power): the BMC's own answer, classified
+  BMC_AUTH: { exit: 1 },
+  BMC_UNREACHABLE: { exit: 1 },
+  BMC_BUSY: { exit: 1 },
+  BMC_FAILED: { exit: 1 },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -21,6 +21,7 @@ describe('initDataDir', () => {
       expect(statSync(paths.db).mode & 0o777).toBe(0o600);
       expect(statSync(paths.adminToken).mode & 0o777).toBe(0o600);
       expect(statSync(paths.nodeKey).mode & 0o777).toBe(0o600);
+      expect(statSync(paths.bmcKey).mode & 0o777).toBe(0o600);
     } finally {
       store.db.close();
     }

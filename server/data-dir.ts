@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { openStore, type Store } from './store/db.ts';
 import { newToken, type TokenScope } from './store/tokens.ts';
 import { loadNodeKey, NodeIdentity } from './node-identity.ts';
+import { loadSecretKey, SecretBox } from './power/secret-box.ts';
 
 /** Paths inside one data directory. */
 export function dataPaths(data: string) {
@@ -16,6 +17,8 @@ export function dataPaths(data: string) {
     adminToken: join(data, 'admin.token'),
     /** The key node tokens are derived from (node-identity.ts). */
     nodeKey: join(data, 'node.key'),
+    /** The AES-256-GCM key BMC passwords are sealed under (server/power/secret-box.ts); never in the database. */
+    bmcKey: join(data, 'bmc.key'),
     serverInfo: join(data, 'server.json'),
     tftpRoot: join(data, 'tftp'),
     /** kernel + initrd of the netboot environment, served over TFTP (imgsrv/…) and HTTP (/boot/files/…) */
@@ -40,9 +43,9 @@ export function writeNodeTokenFile(data: string, mac: string, file: string): str
  * Open the store and make sure the admin token and the node key exist. The
  * admin token's plaintext lives only in a root-only file in the data dir (the
  * CLI reads it; the store keeps its hash); the node key, in another, is what
- * each node's own token is derived from.
+ * each node's own token is derived from; a third (bmc.key) seals the BMC passwords.
  */
-export function initDataDir(data: string): { store: Store; paths: DataPaths; created: TokenScope[]; nodes: NodeIdentity } {
+export function initDataDir(data: string): { store: Store; paths: DataPaths; created: TokenScope[]; nodes: NodeIdentity; secrets: SecretBox } {
   const paths = dataPaths(data);
   mkdirSync(data, { recursive: true, mode: 0o700 });
   // Root's alone, whoever made it: it holds the tokens, the password hash, sessions and leases.
@@ -62,7 +65,8 @@ export function initDataDir(data: string): { store: Store; paths: DataPaths; cre
   ensure('admin', paths.adminToken);
   const { key, created: newKey } = loadNodeKey(paths.nodeKey);
   if (newKey) created.push('node');
+  const bmcKey = loadSecretKey(paths.bmcKey);
   // The one shared node token of earlier versions grants nothing now.
   rmSync(join(data, 'node.token'), { force: true });
-  return { store, paths, created, nodes: new NodeIdentity(key) };
+  return { store, paths, created, nodes: new NodeIdentity(key), secrets: new SecretBox(bmcKey.key) };
 }

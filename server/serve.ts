@@ -8,6 +8,9 @@ import { join } from 'node:path';
 import type { Config } from './config/schema.ts';
 import { ImgsrvError } from '../core/errors.ts';
 import type { Logger } from '../core/log.ts';
+import { BmcCredentialStore } from './power/credentials.ts';
+import { PowerService } from './power/service.ts';
+import { IpmiDriver } from './power/ipmi.ts';
 import { initDataDir } from './data-dir.ts';
 import { linkSpeed, resolveInterface, type InterfaceAddress } from './interfaces.ts';
 import { buildApp } from './api/app.ts';
@@ -30,7 +33,7 @@ import { dhcpStoreOptions } from './store/dhcp-store.ts';
 import { rangeSchema } from './config/schema.ts';
 import { startTftpServer } from '../netboot/tftp/server.ts';
 import { readNeighbours, type BootSourceDeps } from './boot-source.ts';
-import { checkUpTimeouts, type DeployContext } from './deploy/plan.ts';
+import { checkUpTimeouts, requestReimage, type DeployContext } from './deploy/plan.ts';
 
 
 /** A running server: its address and a stop function that undoes everything start did. */
@@ -46,7 +49,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
     throw new ImgsrvError('BAD_USAGE', 'no netboot interface given', { hint: 'pass --interface IFACE (the NIC on the nodes\' network)' });
   }
   const iface = resolveInterface(config.interface, config.address);
-  const { store, paths, nodes } = initDataDir(config.data);
+  const { store, paths, nodes, secrets } = initDataDir(config.data);
   // Before anything logs an event: the limits the config asks for, applied to what older runs left.
   const trimmed = store.events.setRetention({ maxAgeMs: config.events.maxAge * 1000, maxCount: config.events.maxCount });
   if (trimmed) log.info({ trimmed, ...config.events }, 'old events trimmed');
@@ -156,8 +159,17 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
     }, 15_000);
     upWatch.unref();
     stops.push(async () => clearInterval(upWatch));
+    const credentials = new BmcCredentialStore(store, secrets);
+    const power = new PowerService({
+      store,
+      credentials,
+      driver: new IpmiDriver(),
+      log: log.child({ subsystem: 'power' }),
+      markForReimage: (mac, image) => void requestReimage(deploy, mac, image),
+    });
     const app = await buildApp({
       nodes,
+      power: { credentials, service: power },
       signingKey: () => signer.publicKey(),
       live,
       swarm,

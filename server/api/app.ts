@@ -33,6 +33,9 @@ import { groupRoutes } from './routes/groups.ts';
 import { imageRows } from './routes/images.ts';
 import { sessionRoutes } from './routes/session.ts';
 import { settingsRoutes } from './routes/settings.ts';
+import { powerRoutes } from './routes/power.ts';
+import type { BmcCredentialStore } from '../power/credentials.ts';
+import type { PowerService } from '../power/service.ts';
 
 /** What the HTTP app needs from the rest of the server. */
 export interface AppDeps {
@@ -59,6 +62,8 @@ export interface AppDeps {
   signInPerMinute?: number;
   /** The signing key's public half (PEM), when signing is configured: `images verify` then checks signatures. */
   signingKey?: () => string | undefined;
+  /** BMC credentials and power actions (routes /nodes/:mac/bmc, /power, /reimage-now); absent in tests that don't need them. */
+  power?: { credentials: BmcCredentialStore; service: PowerService };
 }
 
 /** A registered route, as the auth tests enumerate them. */
@@ -90,7 +95,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.setErrorHandler((err, req, reply) => {
     if (err instanceof ImgsrvError) {
-      const status = err.code === 'NOT_FOUND' ? 404 : err.code === 'CONFLICT' ? 409 : err.code === 'UNAUTHORIZED' ? 401 : err.code === 'FORBIDDEN' ? 403 : 400;
+      // A BMC's refusal or silence is a bad gateway: the request was fine, the device behind us was not.
+      const status = err.code === 'NOT_FOUND' ? 404 : err.code === 'CONFLICT' ? 409 : err.code === 'UNAUTHORIZED' ? 401 : err.code === 'FORBIDDEN' ? 403 : err.code.startsWith('BMC_') ? 502 : 400;
       return reply.code(status).send({ error: err.code, message: err.oneLine() });
     }
     const e = err as { statusCode?: number; validation?: unknown; message: string };
@@ -138,7 +144,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(sessionRoutes, { prefix: '/api/v1', auth, store: deps.store, attemptsPerMinute: deps.signInPerMinute });
   await app.register(statusRoutes, { prefix: '/api/v1', auth, store: deps.store, status: deps.status });
   await app.register(liveRoutes, { prefix: '/api/v1', auth, store: deps.store, hub });
-  await app.register(nodeRoutes, { prefix: '/api/v1', auth, store: deps.store, views, swarm: deps.swarm, deploy: deps.deploy });
+  await app.register(nodeRoutes, { prefix: '/api/v1', auth, store: deps.store, views, swarm: deps.swarm, deploy: deps.deploy, power: deps.power?.service });
+  if (deps.power) await app.register(powerRoutes, { prefix: '/api/v1', auth, store: deps.store, credentials: deps.power.credentials, power: deps.power.service });
   await app.register(groupRoutes, { prefix: '/api/v1', auth, store: deps.store, deploy: deps.deploy });
   if (deps.live) await app.register(settingsRoutes, { prefix: '/api/v1', auth, store: deps.store, live: deps.live });
   if (deps.deploy) await app.register(deployRoutes, { prefix: '/api/v1', auth, deploy: deps.deploy });

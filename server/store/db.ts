@@ -17,6 +17,7 @@ import { SettingsRepo } from './settings.ts';
 import { GroupRepo } from './groups.ts';
 import { SessionRepo } from './sessions.ts';
 import { ImageCheckRepo } from './image-checks.ts';
+import { BmcRepo } from './bmcs.ts';
 
 /** The opened store with one repository per table group. */
 export interface Store {
@@ -30,6 +31,7 @@ export interface Store {
   readonly groups: GroupRepo;
   readonly sessions: SessionRepo;
   readonly imageChecks: ImageCheckRepo;
+  readonly bmcs: BmcRepo;
   close(): void;
 }
 
@@ -62,6 +64,7 @@ export function openStore(file: string): Store {
     groups: new GroupRepo(db),
     sessions: new SessionRepo(db),
     imageChecks: new ImageCheckRepo(db),
+    bmcs: new BmcRepo(db),
     close: () => {
       forgetStatements(db);
       db.close();

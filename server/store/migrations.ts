@@ -134,4 +134,24 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE nodes ADD COLUMN network TEXT;                -- JSON {address: "10.0.0.21/24", gateway?, dns?}
   `,
+  // 9: BMC credentials (issue 28): per node (its address; user and password optional) and per group
+  // (user and password shared by its nodes). The password is sealed (AES-256-GCM, server/power/secret-box.ts)
+  // under a key in a file beside the database, never in it: a copied imgsrv.db gives no BMC away.
+  `
+  CREATE TABLE node_bmcs (
+    mac        TEXT PRIMARY KEY REFERENCES nodes (mac) ON DELETE CASCADE,
+    driver     TEXT NOT NULL DEFAULT 'ipmi',
+    address    TEXT NOT NULL,
+    port       INTEGER,
+    user       TEXT,                      -- null: the group's
+    secret     BLOB,                      -- sealed password; null: the group's
+    updated_at INTEGER NOT NULL
+  );
+  CREATE TABLE group_bmcs (
+    name       TEXT PRIMARY KEY REFERENCES groups (name) ON DELETE CASCADE,
+    user       TEXT NOT NULL,
+    secret     BLOB NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  `,
 ];

@@ -59,9 +59,11 @@ export interface NodeRouteOptions {
   views: NodeViews;
   swarm?: { report(mac: string, r: NodeSwarmReport): void } | undefined;
   deploy?: DeployContext | undefined;
+  /** Told of every report, so a re-image-now sees the node come back. */
+  power?: { noteReport(mac: string, phase: NodeReport['phase']): void } | undefined;
 }
 
-export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { auth, store, views, swarm, deploy }) => {
+export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { auth, store, views, swarm, deploy, power }) => {
   const admin = requireAuth(auth, ['admin']);
   const nodeOrAdmin = requireAuth(auth, ['node', 'admin']);
   const found = (mac: string) => {
@@ -221,6 +223,7 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { au
       if (r.lag) views.lag(mac, r.lag);
       views.touch();
       if (deploy) onNodeReport(deploy, before, mac, r.phase, r.message);
+      power?.noteReport(mac, r.phase);
       if (before?.phase !== node.phase || r.message) {
         store.events.add(`node.${node.phase}`, r.message ?? `node ${node.phase}`, { mac, data: { ip, firmware: r.firmware, kernel: r.kernel } });
       }

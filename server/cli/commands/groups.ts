@@ -1,4 +1,5 @@
 /** `imgsrv groups ls|show|set|rm`: configuration groups (image, hostname pattern, kept partitions, boot settings per group). */
+import { registerGroupBmc } from './power.ts';
 import type { Command } from 'commander';
 import { ImgsrvError } from '../../../core/errors.ts';
 import { clearable, clearableList } from '../args.ts';
@@ -127,4 +128,6 @@ export function registerGroups(program: Command): void {
       await apiFor(cmd).request('DELETE', `/api/v1/groups/${groupName(name)}`);
       process.stdout.write(`removed group ${name}\n`);
     });
+
+  registerGroupBmc(groups);
 }

@@ -1,4 +1,4 @@
-/** `imgsrv nodes ls|show|set|assign|reimage|retire|rm`: the node inventory. */
+/** `imgsrv nodes ls|show|set|assign|reimage|retire|rm` (and bmc|power|boot-once, in power.ts): the node inventory. */
 import type { Command } from 'commander';
 import { ImgsrvError } from '../../../core/errors.ts';
 import type { NodeRecord } from '../../store/nodes.ts';
@@ -8,6 +8,8 @@ import { apiFor } from '../client.ts';
 import { ago, humanBytes, printList, printObject } from '../output.ts';
 import type { NodeSwarmReport } from '../../swarm/service.ts';
 import type { NodeLagReport } from '../../../contract/report.ts';
+import { reimageNow, registerPower, targetMacs } from './power.ts';
+import type { BmcView } from '../../power/credentials.ts';
 
 /** A node as the API shows it (NodeView): the record plus group, retirement and live swarm state. */
 type NodeRow = NodeRecord & { swarm?: NodeSwarmReport; group?: string | null; retired?: { at: number; wipe: boolean } | null };
@@ -72,8 +74,15 @@ export function registerNodes(program: Command): void {
     .description('show one node')
     .option('--json', 'print JSON')
     .action(async (m: string, flags: { json?: boolean }, cmd: Command) => {
-      const node = await apiFor(cmd).request<NodeRecord & { lag?: NodeLagReport }>('GET', `/api/v1/nodes/${mac(m)}`);
-      const shown = (flags.json || !node.lag ? node : { ...node, lag: formatLag(node.lag) }) as unknown as Record<string, unknown>;
+      const api = apiFor(cmd);
+      const node = await api.request<NodeRecord & { lag?: NodeLagReport }>('GET', `/api/v1/nodes/${mac(m)}`);
+      // Its BMC as the API shows it (address, user, whether a password is set), when it has one.
+      const bmc = await api.request<BmcView>('GET', `/api/v1/nodes/${mac(m)}/bmc`).catch((err: unknown) => {
+        if (err instanceof ImgsrvError && err.code === 'NOT_FOUND') return undefined;
+        throw err;
+      });
+      const withBmc = bmc ? { ...node, bmc: flags.json ? bmc : `${bmc.address}${bmc.port ? `:${bmc.port}` : ''} user ${bmc.user ?? '(none)'}, password ${bmc.passwordSet ? 'set' : 'not set'}` } : node;
+      const shown = (flags.json || !node.lag ? withBmc : { ...withBmc, lag: formatLag(node.lag) }) as unknown as Record<string, unknown>;
       printObject(shown, Boolean(flags.json));
     });
 
@@ -117,13 +126,27 @@ export function registerNodes(program: Command): void {
     });
 
   nodes
-    .command('reimage <mac>')
-    .description('install the node again at its next network boot (also the retry after a failed restore)')
-    .option('--image <ref>', 'pin the node to NAME or NAME@VERSION ("-" = back to the default image)')
-    .action(async (m: string, flags: { image?: string }, cmd: Command) => {
-      const body = flags.image === undefined ? {} : { image: flags.image === '-' ? null : flags.image };
-      const node = await apiFor(cmd).request<NodeRecord>('POST', `/api/v1/nodes/${mac(m)}/reimage`, body);
-      process.stdout.write(`${node.mac} will be re-imaged with ${node.image ?? 'the default image'} at its next network boot\n`);
+    .command('reimage [mac...]')
+    .description('install nodes again at their next network boot (also the retry after a failed restore); --now: power them into it through their BMCs')
+    .option('--image <ref>', 'pin the nodes to NAME or NAME@VERSION ("-" = back to the default image)')
+    .option('--now', 'through each BMC: power off, boot from the network once, power on, and wait for the netboot environment to report (a second power sequence if it does not)')
+    .option('--timeout <seconds>', 'with --now: how long each power sequence waits for the report (default 600)', (v) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 10 || n > 7200) throw new ImgsrvError('BAD_USAGE', `--timeout ${v} is not 10-7200 seconds`);
+      return n;
+    })
+    .option('--group <name>', 'every node of a group instead of MACs')
+    .option('--json', 'with --now: print a JSON array (fields: mac, state, attempt, message)')
+    .action(async (given: string[], flags: { image?: string; now?: boolean; timeout?: number; json?: boolean; group?: string }, cmd: Command) => {
+      const macs = await targetMacs(apiFor(cmd), given, flags.group);
+      const image = flags.image === undefined ? undefined : flags.image === '-' ? null : flags.image;
+      if (flags.now) return reimageNow(apiFor(cmd), macs, { timeoutSeconds: flags.timeout ?? 600, image, json: Boolean(flags.json) });
+      if (flags.timeout !== undefined) throw new ImgsrvError('BAD_USAGE', '--timeout goes with --now', { hint: 'add --now to power the nodes into the re-image' });
+      const body = image === undefined ? {} : { image };
+      for (const m of macs) {
+        const node = await apiFor(cmd).request<NodeRecord>('POST', `/api/v1/nodes/${mac(m)}/reimage`, body);
+        process.stdout.write(`${node.mac} will be re-imaged with ${node.image ?? 'the default image'} at its next network boot\n`);
+      }
     });
 
   nodes
@@ -133,4 +156,6 @@ export function registerNodes(program: Command): void {
       await apiFor(cmd).request('DELETE', `/api/v1/nodes/${mac(m)}`);
       process.stdout.write(`removed ${mac(m)}\n`);
     });
+
+  registerPower(nodes);
 }
