@@ -4,7 +4,7 @@ import { ImgsrvError } from '../../../core/errors.ts';
 import type { NodeRecord } from '../../store/nodes.ts';
 import { clearable } from '../args.ts';
 import { parseMac as mac } from '../../store/nodes.ts';
-import { apiFor } from '../client.ts';
+import { apiFor, type ApiClient } from '../client.ts';
 import { ago, humanBytes, printList, printObject } from '../output.ts';
 import type { NodeSwarmReport } from '../../swarm/service.ts';
 import type { NodeLagReport } from '../../../contract/report.ts';
@@ -37,6 +37,20 @@ export function formatLag(l: NodeLagReport): string {
   return `restore ${humanBytes(l.backlog)} behind the download (${peak})`;
 }
 
+/** Nodes per request of `nodes ls`: each answer stays small however many nodes there are. */
+const PAGE = 1000;
+
+/** The whole inventory, a page at a time (GET /nodes?limit=&after=, in MAC order). */
+async function listNodes(api: ApiClient, all: boolean): Promise<NodeRow[]> {
+  const out: NodeRow[] = [];
+  for (let after: string | undefined; ; ) {
+    const page = await api.request<NodeRow[]>('GET', `/api/v1/nodes?limit=${PAGE}${all ? '&all=true' : ''}${after ? `&after=${after}` : ''}`);
+    out.push(...page);
+    if (page.length < PAGE) return out;
+    after = page.at(-1)!.mac;
+  }
+}
+
 export function registerNodes(program: Command): void {
   const nodes = program.command('nodes').description('the node inventory: every machine that network-booted');
 
@@ -46,7 +60,7 @@ export function registerNodes(program: Command): void {
     .option('--all', 'include retired nodes')
     .option('--json', 'print a JSON array (fields: mac, ip, firmware, hostname, phase, group, …)')
     .action(async (flags: { json?: boolean; all?: boolean }, cmd: Command) => {
-      const list = await apiFor(cmd).request<NodeRow[]>('GET', flags.all ? '/api/v1/nodes?all=true' : '/api/v1/nodes');
+      const list = await listNodes(apiFor(cmd), Boolean(flags.all));
       printList(
         list,
         [
