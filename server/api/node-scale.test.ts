@@ -70,8 +70,11 @@ describe('GET /nodes paged and POST /nodes/bulk', () => {
     expect([401, 403]).toContain((await inject('POST', '/api/v1/nodes/bulk', { action: 'retire', macs: [mac(1)] }, nodeAuth(mac(1)))).statusCode);
   });
 
-  it('re-images and retires a selection', async () => {
+  it('pins, re-images and retires a selection', async () => {
     const sel = [mac(5), mac(6), mac(7)];
+    expect((await inject('POST', '/api/v1/nodes/bulk', { action: 'image', macs: sel, image: 'web@1' })).statusCode).toBe(200);
+    expect(((await inject('GET', `/api/v1/nodes/${mac(6)}`)).json() as { image: string }).image).toBe('web@1');
+    expect((await inject('POST', '/api/v1/nodes/bulk', { action: 'image', macs: sel, image: 'web@9' })).statusCode).toBe(404);
     expect((await inject('POST', '/api/v1/nodes/bulk', { action: 'reimage', macs: sel })).statusCode).toBe(200);
     for (const m of sel) expect(((await inject('GET', `/api/v1/nodes/${m}`)).json() as { install: string }).install).toBe('pending');
     expect((await inject('POST', '/api/v1/nodes/bulk', { action: 'retire', macs: sel, wipe: true })).statusCode).toBe(200);
@@ -95,6 +98,12 @@ describe('GET /nodes paged and POST /nodes/bulk', () => {
     await until(/event: nodes-delta\ndata: (.*)\n\n/);
     const delta = JSON.parse(/event: nodes-delta\ndata: (.*)\n\n/.exec(text)![1]!) as { changed: Array<{ mac: string; phase: string }>; removed: string[] };
     expect(delta).toEqual({ changed: [expect.objectContaining({ mac: mac(9), phase: 'downloading' })], removed: [] });
+    // A bulk action reaches the console as one delta of the nodes it changed.
+    text = '';
+    expect((await inject('POST', '/api/v1/nodes/bulk', { action: 'image', macs: [mac(10), mac(11)], image: 'web@1' })).statusCode).toBe(200);
+    await until(/event: nodes-delta\ndata: (.*)\n\n/);
+    const bulk = JSON.parse(/event: nodes-delta\ndata: (.*)\n\n/.exec(text)![1]!) as { changed: Array<{ mac: string; image: string }> };
+    expect(bulk.changed.map((n) => [n.mac, n.image])).toEqual([[mac(10), 'web@1'], [mac(11), 'web@1']]);
     ac.abort();
     expect((t.app.server.address() as AddressInfo).port).toBeGreaterThan(0);
   });
