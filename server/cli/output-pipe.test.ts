@@ -1,10 +1,10 @@
 /**
- * CLI output through a pipe, as `imgsrv nodes ls --json | jq` reads it: the
+ * The CLI in a pipeline. Output, as `imgsrv nodes ls --json | jq` reads it: the
  * real bin/imgsrv as a child process whose stdout is a pipe read by a slow
  * reader (nothing read for a while, then small reads), so the kernel's pipe
  * buffer (64 KiB) fills and Node has to queue the rest. Before the fix the
- * process exited with the queue unwritten and the reader saw exactly 65,536
- * bytes.
+ * process exited with the queue unwritten: a shell pipe got exactly 65,536
+ * bytes, this reader about 146 kB of 400. Input: `nodes bulk … -` takes the MACs a pipe brings.
  */
 import { spawn } from 'node:child_process';
 import type { AddressInfo } from 'node:net';
@@ -26,6 +26,7 @@ beforeAll(async () => {
     t.store.nodes.record({ mac: mac(i), ip: `198.18.${(i >> 8) & 0xff}.${i & 0xff}`, firmware: i % 2 ? 'uefi' : 'bios', phase: 'booted' });
     t.store.nodes.assignHostname(mac(i), `rack${Math.floor(i / 40)}-n${i % 40}`);
   }
+  t.store.groups.upsert('rack9', {});
   await t.app.listen({ host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
 });
@@ -94,5 +95,40 @@ describe('CLI output through a slow pipe', () => {
     });
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
+  });
+});
+
+/** Run bin/imgsrv with `input` piped on stdin. */
+function withStdin(args: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((ok, fail) => {
+    const child = spawn(IMGSRV, ['--server', base, ...args], { env: { ...process.env, IMGSRV_TOKEN: ADMIN, IMGSRV_DATA: t.dir }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', fail);
+    child.on('close', (code) => ok({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+describe('nodes bulk: MACs piped in', () => {
+  it('puts the piped MACs in a group, all in one request', async () => {
+    const macs = Array.from({ length: 40 }, (_, i) => mac(80 + i));
+    const r = await withStdin(['nodes', 'bulk', 'group', '--group', 'rack9', '-'], `${macs.join('\n')}\n`);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('group: 40 nodes changed\n');
+    expect(t.store.nodes.list().filter((n) => n.group === 'rack9').map((n) => n.mac)).toEqual(macs);
+  });
+
+  it('refuses bad usage with one line, exit 2, and an unknown MAC with exit 1, changing nothing', async () => {
+    const bad = await withStdin(['nodes', 'bulk', 'retire', '--group', 'rack9', mac(1)], '');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toEqual([expect.stringMatching(/retire takes no --group/)]);
+    expect((await withStdin(['nodes', 'bulk', 'explode', mac(1)], '')).code).toBe(2);
+    const unknown = await withStdin(['nodes', 'bulk', 'group', '--group', 'rack9', mac(1), '52:54:00:ff:ff:ff'], '');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/no node with MAC 52:54:00:ff:ff:ff/);
+    expect(t.store.nodes.get(mac(1))?.group).toBeNull();
   });
 });

@@ -1,8 +1,9 @@
-/** `imgsrv nodes ls|show|set|assign|reimage|retire|rm`: the node inventory. */
+/** `imgsrv nodes ls|show|set|assign|reimage|retire|rm|bulk`: the node inventory. */
 import type { Command } from 'commander';
 import { ImgsrvError } from '../../../core/errors.ts';
 import type { NodeRecord } from '../../store/nodes.ts';
 import { clearable } from '../args.ts';
+import { readAll } from '../prompt.ts';
 import { parseMac as mac } from '../../store/nodes.ts';
 import { apiFor, type ApiClient } from '../client.ts';
 import { ago, humanBytes, printList, printObject } from '../output.ts';
@@ -25,6 +26,32 @@ export function nodePatch(flags: { hostname?: string; group?: string; image?: st
   }
   if (Object.keys(body).length === 0) throw new ImgsrvError('BAD_USAGE', 'nothing to set', { hint: 'give --hostname, --group, --image, --disk or --address ("-" clears one)' });
   return body;
+}
+
+/** The body of POST /nodes/bulk (without the MACs) from `nodes bulk ACTION` and its flags. */
+export function bulkBody(action: string, flags: { group?: string; image?: string; wipe?: boolean }): Record<string, unknown> {
+  const extra = (allowed: string[]) => {
+    const given = (['group', 'image', 'wipe'] as const).filter((k) => flags[k] !== undefined && !allowed.includes(k));
+    if (given.length) throw new ImgsrvError('BAD_USAGE', `${action} takes no --${given.join(', --')}`, { hint: 'group takes --group; image and reimage --image; retire --wipe' });
+  };
+  switch (action) {
+    case 'group':
+      extra(['group']);
+      if (flags.group === undefined) throw new ImgsrvError('BAD_USAGE', 'group needs --group NAME ("-" = none)', { hint: 'imgsrv nodes bulk group --group rack1 MAC…' });
+      return { action, group: clearable(flags.group) };
+    case 'image':
+      extra(['image']);
+      if (flags.image === undefined) throw new ImgsrvError('BAD_USAGE', 'image needs --image REF ("-" = the default image)', { hint: 'imgsrv nodes bulk image --image web@2 MAC…' });
+      return { action, image: clearable(flags.image) };
+    case 'reimage':
+      extra(['image']);
+      return { action, ...(flags.image === undefined ? {} : { image: clearable(flags.image) }) };
+    case 'retire':
+      extra(['wipe']);
+      return { action, wipe: Boolean(flags.wipe) };
+    default:
+      throw new ImgsrvError('BAD_USAGE', `unknown bulk action ${action}`, { hint: 'one of group, image, reimage, retire' });
+  }
 }
 
 /** How far a node's restore trailed its download, in one line for people. */
@@ -138,6 +165,20 @@ export function registerNodes(program: Command): void {
       const body = flags.image === undefined ? {} : { image: flags.image === '-' ? null : flags.image };
       const node = await apiFor(cmd).request<NodeRecord>('POST', `/api/v1/nodes/${mac(m)}/reimage`, body);
       process.stdout.write(`${node.mac} will be re-imaged with ${node.image ?? 'the default image'} at its next network boot\n`);
+    });
+
+  nodes
+    .command('bulk <action> [macs...]')
+    .description('one action on many nodes, all or nothing: group (--group), image (--image), reimage [--image], retire [--wipe]; MACs as arguments, or "-" to read them from stdin (one per line or whitespace-separated)')
+    .option('--group <name>', 'group: the group to put them in ("-" = none)')
+    .option('--image <ref>', 'image, reimage: NAME or NAME@VERSION ("-" = the default image)')
+    .option('--wipe', 'retire: erase their disks at their next network boot')
+    .action(async (action: string, args: string[], flags: { group?: string; image?: string; wipe?: boolean }, cmd: Command) => {
+      const body = bulkBody(action, flags);
+      const macs = args.length === 1 && args[0] === '-' ? (await readAll()).split(/\s+/).filter(Boolean) : args;
+      if (!macs.length) throw new ImgsrvError('BAD_USAGE', 'no MACs given', { hint: 'name them, or pipe them: imgsrv nodes ls --json | jq -r \'.[].mac\' | imgsrv nodes bulk reimage -' });
+      const r = await apiFor(cmd).request<{ action: string; nodes: number }>('POST', '/api/v1/nodes/bulk', { ...body, macs: macs.map(mac) });
+      process.stdout.write(`${r.action}: ${r.nodes} node${r.nodes === 1 ? '' : 's'} changed\n`);
     });
 
   nodes
