@@ -89,7 +89,7 @@ export class LiveHub {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-content-type-options': 'nosniff' });
     res.write('retry: 3000\n\n');
     // The consoles already watching get what changed up to now, so the newcomer's list and theirs are the same.
-    this.tickNodes(true);
+    this.tickNodes(true, Infinity);
     this.clients.add(res);
     res.on('close', () => this.clients.delete(res));
     res.write(`event: nodes\ndata: ${this.nodes.snapshot()}\n\n`);
@@ -110,10 +110,10 @@ export class LiveHub {
     if (ev.kind.startsWith('image.') || ev.kind === 'capture.done') this.send('images', () => this.d.images?.());
   }
 
-  /** Send the nodes changed since the last tick as one `nodes-delta` frame (`full`: compare every node). */
-  tickNodes(full = false): NodeDelta | undefined {
+  /** Send the nodes changed since the last tick as one `nodes-delta` frame (`full`: compare every node; `cap`: most nodes in it). */
+  tickNodes(full = false, cap?: number): NodeDelta | undefined {
     if (!this.clients.size && !full) return undefined;
-    const delta = this.nodes.delta(full);
+    const delta = this.nodes.delta(full, cap);
     if (delta && this.clients.size) this.broadcast(`event: nodes-delta\ndata: ${delta.json}\n\n`);
     return delta;
   }

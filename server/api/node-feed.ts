@@ -6,6 +6,10 @@
  * into one frame. All nodes are compared when a change named no node, when
  * many did, and every `fullEvery` ticks, for what changes without a report
  * (a swarm report going stale, a DHCP sighting's address or last-seen time).
+ * A frame carries at most `maxPerTick` nodes; the others go in the next
+ * ticks, so a console's cost stays bounded however many nodes report at
+ * once (nodes report every 2 s: past about 4 × maxPerTick downloading nodes
+ * a row is refreshed less often, never dropped).
  */
 import type { NodeViews } from './node-view.ts';
 
@@ -23,15 +27,20 @@ export class NodeFeed {
   private readonly sent = new Map<string, string>();
   private readonly views: NodeViews;
   private readonly fullEvery: number;
+  private readonly maxPerTick: number;
   private ticks = 0;
 
-  constructor(views: NodeViews, fullEvery = 10) {
+  constructor(views: NodeViews, opts: { fullEvery?: number; maxPerTick?: number } = {}) {
     this.views = views;
-    this.fullEvery = fullEvery;
+    this.fullEvery = opts.fullEvery ?? 10;
+    this.maxPerTick = opts.maxPerTick ?? 500;
   }
 
-  /** The changes since the last call (all nodes compared when `full`), or undefined when there are none. */
-  delta(full = false): NodeDelta | undefined {
+  /**
+   * The changes since the last call (all nodes compared when `full`), at most `cap` of them (maxPerTick;
+   * a console that connects needs them all), or undefined when there are none.
+   */
+  delta(full = false, cap = this.maxPerTick): NodeDelta | undefined {
     const touched = this.views.takeChanged();
     this.ticks++;
     const changed: string[] = [];
@@ -40,6 +49,8 @@ export class NodeFeed {
       if (json === undefined) {
         if (this.sent.delete(mac)) removed.push(mac);
       } else if (this.sent.get(mac) !== json) {
+        // Over this tick's budget: marked changed again, so the next tick compares and sends it.
+        if (changed.length >= cap) return this.views.touch(mac);
         this.sent.set(mac, json);
         changed.push(json);
       }
