@@ -28,6 +28,7 @@ import type { LiveSettingsService } from '../live-settings.ts';
 import { VERSION } from '../../core/version.ts';
 import { consoleRoutes } from './console.ts';
 import { LiveHub, liveRoutes } from './live.ts';
+import { nodesBulkRoutes } from './routes/nodes-bulk.ts';
 import { NodeViews } from './node-view.ts';
 import { groupRoutes } from './routes/groups.ts';
 import { imageRows } from './routes/images.ts';
@@ -146,6 +147,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(liveRoutes, { prefix: '/api/v1', auth, store: deps.store, hub });
   await app.register(nodeRoutes, { prefix: '/api/v1', auth, store: deps.store, views, swarm: deps.swarm, deploy: deps.deploy, power: deps.power?.service });
   if (deps.power) await app.register(powerRoutes, { prefix: '/api/v1', auth, store: deps.store, credentials: deps.power.credentials, power: deps.power.service });
+  await app.register(nodesBulkRoutes, { prefix: '/api/v1', auth, store: deps.store, views, deploy: deps.deploy });
   await app.register(groupRoutes, { prefix: '/api/v1', auth, store: deps.store, deploy: deps.deploy });
   if (deps.live) await app.register(settingsRoutes, { prefix: '/api/v1', auth, store: deps.store, live: deps.live });
   if (deps.deploy) await app.register(deployRoutes, { prefix: '/api/v1', auth, deploy: deps.deploy });

@@ -1,6 +1,7 @@
 /**
  * The console's live feed: one Server-Sent Events stream (GET /api/v1/live)
- * carrying the node list, the event log, the swarm totals, captures and
+ * carrying the node list (whole once, then per tick only the nodes that
+ * changed: node-feed.ts), the event log, the swarm totals, captures and
  * images as they change. One hub computes each view once per tick for every
  * connected console, and samples the swarm history (bytes the server served
  * against bytes the nodes served each other) whether or not anyone watches.
@@ -12,6 +13,7 @@ import type { EventRecord } from '../store/events.ts';
 import type { SwarmService, SwarmView } from '../swarm/service.ts';
 import type { CaptureManager } from '../capture/manager.ts';
 import type { NodeViews } from './node-view.ts';
+import { NodeFeed, type NodeDelta } from './node-feed.ts';
 import { requireAuth, type Auth } from './auth.ts';
 
 /** One point of the swarm history: cumulative bytes uploaded by the server and by the nodes. */
@@ -45,11 +47,12 @@ export class LiveHub {
   private readonly timers: NodeJS.Timeout[] = [];
   /** Highest upload seen per node and torrent: a node's counter restarts with each torrent it joins. */
   private readonly peerUploads = new Map<string, number>();
-  private lastNodesVersion = -1;
+  private readonly nodes: NodeFeed;
   private unsubscribe: (() => void) | undefined;
 
   constructor(d: LiveHubDeps) {
     this.d = d;
+    this.nodes = new NodeFeed(d.views);
   }
 
   /** Start the ticks and the event-log subscription. */
@@ -85,10 +88,12 @@ export class LiveHub {
   attach(res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-content-type-options': 'nosniff' });
     res.write('retry: 3000\n\n');
+    // The consoles already watching get what changed up to now, so the newcomer's list and theirs are the same.
+    this.tickNodes(true, Infinity);
     this.clients.add(res);
     res.on('close', () => this.clients.delete(res));
+    res.write(`event: nodes\ndata: ${this.nodes.snapshot()}\n\n`);
     const first = (name: string, data: unknown) => data !== undefined && res.write(frame(name, data));
-    first('nodes', this.d.views.list());
     first('captures', this.d.captures?.list());
     first('images', this.d.images?.());
     first('swarm', this.swarmFrame());
@@ -101,14 +106,16 @@ export class LiveHub {
 
   private onEvent(ev: EventRecord): void {
     this.broadcast(frame('event', ev));
-    if (ev.kind.startsWith('node.')) this.d.views.touch();
+    if (ev.kind.startsWith('node.')) this.d.views.touch(ev.mac);
     if (ev.kind.startsWith('image.') || ev.kind === 'capture.done') this.send('images', () => this.d.images?.());
   }
 
-  private tickNodes(): void {
-    if (!this.clients.size || this.d.views.version === this.lastNodesVersion) return;
-    this.lastNodesVersion = this.d.views.version;
-    this.send('nodes', () => this.d.views.list());
+  /** Send the nodes changed since the last tick as one `nodes-delta` frame (`full`: compare every node; `cap`: most nodes in it). */
+  tickNodes(full = false, cap?: number): NodeDelta | undefined {
+    if (!this.clients.size && !full) return undefined;
+    const delta = this.nodes.delta(full, cap);
+    if (delta && this.clients.size) this.broadcast(`event: nodes-delta\ndata: ${delta.json}\n\n`);
+    return delta;
   }
 
   private tickCaptures(): void {
@@ -166,7 +173,7 @@ function frame(name: string, data: unknown): string {
 /** GET /live (the SSE stream) and GET /swarm/history. */
 export const liveRoutes: FastifyPluginAsync<{ auth: Auth; store: Store; hub: LiveHub }> = async (app, { auth, store, hub }) => {
   const admin = requireAuth(auth, ['admin']);
-  app.get('/live', { onRequest: admin, schema: { summary: 'Server-Sent Events: nodes, event, swarm, captures, images' } }, (req, reply) => {
+  app.get('/live', { onRequest: admin, schema: { summary: 'Server-Sent Events: nodes (the whole list, first), nodes-delta ({changed, removed} per tick), event, swarm, captures, images' } }, (req, reply) => {
     reply.hijack();
     hub.attach(reply.raw);
     req.log.debug({ consoles: hub.size }, 'live stream opened');

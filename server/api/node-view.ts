@@ -24,6 +24,9 @@ export class NodeViews {
   private readonly lags = new Map<string, NodeLagReport>();
   /** Bumped by every report, so live views know when to recompute. */
   version = 0;
+  /** MACs touched since the live feed last asked (takeChanged); `everything` when a change had no MAC. */
+  private changed = new Set<string>();
+  private everything = true;
 
   constructor(store: Store, swarm?: SwarmService) {
     this.store = store;
@@ -40,9 +43,19 @@ export class NodeViews {
     this.lags.set(mac, l);
   }
 
-  /** Note that something about the nodes changed. */
-  touch(): void {
+  /** Note that something about node `mac` changed (without a MAC: possibly any node). */
+  touch(mac?: string | null): void {
     this.version++;
+    if (mac) this.changed.add(mac);
+    else this.everything = true;
+  }
+
+  /** The MACs touched since the last call ('all' when a change named no node), and start a new round. */
+  takeChanged(): string[] | 'all' {
+    const out = this.everything ? 'all' : [...this.changed];
+    this.changed = new Set();
+    this.everything = false;
+    return out;
   }
 
   /** One node's view. */
@@ -56,6 +69,17 @@ export class NodeViews {
   /** The inventory (retired nodes only with `all`). */
   list(all = false): NodeView[] {
     return this.store.nodes.list({ all }).map((n) => this.view(n));
+  }
+
+  /** One page of the inventory in MAC order (see NodeRepo.listPage). */
+  page(opts: { all?: boolean; after?: string | undefined; limit: number }): NodeView[] {
+    return this.store.nodes.listPage(opts).map((n) => this.view(n));
+  }
+
+  /** The live view of node `mac`, or undefined when it is gone from the inventory (removed, or retired unless `all`). */
+  current(mac: string, all = false): NodeView | undefined {
+    const n = this.store.nodes.get(mac);
+    return n && (all || !n.retired) ? this.view(n) : undefined;
   }
 }
 

@@ -22,6 +22,7 @@ import { registerAdmin } from './commands/admin.ts';
 import { registerGroups } from './commands/groups.ts';
 import { registerSettings } from './commands/settings.ts';
 import { registerKeys } from './commands/keys.ts';
+import { exitAfterDrain, exitQuietlyOnEpipe } from './exit.ts';
 
 
 /** Build the command tree (exported for tests). */
@@ -80,7 +81,8 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
+  exitQuietlyOnEpipe();
   const code = await main(process.argv.slice(2));
-  // serve keeps the process alive itself; other commands exit once done.
-  if (code !== 0 || !process.argv.slice(2).includes('serve')) process.exit(code);
+  // serve keeps the process alive itself; other commands exit once done, after their output drained.
+  if (code !== 0 || !process.argv.slice(2).includes('serve')) await exitAfterDrain(code);
 }

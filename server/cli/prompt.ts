@@ -1,11 +1,16 @@
-/** Reading a secret for the CLI: piped on stdin for scripts, typed without echo for people. */
+/** Reading stdin for the CLI: a secret piped for scripts or typed without echo for people, or a list piped in. */
 import { ImgsrvError } from '../../core/errors.ts';
 
 /** The first line of everything piped on stdin (scripts: `echo "$PW" | imgsrv admin password`). */
 export async function readFirstLine(input: NodeJS.ReadableStream = process.stdin): Promise<string> {
+  return (await readAll(input)).split(/\r?\n/)[0] ?? '';
+}
+
+/** Everything piped on stdin (`… | imgsrv nodes bulk reimage -`). */
+export async function readAll(input: NodeJS.ReadableStream = process.stdin): Promise<string> {
   let text = '';
   for await (const chunk of input) text += typeof chunk === 'string' ? chunk : (chunk as Buffer).toString('utf8');
-  return text.split(/\r?\n/)[0] ?? '';
+  return text;
 }
 
 /** Ask `question` on the terminal and read a line with echo off; Ctrl-C cancels. */

@@ -240,6 +240,12 @@ export class NodeRepo {
     return (stmt(this.db, sql).all() as unknown as Row[]).map(toRecord);
   }
 
+  /** One page of the inventory in MAC order: at most `limit` nodes whose MAC sorts after `after` (keyset paging: stable while nodes come and go). */
+  listPage(opts: { all?: boolean; after?: string | undefined; limit: number }): NodeRecord[] {
+    const sql = `SELECT * FROM nodes WHERE mac > :after${opts.all ? '' : ' AND retired_at IS NULL'} ORDER BY mac LIMIT :limit`;
+    return (stmt(this.db, sql).all({ after: opts.after ?? '', limit: opts.limit }) as unknown as Row[]).map(toRecord);
+  }
+
   /** Set the install state; `installedImage`/`error` replace the stored ones when given (null clears). */
   setInstall(mac: string, install: InstallState, extra: { installedImage?: string | null; error?: string | null } = {}): NodeRecord | undefined {
     stmt(

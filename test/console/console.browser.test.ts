@@ -187,11 +187,18 @@ describe.skipIf(!runnable)('web console (Chromium)', () => {
     expect(group.body).toEqual([expect.objectContaining({ name: 'rack1', image: 'web', hostnamePattern: 'rack1-{n}', keep: ['/srv'], promptTimeout: 30 })]);
     await expectAccessible();
     await go('nodes');
-    await page.getByLabel(`Group of ${MAC(5)}`).selectOption('rack1');
+    // Group and image change through the selection (a selection of one here; nodes-fleet.browser.test.ts does a thousand).
+    await page.getByRole('checkbox', { name: `Select ${MAC(5)}` }).check();
+    await page.getByLabel('Group for selected').selectOption('rack1');
+    await page.getByRole('button', { name: 'Assign group' }).click();
     await expect.poll(async () => (await api.call<{ group: string }>('GET', `/nodes/${MAC(5)}`)).body.group).toBe('rack1');
+    await expect.poll(() => row(MAC(5)).locator('.group').textContent()).toBe('rack1');
     // A per-node override wins over the group's image.
-    await page.getByLabel(`Image of ${MAC(5)}`).selectOption('web@1');
+    await page.getByLabel('Image for selected').selectOption('web@1');
+    await page.getByRole('button', { name: 'Set image' }).click();
     await expect.poll(async () => (await api.call<{ image: string }>('GET', `/nodes/${MAC(5)}`)).body.image).toBe('web@1');
+    await expectAccessible();
+    await page.getByRole('button', { name: 'Clear selection' }).click();
     await go('groups');
     await expect.poll(() => page.locator('tr[data-group="rack1"] td').nth(4).textContent()).toBe('1');
     await screenshot(page, 'groups');

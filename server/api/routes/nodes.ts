@@ -23,6 +23,9 @@ export const MAC_PATTERN = '^[0-9A-Fa-f]{2}([:-][0-9A-Fa-f]{2}){5}$';
 /** The params schema of routes under /nodes/:mac. */
 export const macParams = { type: 'object', required: ['mac'], properties: { mac: { type: 'string', pattern: MAC_PATTERN } } };
 
+/** The largest page of GET /nodes?limit=. */
+export const NODE_PAGE_MAX = 5000;
+
 interface MacParams {
   mac: string;
 }
@@ -72,13 +75,30 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { au
     return node;
   };
 
-  app.get<{ Querystring: { all?: boolean } }>(
+  app.get<{ Querystring: { all?: boolean; limit?: number; after?: string } }>(
     '/nodes',
     {
       onRequest: admin,
-      schema: { summary: 'The node inventory (retired nodes with ?all=true)', querystring: { type: 'object', additionalProperties: false, properties: { all: { type: 'boolean' } } } },
+      schema: {
+        summary: 'The node inventory in MAC order (retired nodes with ?all=true); ?limit=N&after=MAC pages it: the next page starts after the last MAC of this one',
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { all: { type: 'boolean' }, limit: { type: 'integer', minimum: 1, maximum: NODE_PAGE_MAX }, after: { type: 'string', pattern: MAC_PATTERN } },
+        },
+      },
     },
-    async (req) => views.list(Boolean(req.query.all)),
+    async (req, reply) => {
+      const { all, limit, after } = req.query;
+      if (limit === undefined) {
+        if (after !== undefined) throw new ImgsrvError('BAD_USAGE', 'after= pages the list and needs limit=', { hint: `e.g. ?limit=500&after=${after}` });
+        return views.list(Boolean(all));
+      }
+      const page = views.page({ all: Boolean(all), after: after === undefined ? undefined : parseMac(after), limit });
+      // A full page may have a next one; the header names where it starts.
+      if (page.length === limit) reply.header('x-next-after', page.at(-1)!.mac);
+      return page;
+    },
   );
 
   app.get<{ Params: MacParams }>('/nodes/:mac', { onRequest: admin, schema: { summary: 'One node', params: macParams } }, async (req) =>
@@ -140,7 +160,7 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { au
         network !== undefined ? (network ? `static address ${network.address}${network.gateway ? ` via ${network.gateway}` : ''}` : 'static address cleared (DHCP)') : '',
       ].filter(Boolean);
       store.events.add('node.assigned', changes.join('; '), { mac });
-      views.touch();
+      views.touch(mac);
       return views.view(found(mac));
     },
   );
@@ -160,7 +180,7 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { au
       found(mac);
       if (!deploy) throw new ImgsrvError('CONFLICT', 'deployment is not running on this server', { hint: 'retire needs `imgsrv serve`' });
       const node = retireNode(deploy, mac, Boolean(req.body?.wipe));
-      views.touch();
+      views.touch(mac);
       return views.view(node);
     },
   );
@@ -169,7 +189,7 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { au
     const mac = parseMac(req.params.mac);
     if (!store.nodes.remove(mac)) throw new ImgsrvError('NOT_FOUND', `no node with MAC ${mac}`, { hint: 'see `imgsrv nodes ls`' });
     store.events.add('node.removed', 'removed from the inventory', { mac });
-    views.touch();
+    views.touch(mac);
     return reply.code(204).send();
   });
 
@@ -221,7 +241,7 @@ export const nodeRoutes: FastifyPluginAsync<NodeRouteOptions> = async (app, { au
       }
       if (r.restore) views.restore(mac, r.restore);
       if (r.lag) views.lag(mac, r.lag);
-      views.touch();
+      views.touch(mac);
       if (deploy) onNodeReport(deploy, before, mac, r.phase, r.message);
       power?.noteReport(mac, r.phase);
       if (before?.phase !== node.phase || r.message) {

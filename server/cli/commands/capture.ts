@@ -12,6 +12,7 @@ import type { CaptureStats } from '../../capture/run.ts';
 import { apiFor } from '../client.ts';
 import { createProgressView } from './capture-progress.ts';
 import { humanBytes } from '../output.ts';
+import { exitAfterDrain } from '../exit.ts';
 
 interface CaptureFlags {
   name?: string;
@@ -72,7 +73,7 @@ export function registerCapture(program: Command): void {
         if (interrupts > 1) {
           view.stop();
           process.stderr.write(`imgsrv: left without waiting; the server is still cancelling ${started.id}\n`);
-          process.exit(130);
+          void exitAfterDrain(130);
         }
         process.stderr.write(`\ncancelling ${started.id} (Ctrl-C again to leave without waiting)…\n`);
         api.request('POST', `/api/v1/captures/${started.id}/cancel`).catch((err: unknown) => process.stderr.write(`imgsrv: cancel failed: ${(err as Error).message}\n`));

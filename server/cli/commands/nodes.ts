@@ -1,10 +1,11 @@
-/** `imgsrv nodes ls|show|set|assign|reimage|retire|rm` (and bmc|power|boot-once, in power.ts): the node inventory. */
+/** `imgsrv nodes ls|show|set|assign|reimage|retire|rm|bulk` (and bmc|power|boot-once, in power.ts): the node inventory. */
 import type { Command } from 'commander';
 import { ImgsrvError } from '../../../core/errors.ts';
 import type { NodeRecord } from '../../store/nodes.ts';
 import { clearable } from '../args.ts';
+import { readAll } from '../prompt.ts';
 import { parseMac as mac } from '../../store/nodes.ts';
-import { apiFor } from '../client.ts';
+import { apiFor, type ApiClient } from '../client.ts';
 import { ago, humanBytes, printList, printObject } from '../output.ts';
 import type { NodeSwarmReport } from '../../swarm/service.ts';
 import type { NodeLagReport } from '../../../contract/report.ts';
@@ -29,6 +30,32 @@ export function nodePatch(flags: { hostname?: string; group?: string; image?: st
   return body;
 }
 
+/** The body of POST /nodes/bulk (without the MACs) from `nodes bulk ACTION` and its flags. */
+export function bulkBody(action: string, flags: { group?: string; image?: string; wipe?: boolean }): Record<string, unknown> {
+  const extra = (allowed: string[]) => {
+    const given = (['group', 'image', 'wipe'] as const).filter((k) => flags[k] !== undefined && !allowed.includes(k));
+    if (given.length) throw new ImgsrvError('BAD_USAGE', `${action} takes no --${given.join(', --')}`, { hint: 'group takes --group; image and reimage --image; retire --wipe' });
+  };
+  switch (action) {
+    case 'group':
+      extra(['group']);
+      if (flags.group === undefined) throw new ImgsrvError('BAD_USAGE', 'group needs --group NAME ("-" = none)', { hint: 'imgsrv nodes bulk group --group rack1 MAC…' });
+      return { action, group: clearable(flags.group) };
+    case 'image':
+      extra(['image']);
+      if (flags.image === undefined) throw new ImgsrvError('BAD_USAGE', 'image needs --image REF ("-" = the default image)', { hint: 'imgsrv nodes bulk image --image web@2 MAC…' });
+      return { action, image: clearable(flags.image) };
+    case 'reimage':
+      extra(['image']);
+      return { action, ...(flags.image === undefined ? {} : { image: clearable(flags.image) }) };
+    case 'retire':
+      extra(['wipe']);
+      return { action, wipe: Boolean(flags.wipe) };
+    default:
+      throw new ImgsrvError('BAD_USAGE', `unknown bulk action ${action}`, { hint: 'one of group, image, reimage, retire' });
+  }
+}
+
 /** How far a node's restore trailed its download, in one line for people. */
 export function formatLag(l: NodeLagReport): string {
   const peak = `largest backlog ${humanBytes(l.maxBacklog)}`;
@@ -37,6 +64,20 @@ export function formatLag(l: NodeLagReport): string {
   }
   if (l.atDownloadEnd !== null) return `download ended with ${humanBytes(l.atDownloadEnd)} left to restore, ${humanBytes(l.backlog)} now (${peak})`;
   return `restore ${humanBytes(l.backlog)} behind the download (${peak})`;
+}
+
+/** Nodes per request of `nodes ls`: each answer stays small however many nodes there are. */
+const PAGE = 1000;
+
+/** The whole inventory, a page at a time (GET /nodes?limit=&after=, in MAC order). */
+async function listNodes(api: ApiClient, all: boolean): Promise<NodeRow[]> {
+  const out: NodeRow[] = [];
+  for (let after: string | undefined; ; ) {
+    const page = await api.request<NodeRow[]>('GET', `/api/v1/nodes?limit=${PAGE}${all ? '&all=true' : ''}${after ? `&after=${after}` : ''}`);
+    out.push(...page);
+    if (page.length < PAGE) return out;
+    after = page.at(-1)!.mac;
+  }
 }
 
 export function registerNodes(program: Command): void {
@@ -48,7 +89,7 @@ export function registerNodes(program: Command): void {
     .option('--all', 'include retired nodes')
     .option('--json', 'print a JSON array (fields: mac, ip, firmware, hostname, phase, group, …)')
     .action(async (flags: { json?: boolean; all?: boolean }, cmd: Command) => {
-      const list = await apiFor(cmd).request<NodeRow[]>('GET', flags.all ? '/api/v1/nodes?all=true' : '/api/v1/nodes');
+      const list = await listNodes(apiFor(cmd), Boolean(flags.all));
       printList(
         list,
         [
@@ -147,6 +188,20 @@ export function registerNodes(program: Command): void {
         const node = await apiFor(cmd).request<NodeRecord>('POST', `/api/v1/nodes/${mac(m)}/reimage`, body);
         process.stdout.write(`${node.mac} will be re-imaged with ${node.image ?? 'the default image'} at its next network boot\n`);
       }
+    });
+
+  nodes
+    .command('bulk <action> [macs...]')
+    .description('one action on many nodes, all or nothing: group (--group), image (--image), reimage [--image], retire [--wipe]; MACs as arguments, or "-" to read them from stdin (one per line or whitespace-separated)')
+    .option('--group <name>', 'group: the group to put them in ("-" = none)')
+    .option('--image <ref>', 'image, reimage: NAME or NAME@VERSION ("-" = the default image)')
+    .option('--wipe', 'retire: erase their disks at their next network boot')
+    .action(async (action: string, args: string[], flags: { group?: string; image?: string; wipe?: boolean }, cmd: Command) => {
+      const body = bulkBody(action, flags);
+      const macs = args.length === 1 && args[0] === '-' ? (await readAll()).split(/\s+/).filter(Boolean) : args;
+      if (!macs.length) throw new ImgsrvError('BAD_USAGE', 'no MACs given', { hint: 'name them, or pipe them: imgsrv nodes ls --json | jq -r \'.[].mac\' | imgsrv nodes bulk reimage -' });
+      const r = await apiFor(cmd).request<{ action: string; nodes: number }>('POST', '/api/v1/nodes/bulk', { ...body, macs: macs.map(mac) });
+      process.stdout.write(`${r.action}: ${r.nodes} node${r.nodes === 1 ? '' : 's'} changed\n`);
     });
 
   nodes

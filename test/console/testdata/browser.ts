@@ -52,6 +52,8 @@ export async function launchChromium(executablePath: string): Promise<{ browser:
 
 /** The API as a script would call it, sent from a page of its own (it reaches the server wherever it runs). */
 export interface ApiClient {
+  /** The page the requests go from (the server's origin), for batches sent from inside it. */
+  page: Page;
   call<T = unknown>(method: string, path: string, opts?: { body?: unknown; token?: string }): Promise<{ status: number; body: T }>;
 }
 
@@ -61,6 +63,7 @@ export async function apiClient(context: BrowserContext, base: string, adminToke
   // A JSON URL gives the page the server's origin without starting the console app.
   await page.goto(`${base}/healthz`);
   return {
+    page,
     call: async <T,>(method: string, path: string, opts: { body?: unknown; token?: string } = {}) =>
       page.evaluate(
         async ({ method, path, body, token }) => {

@@ -55,6 +55,11 @@ export function useLive(enabled: boolean, onSignedOut: () => void): LiveState {
         const nodes = parse<NodeView[]>(e);
         if (nodes) setState((s) => ({ ...s, nodes }));
       });
+      // Per tick only the nodes that changed (server/api/node-feed.ts): merged into the list by MAC.
+      es.addEventListener('nodes-delta', (e) => {
+        const delta = parse<{ changed: NodeView[]; removed: string[] }>(e);
+        if (delta) setState((s) => ({ ...s, nodes: s.nodes && mergeNodes(s.nodes, delta.changed, delta.removed) }));
+      });
       es.addEventListener('images', (e) => {
         const images = parse<ImageSummary[]>(e);
         if (images) setState((s) => ({ ...s, images }));
@@ -98,4 +103,19 @@ export function useLive(enabled: boolean, onSignedOut: () => void): LiveState {
     };
   }, [enabled]);
   return state;
+}
+
+/** `nodes` with `changed` replacing (or joining) the nodes of their MAC and `removed` left out; unchanged nodes keep their objects. */
+export function mergeNodes(nodes: NodeView[], changed: NodeView[], removed: string[]): NodeView[] {
+  const byMac = new Map(changed.map((n) => [n.mac, n]));
+  const gone = new Set(removed);
+  const out: NodeView[] = [];
+  for (const n of nodes) {
+    if (gone.has(n.mac)) continue;
+    const c = byMac.get(n.mac);
+    out.push(c ?? n);
+    byMac.delete(n.mac);
+  }
+  out.push(...byMac.values());
+  return out;
 }

@@ -1,8 +1,9 @@
-/** One row of the nodes table: identity, inline hostname, group, phase, progress, error and actions. */
+/** One row of the nodes table: selection, identity, inline hostname, group, image, phase, progress, error and actions. */
+import { memo } from 'preact/compat';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, seg } from '../api.ts';
-import { ago, bytes, rate } from '../format.ts';
-import type { Group, ImageSummary, NodeView } from '../types.ts';
+import { ago, bytes, dateTime, rate } from '../format.ts';
+import type { NodeView } from '../types.ts';
 import { PhaseBadge, Progress } from '../ui.tsx';
 
 /** Callbacks a row needs from the view (which owns the action error and the retire dialog). */
@@ -82,30 +83,11 @@ function HostnameCell({ node, run }: { node: NodeView; run: RowActions['run'] })
   );
 }
 
-/** The per-node image override: default (the group's, else the sample image), NAME (latest) or NAME@V. */
-function ImageSelect({ node, images, run }: { node: NodeView; images: ImageSummary[]; run: RowActions['run'] }) {
-  const id = `image-${node.mac.replace(/:/g, '')}`;
-  const names = [...new Set(images.map((i) => i.name))];
-  const refs = [...names, ...images.map((i) => `${i.name}@${i.version}`)];
+/** The image cell: the override (or "default") and what the node installs or installed. */
+function ImageCell({ node }: { node: NodeView }) {
   return (
     <>
-      <label for={id} class="visually-hidden">
-        Image of {node.mac}
-      </label>
-      <select id={id} value={node.image ?? ''} onChange={(e) => void run(() => api('PUT', `/nodes/${seg(node.mac)}`, { image: e.currentTarget.value || null }))}>
-        <option value="">default</option>
-        {names.map((n) => (
-          <option key={n} value={n}>
-            {n} (latest)
-          </option>
-        ))}
-        {images.map((i) => (
-          <option key={`${i.name}@${i.version}`} value={`${i.name}@${i.version}`}>
-            {i.name}@{i.version}
-          </option>
-        ))}
-        {node.image && !refs.includes(node.image) && <option value={node.image}>{node.image}</option>}
-      </select>
+      {node.image ?? <span class="muted">default</span>}
       {node.installedImage && (
         // The server records the version a plan handed out; whether it is on the disk yet is the install state.
         <div class="muted small-text">{node.install === 'installed' ? `installed ${node.installedImage}` : `${node.install}: ${node.installedImage}`}</div>
@@ -114,45 +96,34 @@ function ImageSelect({ node, images, run }: { node: NodeView; images: ImageSumma
   );
 }
 
-/** One node. */
-export function NodeRow({ node, groups, images, actions }: { node: NodeView; groups: Group[]; images: ImageSummary[]; actions: RowActions }) {
+interface NodeRowProps {
+  node: NodeView;
+  selected: boolean;
+  onSelect: (mac: string, on: boolean) => void;
+  actions: RowActions;
+}
+
+/** One node; group and image change through the selection's bulk actions (one dropdown per row did not scale to a thousand nodes). */
+function NodeRowView({ node, selected, onSelect, actions }: NodeRowProps) {
   const p = nodeProgress(node);
-  const groupId = `group-${node.mac.replace(/:/g, '')}`;
   return (
-    <tr data-mac={node.mac} data-phase={node.phase}>
+    <tr data-mac={node.mac} data-phase={node.phase} class={selected ? 'selected' : undefined}>
+      <td class="select-cell">
+        <input type="checkbox" checked={selected} aria-label={`Select ${node.mac}`} onChange={(e) => onSelect(node.mac, e.currentTarget.checked)} />
+      </td>
       <td class="mono">{node.mac}</td>
       <td>{node.firmware ?? '–'}</td>
       <td class="mono">{node.ip ?? '–'}</td>
       <td>
         <HostnameCell node={node} run={actions.run} />
       </td>
-      <td>
-        <label for={groupId} class="visually-hidden">
-          Group of {node.mac}
-        </label>
-        <select
-          id={groupId}
-          value={node.group ?? ''}
-          onChange={(e) => {
-            const group = e.currentTarget.value || null;
-            void actions.run(() => api('PUT', `/nodes/${seg(node.mac)}`, { group }));
-          }}
-        >
-          <option value="">(none)</option>
-          {groups.map((g) => (
-            <option key={g.name} value={g.name}>
-              {g.name}
-            </option>
-          ))}
-          {node.group && !groups.some((g) => g.name === node.group) && <option value={node.group}>{node.group}</option>}
-        </select>
-      </td>
-      <td>
-        <ImageSelect node={node} images={images} run={actions.run} />
+      <td class="group">{node.group ?? <span class="muted">–</span>}</td>
+      <td class="image">
+        <ImageCell node={node} />
       </td>
       <td>
         <PhaseBadge phase={node.phase} />
-        <div class="muted small-text" title={new Date(node.lastSeen).toLocaleString()}>
+        <div class="muted small-text" title={dateTime(node.lastSeen)}>
           {ago(node.lastSeen)}
         </div>
       </td>
@@ -182,3 +153,10 @@ export function NodeRow({ node, groups, images, actions }: { node: NodeView; gro
     </tr>
   );
 }
+
+/**
+ * A row draws again only when its node or its selection changed: the live feed
+ * keeps the objects of unchanged nodes, so a report redraws one row of a
+ * thousand. (The callbacks only call state setters, which never change.)
+ */
+export const NodeRow = memo(NodeRowView, (a, b) => a.node === b.node && a.selected === b.selected);
