@@ -106,7 +106,9 @@ describe('signed GRUB configs (the Secure Boot path)', () => {
     const cfg = buildGrubConfig({ kernel: 'imgsrv/vmlinuz', initrd: 'imgsrv/initrd.img' }, { ...params, mac, extra: ['x=$y;z'] });
     expect(cfg).toContain("'x=$y;z'");
   });
-  it('sends an installed node back to the firmware', () => {
-    expect(buildGrubLocalBoot()).toMatch(/\nexit\n$/);
+  it("boots an installed node's disk through the fallback loader on its ESP, else says so and gives the machine back", () => {
+    const cfg = buildGrubLocalBoot();
+    expect(cfg).toContain('search --no-floppy --file --set=root /EFI/BOOT/BOOTX64.EFI\nchainloader /EFI/BOOT/BOOTX64.EFI\nboot\n');
+    expect(cfg).toMatch(/\nexit\n$/);
   });
 });

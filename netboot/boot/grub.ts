@@ -70,9 +70,24 @@ export function buildGrubConfig(files: GrubFiles, params: Omit<NodeBootParams, '
 }
 
 /**
- * An installed node's config: leave GRUB, so the firmware goes on to its
- * next boot entry (the disk). `exit` returns to the firmware's boot manager.
+ * An installed node's config: boot its disk. `exit` alone would hand the
+ * machine back to the firmware's boot manager, which (OVMF, seen in the
+ * lab) stops at its setup screen when the disk has no boot entry of its
+ * own, as localboot.efi explains for iPXE; so GRUB chainloads the fallback
+ * loader the restore wrote on the disk's ESP, as localboot.efi does. Under
+ * Secure Boot that loader is the image's shim, which the firmware's db
+ * vouches for (shim's verifier checks db too).
  */
 export function buildGrubLocalBoot(): string {
-  return ['# imgsrv: this node boots from its disk', "echo 'imgsrv: booting from the local disk'", 'exit', ''].join('\n');
+  return [
+    '# imgsrv: this node boots from its disk',
+    "echo 'imgsrv: booting from the local disk'",
+    'search --no-floppy --file --set=root /EFI/BOOT/BOOTX64.EFI',
+    'chainloader /EFI/BOOT/BOOTX64.EFI',
+    'boot',
+    "echo 'imgsrv: no local disk has a bootable EFI/BOOT/BOOTX64.EFI; re-image this node (imgsrv nodes reimage)'",
+    'sleep 30',
+    'exit',
+    '',
+  ].join('\n');
 }
