@@ -68,6 +68,8 @@ export async function startDebianDeployLab(o: DeployLabOptions & { say?: (s: str
       mac: DEBIAN_SAMPLE_MAC,
       memoryMiB: 1024,
       disk: await copyDisk(sample, join(o.work, 'debian-sample.raw')),
+      // the md sample's second disk, as the sample had it: virtio, after the first
+      ...(sample.mirrorDisk ? { extraDisks: [{ file: await copyDisk(sample, join(o.work, 'debian-sample-2.raw'), 'mirror'), bus: 'virtio' as const }] } : {}),
       serialLog: join(o.work, 'debian-sample.serial.log'),
     });
     o.say?.(`Debian sample booting from its disk (its own grub, SeaBIOS) at ${address}…`);

@@ -1,7 +1,8 @@
 /**
  * The Debian sample of the real-OS end-to-end test and `imgsrv lab demo
  * --sample debian`: Debian 12 made with debootstrap (minbase) plus the
- * kernel, systemd, udev, openssh-server, grub for BIOS and UEFI, rsync,
+ * kernel, systemd, udev, openssh-server, grub for BIOS and UEFI (and
+ * Secure Boot's signed shim and GRUB, as Debian's installer adds them), rsync,
  * iproute2 and busybox (the application: httpd on port 80 answering
  * `hostname=<name>`), installed without recommends and without docs,
  * translations or drivers for hardware a server lacks (dpkg path-exclude,
@@ -35,6 +36,8 @@ export const DEBIAN_SUITE = 'bookworm';
 export const DEBIAN_SAMPLE_PACKAGES = [
   'linux-image-amd64', 'systemd', 'systemd-sysv', 'udev', 'openssh-server',
   'grub-pc-bin', 'grub-efi-amd64-bin', 'grub2-common', 'grub-common',
+  // Secure Boot's chain, as Debian's installer adds it on amd64: Microsoft-signed shim, Debian-signed GRUB (the kernel is signed already)
+  'shim-signed', 'grub-efi-amd64-signed',
   'rsync', 'iproute2', 'busybox', 'zstd', 'xfsprogs',
 ] as const;
 export const DEBIAN_SAMPLE_HOSTNAME = 'debian-sample';
@@ -66,8 +69,35 @@ export const SAMPLE_LAYOUT: readonly SamplePartition[] = [
   { name: 'var', type: GPT_TYPES.linux, sizeMiB: 384, fs: { type: 'xfs', mount: '/var', uuid: '5a3b1e00-0b5e-4a11-9c0d-0000000000a0', label: 'var', options: 'defaults', pass: 2 } },
   { name: 'home', type: GPT_TYPES.linux, fs: { type: 'xfs', mount: '/home', uuid: '5a3b1e00-0b5e-4a11-9c0d-0000000000e0', label: 'home', options: 'defaults,noatime', pass: 2 } },
 ];
-/** Which disk layout the sample has: separate partitions (the default), LVM (SAMPLE_LVM) or btrfs subvolumes (SAMPLE_BTRFS). */
-export type DebianSampleLayout = 'parts' | 'lvm' | 'btrfs';
+/** Which disk layout the sample has: separate partitions (the default), LVM (SAMPLE_LVM), btrfs subvolumes (SAMPLE_BTRFS) or md RAID1 on two disks (SAMPLE_MD). */
+export type DebianSampleLayout = 'parts' | 'lvm' | 'btrfs' | 'md';
+
+/**
+ * The md RAID1 sample (layout 'md'), as Debian's installer lays out a RAID1
+ * pair: two disks partitioned alike, each with bios_grub, an ESP (the first
+ * disk's mounted at /boot/efi, the second's an unmounted copy, so either disk
+ * boots under UEFI) and two Linux RAID partitions, mirrored: md1 (metadata
+ * 1.0, the superblock at the end, as boot arrays have it) holding /boot and
+ * md0 (1.2) holding /, the one that fills the disk. fstab names the file
+ * systems by UUID; the first disk's partition numbers, the second's the same.
+ */
+export const SAMPLE_MD = {
+  partitions: [
+    SAMPLE_LAYOUT[0]!,
+    SAMPLE_LAYOUT[1]!,
+    { name: 'boot', type: GPT_TYPES.raid, sizeMiB: 256, fs: { type: 'ext4', mount: '/boot', uuid: '5a3b1e00-0b5e-4a11-9c0d-0000000d00b1', label: 'boot', options: 'defaults', pass: 2 } },
+    { name: 'root', type: GPT_TYPES.raid, fs: { type: 'ext4', mount: '/', uuid: '5a3b1e00-0b5e-4a11-9c0d-0000000d0001', label: 'root', options: 'errors=remount-ro', pass: 1 } },
+  ] as readonly SamplePartition[],
+  /** The arrays: device, the partition number of its member on each disk, its superblock format, its UUID (mdadm's form). */
+  arrays: [
+    { device: '/dev/md0', partition: 4, metadata: '1.2', mount: '/', uuid: '5a3b1e00:0b5e4a11:9c0d0000:000d0000' },
+    { device: '/dev/md1', partition: 3, metadata: '1.0', mount: '/boot', uuid: '5a3b1e00:0b5e4a11:9c0d0000:000d0001' },
+  ],
+  /** The second disk's ESP (a copy of the first's, not in fstab). */
+  spareEspId: '5A3B-0ED2',
+  /** The disks' serial numbers while the build lays them out. */
+  serials: ['imgsrv-md-a', 'imgsrv-md-b'],
+} as const;
 
 /**
  * The btrfs sample (layout 'btrfs'), as a btrfs install with subvolumes
@@ -146,6 +176,8 @@ export interface DebianSample {
   cacheDir: string;
   /** The cached raw disk: boot a copy (copyDisk). */
   disk: string;
+  /** The md sample's second disk (boot it beside `disk`; copyDisk copies it when asked for `which: 'mirror'`). */
+  mirrorDisk?: string;
   /** Private key root accepts over ssh. */
   key: string;
   build: DebianSampleBuild;
@@ -201,10 +233,14 @@ async function inputsHash(mirror: string, layout: DebianSampleLayout): Promise<s
   return h.digest('hex').slice(0, 16);
 }
 
-/** The packages of a layout: the LVM sample needs lvm2 (its initramfs activates the root LV), the btrfs one btrfs-progs. */
+/**
+ * The packages of a layout: the LVM sample needs lvm2 (its initramfs activates the root LV), the btrfs one btrfs-progs
+ * (its initramfs scans for btrfs devices), the md one mdadm (its initramfs assembles the arrays) and the tools its
+ * build runs inside the VM (sfdisk, mkfs.ext4, mkfs.vfat), as Debian's installer leaves them.
+ */
 function packagesFor(layout: DebianSampleLayout): string[] {
-  // the btrfs sample's initramfs scans for btrfs devices (btrfs-progs' hook), as Debian installs it
-  return layout === 'lvm' ? [...DEBIAN_SAMPLE_PACKAGES, 'lvm2'] : layout === 'btrfs' ? [...DEBIAN_SAMPLE_PACKAGES, 'btrfs-progs'] : [...DEBIAN_SAMPLE_PACKAGES];
+  const more = { parts: [], lvm: ['lvm2'], btrfs: ['btrfs-progs'], md: ['mdadm', 'fdisk', 'e2fsprogs', 'dosfstools'] }[layout];
+  return [...DEBIAN_SAMPLE_PACKAGES, ...more];
 }
 
 /** The cache directory prefix of a layout's builds (each layout keeps its own). */
@@ -215,7 +251,7 @@ export async function ensureDebianSample(opts: { log?: Logger; say?: (s: string)
   const mirror = aptMirror();
   const layout = opts.layout ?? 'parts';
   const cacheDir = join(REPO, '.cache', `${cachePrefix(layout)}${await inputsHash(mirror, layout)}`);
-  const paths = (dir: string) => ({ disk: join(dir, 'disk.raw'), key: join(dir, 'id_ed25519'), build: join(dir, 'build.json') });
+  const paths = (dir: string) => ({ disk: join(dir, 'disk.raw'), key: join(dir, 'id_ed25519'), build: join(dir, 'build.json'), ...(layout === 'md' ? { mirrorDisk: join(dir, 'disk2.raw') } : {}) });
   if (existsSync(paths(cacheDir).build)) {
     return { cacheDir, ...paths(cacheDir), build: JSON.parse(readFileSync(paths(cacheDir).build, 'utf8')) as DebianSampleBuild, built: false };
   }
@@ -245,7 +281,7 @@ export async function ensureDebianSample(opts: { log?: Logger; say?: (s: string)
 }
 
 /** debootstrap, the packages, the configuration, the disk, the boot loaders: every step of a build. */
-async function buildDisk(dir: string, mirror: string, out: { disk: string; key: string }, opts: { say?: (s: string) => void; layout: DebianSampleLayout }): Promise<DebianSampleBuild> {
+async function buildDisk(dir: string, mirror: string, out: { disk: string; key: string; mirrorDisk?: string }, opts: { say?: (s: string) => void; layout: DebianSampleLayout }): Promise<DebianSampleBuild> {
   const packages = packagesFor(opts.layout);
   const t0 = Date.now();
   const tree = join(dir, 'tree');
@@ -279,18 +315,24 @@ async function buildDisk(dir: string, mirror: string, out: { disk: string; key: 
   const installedBytes = Number((await sh('du', ['-sb', '--apparent-size', tree])).split('\t')[0]);
   const files = Number((await sh('du', ['-s', '--inodes', tree])).split('\t')[0]);
 
-  if (opts.layout === 'lvm') await makeLvmDisk(tree, out.disk);
-  else if (opts.layout === 'btrfs') await makeBtrfsDisk(tree, out.disk);
-  else await makeDisk(tree, out.disk);
   const t2 = Date.now();
-  const root = opts.layout === 'lvm' ? SAMPLE_LVM.lvs[0]!.fs.spec : opts.layout === 'btrfs' ? `UUID=${SAMPLE_BTRFS.uuid} rootflags=subvol=@` : `UUID=${DEBIAN_ROOT_UUID}`;
-  await provision(tree, out.disk, kernelVersion, root);
+  if (opts.layout === 'md') {
+    // md is made inside a VM (this host's kernel may have no md), which installs the boot loaders too.
+    await makeMdDisks(tree, out.disk, out.mirrorDisk!, kernelVersion);
+  } else {
+    if (opts.layout === 'lvm') await makeLvmDisk(tree, out.disk);
+    else if (opts.layout === 'btrfs') await makeBtrfsDisk(tree, out.disk);
+    else await makeDisk(tree, out.disk);
+    const root = opts.layout === 'lvm' ? SAMPLE_LVM.lvs[0]!.fs.spec : opts.layout === 'btrfs' ? `UUID=${SAMPLE_BTRFS.uuid} rootflags=subvol=@` : `UUID=${DEBIAN_ROOT_UUID}`;
+    await provision(tree, out.disk, kernelVersion, root);
+  }
   const provisionSeconds = (Date.now() - t2) / 1000;
   rmSync(tree, { recursive: true, force: true });
   const st = statSync(out.disk);
+  const st2 = out.mirrorDisk ? statSync(out.mirrorDisk) : undefined;
   return {
     seconds: (Date.now() - t0) / 1000, debootstrapSeconds, packagesSeconds, provisionSeconds, installedBytes, files,
-    diskBytes: st.size, diskAllocatedBytes: st.blocks * 512, kernelVersion, machineId, hostKeys, mirror, packages,
+    diskBytes: st.size + (st2?.size ?? 0), diskAllocatedBytes: (st.blocks + (st2?.blocks ?? 0)) * 512, kernelVersion, machineId, hostKeys, mirror, packages,
   };
 }
 
@@ -316,7 +358,7 @@ async function configure(tree: string, key: string, layout: DebianSampleLayout):
   cpSync(join(FILES, 'rootfs'), tree, { recursive: true });
   put(tree, 'etc/hostname', `${DEBIAN_SAMPLE_HOSTNAME}\n`);
   put(tree, 'etc/hosts', `127.0.0.1\tlocalhost\n127.0.1.1\t${DEBIAN_SAMPLE_HOSTNAME}\n\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n`);
-  const parts = layout === 'lvm' ? SAMPLE_LVM.partitions : layout === 'btrfs' ? SAMPLE_BTRFS.partitions : SAMPLE_LAYOUT;
+  const parts = { parts: SAMPLE_LAYOUT, lvm: SAMPLE_LVM.partitions, btrfs: SAMPLE_BTRFS.partitions, md: SAMPLE_MD.partitions }[layout];
   put(tree, 'etc/fstab', [
     '# <file system> <mount point> <type> <options> <dump> <pass>',
     // the subvolumes by the file system's UUID and subvol=, as installers write them
@@ -521,6 +563,69 @@ async function xfsFrom(from: string, file: string, offset: number, bytes: number
   }
 }
 
+/**
+ * The md sample's two disks, laid out inside a VM (this host's kernel may
+ * have no md): the tree goes onto a staging disk of its own (ext4, no
+ * partitions), booted with the tree's own kernel and initramfs and
+ * debian-sample-files/md/imgsrv-lab-md-build as init, the two blank disks
+ * beside it; the script partitions them alike (SAMPLE_MD), makes the
+ * arrays and file systems, copies the tree in and installs the boot
+ * loaders on both (see the script). The staging disk is removed after.
+ */
+async function makeMdDisks(tree: string, file: string, mirrorFile: string, kernelVersion: string): Promise<void> {
+  const dir = dirname(file);
+  const sfdiskScript = ['label: gpt', ...SAMPLE_MD.partitions.map((p, i) => `${i === 0 ? 'start=1MiB, ' : ''}${p.sizeMiB ? `size=${p.sizeMiB}MiB, ` : ''}type=${p.type}, name=${p.name}`), ''].join('\n');
+  const fsOf = (mount: string) => SAMPLE_MD.partitions.find((p) => p.fs?.mount === mount)!.fs!;
+  put(tree, 'etc/imgsrv-lab/md.sfdisk', sfdiskScript);
+  // constants of this file, not input: safe to hand to the script as shell assignments
+  put(tree, 'etc/imgsrv-lab/md.env', [
+    `SERIAL_A=${SAMPLE_MD.serials[0]}`, `SERIAL_B=${SAMPLE_MD.serials[1]}`, `HOMEHOST=${DEBIAN_SAMPLE_HOSTNAME}`,
+    `ROOT_UUID=${fsOf('/').uuid}`, `BOOT_UUID=${fsOf('/boot').uuid}`, `MD0_UUID=${SAMPLE_MD.arrays[0].uuid}`, `MD1_UUID=${SAMPLE_MD.arrays[1].uuid}`,
+    `ESP_ID=${fsOf('/boot/efi').uuid.replace('-', '')}`, `SPARE_ESP_ID=${SAMPLE_MD.spareEspId.replace('-', '')}`, '',
+  ].join('\n'));
+  put(tree, 'usr/local/sbin/imgsrv-lab-md-build', readFileSync(join(FILES, 'md/imgsrv-lab-md-build'), 'utf8'), 0o755);
+  // The arrays by their UUIDs (the script makes them with these), as the installer leaves mdadm.conf, and the
+  // initramfs made again with them here, natively: under software emulation update-initramfs takes most of an hour.
+  const conf = join(tree, 'etc/mdadm/mdadm.conf');
+  writeFileSync(conf, `${existsSync(conf) ? readFileSync(conf, 'utf8').replace(/\n*$/, '\n') : ''}\n# definitions of existing MD arrays\n${SAMPLE_MD.arrays
+    .map((a) => `ARRAY ${a.device} metadata=${a.metadata} UUID=${a.uuid} name=${DEBIAN_SAMPLE_HOSTNAME}:${a.device.slice('/dev/md'.length)}`)
+    .join('\n')}\n`);
+  await inChroot(tree, async (run) => {
+    await run(['update-initramfs', '-u', '-k', 'all']);
+  });
+  const staging = join(dir, 'staging.raw');
+  const stagingUuid = '5a3b1e00-0b5e-4a11-9c0d-000000057a9e';
+  try {
+    await sh('mkfs.ext4', ['-q', '-F', '-L', 'staging', '-U', stagingUuid, '-d', tree, staging, `${DISK_MIB}M`], { timeoutMs: 600_000 });
+    for (const f of [file, mirrorFile]) await sh('truncate', ['-s', `${DISK_MIB}M`, f]);
+    const lab = await Lab.create();
+    try {
+      const vm = await startVm(lab, {
+        name: 'debmdbuild',
+        firmware: 'bios',
+        mac: DEBIAN_SAMPLE_MAC,
+        kernel: join(tree, 'boot', `vmlinuz-${kernelVersion}`),
+        initrd: join(tree, 'boot', `initrd.img-${kernelVersion}`),
+        append: `console=ttyS0,115200n8 root=UUID=${stagingUuid} rw panic=-1 init=/usr/local/sbin/imgsrv-lab-md-build`,
+        disk: staging,
+        extraDisks: [{ file, bus: 'virtio', serial: SAMPLE_MD.serials[0] }, { file: mirrorFile, bus: 'virtio', serial: SAMPLE_MD.serials[1] }],
+        serialLog: join(dir, 'md-build.serial.log'),
+      });
+      try {
+        const m = await vm.waitFor(/imgsrv-lab-md-build: (done|FAILED.*)/, 2_400_000);
+        if (m[1] !== 'done') throw new ImgsrvError('IO', `Debian md sample: ${m[1]}\n${vm.serial.split('\n').slice(-30).join('\n')}`, { hint: `serial log: ${join(dir, 'md-build.serial.log')}` });
+        await vm.waitExit(60_000);
+      } finally {
+        await vm.stop();
+      }
+    } finally {
+      await lab.destroy();
+    }
+  } finally {
+    rmSync(staging, { force: true });
+  }
+}
+
 /** Boot the disk once with its own kernel and the provisioning script as init: grub goes on from inside (see the script). */
 async function provision(tree: string, disk: string, kernelVersion: string, root: string): Promise<void> {
   const lab = await Lab.create();
@@ -548,8 +653,10 @@ async function provision(tree: string, disk: string, kernelVersion: string, root
   }
 }
 
-/** Copy the cached disk for one VM (sparse: a second, not the whole file). */
-export async function copyDisk(sample: DebianSample, to: string): Promise<string> {
-  await sh('cp', ['--sparse=always', '--reflink=auto', sample.disk, to], { timeoutMs: 120_000 });
+/** Copy the cached disk (or the md sample's second one) for one VM (sparse: a second, not the whole file). */
+export async function copyDisk(sample: DebianSample, to: string, which: 'disk' | 'mirror' = 'disk'): Promise<string> {
+  const from = which === 'mirror' ? sample.mirrorDisk : sample.disk;
+  if (!from) throw new ImgsrvError('INTERNAL', `the Debian sample in ${sample.cacheDir} has no second disk`);
+  await sh('cp', ['--sparse=always', '--reflink=auto', from, to], { timeoutMs: 120_000 });
   return to;
 }
