@@ -150,3 +150,14 @@ export function debianSsh(from: LabHost, key: string, ip: string, command: strin
     '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=10', `root@${ip}`, command,
   ], { timeoutMs: 60_000 });
 }
+
+/** Resolve with the node's record once `imgsrv nodes ls` shows it done (its restored system reported up); throw after `timeoutMs`. */
+export async function waitForDone(d: DebianDeployLab, mac: string, timeoutMs: number): Promise<{ ip: string | null; hostname: string | null; phase: string; install: string; error: string | null }> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const node = (JSON.parse(await d.server.cli(['nodes', 'ls', '--json'])) as Array<{ mac: string; ip: string | null; hostname: string | null; phase: string; install: string; error: string | null }>).find((n) => n.mac === mac);
+    if (node?.phase === 'done') return node;
+    if (Date.now() > deadline) throw new Error(`node ${mac} not done within ${timeoutMs} ms: ${JSON.stringify(node)}`);
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+}

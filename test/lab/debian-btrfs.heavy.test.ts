@@ -17,7 +17,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { debianSsh, DEBIAN_IMAGE, DEBIAN_LOGIN, startDebianDeployLab, type DebianDeployLab } from '../../lab/debian-lab.ts';
+import { debianSsh, DEBIAN_IMAGE, DEBIAN_LOGIN, startDebianDeployLab, waitForDone, type DebianDeployLab } from '../../lab/debian-lab.ts';
 import { SAMPLE_BTRFS } from '../../lab/debian-sample.ts';
 import { labAvailable } from '../../lab/netns.ts';
 import type { Vm } from '../../lab/qemu.ts';
@@ -134,13 +134,3 @@ run('debian on btrfs subvolumes: captured over ssh, restored onto a BIOS VM with
     expect(`${f.state} ${f.failed}`.trim()).toBe('running');
   }, 2 * NODE_TIMEOUT);
 });
-
-async function waitForDone(d: DebianDeployLab, mac: string, timeoutMs: number): Promise<{ ip: string | null; hostname: string | null; phase: string; install: string; error: string | null }> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const node = (JSON.parse(await d.server.cli(['nodes', 'ls', '--json'])) as Array<{ mac: string; ip: string | null; hostname: string | null; phase: string; install: string; error: string | null }>).find((n) => n.mac === mac);
-    if (node?.phase === 'done') return node;
-    if (Date.now() > deadline) throw new Error(`node ${mac} not done within ${timeoutMs} ms: ${JSON.stringify(node)}`);
-    await new Promise((r) => setTimeout(r, 2000));
-  }
-}

@@ -16,7 +16,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { debianSsh, DEBIAN_IMAGE, DEBIAN_LOGIN, startDebianDeployLab, type DebianDeployLab } from '../../lab/debian-lab.ts';
+import { debianSsh, DEBIAN_IMAGE, DEBIAN_LOGIN, startDebianDeployLab, waitForDone, type DebianDeployLab } from '../../lab/debian-lab.ts';
 import { SAMPLE_MD } from '../../lab/debian-sample.ts';
 import { labAvailable, sh } from '../../lab/netns.ts';
 import { startVm, type Vm } from '../../lab/qemu.ts';
@@ -173,13 +173,3 @@ run('debian on md RAID1: captured over ssh, restored onto a BIOS VM with two dis
     }
   }, 1_200_000);
 });
-
-async function waitForDone(d: DebianDeployLab, mac: string, timeoutMs: number): Promise<{ ip: string | null; hostname: string | null; phase: string; install: string; error: string | null }> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const node = (JSON.parse(await d.server.cli(['nodes', 'ls', '--json'])) as Array<{ mac: string; ip: string | null; hostname: string | null; phase: string; install: string; error: string | null }>).find((n) => n.mac === mac);
-    if (node?.phase === 'done') return node;
-    if (Date.now() > deadline) throw new Error(`node ${mac} not done within ${timeoutMs} ms: ${JSON.stringify(node)}`);
-    await new Promise((r) => setTimeout(r, 2000));
-  }
-}
