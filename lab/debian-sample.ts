@@ -398,11 +398,15 @@ async function makeDisk(tree: string, file: string): Promise<void> {
   await fillFileSystems(tree, file, SAMPLE_LAYOUT.flatMap((p, i) => (p.fs ? [{ fs: p.fs, offset: made[i]!.start * sector, bytes: made[i]!.size * sector }] : [])));
 }
 
+/** sfdisk's script for a GPT of `layout`: the first partition at 1 MiB, the last one filling the disk. */
+function sfdiskScript(layout: readonly SamplePartition[]): string {
+  return ['label: gpt', ...layout.map((p, i) => `${i === 0 ? 'start=1MiB, ' : ''}${p.sizeMiB ? `size=${p.sizeMiB}MiB, ` : ''}type=${p.type}, name=${p.name}`), ''].join('\n');
+}
+
 /** The sparse disk file with a GPT of `layout` (the last partition fills the disk); its partitions in sectors. */
 async function partitionDisk(file: string, layout: readonly SamplePartition[]): Promise<{ made: Array<{ start: number; size: number }>; sector: number }> {
   await sh('truncate', ['-s', `${DISK_MIB}M`, file]);
-  const script = ['label: gpt', ...layout.map((p, i) => `${i === 0 ? 'start=1MiB, ' : ''}${p.sizeMiB ? `size=${p.sizeMiB}MiB, ` : ''}type=${p.type}, name=${p.name}`), ''].join('\n');
-  execFileSync('sfdisk', ['-q', file], { input: script });
+  execFileSync('sfdisk', ['-q', file], { input: sfdiskScript(layout) });
   const table = JSON.parse(await sh('sfdisk', ['--json', file])) as { partitiontable: { sectorsize?: number; partitions: Array<{ start: number; size: number }> } };
   const sector = table.partitiontable.sectorsize ?? 512;
   const made = table.partitiontable.partitions;
@@ -574,9 +578,8 @@ async function xfsFrom(from: string, file: string, offset: number, bytes: number
  */
 async function makeMdDisks(tree: string, file: string, mirrorFile: string, kernelVersion: string): Promise<void> {
   const dir = dirname(file);
-  const sfdiskScript = ['label: gpt', ...SAMPLE_MD.partitions.map((p, i) => `${i === 0 ? 'start=1MiB, ' : ''}${p.sizeMiB ? `size=${p.sizeMiB}MiB, ` : ''}type=${p.type}, name=${p.name}`), ''].join('\n');
   const fsOf = (mount: string) => SAMPLE_MD.partitions.find((p) => p.fs?.mount === mount)!.fs!;
-  put(tree, 'etc/imgsrv-lab/md.sfdisk', sfdiskScript);
+  put(tree, 'etc/imgsrv-lab/md.sfdisk', sfdiskScript(SAMPLE_MD.partitions));
   // constants of this file, not input: safe to hand to the script as shell assignments
   put(tree, 'etc/imgsrv-lab/md.env', [
     `SERIAL_A=${SAMPLE_MD.serials[0]}`, `SERIAL_B=${SAMPLE_MD.serials[1]}`, `HOMEHOST=${DEBIAN_SAMPLE_HOSTNAME}`,

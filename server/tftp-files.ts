@@ -9,6 +9,7 @@
  */
 import type { Logger } from '../core/log.ts';
 import type { Store } from './store/db.ts';
+import type { NodeRecord } from './store/nodes.ts';
 import { bootsLocally, macFromTftpIpxeScript, nodeKernelArgs } from './boot-policy.ts';
 import { checkBootSource, type BootSourceDeps } from './boot-source.ts';
 import type { NodeIdentity } from './node-identity.ts';
@@ -36,6 +37,9 @@ export function createNodeTftpFiles(opts: {
     if (!node) opts.logger?.warn({ mac }, 'boot file refused: the node inventory is full (nodes.max)');
     return node;
   };
+  /** What a node's boot file carries: the server, its MAC and token, its kernel arguments. */
+  const bootParams = (mac: string, node: NodeRecord) => ({ server: opts.httpBase, mac, token: opts.nodes.tokenFor(mac), extra: nodeKernelArgs(opts.store, node, opts.kernelArgs) });
+  const files = { kernel: 'imgsrv/vmlinuz', initrd: 'imgsrv/initrd.img' };
   return async (rawName, remote) => {
     const name = rawName.replace(/^\/+/, '');
     const pxeMac = macFromPxelinuxPath(name);
@@ -44,8 +48,7 @@ export function createNodeTftpFiles(opts: {
       if (!node) return null;
       if (bootsLocally(node)) return Buffer.from(buildPxelinuxLocalBoot());
       opts.store.events.add('node.pxelinux', 'pxelinux config fetched', { mac: pxeMac });
-      const params = { server: opts.httpBase, mac: pxeMac, token: opts.nodes.tokenFor(pxeMac), extra: nodeKernelArgs(opts.store, node, opts.kernelArgs) };
-      return Buffer.from(buildPxelinuxConfig({ kernel: 'imgsrv/vmlinuz', initrd: 'imgsrv/initrd.img' }, params));
+      return Buffer.from(buildPxelinuxConfig(files, bootParams(pxeMac, node)));
     }
     if (name === GRUB_ENTRY_PATH) return Buffer.from(GRUB_ENTRY_CONFIG);
     const grubMac = macFromGrubPath(name);
@@ -54,8 +57,7 @@ export function createNodeTftpFiles(opts: {
       if (!node) return null;
       if (bootsLocally(node)) return Buffer.from(buildGrubLocalBoot());
       opts.store.events.add('node.grub', 'signed GRUB config fetched (Secure Boot path)', { mac: grubMac });
-      const params = { server: opts.httpBase, mac: grubMac, token: opts.nodes.tokenFor(grubMac), extra: nodeKernelArgs(opts.store, node, opts.kernelArgs) };
-      return Buffer.from(buildGrubConfig({ kernel: 'imgsrv/vmlinuz', initrd: 'imgsrv/initrd.img' }, params));
+      return Buffer.from(buildGrubConfig(files, bootParams(grubMac, node)));
     }
     // pxelinux asks for pxelinux.cfg/<UUID> first and for pxelinux.cfg/default last; the per-MAC file always answers
     // before those, and a config without a MAC could carry no node's token, so the others are "not found".
@@ -64,8 +66,7 @@ export function createNodeTftpFiles(opts: {
       const node = admit(ipxeMac, remote);
       if (!node) return null;
       const server = new URL(opts.httpBase).hostname;
-      const params = { server: opts.httpBase, mac: ipxeMac, token: opts.nodes.tokenFor(ipxeMac), extra: nodeKernelArgs(opts.store, node, opts.kernelArgs) };
-      return Buffer.from(buildIpxeScript({ kernelUrl: `tftp://${server}/imgsrv/vmlinuz`, initrdUrl: `tftp://${server}/imgsrv/initrd.img` }, params));
+      return Buffer.from(buildIpxeScript({ kernelUrl: `tftp://${server}/${files.kernel}`, initrdUrl: `tftp://${server}/${files.initrd}` }, bootParams(ipxeMac, node)));
     }
     return null;
   };
